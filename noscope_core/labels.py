@@ -30,7 +30,10 @@ class FrameLabels:
 
     def subset(self, mask_or_slice) -> FrameLabels:
         return FrameLabels(
-            self.frame_index[mask_or_slice], self.score[mask_or_slice], self.raw[mask_or_slice], self.label[mask_or_slice]
+            self.frame_index[mask_or_slice],
+            self.score[mask_or_slice],
+            self.raw[mask_or_slice],
+            self.label[mask_or_slice],
         )
 
 
@@ -62,9 +65,7 @@ def smooth_labels(labels: np.ndarray, window: int) -> np.ndarray:
     return sums > half
 
 
-def label_frames(
-    frame_index: Sequence[int], detections: Sequence[Sequence[Detection]], query: Query
-) -> FrameLabels:
+def label_frames(frame_index: Sequence[int], detections: Sequence[Sequence[Detection]], query: Query) -> FrameLabels:
     """Label each frame for ``query`` from its detections; frames are consecutive in ``frame_index``."""
     if len(frame_index) != len(detections):
         raise ValueError("one detection list per frame is required")

@@ -22,7 +22,9 @@ class ROI:
     def __post_init__(self) -> None:
         vals = (self.x0, self.y0, self.x1, self.y1)
         if any(not (0.0 <= v <= 1.0) for v in vals):
-            raise QueryError(f"region of interest {vals} lies outside [0,1]", "give X0,Y0,X1,Y1 as fractions of the frame")
+            raise QueryError(
+                f"region of interest {vals} lies outside [0,1]", "give X0,Y0,X1,Y1 as fractions of the frame"
+            )
         if self.x1 <= self.x0 or self.y1 <= self.y0:
             raise QueryError(f"region of interest {vals} is empty", "need X0 < X1 and Y0 < Y1")
 
@@ -36,7 +38,9 @@ class ROI:
             try:
                 vals = [float(p) for p in parts]
             except ValueError:
-                raise QueryError(f"cannot parse region of interest {text!r}", "expected X0,Y0,X1,Y1, e.g. 0,0.5,0.5,1") from None
+                raise QueryError(
+                    f"cannot parse region of interest {text!r}", "expected X0,Y0,X1,Y1, e.g. 0,0.5,0.5,1"
+                ) from None
         else:
             vals = [float(v) for v in text]
         if len(vals) != 4:
@@ -106,11 +110,15 @@ def parse_split(text: str | Sequence[float]) -> tuple[float, float, float]:
         try:
             vals = tuple(float(p) for p in text.split(","))
         except ValueError:
-            raise QueryError(f"cannot parse split {text!r}", "expected TRAIN,THRESHOLD,TEST fractions, e.g. 0.5,0.25,0.25") from None
+            raise QueryError(
+                f"cannot parse split {text!r}", "expected TRAIN,THRESHOLD,TEST fractions, e.g. 0.5,0.25,0.25"
+            ) from None
     else:
         vals = tuple(float(v) for v in text)
     if len(vals) != 3 or any(v <= 0 for v in vals) or sum(vals) > 1.0 + 1e-9:
-        raise QueryError(f"invalid split {vals}", "need three positive fractions TRAIN,THRESHOLD,TEST summing to at most 1")
+        raise QueryError(
+            f"invalid split {vals}", "need three positive fractions TRAIN,THRESHOLD,TEST summing to at most 1"
+        )
     return vals  # type: ignore[return-value]
 
 

@@ -1,0 +1,162 @@
+"""``noscope query``: label → train → optimize → run on the test segment, with every stage cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from noscope_core import workflow
+from noscope_core.atomic import write_json
+from noscope_core.errors import DegenerateLabelsError
+from noscope_core.paths import noscope_home
+from noscope_core.query import ROI, Query, parse_split, parse_target
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    video: Path
+    query: Query
+    reference: str = "ssd-mobilenet-v3"
+    reference_fps: float | None = None
+    max_fnr: float = 0.01
+    max_fpr: float = 0.01
+    split: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    evaluate: bool = False
+    json_out: Path | None = None
+    max_epochs: int = 12
+    work_root: Path | None = None
+
+    @classmethod
+    def from_args(cls, args) -> QueryOptions:
+        return cls(
+            video=Path(args.video),
+            query=Query(args.object, ROI.parse(args.roi), args.min_score, args.smooth),
+            reference=args.reference,
+            reference_fps=args.reference_fps,
+            max_fnr=parse_target("--max-fnr", args.max_fnr),
+            max_fpr=parse_target("--max-fpr", args.max_fpr),
+            split=parse_split(args.split),
+            evaluate=args.evaluate,
+            json_out=args.json_out,
+            max_epochs=args.max_epochs,
+        )
+
+
+@dataclass(frozen=True)
+class QueryCommandResult:
+    data: dict
+
+    def summary(self) -> str:
+        d = self.data
+        lines = [
+            f"video            {d['video']}",
+            f"query            {Query.from_dict(d['query']).describe()}  (reference {d['reference']})",
+            f"test frames      {d['frames_test']}  (frames {d['test_segment'][0]}-{d['test_segment'][1] - 1})",
+            f"cascade          {d['cascade']['describe']}"
+            + ("  [FELL BACK: " + str(d["fallback_reason"]) + "]" if d["fell_back"] else ""),
+            f"reference        {d['reference_fps']:.1f} frames/s",
+            f"cascade          {d['cascade_fps']:.1f} frames/s  ->  speed-up {d['speedup']:.1f}x (decode excluded)",
+        ]
+        if d.get("speedup_e2e") is not None:
+            lines.append(
+                f"end to end       {d['cascade_fps_e2e']:.1f} frames/s  ->  speed-up {d['speedup_e2e']:.1f}x (decode included)"
+            )
+        lines.append(
+            f"reference calls  {d['reference_calls']} ({100 * d['reference_call_fraction']:.2f}% of test frames)"
+        )
+        if d.get("fnr") is not None:
+            lines.append(
+                f"error vs ref     FNR {100 * d['fnr']:.2f}%  FPR {100 * d['fpr']:.2f}%  (targets {100 * d['targets']['max_fnr']:g}% / {100 * d['targets']['max_fpr']:g}%)"
+            )
+        else:
+            lines.append("error vs ref     not measured (add --evaluate)")
+        iv = d["intervals"]
+        shown = ", ".join(f"[{a},{b})" for a, b in iv[:8]) + (" ..." if len(iv) > 8 else "")
+        lines.append(f"intervals        {len(iv)} positive: {shown}")
+        return "\n".join(lines)
+
+
+def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) -> QueryCommandResult:
+    from noscope_core.detectors import make_detector
+    from noscope_core.video import probe_video
+
+    t0 = time.perf_counter()
+    info = probe_video(opts.video)
+    detector = make_detector(opts.reference, reference_fps=opts.reference_fps, frame_size=(info.width, info.height))
+    opts.query.validate_class(detector.class_names)
+    root = opts.work_root or noscope_home()
+    run_key = hashlib.sha256(
+        f"{info.fingerprint}|{opts.query.key()}|{detector.identity()}|{opts.split}".encode()
+    ).hexdigest()[:16]
+    work = root / "runs" / run_key
+    log(f"[1/5] decoding {opts.video} ({info.width}x{info.height}, {info.fps:g} fps) ...")
+    store = workflow.decode(
+        opts.video, root / "frames" / f"{info.fingerprint[:16]}-{_views_key(opts.query)}", opts.query
+    )
+    segments_to_label = ("train", "threshold", "test") if opts.evaluate else ("train", "threshold")
+    log(f"[2/5] reference labels ({detector.name}) for {', '.join(segments_to_label)} ...")
+    labels = workflow.label(
+        store, detector, opts.query, opts.split, segments_to_label, cache_root=root / "cache" / "detections"
+    )
+    rates = labels.positive_rates()
+    log("      positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rates.items()))
+    cascade_path = work / "cascade.json"
+    try:
+        workflow.check_labels(labels, "train")
+        workflow.check_labels(labels, "threshold")
+    except DegenerateLabelsError as err:
+        log(f"warning: {err} -- falling back to the reference on every frame")
+        art = workflow.reference_only_artifact(
+            labels, store, opts.max_fnr, opts.max_fpr, str(err), out_path=cascade_path
+        )
+        models_dir = dd_dir = None
+    else:
+        models_dir, dd_dir = work / "models", work / "difference"
+        log("[3/5] training specialized models and difference detectors ...")
+        models = workflow.load_models(models_dir, opts.query) if _done(models_dir) else None
+        if models is None:
+            results = workflow.train(store, labels, models_dir, max_epochs=opts.max_epochs)
+            models = [r.model for r in results]
+            for r in results:
+                log(f"      {r.model.name}: val accuracy {r.val_accuracy:.3f} ({r.train_seconds:.1f} s)")
+        dds = (
+            workflow.load_difference(dd_dir, opts.query)
+            if _done(dd_dir)
+            else workflow.fit_difference(store, labels, dd_dir)
+        )
+        log("[4/5] optimizing the cascade on the threshold segment ...")
+        art = workflow.optimize(
+            store,
+            labels,
+            models,
+            dds,
+            opts.max_fnr,
+            opts.max_fpr,
+            out_path=cascade_path,
+            models_dir=models_dir,
+            dd_dir=dd_dir,
+        )
+    info_dict = art.to_dict()
+    log(f"      chosen: {info_dict['best']['describe']}")
+    log("[5/5] running the cascade on the test segment ...")
+    cascade = workflow.build_cascade(info_dict, detector, models_dir, dd_dir)
+    truth = labels.segment("test").label if opts.evaluate else None
+    result = workflow.run_query(cascade, info_dict, store, labels.segments.test, opts.video, truth=truth)
+    data = dict(result.data)
+    data["wall_seconds"] = time.perf_counter() - t0
+    data["positive_rates"] = rates
+    if opts.json_out:
+        write_json(opts.json_out, data)
+    return QueryCommandResult(data)
+
+
+def _done(folder: Path) -> bool:
+    return (folder / "index.json").is_file()
+
+
+def _views_key(query: Query) -> str:
+    roi = query.roi.as_tuple() if query.roi else None
+    return hashlib.sha256(repr(roi).encode()).hexdigest()[:8]

@@ -1,0 +1,631 @@
+"""The NoScope stages as plain functions over artifact folders: decode → label → train → optimize → query.
+
+Both the ``noscope`` CLI and the Dagster assets call these; each stage reads the previous stage's artifact
+(passed in explicitly, never "the newest file in a folder") and writes its own atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from noscope_core.atomic import atomic_dir, write_json, write_npz
+from noscope_core.errors import ArtifactError, DegenerateLabelsError
+from noscope_core.labels import FrameLabels, label_frames
+from noscope_core.query import Query
+from noscope_core.split import Segment, Segments, split_frames
+
+# ---------------------------------------------------------------------------------------------- decode
+
+
+def model_view(query: Query):
+    """The small-frame input of the cheap models: the ROI crop when the query has one, else the whole frame."""
+    from noscope_core.video import ViewSpec
+
+    return ViewSpec(50, roi=query.roi) if query.roi is not None else ViewSpec(50)
+
+
+def decode(video: str | Path, root: str | Path, query: Query, max_frames: int | None = None, progress: bool = True):
+    """Decode ``video`` once into a frame store with the views every later stage needs."""
+    from noscope_core.framestore import build_frame_store
+    from noscope_core.video import ViewSpec
+
+    views = [ViewSpec(50), ViewSpec(100)]
+    if query.roi is not None:
+        views.append(model_view(query))
+    return build_frame_store(video, root, views=views, progress=progress, max_frames=max_frames)
+
+
+# ---------------------------------------------------------------------------------------------- label
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Reference labels for the labelled frames of a store, with the split and the reference's cost."""
+
+    labels: FrameLabels  # over every frame of the store; only ``labelled`` frames are meaningful
+    labelled: np.ndarray  # bool (N,)
+    segments: Segments
+    reference_name: str
+    reference_identity: str
+    reference_ms: float
+    query: Query
+    frames_detected: int = 0
+    seconds: float = 0.0
+
+    def segment(self, name: str) -> FrameLabels:
+        seg: Segment = getattr(self.segments, name)
+        if not self.labelled[seg.as_slice()].all():
+            raise ArtifactError(f"the {name} segment has no reference labels", "label it first (e.g. --evaluate)")
+        return self.labels.subset(seg.as_slice())
+
+    def has(self, name: str) -> bool:
+        return bool(self.labelled[getattr(self.segments, name).as_slice()].all())
+
+    def positive_rates(self) -> dict[str, float]:
+        return {s.name: float(self.labels.label[s.as_slice()].mean()) for s in self.segments if self.has(s.name)}
+
+    def save(self, path: str | Path) -> None:
+        write_npz(
+            path,
+            frame_index=self.labels.frame_index,
+            score=self.labels.score,
+            raw=self.labels.raw,
+            label=self.labels.label,
+            labelled=self.labelled,
+            meta=np.array(
+                json.dumps(
+                    {
+                        "segments": self.segments.to_dict(),
+                        "reference_name": self.reference_name,
+                        "reference_identity": self.reference_identity,
+                        "reference_ms": self.reference_ms,
+                        "query": self.query.to_dict(),
+                        "frames_detected": self.frames_detected,
+                        "seconds": self.seconds,
+                    }
+                )
+            ),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> LabelSet:
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"reference labels {path} not found", "materialize reference_labels first")
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            labels = FrameLabels(z["frame_index"], z["score"], z["raw"], z["label"])
+            labelled = z["labelled"]
+        segs = meta["segments"]
+        return cls(
+            labels=labels,
+            labelled=labelled,
+            segments=Segments(*(Segment(n, *segs[n]) for n in ("train", "threshold", "test"))),
+            reference_name=meta["reference_name"],
+            reference_identity=meta["reference_identity"],
+            reference_ms=float(meta["reference_ms"]),
+            query=Query.from_dict(meta["query"]),
+            frames_detected=int(meta.get("frames_detected", 0)),
+            seconds=float(meta.get("seconds", 0.0)),
+        )
+
+
+def label(
+    store,
+    detector,
+    query: Query,
+    split: tuple[float, float, float],
+    segments_to_label: Sequence[str] = ("train", "threshold"),
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> LabelSet:
+    """Run the reference on the chosen segments (through the detection cache) and label them for ``query``."""
+    from noscope_core.detection_cache import DetectionCache
+    from noscope_core.paths import cache_dir
+    from noscope_core.reference import run_reference
+
+    query.validate_class(detector.class_names)
+    segments = split_frames(store.n_frames, split)
+    wanted = np.zeros(store.n_frames, dtype=bool)
+    for name in segments_to_label:
+        wanted[getattr(segments, name).as_slice()] = True
+    indices = np.flatnonzero(wanted)
+    cache = DetectionCache(
+        Path(cache_root) if cache_root else cache_dir() / "detections", store.info.fingerprint, detector.identity()
+    )
+    run = run_reference(store.info.path, detector, indices, cache=cache, progress=progress)
+    dets: list[list] = [[] for _ in range(store.n_frames)]
+    for i, d in zip(run.frame_index.tolist(), run.detections, strict=True):
+        dets[i] = d
+    # Smoothing runs within each labelled segment so that no label leaks across segment borders.
+    all_labels = label_frames(np.arange(store.n_frames), dets, Query(query.object_class, query.roi, query.min_score, 1))
+    smoothed = all_labels.label.copy()
+    from noscope_core.labels import smooth_labels
+
+    for seg in segments:
+        if wanted[seg.as_slice()].all():
+            smoothed[seg.as_slice()] = smooth_labels(all_labels.raw[seg.as_slice()], query.smooth_frames)
+    labels = FrameLabels(all_labels.frame_index, all_labels.score, all_labels.raw, smoothed & wanted)
+    if run.cost_ms_per_frame is None:
+        raise ArtifactError(
+            f"the cost of reference {detector.name!r} is unknown (all labels came from an old cache)",
+            "clear the detection cache or pass --reference-fps",
+        )
+    return LabelSet(
+        labels=labels,
+        labelled=wanted,
+        segments=segments,
+        reference_name=detector.name,
+        reference_identity=detector.identity(),
+        reference_ms=float(run.cost_ms_per_frame),
+        query=query,
+        frames_detected=run.frames_detected,
+        seconds=run.seconds,
+    )
+
+
+def check_labels(labels: LabelSet, segment: str = "train") -> None:
+    """Raise DegenerateLabelsError when a segment's labels are all positive or all negative."""
+    lab = labels.segment(segment).label
+    rate = float(lab.mean())
+    if rate in (0.0, 1.0):
+        what = "present in every" if rate == 1.0 else "absent from every"
+        raise DegenerateLabelsError(
+            f"the reference finds {labels.query.describe()} {what} frame of the {segment} segment, "
+            "so no cheap model can be trained",
+            "change the object class or the region of interest (--roi) so the object comes and goes",
+        )
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+def _train_val_split(n: int, val_fraction: float = 0.2) -> tuple[slice, slice]:
+    """Time-ordered hold-out inside the train segment, so the threshold segment stays unseen."""
+    cut = int(round(n * (1 - val_fraction)))
+    return slice(0, cut), slice(cut, n)
+
+
+def train(
+    store,
+    labels: LabelSet,
+    out_dir: str | Path,
+    specs: Sequence | None = None,
+    max_epochs: int = 12,
+    seed: int = 0,
+    logger_factory: Callable | None = None,
+    progress: bool = False,
+) -> list:
+    """Train the specialized-model family on the train segment and save every variant (state dict + config)."""
+    from noscope_core.specialized import default_family, train_models
+
+    check_labels(labels, "train")
+    view = model_view(labels.query)
+    seg = labels.segments.train
+    frames = np.asarray(store.frames(view)[seg.as_slice()])
+    y = labels.segment("train").label
+    tr, va = _train_val_split(len(y))
+    if y[tr].all() or not y[tr].any() or y[va].all() or not y[va].any():
+        tr, va = slice(0, len(y)), None  # too few of one class at the end: train on all, no early stopping
+    results = train_models(
+        list(specs or default_family()),
+        frames[tr],
+        y[tr],
+        frames[va] if va is not None else None,
+        y[va] if va is not None else None,
+        max_epochs=max_epochs,
+        seed=seed,
+        logger_factory=logger_factory,
+        progress=progress,
+    )
+    out_dir = Path(out_dir)
+    index = []
+    with atomic_dir(out_dir) as tmp:
+        for r in results:
+            r.model.save(tmp / f"{r.model.name}.pt")
+            index.append(
+                {
+                    "name": r.model.name,
+                    "spec": r.model.spec.to_dict(),
+                    "file": f"{r.model.name}.pt",
+                    "train_seconds": r.train_seconds,
+                    "epochs": r.epochs,
+                    "val_accuracy": r.val_accuracy,
+                    "val_loss": r.val_loss,
+                    "history": r.history,
+                }
+            )
+        write_json(
+            tmp / "index.json", {"query": labels.query.to_dict(), "query_key": labels.query.key(), "models": index}
+        )
+    return results
+
+
+def load_models(models_dir: str | Path, query: Query | None = None) -> list:
+    from noscope_core.specialized import SpecializedModel
+
+    index = _read_index(Path(models_dir) / "index.json", "specialized models")
+    if query is not None and index.get("query_key") != query.key():
+        raise ArtifactError(
+            f"the specialized models in {models_dir} were trained for another query",
+            "re-run training (materialize specialized_models) for this query",
+        )
+    return [SpecializedModel.load(Path(models_dir) / m["file"]) for m in index["models"]]
+
+
+def model_index(models_dir: str | Path) -> dict:
+    return _read_index(Path(models_dir) / "index.json", "specialized models")
+
+
+# ---------------------------------------------------------------------------------------------- difference
+
+
+def fit_difference(store, labels: LabelSet, out_dir: str | Path, specs: Sequence | None = None) -> list:
+    """Fit every difference detector on the train segment and save them."""
+    from noscope_core.difference import DifferenceDetector, default_difference_specs
+
+    view = model_view(labels.query)
+    seg = labels.segments.train
+    frames = np.asarray(store.frames(view)[seg.as_slice()])
+    y = labels.segment("train").label
+    dds = [DifferenceDetector(spec).fit(frames, y) for spec in (specs or default_difference_specs())]
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for dd in dds:
+            dd.save(tmp / f"{dd.spec.name}.npz")
+        write_json(
+            tmp / "index.json",
+            {
+                "query_key": labels.query.key(),
+                "detectors": [{"name": dd.spec.name, "file": f"{dd.spec.name}.npz"} for dd in dds],
+            },
+        )
+    return dds
+
+
+def load_difference(dd_dir: str | Path, query: Query | None = None) -> list:
+    from noscope_core.difference import DifferenceDetector
+
+    index = _read_index(Path(dd_dir) / "index.json", "difference detectors")
+    if query is not None and index.get("query_key") != query.key():
+        raise ArtifactError(f"the difference detectors in {dd_dir} were fitted for another query", "re-fit them")
+    return [DifferenceDetector.load(Path(dd_dir) / d["file"]) for d in index["detectors"]]
+
+
+# ---------------------------------------------------------------------------------------------- optimize
+
+
+def default_skips(fps: float, max_seconds: float = 3.0) -> list[int]:
+    """Frame skips from 1 up to a few seconds of video."""
+    fps = fps if fps and fps > 0 else 30.0
+    skips = {1, 2, 3, 5}
+    for sec in (0.5, 1.0, 1.5, 2.0, 3.0):
+        if sec <= max_seconds:
+            skips.add(max(1, int(round(fps * sec))))
+    return sorted(skips)
+
+
+def _dd_scores_for(dd, frames: np.ndarray, skip: int) -> np.ndarray:
+    if dd.spec.reference == "background":
+        return dd.score(frames)
+    out = np.full(len(frames), np.nan, dtype=np.float32)
+    if len(frames) > skip:
+        out[skip:] = dd.score(frames[skip:], previous=frames[:-skip])
+    return out
+
+
+@dataclass(frozen=True)
+class CascadeArtifact:
+    """The optimizer's choice and everything needed to rebuild and audit it."""
+
+    result: Any  # optimizer.OptimizationResult
+    costs: Any  # costs.StageCosts
+    query: Query
+    view: dict
+    reference_name: str
+    reference_identity: str
+    max_fnr: float
+    max_fpr: float
+    skips: list[int]
+    fps: float
+    model_files: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    dd_files: dict[str, str] = field(default_factory=dict)
+    fallback_reason: str | None = None
+    optimize_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        res = self.result
+        return {
+            "query": self.query.to_dict(),
+            "query_key": self.query.key(),
+            "view": self.view,
+            "reference": {"name": self.reference_name, "identity": self.reference_identity},
+            "targets": {"max_fnr": self.max_fnr, "max_fpr": self.max_fpr},
+            "skips": self.skips,
+            "fps": self.fps,
+            "costs": {
+                "dd_ms": self.costs.dd_ms,
+                "model_ms": self.costs.model_ms,
+                "reference_ms": self.costs.reference_ms,
+            },
+            "best": candidate_dict(res.best),
+            "frontier": [candidate_dict(c) for c in res.frontier],
+            "fell_back": bool(res.fell_back or self.fallback_reason),
+            "reason": self.fallback_reason or res.reason,
+            "n_evaluated": res.n_evaluated,
+            "model_files": self.model_files,
+            "dd_files": self.dd_files,
+            "optimize_seconds": self.optimize_seconds,
+        }
+
+
+def candidate_dict(c) -> dict:
+    return {
+        "config": c.config.to_dict(),
+        "fnr": float(c.fnr),
+        "fpr": float(c.fpr),
+        "cost_ms": float(c.cost_ms),
+        "reference_fraction": float(c.reference_fraction),
+        "speedup": float(c.speedup),
+        "describe": c.config.describe(),
+    }
+
+
+def optimize(
+    store,
+    labels: LabelSet,
+    models: Sequence,
+    dds: Sequence,
+    max_fnr: float,
+    max_fpr: float,
+    out_path: str | Path | None = None,
+    skips: Sequence[int] | None = None,
+    models_dir: str | Path | None = None,
+    dd_dir: str | Path | None = None,
+    fallback_reason: str | None = None,
+) -> CascadeArtifact:
+    """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space."""
+    from noscope_core.costs import StageCosts, measure_cost_ms
+    from noscope_core.optimizer import optimize as search
+
+    start = time.perf_counter()
+    view = model_view(labels.query)
+    seg = labels.segments.threshold
+    frames = np.asarray(store.frames(view)[seg.as_slice()])
+    truth = labels.segment("threshold").label
+    skips = list(skips or default_skips(store.fps))
+    model_scores = {m.name: m.predict_proba(frames) for m in models}
+    dd_cache: dict[tuple[str, int], np.ndarray] = {}
+    by_name = {dd.spec.name: dd for dd in dds}
+
+    def dd_scores(name: str, skip: int) -> np.ndarray:
+        dd = by_name[name]
+        key = (name, 1 if dd.spec.reference == "background" else skip)
+        if key not in dd_cache:
+            dd_cache[key] = _dd_scores_for(dd, frames, skip)
+        return dd_cache[key]
+
+    sample = frames[: min(len(frames), 512)]
+    costs = StageCosts(
+        dd_ms={
+            dd.spec.name: measure_cost_ms(
+                (
+                    lambda x, dd=dd: (
+                        dd.score(x, previous=x[::-1].copy()) if dd.spec.reference == "previous" else dd.score(x)
+                    )
+                ),
+                sample,
+            )
+            for dd in dds
+        },
+        model_ms={m.name: measure_cost_ms(m.predict_proba, sample) for m in models},
+        reference_ms=labels.reference_ms,
+    )
+    result = search(
+        truth,
+        model_scores,
+        dd_scores,
+        {dd.spec.name: dd.spec.reference for dd in dds},
+        costs,
+        max_fnr=max_fnr,
+        max_fpr=max_fpr,
+        skips=skips,
+    )
+    art = CascadeArtifact(
+        result=result,
+        costs=costs,
+        query=labels.query,
+        view=view.to_dict(),
+        reference_name=labels.reference_name,
+        reference_identity=labels.reference_identity,
+        max_fnr=max_fnr,
+        max_fpr=max_fpr,
+        skips=skips,
+        fps=store.fps,
+        model_files=_hashes(models_dir, "*.pt") if models_dir else {},
+        dd_files=_hashes(dd_dir, "*.npz") if dd_dir else {},
+        fallback_reason=fallback_reason,
+        optimize_seconds=time.perf_counter() - start,
+    )
+    if out_path is not None:
+        write_json(out_path, art.to_dict())
+    return art
+
+
+def reference_only_artifact(
+    labels: LabelSet, store, max_fnr: float, max_fpr: float, reason: str, out_path=None
+) -> CascadeArtifact:
+    """The cascade of last resort: the reference on every frame, with the reason nothing cheaper was possible."""
+    from noscope_core.cascade import CascadeConfig
+    from noscope_core.costs import StageCosts
+    from noscope_core.optimizer import Candidate, OptimizationResult
+
+    cand = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, labels.reference_ms, 1.0, 1.0)
+    result = OptimizationResult(best=cand, frontier=[cand], fell_back=True, reason=reason, n_evaluated=1)
+    art = CascadeArtifact(
+        result=result,
+        costs=StageCosts({}, {}, labels.reference_ms),
+        query=labels.query,
+        view=model_view(labels.query).to_dict(),
+        reference_name=labels.reference_name,
+        reference_identity=labels.reference_identity,
+        max_fnr=max_fnr,
+        max_fpr=max_fpr,
+        skips=[1],
+        fps=store.fps,
+        fallback_reason=reason,
+    )
+    if out_path is not None:
+        write_json(out_path, art.to_dict())
+    return art
+
+
+def _hashes(folder: str | Path, pattern: str) -> dict[str, str]:
+    return {p.name: _sha256(p) for p in sorted(Path(folder).glob(pattern))}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_index(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise ArtifactError(f"{what} index {path} not found", "materialize that stage first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{what} index {path} is corrupt: {exc}", "re-run that stage") from None
+
+
+# ---------------------------------------------------------------------------------------------- query
+
+
+def load_cascade_json(path: str | Path) -> dict:
+    return _read_index(Path(path), "optimized cascade")
+
+
+def build_cascade(cascade: dict, detector, models_dir: str | Path | None, dd_dir: str | Path | None):
+    """Rebuild the chosen cascade from its artifact; refuse stale pieces (other query, other reference, changed files)."""
+    from noscope_core.cascade import Cascade, CascadeConfig
+    from noscope_core.video import ViewSpec
+
+    query = Query.from_dict(cascade["query"])
+    if cascade["reference"]["identity"] != detector.identity():
+        raise ArtifactError(
+            f"the cascade was optimized for reference {cascade['reference']['name']!r} with other weights or settings",
+            "re-run the optimizer with this reference detector",
+        )
+    config = CascadeConfig.from_dict(cascade["best"]["config"])
+    model = dd = None
+    if config.model_name:
+        model = _load_checked(
+            models_dir, f"{config.model_name}.pt", cascade.get("model_files", {}), "specialized model"
+        )
+    if config.dd_name:
+        dd = _load_checked(dd_dir, f"{config.dd_name}.npz", cascade.get("dd_files", {}), "difference detector")
+    return Cascade(config, detector, query, ViewSpec.from_dict(cascade["view"]), dd=dd, model=model)
+
+
+def _load_checked(folder, fname: str, hashes: dict[str, str], what: str):
+    from noscope_core.difference import DifferenceDetector
+    from noscope_core.specialized import SpecializedModel
+
+    if folder is None:
+        raise ArtifactError(f"the cascade needs the {what} {fname} but no folder was given")
+    path = Path(folder) / fname
+    if not path.is_file():
+        raise ArtifactError(f"{what} {path} is missing", "re-run training and optimization")
+    if hashes and hashes.get(fname) and hashes[fname] != _sha256(path):
+        raise ArtifactError(
+            f"{what} {path} changed since the cascade was optimized (stale model)",
+            "re-run the optimizer so the cascade matches the current models",
+        )
+    return SpecializedModel.load(path) if fname.endswith(".pt") else DifferenceDetector.load(path)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What a query answers, in the exact JSON shape of ``noscope query --json``."""
+
+    data: dict
+
+    def to_json(self) -> dict:
+        return self.data
+
+
+def run_query(
+    cascade,
+    cascade_info: dict,
+    store,
+    segment: Segment,
+    video: str | Path,
+    truth: np.ndarray | None = None,
+    e2e: bool = True,
+) -> QueryResult:
+    """Run the cascade over ``segment`` of the store (decode excluded), then streaming over the video (decode
+    included), and report speed against the reference and, with ``truth``, the error against it."""
+    from noscope_core.evaluate import error_rates
+    from noscope_core.video import read_frames
+
+    frames = np.asarray(store.frames(cascade.view)[segment.as_slice()])
+    idx = np.arange(segment.start, segment.stop)
+    run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
+    ref_ms = float(cascade_info["costs"]["reference_ms"])
+    decode_ms = 1000.0 / store.meta["decode_fps"] if store.meta.get("decode_fps") else None
+    e2e_run = cascade.run_video(video, start=segment.start, stop=segment.stop) if e2e else None
+    reference_fps = 1000.0 / ref_ms
+    reference_fps_e2e = 1000.0 / (ref_ms + decode_ms) if decode_ms else None
+    rates = error_rates(run.labels, truth) if truth is not None else None
+    data = {
+        "video": str(video),
+        "object": cascade.query.object_class,
+        "roi": list(cascade.query.roi.as_tuple()) if cascade.query.roi else None,
+        "query": cascade.query.to_dict(),
+        "frames_test": int(len(segment)),
+        "test_segment": [segment.start, segment.stop],
+        "reference": cascade_info["reference"]["name"],
+        "reference_fps": reference_fps,
+        "reference_fps_e2e": reference_fps_e2e,
+        "cascade_fps": float(run.fps),
+        "speedup": float(run.fps) / reference_fps,
+        "cascade_fps_e2e": float(e2e_run.fps_e2e) if e2e_run and e2e_run.fps_e2e else None,
+        "speedup_e2e": (float(e2e_run.fps_e2e) / reference_fps_e2e)
+        if e2e_run and e2e_run.fps_e2e and reference_fps_e2e
+        else None,
+        "fnr": float(rates.fnr) if rates else None,
+        "fpr": float(rates.fpr) if rates else None,
+        "reference_call_fraction": float(run.reference_call_fraction),
+        "reference_calls": int(run.reference_calls),
+        "seconds": {k: float(v) for k, v in run.seconds.items()},
+        "cascade": cascade_info["best"],
+        "fell_back": cascade_info.get("fell_back", False),
+        "fallback_reason": cascade_info.get("reason"),
+        "targets": cascade_info["targets"],
+        "frontier": cascade_info["frontier"],
+        "intervals": [[int(a), int(b)] for a, b in _intervals(run.labels, idx)],
+        "intervals_s": [[float(a) / store.fps, float(b) / store.fps] for a, b in _intervals(run.labels, idx)],
+        "positive_frames": int(run.labels.sum()),
+    }
+    if e2e_run is not None and truth is not None:
+        data["labels_agree_e2e"] = (
+            float(np.mean(e2e_run.labels == run.labels)) if len(e2e_run.labels) == len(run.labels) else None
+        )
+    return QueryResult(data)
+
+
+def _intervals(labels: np.ndarray, idx: np.ndarray) -> list[tuple[int, int]]:
+    from noscope_core.evaluate import positive_intervals
+
+    return positive_intervals(labels, idx)
