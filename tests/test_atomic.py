@@ -1,0 +1,26 @@
+import pytest
+
+from noscope_core.atomic import atomic_dir, atomic_path, write_json
+
+
+def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "a.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text().strip().startswith("{")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
+    target = tmp_path / "models"
+    with atomic_dir(target) as tmp:
+        (tmp / "m.pt").write_text("v1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "m.pt").write_text("v2")
+            raise RuntimeError("killed")
+    assert (target / "m.pt").read_text() == "v1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]

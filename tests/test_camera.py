@@ -1,0 +1,37 @@
+import pytest
+
+from noscope_core.camera import load_cameras
+from noscope_core.errors import QueryError
+
+
+def test_registry_parses_cameras_with_env_expansion(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path))
+    reg = tmp_path / "cameras.yaml"
+    reg.write_text(
+        "cameras:\n"
+        "  - id: lobby\n    video: ${NOSCOPE_HOME}/videos/a.avi\n    object: person\n    roi: [0, 0.5, 0.5, 1]\n"
+        "  - id: street\n    video: b.mp4\n    object: car\n    max_fnr: 0.05\n"
+    )
+    cams = load_cameras(reg)
+    assert cams["lobby"].video == tmp_path / "videos" / "a.avi"
+    assert cams["lobby"].query.roi.as_tuple() == (0, 0.5, 0.5, 1)
+    assert cams["street"].video == tmp_path / "b.mp4"
+    assert cams["street"].max_fnr == 0.05
+
+
+@pytest.mark.parametrize("bad_id", ["../etc", "a/b", "", ".hidden"])
+def test_unsafe_camera_id_is_rejected(tmp_path, bad_id):
+    reg = tmp_path / "cameras.yaml"
+    reg.write_text(f"cameras:\n  - id: '{bad_id}'\n    video: a.avi\n    object: person\n")
+    with pytest.raises(QueryError, match="camera id"):
+        load_cameras(reg)
+
+
+def test_duplicate_ids_and_missing_fields_are_errors(tmp_path):
+    reg = tmp_path / "cameras.yaml"
+    reg.write_text("cameras:\n  - {id: a, video: a.avi, object: x}\n  - {id: a, video: b.avi, object: y}\n")
+    with pytest.raises(QueryError, match="twice"):
+        load_cameras(reg)
+    reg.write_text("cameras:\n  - {id: a, object: x}\n")
+    with pytest.raises(QueryError, match="video"):
+        load_cameras(reg)
