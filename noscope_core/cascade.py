@@ -123,16 +123,17 @@ class CascadeConfig:
         return cls(**d)
 
     def describe(self) -> str:
-        """One line for humans, e.g. ``skip 5 → DD blocked-previous (previous) < 0.013 → model cnn …``."""
+        """One line for humans, e.g. ``skip 5 → DD blocked-previous score<0.013: label of t-5 → model …``."""
         parts = [f"skip {self.skip}" if self.skip > 1 else "every frame"]
         if self.dd_name is not None:
-            parts.append(f"DD {self.dd_name} ({self.dd_reference}) < {self.dd_threshold:.4g}")
-        if self.model_name is not None:
-            if self.c_low == self.c_high:
-                parts.append(f"model {self.model_name} at p {self.c_low:.4g} (no reference)")
-            else:
-                parts.append(f"model {self.model_name}: absent p<{self.c_low:.4g}, present p>{self.c_high:.4g}")
-        parts.append("reference" if self.model_name is None else "reference for the rest")
+            unchanged = "absent" if self.dd_reference == "background" else f"label of t-{self.skip}"
+            parts.append(f"DD {self.dd_name} score<{self.dd_threshold:.4g}: {unchanged}")
+        if self.model_name is None:
+            parts.append("reference")
+        else:
+            parts.append(f"model {self.model_name}: absent p<{self.c_low:.4g}, present p>{self.c_high:.4g}")
+            if self.c_low < self.c_high:
+                parts.append("reference for the rest")
         return " → ".join(parts)
 
 

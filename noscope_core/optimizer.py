@@ -1,0 +1,451 @@
+"""The cost-based optimizer: the cheapest cascade that meets FNR/FPR targets on the threshold segment.
+
+It searches every frame skip × difference detector (or none) × DD threshold × specialized model (or none)
+× (c_low, c_high) pair, scores each configuration on the held-out threshold segment exactly as
+:func:`noscope_core.cascade.simulate` would, prices it with measured stage costs, and keeps the cheapest
+one whose false-negative and false-positive rates are within the targets.
+
+Why it is fast: for a fixed (skip, DD, threshold) the frames the DD decides, the frames reaching the model,
+and the run of frames each decided frame's label *covers* (itself plus the skipped and carried frames after
+it) are all fixed. Each decided frame's errors then depend only on its own route: absent misses the
+positives it covers, present wrongly claims the negatives it covers, the reference errs only where its own
+label differs from the covered frames'. Sorting the model-reaching frames by model probability turns every
+(c_low, c_high) pair into a lookup in prefix sums, so a whole threshold grid costs one sort.
+
+Expected cost per frame = evaluated fraction · dd_ms + fraction reaching the model · model_ms
++ fraction sent to the reference · reference_ms.
+
+Overfitting guard: ``safety_margin`` tightens both targets (demand fnr <= max_fnr − margin, likewise for
+fpr, never below 0) so a configuration that only just meets the targets on a short threshold segment is not
+chosen. It defaults to 0, which is NoScope's own protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from noscope_core.cascade import DD_REFERENCES, PENDING, CascadeConfig, Route, dd_routes, evaluated_positions
+from noscope_core.costs import StageCosts
+from noscope_core.errors import ArtifactError, DegenerateLabelsError, QueryError
+from noscope_core.query import parse_target
+
+DDScores = Callable[[str, int], np.ndarray] | Mapping[tuple[str, int], np.ndarray]
+
+DEFAULT_SKIPS = (1, 2, 3, 5, 10, 15, 20, 30)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A configuration with its error rates on the threshold segment and its expected cost."""
+
+    config: CascadeConfig
+    fnr: float
+    fpr: float
+    cost_ms: float  # expected per-frame cost from measured stage costs
+    reference_fraction: float  # share of all frames sent to the reference
+    speedup: float  # reference_ms / cost_ms
+
+    @property
+    def error(self) -> float:
+        return max(self.fnr, self.fpr)
+
+    def to_dict(self) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "describe": self.config.describe(),
+            "fnr": self.fnr,
+            "fpr": self.fpr,
+            "cost_ms": self.cost_ms,
+            "reference_fraction": self.reference_fraction,
+            "speedup": self.speedup,
+        }
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    best: Candidate
+    frontier: list[Candidate]  # Pareto set over (cost_ms, max(fnr, fpr)): cost rises, error strictly falls
+    fell_back: bool  # nothing cheaper than the reference met the targets; best is reference-only
+    reason: str | None  # why it fell back
+    n_evaluated: int  # configurations scored
+
+    def to_dict(self) -> dict:
+        return {
+            "best": self.best.to_dict(),
+            "frontier": [c.to_dict() for c in self.frontier],
+            "fell_back": self.fell_back,
+            "reason": self.reason,
+            "n_evaluated": self.n_evaluated,
+        }
+
+
+def optimize(
+    truth: np.ndarray,
+    model_scores: Mapping[str, np.ndarray],
+    dd_scores: DDScores,
+    dd_kinds: Mapping[str, str],
+    costs: StageCosts,
+    max_fnr: float,
+    max_fpr: float,
+    skips: Sequence[int] = DEFAULT_SKIPS,
+    dd_thresholds: int = 12,
+    model_thresholds: int = 40,
+    safety_margin: float = 0.0,
+    view: dict | None = None,
+) -> OptimizationResult:
+    """Pick the cheapest cascade meeting ``max_fnr``/``max_fpr`` on a threshold segment.
+
+    ``truth`` are the reference's labels of the segment's frames; ``model_scores[name]`` each model's
+    per-frame probability; ``dd_scores(name, skip)`` (or ``dd_scores[(name, skip)]``) each DD's per-frame
+    scores for that skip (frame t against t−skip for a "previous" DD, NaN where undefined); ``dd_kinds[name]``
+    is "background" or "previous". DD thresholds are ``dd_thresholds`` interior quantiles of its scores;
+    model thresholds ``model_thresholds`` cuts between quantiles of the scores of frames reaching the model,
+    plus 0 and 1.
+    ``view`` is recorded in every config. Reference-only (error 0, speed-up 1) is always a candidate.
+    """
+    truth = np.asarray(truth, dtype=bool).reshape(-1)
+    n = len(truth)
+    positives = int(truth.sum())
+    if n == 0:
+        raise QueryError("the threshold segment has no frames", "use a longer video or a larger threshold split")
+    if positives in (0, n):
+        what = "no positive" if positives == 0 else "no negative"
+        raise DegenerateLabelsError(
+            f"the threshold segment has {what} frames, so the {'FNR' if positives == 0 else 'FPR'} cannot be measured",
+            "use a longer threshold segment, or a query (class/region) that is sometimes true and sometimes false",
+        )
+    max_fnr, max_fpr = parse_target("max_fnr", max_fnr), parse_target("max_fpr", max_fpr)
+    if not 0.0 <= safety_margin < 1.0:
+        raise QueryError(f"safety margin must lie in [0, 1), got {safety_margin}")
+    skips = sorted({_check_skip(s) for s in skips})
+    if dd_thresholds < 1 or model_thresholds < 2:
+        raise QueryError("need at least 1 DD threshold and 2 model thresholds per search")
+    models = {name: _check_model_scores(name, s, n) for name, s in model_scores.items()}
+    _check_components(models, dd_kinds, costs)
+
+    search = _Search(truth, costs, max(0.0, max_fnr - safety_margin), max(0.0, max_fpr - safety_margin))
+    if 1 not in skips:  # otherwise the loop below reaches it as (skip 1, no DD, no model)
+        _search_skip(search, 1, {}, {}, _no_dd_scores, dd_thresholds, model_thresholds, view)
+    get_dd = _dd_getter(dd_scores, dd_kinds)
+    for skip in skips:
+        _search_skip(search, skip, models, dd_kinds, get_dd, dd_thresholds, model_thresholds, view)
+
+    best = search.best
+    assert best is not None  # reference-only is always feasible
+    fell_back = best.config.is_reference_only
+    reason = None
+    if fell_back:
+        reason = _fallback_reason(search.frontier(), costs.reference_ms, max_fnr, max_fpr, safety_margin, n)
+    return OptimizationResult(best, search.frontier(), fell_back, reason, search.n_evaluated)
+
+
+def score_config(
+    config: CascadeConfig,
+    truth: np.ndarray,
+    dd_scores: np.ndarray | None,
+    model_scores: np.ndarray | None,
+    costs: StageCosts,
+) -> Candidate:
+    """Error rates and expected cost of one configuration, by plain simulation (the optimizer's cross-check)."""
+    from noscope_core.cascade import simulate
+    from noscope_core.evaluate import error_rates
+
+    labels, routes = simulate(config, truth, dd_scores, model_scores)
+    n = len(truth)
+    rates = error_rates(labels, truth)
+    n_eval = int(np.count_nonzero(routes != Route.SKIPPED))
+    n_dd_passed = int(np.count_nonzero(routes >= Route.MODEL_ABSENT))
+    n_ref = int(np.count_nonzero(routes == Route.REFERENCE))
+    cost = n_ref * costs.reference_ms
+    if config.dd_name is not None:
+        cost += n_eval * costs.dd_ms[config.dd_name]
+    if config.model_name is not None:
+        cost += n_dd_passed * costs.model_ms[config.model_name]
+    cost /= n
+    return Candidate(config, rates.fnr, rates.fpr, cost, n_ref / n, _speedup(costs.reference_ms, cost))
+
+
+# ---- the search ----
+
+
+@dataclass(frozen=True)
+class _Coverage:
+    """Per skip: the evaluated positions and how many positives/negatives each one's frames hold."""
+
+    positions: np.ndarray
+    cov_pos: np.ndarray  # positives among the frames from this evaluated frame to the next
+    cov_neg: np.ndarray
+    truth: np.ndarray  # truth of the evaluated frames
+
+
+@dataclass(frozen=True)
+class _DDPlan:
+    """Per (skip, DD, threshold): what the DD decided and what reaches the model."""
+
+    fn_fixed: int  # positives covered by frames the DD called absent
+    reach: np.ndarray  # indices (into evaluated frames) of frames reaching the model / reference
+    pos_r: np.ndarray  # positives each reaching frame's label covers (through carried frames)
+    neg_r: np.ndarray
+    truth_r: np.ndarray
+
+
+class _Search:
+    """Scores batches of candidates; keeps the cheapest feasible one and every batch's Pareto points."""
+
+    def __init__(self, truth: np.ndarray, costs: StageCosts, fnr_limit: float, fpr_limit: float) -> None:
+        self.truth = truth
+        self.n = len(truth)
+        self.positives = int(truth.sum())
+        self.negatives = self.n - self.positives
+        self.costs = costs
+        self.fnr_limit, self.fpr_limit = fnr_limit, fpr_limit
+        self.best: Candidate | None = None
+        self.n_evaluated = 0
+        self._pareto: list[Candidate] = []
+
+    def add(
+        self,
+        make_config: Callable[[int], CascadeConfig],
+        fn: np.ndarray,
+        fp: np.ndarray,
+        n_ref: np.ndarray,
+        cost_ms: np.ndarray,
+    ) -> None:
+        fnr, fpr = fn / self.positives, fp / self.negatives
+        err = np.maximum(fnr, fpr)
+        self.n_evaluated += len(fn)
+
+        def candidate(k: int) -> Candidate:
+            cost = float(cost_ms[k])
+            return Candidate(
+                make_config(k),
+                float(fnr[k]),
+                float(fpr[k]),
+                cost,
+                float(n_ref[k]) / self.n,
+                _speedup(self.costs.reference_ms, cost),
+            )
+
+        order = np.lexsort((err, cost_ms))  # by cost, then error: ties go to the more accurate
+        feasible = (fnr[order] <= self.fnr_limit) & (fpr[order] <= self.fpr_limit)
+        if feasible.any():
+            k = int(order[np.argmax(feasible)])
+            if self.best is None or (cost_ms[k], err[k]) < (self.best.cost_ms, self.best.error):
+                self.best = candidate(k)
+        # this batch's Pareto points: those more accurate than everything cheaper in the batch
+        running = np.minimum.accumulate(err[order])
+        keep = np.concatenate([[True], err[order][1:] < running[:-1]])
+        self._pareto.extend(candidate(int(k)) for k in order[keep])
+        if len(self._pareto) > 4096:
+            self.frontier()  # compact: bounded memory however large the search
+
+    def frontier(self) -> list[Candidate]:
+        points = sorted(self._pareto, key=lambda c: (c.cost_ms, c.error))
+        out: list[Candidate] = []
+        for c in points:
+            if not out or c.error < out[-1].error:
+                out.append(c)
+        self._pareto = out  # later calls and batches merge into the reduced set
+        return list(out)
+
+
+def _search_skip(
+    search: _Search,
+    skip: int,
+    models: Mapping[str, np.ndarray],
+    dd_kinds: Mapping[str, str],
+    get_dd: Callable[[str, int], np.ndarray],
+    dd_thresholds: int,
+    model_thresholds: int,
+    view: dict | None,
+) -> None:
+    cov = _coverage(search.truth, skip)
+    n_eval = len(cov.positions)
+    model_eval = {name: s[cov.positions] for name, s in models.items()}
+    dd_options: list[tuple[str | None, np.ndarray | None]] = [(None, None)]
+    for name in dd_kinds:
+        scores = np.asarray(get_dd(name, skip), dtype=np.float64)
+        if len(scores) != search.n:
+            raise ArtifactError(f"DD {name!r} scores cover {len(scores)} frames, the segment {search.n}")
+        dd_options.append((name, scores[cov.positions]))
+
+    for dd_name, scores in dd_options:
+        if dd_name is None:
+            thresholds: list[float] = [0.0]
+        else:
+            if dd_kinds[dd_name] == "previous":
+                scores = scores.copy()
+                scores[0] = np.nan  # the first frame of a range has no previous frame
+            finite = scores[np.isfinite(scores)]
+            if len(finite) == 0:
+                continue
+            levels = np.linspace(0.0, 1.0, dd_thresholds + 2)[1:-1]
+            thresholds = [float(t) for t in np.unique(np.quantile(finite, levels))]
+        for thr in thresholds:
+            base = CascadeConfig(
+                skip=skip,
+                dd_name=dd_name,
+                dd_threshold=thr,
+                dd_reference=None if dd_name is None else dd_kinds[dd_name],
+                view=view,
+            )
+            routes = dd_routes(base, scores if scores is not None else np.full(n_eval, np.nan))
+            plan = _dd_plan(routes, cov)
+            dd_cost = n_eval * search.costs.dd_ms[dd_name] if dd_name is not None else 0.0
+            m = len(plan.reach)
+            # no model: everything that passes the DD goes to the reference
+            fn = np.array([plan.fn_fixed + int(plan.pos_r[~plan.truth_r].sum())])
+            fp = np.array([int(plan.neg_r[plan.truth_r].sum())])
+            cost = np.array([(dd_cost + m * search.costs.reference_ms) / search.n])
+            search.add(lambda _k, base=base: base, fn, fp, np.array([m]), cost)
+            if m == 0:
+                continue  # a model would see no frame: same as no model
+            for model_name, p_eval in model_eval.items():
+                p = p_eval[plan.reach]
+                grid = _model_grid(p, model_thresholds)
+                lo, hi = np.triu_indices(len(grid))
+                fn, fp, n_ref = _pair_errors(plan, p, grid[lo], grid[hi])
+                model_cost = m * search.costs.model_ms[model_name]
+                cost = (dd_cost + model_cost + n_ref * search.costs.reference_ms) / search.n
+
+                def make(k: int, base=base, model_name=model_name, grid=grid, lo=lo, hi=hi) -> CascadeConfig:
+                    return CascadeConfig(
+                        **{
+                            **base.to_dict(),
+                            "model_name": model_name,
+                            "c_low": float(grid[lo[k]]),
+                            "c_high": float(grid[hi[k]]),
+                        }
+                    )
+
+                search.add(make, fn, fp, n_ref, cost)
+
+
+def _coverage(truth: np.ndarray, skip: int) -> _Coverage:
+    n = len(truth)
+    positions = evaluated_positions(n, skip)
+    ends = np.append(positions[1:], n)
+    cum = np.concatenate([[0], np.cumsum(truth, dtype=np.int64)])
+    cov_pos = cum[ends] - cum[positions]
+    return _Coverage(positions, cov_pos, (ends - positions) - cov_pos, truth[positions])
+
+
+def _dd_plan(routes: np.ndarray, cov: _Coverage) -> _DDPlan:
+    decided = routes != Route.DD_CARRY
+    # a carried frame's frames are covered by the last decided frame's label: group by that frame
+    group = np.cumsum(decided) - 1
+    n_groups = int(decided.sum())
+    pos_g = np.bincount(group, weights=cov.cov_pos, minlength=n_groups).round().astype(np.int64)
+    neg_g = np.bincount(group, weights=cov.cov_neg, minlength=n_groups).round().astype(np.int64)
+    decided_routes = routes[decided]
+    fn_fixed = int(pos_g[decided_routes == Route.DD_ABSENT].sum())
+    pending_g = decided_routes == PENDING
+    reach = np.flatnonzero(routes == PENDING)
+    return _DDPlan(fn_fixed, reach, pos_g[pending_g], neg_g[pending_g], cov.truth[reach])
+
+
+def _model_grid(p: np.ndarray, n_thresholds: int) -> np.ndarray:
+    """About ``n_thresholds`` cut points at quantiles of the scores, plus the extremes 0 and 1.
+
+    Each cut lies halfway between two neighbouring distinct scores, never on a score: then c_low == c_high
+    splits the frames cleanly into absent and present with none left for the reference.
+    """
+    values, counts = np.unique(p, return_counts=True)
+    if len(values) < 2:
+        return np.array([0.0, 1.0])
+    mids = (values[:-1] + values[1:]) / 2
+    below = np.cumsum(counts)[:-1]  # frames under each cut
+    targets = np.linspace(0, len(p), n_thresholds)
+    picks = np.clip(np.searchsorted(below, targets), 0, len(mids) - 1)
+    return np.unique(np.concatenate([[0.0, 1.0], mids[picks]]))
+
+
+def _pair_errors(
+    plan: _DDPlan, p: np.ndarray, c_low: np.ndarray, c_high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(FN, FP, reference calls) for every (c_low[k], c_high[k]) with prefix sums over frames sorted by p."""
+    order = np.argsort(p, kind="stable")
+    sp = p[order]
+    pos_r, neg_r, t = plan.pos_r[order], plan.neg_r[order], plan.truth_r[order]
+
+    def prefix(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(x, dtype=np.int64)])
+
+    miss_if_absent = prefix(pos_r)
+    claim_if_present = prefix(neg_r)
+    ref_fn, ref_fp = prefix(np.where(t, 0, pos_r)), prefix(np.where(t, neg_r, 0))
+    i = np.searchsorted(sp, c_low, side="left")  # sorted[:i] have p < c_low: absent
+    j = np.searchsorted(sp, c_high, side="right")  # sorted[j:] have p > c_high: present; [i, j): reference
+    fn = plan.fn_fixed + miss_if_absent[i] + ref_fn[j] - ref_fn[i]
+    fp = claim_if_present[-1] - claim_if_present[j] + ref_fp[j] - ref_fp[i]
+    return fn, fp, j - i
+
+
+# ---- inputs ----
+
+
+def _no_dd_scores(name: str, skip: int) -> np.ndarray:
+    raise AssertionError("no difference detector is searched here")
+
+
+def _dd_getter(dd_scores: DDScores, dd_kinds: Mapping[str, str]) -> Callable[[str, int], np.ndarray]:
+    if callable(dd_scores):
+        return dd_scores
+    table = dd_scores
+
+    def get(name: str, skip: int) -> np.ndarray:
+        if (name, skip) in table:
+            return table[(name, skip)]
+        if dd_kinds[name] == "background":  # background scores do not depend on the skip
+            for (other, _s), scores in table.items():
+                if other == name:
+                    return scores
+        raise ArtifactError(f"no scores for difference detector {name!r} at skip {skip}", "compute them per skip")
+
+    return get
+
+
+def _check_skip(skip: int) -> int:
+    if isinstance(skip, bool) or int(skip) != skip or skip < 1:
+        raise QueryError(f"frame skips must be positive integers, got {skip!r}")
+    return int(skip)
+
+
+def _check_model_scores(name: str, scores: np.ndarray, n: int) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(scores) != n:
+        raise ArtifactError(
+            f"model {name!r} has scores for {len(scores)} frames but the threshold segment has {n}",
+            "re-score the threshold segment with this model",
+        )
+    if not np.isfinite(scores).all():
+        raise ArtifactError(f"model {name!r} produced NaN or infinite scores", "retrain the model")
+    return scores
+
+
+def _check_components(models: Mapping[str, np.ndarray], dd_kinds: Mapping[str, str], costs: StageCosts) -> None:
+    for name, kind in dd_kinds.items():
+        if kind not in DD_REFERENCES:
+            raise ArtifactError(f"DD {name!r} has kind {kind!r}", f"expected one of {DD_REFERENCES}")
+    missing = [n for n in dd_kinds if n not in costs.dd_ms] + [n for n in models if n not in costs.model_ms]
+    if missing:
+        raise ArtifactError(f"no measured cost for {missing}", "measure stage costs for every DD and model searched")
+
+
+def _speedup(reference_ms: float, cost_ms: float) -> float:
+    return reference_ms / cost_ms if cost_ms > 0 else float("inf")
+
+
+def _fallback_reason(
+    frontier: list[Candidate], reference_ms: float, max_fnr: float, max_fpr: float, margin: float, n: int
+) -> str:
+    target = f"fnr <= {max_fnr:g} and fpr <= {max_fpr:g}" + (f" (less a safety margin of {margin:g})" if margin else "")
+    cheaper = [c for c in frontier if c.cost_ms < reference_ms]
+    msg = f"no cascade cheaper than the reference met {target} on the {n}-frame threshold segment"
+    if cheaper:
+        c = cheaper[-1]  # the most accurate of the cheaper ones
+        msg += f"; the closest, {c.config.describe()}, reached fnr={c.fnr:.3g}, fpr={c.fpr:.3g} ({c.speedup:.3g}x)"
+    return msg
