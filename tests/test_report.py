@@ -1,0 +1,62 @@
+"""Frontier plot and markdown table from the optimizer's candidate dicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from noscope_core.errors import ArtifactError
+from noscope_core.report import frontier_plot, frontier_table_md, pareto_front
+
+
+def cand(fnr: float, fpr: float, speedup: float, describe: str = "model m") -> dict:
+    return {
+        "config": {"skip": 1, "model_name": "m"},
+        "fnr": fnr,
+        "fpr": fpr,
+        "cost_ms": 50.0 / speedup,
+        "reference_fraction": 1.0 / speedup,
+        "speedup": speedup,
+        "describe": describe,
+    }
+
+
+FRONTIER = [cand(0.0, 0.0, 1.0, "reference"), cand(0.01, 0.005, 8.0), cand(0.02, 0.03, 40.0), cand(0.05, 0.01, 20.0)]
+
+
+def test_pareto_front_drops_candidates_beaten_on_error_and_speed():
+    front = pareto_front(FRONTIER)
+    # (error 0.05, speed-up 20) is beaten by (error 0.03, speed-up 40)
+    assert [c["speedup"] for c in front] == [1.0, 8.0, 40.0]
+
+
+def test_frontier_plot_writes_a_png_and_leaves_no_temporary_file(tmp_path):
+    out = frontier_plot(FRONTIER, tmp_path / "plots" / "frontier.png", reference_fps=20.0, chosen=FRONTIER[1])
+    assert out == tmp_path / "plots" / "frontier.png"
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in out.parent.iterdir()] == ["frontier.png"]
+
+
+def test_frontier_plot_handles_a_single_reference_only_candidate(tmp_path):
+    out = frontier_plot([cand(0.0, 0.0, 1.0, "reference")], tmp_path / "one.png")
+    assert out.stat().st_size > 0
+
+
+def test_frontier_table_lists_rates_in_percent_and_escapes_pipes():
+    md = frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")])
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| # | cascade | FNR % | FPR %")
+    assert lines[2] == "| 1 | a \\| b | 1.25 | 0.50 | 6.250 | 8.0 | 12.50 |"
+
+
+def test_frontier_table_truncates_at_limit_and_says_how_many_are_left():
+    md = frontier_table_md(FRONTIER, limit=2)
+    rows = [line for line in md.splitlines() if line.startswith("| ")][1:]  # minus the header
+    assert [r.split(" | ")[0] for r in rows] == ["| 1", "| 2"]
+    assert "and 2 more candidates" in md
+
+
+def test_malformed_candidates_raise_artifact_error(tmp_path):
+    with pytest.raises(ArtifactError, match="lacks fnr"):
+        frontier_table_md([{"fpr": 0.0, "speedup": 1.0}])
+    with pytest.raises(ArtifactError):
+        frontier_plot([{"speedup": 1.0}], tmp_path / "x.png")
