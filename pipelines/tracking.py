@@ -1,60 +1,421 @@
 """MLflow tracking for the pipeline: one parent run per training of a camera, a child run per model variant
 and difference detector, the frontier, and the registered cascade with its ``champion`` alias.
 
-CONTRACT (the Dagster assets call exactly these methods; the bodies are implemented by the MLflow work):
-every method takes explicit run ids, because the stages run in separate Dagster steps (and processes).
+CONTRACT (the Dagster assets call exactly these methods): every method takes explicit run ids and talks to
+MLflow through an ``MlflowClient`` bound to :meth:`MlflowTracker.uri`, never through the global active run,
+because the stages run in separate Dagster steps (and processes). ``mlflow`` is imported lazily: it takes
+seconds to import and the code location must load fast.
+
+Run layout (experiment ``noscope``)::
+
+    train <camera>                       parent: query, targets, split, reference cost, chosen cascade,
+    ├── variant <model name>             threshold-segment FNR/FPR/speed-up, frontier (JSON, markdown, PNG),
+    ├── variant <model name>             test-segment metrics, the logged pyfunc model "cascade"
+    └── difference <dd name>
+
+Children carry the tag ``mlflow.parentRunId`` (the UI nests them) and ``kind`` / ``component``, by which
+:meth:`MlflowTracker.log_variants` finds the child that :meth:`MlflowTracker.logger_factory` created during
+training, so each variant has exactly one child run.
+
+The ``champion`` alias (see :func:`champion_decision`) moves to a newly registered version when it answers
+the camera's current question within the camera's error targets at no higher expected cost than the champion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from noscope_core.errors import ArtifactError
+from noscope_core.paths import safe_name
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_PREFIX = "noscope-cascade-"
+CHAMPION = "champion"
+MODEL_ARTIFACT = "cascade"  # name of the logged pyfunc model inside the parent run
+#: tags copied from a parent run to its children, so child runs can be filtered alone in the UI
+_INHERITED_TAGS = ("camera", "query", "query_key", "partition", "dagster_run_id", "reference")
+_TAG_MAX = 5000  # MLflow caps tag values at 8000 characters; long texts go to artifacts
+
 
 @dataclass(frozen=True)
 class Registration:
     model_name: str  # registered model name, e.g. "noscope-cascade-vtest"
-    version: int
+    version: int  # 0 when tracking is disabled
     champion_moved: bool
     reason: str  # why the alias moved or did not
 
 
-class MlflowTracker(dg.ConfigurableResource):
-    """SQLite tracking store + artifact folder under ``root`` by default; ``MLFLOW_TRACKING_URI`` overrides."""
+@dataclass(frozen=True)
+class CascadeSummary:
+    """What the champion rule compares: a cascade's threshold-segment errors and expected cost, and what it answers."""
 
-    root: str = ""  # default: <artifact root>/mlflow, resolved at run time
+    query_key: str
+    reference_identity: str
+    fnr: float
+    fpr: float
+    cost_ms: float
+    max_fnr: float
+    max_fpr: float
+
+    @classmethod
+    def from_cascade(cls, info: Mapping) -> CascadeSummary:
+        best, targets = info["best"], info["targets"]
+        return cls(
+            query_key=str(info["query_key"]),
+            reference_identity=str(info["reference"]["identity"]),
+            fnr=float(best["fnr"]),
+            fpr=float(best["fpr"]),
+            cost_ms=float(best["cost_ms"]),
+            max_fnr=float(targets["max_fnr"]),
+            max_fpr=float(targets["max_fpr"]),
+        )
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> CascadeSummary | None:
+        """Read back from a model version's tags; None when they are incomplete (a version not made here)."""
+        try:
+            return cls(
+                query_key=tags["query_key"],
+                reference_identity=tags["reference_identity"],
+                fnr=float(tags["threshold_fnr"]),
+                fpr=float(tags["threshold_fpr"]),
+                cost_ms=float(tags["expected_cost_ms"]),
+                max_fnr=float(tags["max_fnr"]),
+                max_fpr=float(tags["max_fpr"]),
+            )
+        except (KeyError, ValueError):
+            return None
+
+    def meets(self, max_fnr: float, max_fpr: float) -> bool:
+        return self.fnr <= max_fnr + 1e-12 and self.fpr <= max_fpr + 1e-12
+
+
+def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, force: bool = False) -> tuple[bool, str]:
+    """Whether the ``champion`` alias moves to ``new``, and why. Rules, first match wins:
+
+    1. ``force`` → move.
+    2. no champion yet (or one whose tags cannot be read) → move.
+    3. the champion answers another query or trusts another reference → move: it answers a stale question.
+    4. ``new`` misses the camera's targets on the threshold segment → stay.
+    5. the champion misses those (current) targets, e.g. after they were tightened → move.
+    6. both meet the targets: move when ``new``'s expected cost_ms is <= the champion's, else stay.
+
+    Errors are compared against the targets rather than against each other on purpose: within the error budget
+    the user set, the cheaper cascade is the better one (that is the optimizer's own objective).
+    """
+    if force:
+        return True, "forced"
+    if champion is None:
+        return True, "first registered cascade for this camera"
+    if champion.query_key != new.query_key:
+        return True, "the champion answers a different query"
+    if champion.reference_identity != new.reference_identity:
+        return True, "the champion was optimized for a different reference detector"
+    if not new.meets(new.max_fnr, new.max_fpr):
+        return False, (
+            f"misses the targets (FNR {new.fnr:.4f} / FPR {new.fpr:.4f} vs "
+            f"{new.max_fnr:g} / {new.max_fpr:g}); champion kept"
+        )
+    if not champion.meets(new.max_fnr, new.max_fpr):
+        return True, "the champion misses the current targets"
+    if new.cost_ms <= champion.cost_ms:
+        return True, f"meets the targets at {new.cost_ms:.3f} ms/frame <= champion's {champion.cost_ms:.3f}"
+    return False, f"meets the targets but costs {new.cost_ms:.3f} ms/frame > champion's {champion.cost_ms:.3f}"
+
+
+class MlflowTracker(dg.ConfigurableResource):
+    """SQLite tracking store + artifact folder under ``root`` by default; ``MLFLOW_TRACKING_URI`` overrides.
+
+    ``enabled=False`` turns every method into a no-op (``start_training`` returns ``""``, ``logger_factory``
+    returns ``None``, ``register_cascade`` returns version 0), so the pipeline runs without MLflow.
+    """
+
+    root: str = ""  # default: $NOSCOPE_MLFLOW_ROOT, $NOSCOPE_MLFLOW, else <repo>/.noscope/mlflow
     tracking_uri: str | None = None
     experiment: str = "noscope"
+    enabled: bool = True
 
-    def uri(self) -> str: ...
+    # ------------------------------------------------------------------------------------ store
+
+    def resolved_root(self) -> Path:
+        root = self.root or os.environ.get("NOSCOPE_MLFLOW_ROOT") or os.environ.get("NOSCOPE_MLFLOW")
+        return Path(root or REPO_ROOT / ".noscope" / "mlflow").expanduser().resolve()
+
+    def uri(self) -> str:
+        """MLFLOW_TRACKING_URI if set, else ``tracking_uri``, else ``sqlite:///<root>/mlflow.db`` (folder created)."""
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+        if uri:
+            db = _sqlite_path(uri)
+            if db is not None:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            return uri
+        root = self.resolved_root()
+        root.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{root / 'mlflow.db'}"
+
+    def artifact_location(self) -> str | None:
+        """``<folder of the SQLite file>/artifacts`` for a SQLite store; None (the server decides) otherwise."""
+        db = _sqlite_path(self.uri())
+        return (db.parent / "artifacts").as_uri() if db is not None else None
+
+    def client(self):
+        """An ``MlflowClient`` bound to :meth:`uri` (tracking and registry)."""
+        return _client(self.uri())
+
+    def experiment_id(self) -> str:
+        """The experiment's id, creating it (with its artifact location) on first use."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        exp = client.get_experiment_by_name(self.experiment)
+        if exp is not None and exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return client.create_experiment(self.experiment, artifact_location=self.artifact_location())
+        except MlflowException:  # another step created it in the meantime
+            exp = client.get_experiment_by_name(self.experiment)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    # ------------------------------------------------------------------------------------ runs
 
     def start_training(self, camera_id: str, query: dict, tags: dict[str, str]) -> str:
-        """Create the parent run of one training of ``camera_id``; return its run id (the run is left open)."""
-        ...
+        """Create the parent run of one training of ``camera_id``; return its run id (the run is left open).
 
-    def logger_factory(self, parent_run_id: str) -> Callable[[Any], Any]:
-        """For ``noscope_core.specialized.train_models``: spec -> Lightning MLFlowLogger on a nested child run."""
-        ...
+        ``query`` is a ``Query.to_dict()`` or a ``CameraSpec.to_dict()`` (which adds targets, split and the
+        reference spec). ``tags`` may carry ``partition``, ``dagster_run_id`` and ``reference``; every entry
+        becomes a run tag.
+        """
+        if not self.enabled:
+            return ""
+        from noscope_core.query import Query
+
+        safe_name(camera_id, "camera id")
+        camera = query if isinstance(query.get("query"), dict) else {}
+        q = Query.from_dict(camera["query"] if camera else query)
+        run_tags = {
+            "mlflow.runName": f"train {camera_id} {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            "kind": "training",
+            "camera": camera_id,
+            "query": q.describe(),
+            "query_key": q.key(),
+            "partition": str(tags.get("partition") or camera_id),
+            "reference": str(tags.get("reference") or camera.get("reference") or ""),
+            **{str(k): str(v) for k, v in tags.items() if v is not None},
+        }
+        run = self.client().create_run(self.experiment_id(), tags=_tag_values(run_tags))
+        params = {f"query.{k}": v for k, v in q.to_dict().items()}
+        params.update({f"camera.{k}": v for k, v in camera.items() if k not in ("query", "camera_id")})
+        self._log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def logger_factory(self, parent_run_id: str) -> Callable[[Any], Any] | None:
+        """For ``noscope_core.specialized.train_models``: spec -> Lightning ``MLFlowLogger`` on a fresh child run.
+
+        The child is the variant's one child run: :meth:`log_variants` later finds it by its tags and fills it.
+        A second call for the same variant under the same parent (a retried step) deletes the stale child first.
+        Returns None when tracking is disabled.
+        """
+        if not self.enabled or not parent_run_id:
+            return None
+        tracker = self
+
+        def make_logger(spec: Any):
+            from pytorch_lightning.loggers import MLFlowLogger
+
+            name = _name_of(spec)
+            for stale in tracker._children(parent_run_id, "variant", name):
+                tracker.client().delete_run(stale.info.run_id)
+            run_id = tracker._create_child(parent_run_id, "variant", name)
+            # tracking_uri must be explicit: the logger's default is a ./mlruns file store MLflow >= 3.13 refuses
+            return MLFlowLogger(experiment_name=tracker.experiment, tracking_uri=tracker.uri(), run_id=run_id)
+
+        return make_logger
 
     def log_variants(self, parent_run_id: str, results: Sequence[Any], fps_by_model: dict[str, float]) -> None:
-        """One child run per TrainResult: architecture params, loss curves, val accuracy, frames/s, train time."""
-        ...
+        """One child run per TrainResult: architecture params, loss curves, val accuracy, frames/s, train time,
+        and the state dict + JSON config as artifacts."""
+        if not self.enabled or not parent_run_id:
+            return
+        from mlflow.entities import Metric
+
+        client = self.client()
+        for r in results:
+            model = r.model
+            name = model.name
+            existing = self._children(parent_run_id, "variant", name)
+            run_id = existing[0].info.run_id if existing else self._create_child(parent_run_id, "variant", name)
+            spec = _as_dict(getattr(model, "spec", None))
+            self._log_params(run_id, spec, skip_existing=True)
+            now = _now_ms()
+            metrics = {
+                "val_accuracy": getattr(r, "val_accuracy", None),
+                "final_val_loss": getattr(r, "val_loss", None),
+                "train_seconds": getattr(r, "train_seconds", None),
+                "epochs": getattr(r, "epochs", None),
+                "frames_per_second": fps_by_model.get(name),
+                "cost_ms": 1000.0 / fps_by_model[name] if fps_by_model.get(name) else None,
+            }
+            batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)]
+            # Curves Lightning already logged into this run are not logged twice.
+            have = set(client.get_run(run_id).data.metrics)
+            for key, points in _curves(getattr(r, "history", None)).items():
+                if key not in have:
+                    batch += [Metric(key, float(v), now, int(step)) for step, v in points if _finite(v)]
+            _log_batch(client, run_id, metrics=batch)
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp_path = Path(tmp)
+                if hasattr(model, "save"):
+                    model.save(tmp_path / f"{name}.pt")
+                config = {
+                    "name": name,
+                    "spec": spec,
+                    **{k: v for k, v in metrics.items() if v is not None},
+                    "history": getattr(r, "history", None),
+                }
+                (tmp_path / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
+                client.log_artifacts(run_id, tmp, "model")
+            _finish(client, run_id)
 
     def log_difference(
         self, parent_run_id: str, detectors: Sequence[Any], metrics: dict[str, dict[str, float]]
-    ) -> None: ...
+    ) -> None:
+        """One child run per difference detector: its spec as params, ``metrics[name]``, the fitted detector."""
+        if not self.enabled or not parent_run_id:
+            return
+        from mlflow.entities import Metric
+
+        client = self.client()
+        for dd in detectors:
+            name = _name_of(dd.spec)
+            for stale in self._children(parent_run_id, "difference", name):
+                client.delete_run(stale.info.run_id)
+            run_id = self._create_child(parent_run_id, "difference", name)
+            self._log_params(run_id, _as_dict(dd.spec))
+            now = _now_ms()
+            values = metrics.get(name, {})
+            _log_batch(client, run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if _finite(v)])
+            if hasattr(dd, "save"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    dd.save(Path(tmp) / f"{name}.npz")
+                    client.log_artifacts(run_id, tmp, "detector")
+            _finish(client, run_id)
 
     def log_cascade(self, parent_run_id: str, cascade_info: dict, frontier_png: Path | None) -> None:
-        """Query, targets, split, reference cost, the chosen cascade, threshold-segment FNR/FPR/speed-up, frontier table + plot."""
-        ...
+        """Query, targets, split, reference cost, the chosen cascade, threshold-segment FNR/FPR/speed-up, frontier
+        table (JSON + markdown) + plot (drawn here when ``frontier_png`` is None).
+
+        The choice goes into metrics and tags (not params, which MLflow never lets change), so re-optimizing
+        under the same parent run overwrites it instead of failing.
+        """
+        if not self.enabled or not parent_run_id:
+            return
+        from mlflow.entities import Metric
+
+        from noscope_core import report
+
+        client = self.client()
+        best, costs, targets = cascade_info["best"], cascade_info["costs"], cascade_info["targets"]
+        ref_ms = float(costs["reference_ms"])
+        frontier = list(cascade_info.get("frontier") or [])
+        now = _now_ms()
+        values = {
+            "threshold_fnr": best["fnr"],
+            "threshold_fpr": best["fpr"],
+            "threshold_speedup": best["speedup"],
+            "threshold_reference_fraction": best["reference_fraction"],
+            "expected_cost_ms": best["cost_ms"],
+            "reference_ms": ref_ms,
+            "reference_fps": 1000.0 / ref_ms if ref_ms > 0 else None,
+            "target_max_fnr": targets["max_fnr"],
+            "target_max_fpr": targets["max_fpr"],
+            "frontier_size": len(frontier),
+            "n_evaluated": cascade_info.get("n_evaluated"),
+            "optimize_seconds": cascade_info.get("optimize_seconds"),
+            "fell_back": 1.0 if cascade_info.get("fell_back") else 0.0,
+        }
+        values.update({f"model_ms.{k}": v for k, v in (costs.get("model_ms") or {}).items()})
+        values.update({f"dd_ms.{k}": v for k, v in (costs.get("dd_ms") or {}).items()})
+        tags = {
+            "cascade": best.get("describe", ""),
+            "cascade.config": json.dumps(best["config"], sort_keys=True),
+            **{f"cascade.{k}": "" if v is None else v for k, v in best["config"].items() if k != "view"},
+            "fell_back": str(bool(cascade_info.get("fell_back"))).lower(),
+            "fallback_reason": cascade_info.get("reason") or "",
+            "reference": cascade_info["reference"]["name"],
+            "reference_identity": cascade_info["reference"]["identity"],
+            "skips": ",".join(str(s) for s in cascade_info.get("skips") or []),
+        }
+        from mlflow.entities import RunTag
+
+        _log_batch(
+            client,
+            parent_run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if _finite(v)],
+            tags=[RunTag(k, v) for k, v in _tag_values(tags).items()],
+        )
+        self._log_params(
+            parent_run_id,
+            {"targets.max_fnr": targets["max_fnr"], "targets.max_fpr": targets["max_fpr"]},
+            skip_existing=True,
+        )
+        client.log_dict(parent_run_id, cascade_info, "cascade.json")
+        if frontier:
+            client.log_dict(parent_run_id, {"frontier": frontier}, "frontier/frontier.json")
+            client.log_text(
+                parent_run_id, report.frontier_table_md(frontier, limit=len(frontier)), "frontier/frontier.md"
+            )
+            if frontier_png is not None and Path(frontier_png).is_file():
+                client.log_artifact(parent_run_id, str(frontier_png), "frontier")
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    png = report.frontier_plot(frontier, Path(tmp) / "frontier.png", values["reference_fps"], best)
+                    client.log_artifact(parent_run_id, str(png), "frontier")
 
     def log_query(self, parent_run_id: str, result: dict, prefix: str = "test") -> None:
-        """Measured FNR/FPR/speed-up of the cascade on the test segment (or new footage)."""
-        ...
+        """Measured FNR/FPR/speed-up of the cascade on the test segment (or new footage, with another prefix).
+
+        ``result`` is a ``QueryResult.to_json()``; the whole result (less the frontier) is kept as an artifact.
+        Calling it again with the same prefix appends to each metric's history; the UI shows the latest.
+        """
+        if not self.enabled or not parent_run_id:
+            return
+        from mlflow.entities import Metric
+
+        client = self.client()
+        keys = {
+            "fnr": result.get("fnr"),
+            "fpr": result.get("fpr"),
+            "speedup": result.get("speedup"),
+            "speedup_e2e": result.get("speedup_e2e"),
+            "reference_call_fraction": result.get("reference_call_fraction"),
+            "cascade_fps": result.get("cascade_fps"),
+            "cascade_fps_e2e": result.get("cascade_fps_e2e"),
+            "frames": result.get("frames_test"),
+            "positive_frames": result.get("positive_frames"),
+            "intervals": len(result["intervals"]) if result.get("intervals") is not None else None,
+        }
+        now = _now_ms()
+        _log_batch(
+            client,
+            parent_run_id,
+            metrics=[Metric(f"{prefix}_{k}", float(v), now, 0) for k, v in keys.items() if _finite(v)],
+        )
+        slim = {k: v for k, v in result.items() if k != "frontier"}
+        client.log_dict(parent_run_id, slim, f"query/{safe_name(prefix, 'metric prefix')}.json")
 
     def register_cascade(
         self,
@@ -65,6 +426,306 @@ class MlflowTracker(dg.ConfigurableResource):
         dd_dir: Path | None,
         reference_spec: str,
         force: bool = False,
-    ) -> Registration: ...
+        reference_fps: float | None = None,
+        frame_size: tuple[int, int] | None = None,
+    ) -> Registration:
+        """Log the cascade as a pyfunc model in the parent run, register it as ``noscope-cascade-<camera_id>``
+        and move the ``champion`` alias when :func:`champion_decision` says so (reason kept as a version tag).
 
-    def end(self, parent_run_id: str, status: str = "FINISHED") -> None: ...
+        Only the pieces the cascade uses are packed (cascade.json, its model's .pt, its DD's .npz), so the
+        registered model loads with ``mlflow.pyfunc.load_model("models:/noscope-cascade-<camera>@champion")``
+        wherever this project is installed. ``reference_fps`` (the declared reference speed) and ``frame_size``
+        ((W, H) of the camera) are what ``make_detector`` was given: the model rebuilds the reference with them,
+        and a precomputed-detections reference in pixels needs ``frame_size`` to keep its identity.
+        """
+        name = MODEL_PREFIX + safe_name(camera_id, "camera id")
+        if not self.enabled or not parent_run_id:
+            return Registration(name, 0, False, "tracking disabled")
+        from mlflow.exceptions import MlflowException
+
+        from noscope_core.workflow import load_cascade_json
+
+        info = load_cascade_json(cascade_json)
+        summary = CascadeSummary.from_cascade(info)
+        client = self.client()
+        champion = None
+        try:
+            current = client.get_model_version_by_alias(name, CHAMPION)
+            champion = CascadeSummary.from_tags(current.tags)
+        except MlflowException:
+            current = None  # no registered model or no champion yet
+        moved, reason = champion_decision(summary, champion, force=force)
+        if current is not None and champion is None and not force:
+            moved, reason = True, "the champion's tags are unreadable (not registered by noscope)"
+
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts = _stage_artifacts(info, Path(cascade_json), models_dir, dd_dir, Path(tmp))
+            model_config = {
+                "camera_id": camera_id,
+                "reference_spec": reference_spec,
+                "reference_fps": reference_fps,
+                "frame_size": list(frame_size) if frame_size else None,
+            }
+            model_info = self._log_pyfunc(parent_run_id, camera_id, artifacts, model_config)
+        best = info["best"]
+        tags = {
+            "camera": camera_id,
+            "query": _query_describe(info),
+            "query_key": summary.query_key,
+            "reference": info["reference"]["name"],
+            "reference_identity": summary.reference_identity,
+            "reference_spec": reference_spec,
+            "threshold_fnr": repr(summary.fnr),
+            "threshold_fpr": repr(summary.fpr),
+            "threshold_speedup": repr(float(best["speedup"])),
+            "threshold_reference_fraction": repr(float(best["reference_fraction"])),
+            "expected_cost_ms": repr(summary.cost_ms),
+            "reference_ms": repr(float(info["costs"]["reference_ms"])),
+            "max_fnr": repr(summary.max_fnr),
+            "max_fpr": repr(summary.max_fpr),
+            "fell_back": str(bool(info.get("fell_back"))).lower(),
+            "cascade": best.get("describe", ""),
+            "parent_run_id": parent_run_id,
+            "champion_decision": reason,
+            "champion_moved": str(moved).lower(),
+        }
+        with contextlib.suppress(MlflowException):
+            client.create_registered_model(
+                name, description=f"NoScope cascade of camera {camera_id}: {_query_describe(info)}"
+            )
+        version = client.create_model_version(
+            name,
+            source=f"models:/{model_info.model_id}",
+            run_id=parent_run_id,
+            tags=_tag_values(tags),
+            model_id=model_info.model_id,
+        )
+        if moved:
+            client.set_registered_model_alias(name, CHAMPION, version.version)
+        client.set_tag(parent_run_id, "registered_version", f"{name}/{version.version}")
+        return Registration(name, int(version.version), moved, reason)
+
+    def end(self, parent_run_id: str, status: str = "FINISHED") -> None:
+        """Close the parent run (FINISHED, FAILED or KILLED)."""
+        if not self.enabled or not parent_run_id:
+            return
+        self.client().set_terminated(parent_run_id, status)
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _create_child(self, parent_run_id: str, kind: str, name: str) -> str:
+        client = self.client()
+        parent = client.get_run(parent_run_id)
+        tags = {k: parent.data.tags[k] for k in _INHERITED_TAGS if k in parent.data.tags}
+        tags.update(
+            {"mlflow.parentRunId": parent_run_id, "mlflow.runName": f"{kind} {name}", "kind": kind, "component": name}
+        )
+        return client.create_run(parent.info.experiment_id, tags=_tag_values(tags)).info.run_id
+
+    def _children(self, parent_run_id: str, kind: str, name: str | None = None) -> list:
+        """Live (not deleted) child runs of ``parent_run_id`` of one kind (and component name), oldest first."""
+        client = self.client()
+        parent = client.get_run(parent_run_id)
+        flt = f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.kind = '{kind}'"
+        if name is not None:
+            flt += f" and tags.component = '{_quote(name)}'"
+        return list(
+            client.search_runs(
+                [parent.info.experiment_id], flt, max_results=1000, order_by=["attributes.start_time ASC"]
+            )
+        )
+
+    def _log_params(self, run_id: str, params: Mapping[str, Any], skip_existing: bool = False) -> None:
+        from mlflow.entities import Param
+
+        if skip_existing:
+            have = self.client().get_run(run_id).data.params
+            params = {k: v for k, v in params.items() if k not in have}
+        items = [Param(str(k), _param_value(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+            _log_batch(self.client(), run_id, params=items[i : i + 100])
+
+    def _log_pyfunc(self, parent_run_id: str, camera_id: str, artifacts: dict[str, str], model_config: dict):
+        import mlflow
+
+        from pipelines import cascade_model
+
+        with _use_tracking_uri(self.uri()):
+            return mlflow.models.Model.log(
+                name=MODEL_ARTIFACT,
+                flavor=mlflow.pyfunc,
+                run_id=parent_run_id,
+                # models from code: the loader runs this file, so no pickled class ties a version to today's code
+                python_model=cascade_model.__file__,
+                artifacts=artifacts,
+                model_config=model_config,
+                pip_requirements=cascade_model.pip_requirements(),
+                tags={"camera": camera_id},
+            )
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def _client(uri: str):
+    """One client per URI per process: creating a SQLite store checks its schema, which takes a while."""
+    if uri not in _CLIENTS:
+        from mlflow import MlflowClient
+
+        _CLIENTS[uri] = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _CLIENTS[uri]
+
+
+@contextlib.contextmanager
+def _use_tracking_uri(uri: str) -> Iterator[None]:
+    """``mlflow.models.Model.log`` resolves the global tracking URI: set it for the call only, then restore."""
+    import mlflow
+
+    old_env = os.environ.get("MLFLOW_TRACKING_URI")
+    old = mlflow.get_tracking_uri() if old_env or _tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(old)  # type: ignore[arg-type]
+        if old_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_env
+
+
+def _tracking_uri_set() -> bool:
+    from mlflow.tracking._tracking_service import utils
+
+    return getattr(utils, "_tracking_uri", None) is not None
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    rest = uri[len("sqlite:///") :].split("?", 1)[0]
+    return Path(rest) if rest and rest != ":memory:" else None
+
+
+def _stage_artifacts(info: dict, cascade_json: Path, models_dir: Path | None, dd_dir: Path | None, tmp: Path) -> dict:
+    """Copy what the chosen cascade uses into ``tmp``: its model and DD files, with a one-entry index each."""
+    import shutil
+
+    config = info["best"]["config"]
+    artifacts = {"cascade": str(cascade_json)}
+    for key, folder, fname, what in (
+        ("models", models_dir, f"{config.get('model_name')}.pt" if config.get("model_name") else None, "model"),
+        ("difference", dd_dir, f"{config.get('dd_name')}.npz" if config.get("dd_name") else None, "detector"),
+    ):
+        if fname is None:
+            continue
+        if folder is None or not (Path(folder) / fname).is_file():
+            raise ArtifactError(
+                f"the cascade uses the {what} {fname} but it is not in {folder}",
+                "pass the models / difference folders the cascade was optimized with",
+            )
+        dest = tmp / key
+        dest.mkdir()
+        shutil.copy2(Path(folder) / fname, dest / fname)
+        if (Path(folder) / "index.json").is_file():
+            shutil.copy2(Path(folder) / "index.json", dest / "index.json")
+        artifacts[key] = str(dest)
+    return artifacts
+
+
+def _query_describe(info: Mapping) -> str:
+    from noscope_core.query import Query
+
+    return Query.from_dict(info["query"]).describe()
+
+
+def _name_of(spec: Any) -> str:
+    name = getattr(spec, "name", None)
+    if not name:
+        raise ArtifactError(f"{type(spec).__name__} has no name", "model and detector specs need a .name")
+    return str(name)
+
+
+def _as_dict(obj: Any) -> dict:
+    if obj is None:
+        return {}
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    return dict(obj) if isinstance(obj, Mapping) else {}
+
+
+def _curves(history: Any) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch curves from a TrainResult history: a list of per-epoch dicts, or a dict of per-epoch lists."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if isinstance(history, Mapping):
+        for key, values in history.items():
+            if key != "epoch" and isinstance(values, Sequence) and not isinstance(values, str):
+                epochs = history.get("epoch")
+                steps = epochs if isinstance(epochs, Sequence) and len(epochs) == len(values) else range(len(values))
+                curves[str(key)] = [(int(s), v) for s, v in zip(steps, values, strict=False)]
+    elif isinstance(history, Sequence):
+        for i, row in enumerate(history):
+            if isinstance(row, Mapping):
+                step = int(row.get("epoch", i))
+                for key, v in row.items():
+                    if key != "epoch":
+                        curves.setdefault(str(key), []).append((step, v))
+    return curves
+
+
+def _finite(v: Any) -> bool:
+    import math
+
+    try:
+        return v is not None and not isinstance(v, bool | str) and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _param_value(v: Any) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, default=_json_default)
+    return text[:6000]  # MLflow's param value limit
+
+
+def _tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): str(v)[:_TAG_MAX] for k, v in tags.items()}
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
+    metrics, params, tags = list(metrics), list(params), list(tags)
+    for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1000 metrics per batch
+        chunk = metrics[i : i + 1000]
+        if chunk or (i == 0 and (params or tags)):
+            client.log_batch(run_id, metrics=chunk, params=params if i == 0 else (), tags=tags if i == 0 else ())
+
+
+def _finish(client, run_id: str) -> None:
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, "FINISHED")
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    return str(obj)

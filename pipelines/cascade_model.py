@@ -1,0 +1,134 @@
+"""The registered NoScope cascade as an MLflow pyfunc model: a video (or frames) in, per-frame labels out.
+
+Logged "from code" (``python_model=<this file>``): MLflow copies this file into the model and runs it on load,
+so no pickled class ties a model version to the code of the day. It needs only MLflow and the installed
+``noscope_core`` engine (not Dagster). Artifacts: ``cascade`` (cascade.json), ``models`` and ``difference``
+(the chosen model's .pt and DD's .npz, when the cascade uses them); ``model_config`` holds the reference
+detector's spec (``reference_spec``, ``reference_fps``, ``frame_size``).
+
+Usage, wherever the project is installed::
+
+    model = mlflow.pyfunc.load_model("models:/noscope-cascade-vtest@champion")
+    model.predict("/path/video.avi")                                  # DataFrame: video, frame, label
+    model.predict(pd.DataFrame({"video": [path], "start": [0], "stop": [500]}))
+    model.predict(frames)                                              # (N, H, W, 3) uint8 BGR: frame, label
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow.models
+import mlflow.pyfunc
+
+#: distributions the model needs at run time (besides the noscope project itself), pinned to this environment
+RUNTIME_PACKAGES = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "torch",
+    "pytorch-lightning",
+    "scikit-learn",
+    "opencv-python-headless",
+    "pyarrow",
+)
+
+
+def pip_requirements() -> list[str]:
+    """Explicit requirements (MLflow would otherwise spend ~10 s inferring them by loading the model)."""
+    reqs = []
+    for dist in RUNTIME_PACKAGES:
+        try:
+            reqs.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return reqs
+
+
+class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
+    """Rebuilds the cascade with ``workflow.build_cascade`` and answers "which frames contain the object"."""
+
+    def load_context(self, context) -> None:
+        from noscope_core import workflow
+        from noscope_core.detectors import make_detector
+
+        config = dict(context.model_config or {})
+        spec = config.get("reference_spec")
+        if not spec:
+            from noscope_core.errors import ArtifactError
+
+            raise ArtifactError("the model has no reference_spec in its model_config", "register it again")
+        artifacts = context.artifacts
+        self.info = workflow.load_cascade_json(artifacts["cascade"])
+        frame_size = config.get("frame_size")
+        detector = make_detector(
+            spec,
+            reference_fps=config.get("reference_fps"),
+            frame_size=tuple(frame_size) if frame_size else None,
+        )
+        self.cascade = workflow.build_cascade(self.info, detector, artifacts.get("models"), artifacts.get("difference"))
+
+    def predict(self, context, model_input, params: dict[str, Any] | None = None):
+        """Per-frame labels: ``video, frame, label`` for videos, ``frame, label`` for a frames array.
+
+        Accepts a video path (str or Path), a list of paths, a DataFrame with a ``video`` column and optional
+        ``start`` / ``stop`` columns (frame numbers, stop exclusive), or a (N, H, W, 3) uint8 BGR array of
+        full-resolution frames (frame numbers 0..N-1).
+        """
+        import numpy as np
+        import pandas as pd
+
+        from noscope_core.errors import QueryError
+
+        if isinstance(model_input, np.ndarray):
+            return self._predict_frames(model_input)
+        if isinstance(model_input, str | Path):
+            model_input = pd.DataFrame({"video": [str(model_input)]})
+        elif isinstance(model_input, list) and all(isinstance(v, str | Path) for v in model_input):
+            model_input = pd.DataFrame({"video": [str(v) for v in model_input]})
+        elif isinstance(model_input, dict) and "video" in model_input:
+            model_input = pd.DataFrame({k: [v] if not isinstance(v, list) else v for k, v in model_input.items()})
+        if not isinstance(model_input, pd.DataFrame) or "video" not in model_input.columns:
+            raise QueryError(
+                f"cannot read {type(model_input).__name__} as cascade input",
+                "pass a video path, a DataFrame with a 'video' column, or a (N, H, W, 3) uint8 frame array",
+            )
+        parts = []
+        for row in model_input.to_dict("records"):
+            start = _frame_number(row.get("start"), 0)
+            stop = _frame_number(row.get("stop"), None)
+            run = self.cascade.run_video(str(row["video"]), start=start, stop=stop)
+            parts.append(pd.DataFrame({"video": str(row["video"]), "frame": run.frame_index, "label": run.labels}))
+        if not parts:
+            return pd.DataFrame({"video": [], "frame": np.zeros(0, np.int64), "label": np.zeros(0, bool)})
+        return pd.concat(parts, ignore_index=True)
+
+    def _predict_frames(self, frames):
+        import numpy as np
+        import pandas as pd
+
+        from noscope_core.errors import VideoError
+        from noscope_core.video import preprocess
+
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise VideoError(
+                f"frames array has shape {frames.shape} and dtype {frames.dtype}",
+                "pass full-resolution BGR frames as a (N, H, W, 3) uint8 array",
+            )
+        small = preprocess(list(frames), self.cascade.view)
+        index = np.arange(len(frames), dtype=np.int64)
+        run = self.cascade.run_frames(small, index, fetch_full=lambda ii: [frames[int(i)] for i in ii])
+        return pd.DataFrame({"frame": run.frame_index, "label": run.labels})
+
+
+def _frame_number(value: Any, default: int | None) -> int | None:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return default
+    return int(value)
+
+
+mlflow.models.set_model(NoScopeCascadeModel())
