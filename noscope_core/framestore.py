@@ -1,0 +1,385 @@
+"""The frame store: a video decoded once into memory-mapped small frames, one ``.npy`` per view.
+
+Every later stage (labelling, difference detectors, training, threshold search) reads rows of these arrays
+instead of decoding again. A store is built in a private temporary folder and renamed into place whole, with
+``meta.json`` written last, so a reader sees either a complete store or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from noscope_core import __version__
+from noscope_core.atomic import atomic_dir, write_json
+from noscope_core.errors import ArtifactError, VideoError
+from noscope_core.video import DecodeStats, VideoInfo, ViewSpec, iter_frames, preprocess, probe_video
+
+try:  # POSIX advisory locks serialise concurrent builders; elsewhere the atomic rename alone keeps stores whole
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT_VERSION = 1
+META_NAME = "meta.json"
+#: initial row capacity when the container does not report a plausible frame count
+_FALLBACK_CAPACITY = 4096
+_MAX_TRUSTED_COUNT = 50_000_000
+
+
+def _view_file(view_name: str) -> str:
+    return f"frames_{view_name}.npy"
+
+
+class FrameStore:
+    """A complete, read-only frame store on disk. Obtain one with :meth:`open` or :func:`build_frame_store`.
+
+    ``frames(view)[i]`` is source frame ``i`` as ``size×size`` RGB; rows whose frame failed to decode are zeros
+    and ``decoded_ok[i]`` is False there.
+    """
+
+    def __init__(self, root: Path, meta: dict[str, Any], timestamps_s: np.ndarray, decoded_ok: np.ndarray) -> None:
+        self.root = root
+        self.meta = meta
+        self.info = VideoInfo.from_dict(meta["source"])
+        self.n_frames = int(meta["n_frames"])
+        self.fps = float(meta["fps"])
+        self.views = tuple(ViewSpec.from_dict(v) for v in meta["views"])
+        self.timestamps_s = timestamps_s
+        self.decoded_ok = decoded_ok
+        self.n_corrupt = int(meta["n_corrupt"])
+        self._arrays: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def open(cls, root: str | Path) -> FrameStore:
+        """Open a complete store; :class:`ArtifactError` if it is missing, incomplete or unreadable."""
+        root = Path(root).expanduser()
+        meta_path = root / META_NAME
+        if not meta_path.is_file():
+            raise ArtifactError(
+                f"no complete frame store at {root}", "build it with build_frame_store (or `noscope` run)"
+            )
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ArtifactError(
+                    f"frame store at {root} has format {meta.get('format_version')}, expected {FORMAT_VERSION}",
+                    "delete it and build it again",
+                )
+            n = int(meta["n_frames"])
+            timestamps = np.load(root / "timestamps_s.npy")
+            decoded_ok = np.load(root / "decoded_ok.npy")
+            store = cls(root, meta, timestamps, decoded_ok)
+        except ArtifactError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ArtifactError(f"frame store at {root} is unreadable: {err}", "delete it and build it again") from None
+        if timestamps.shape != (n,) or decoded_ok.shape != (n,) or decoded_ok.dtype != bool:
+            raise ArtifactError(f"frame store at {root} is incomplete (per-frame arrays do not match {n} frames)")
+        for view in store.views:
+            arr = store.frames(view)
+            if arr.shape != (n, view.size, view.size, 3) or arr.dtype != np.uint8:
+                raise ArtifactError(f"frame store at {root} is incomplete: view {view.name} has shape {arr.shape}")
+        return store
+
+    def frames(self, view: ViewSpec | str) -> np.ndarray:
+        """Read-only memory map ``(n_frames, s, s, 3)`` uint8 RGB of one view (by spec or name)."""
+        name = view.name if isinstance(view, ViewSpec) else str(view)
+        if name not in self._arrays:
+            if name not in {v.name for v in self.views}:
+                have = ", ".join(v.name for v in self.views)
+                raise ArtifactError(f"frame store has no view {name!r}", f"it holds: {have}; rebuild it with that view")
+            try:
+                self._arrays[name] = np.load(self.root / _view_file(name), mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise ArtifactError(
+                    f"frame store view {name} unreadable: {err}", "delete the store and build it again"
+                ) from None
+        return self._arrays[name]
+
+    def has_view(self, view: ViewSpec | str) -> bool:
+        name = view.name if isinstance(view, ViewSpec) else str(view)
+        return name in {v.name for v in self.views}
+
+    @property
+    def decode_fps(self) -> float:
+        return float(self.meta.get("decode_fps", 0.0))
+
+    def __repr__(self) -> str:
+        views = ",".join(v.name for v in self.views)
+        return f"FrameStore({self.root}, n_frames={self.n_frames}, fps={self.fps:g}, views=[{views}], corrupt={self.n_corrupt})"
+
+
+# --------------------------------------------------------------------------------------------------- building
+
+
+def _reusable(root: Path, info: VideoInfo, views: Sequence[ViewSpec], max_frames: int | None) -> FrameStore | None:
+    """The existing store at ``root`` if it is complete, of this very video and holds every wanted view."""
+    try:
+        store = FrameStore.open(root)
+    except ArtifactError:
+        return None
+    if store.info.fingerprint != info.fingerprint or store.meta.get("max_frames") != max_frames:
+        return None
+    if not all(store.has_view(v) for v in views):
+        return None
+    return store
+
+
+@contextlib.contextmanager
+def _build_lock(root: Path) -> Iterator[None]:
+    """Exclusive lock beside ``root``: a second builder waits, then finds the first one's store and reuses it."""
+    if fcntl is None:
+        yield
+        return
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _resize_npy(path: Path, n_rows: int) -> None:
+    """Change the first dimension of a C-order ``.npy`` on disk in place (grow sparse / truncate).
+
+    numpy pads headers so the first axis can grow to any length without moving the data; if that ever fails
+    the file is rewritten instead.
+    """
+    with open(path, "r+b") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+        new_shape = (n_rows, *shape[1:])
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": new_shape}
+        buf = io.BytesIO()
+        if version == (1, 0):
+            np.lib.format.write_array_header_1_0(buf, header)
+        else:
+            np.lib.format.write_array_header_2_0(buf, header)
+        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        if len(buf.getvalue()) == offset:
+            fh.seek(0)
+            fh.write(buf.getvalue())
+            fh.truncate(offset + n_rows * row_bytes)
+            return
+    old = np.load(path, mmap_mode="r")
+    tmp = path.with_suffix(".resize.npy")
+    new = np.lib.format.open_memmap(tmp, mode="w+", dtype=old.dtype, shape=new_shape)
+    keep = min(n_rows, old.shape[0])
+    for s in range(0, keep, 1024):
+        new[s : min(keep, s + 1024)] = old[s : min(keep, s + 1024)]
+    new.flush()
+    del new, old
+    os.replace(tmp, path)
+
+
+class _GrowableRows:
+    """A ``.npy`` memory map written by row index, whose row count follows what the decoder actually finds."""
+
+    def __init__(self, path: Path, row_shape: tuple[int, ...], dtype: np.dtype, capacity: int) -> None:
+        self.path = path
+        self.capacity = max(1, capacity)
+        self.arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(self.capacity, *row_shape))
+
+    def ensure(self, n_rows: int) -> None:
+        if n_rows <= self.capacity:
+            return
+        new_cap = max(n_rows, int(self.capacity * 1.5) + 1)
+        self.arr.flush()
+        del self.arr
+        _resize_npy(self.path, new_cap)
+        self.capacity = new_cap
+        self.arr = np.load(self.path, mmap_mode="r+")
+
+    def finish(self, n_rows: int) -> None:
+        self.arr.flush()
+        del self.arr
+        if n_rows != self.capacity:
+            _resize_npy(self.path, n_rows)
+        with open(self.path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _initial_capacity(info: VideoInfo, max_frames: int | None) -> int:
+    cap = info.frame_count if 0 < info.frame_count <= _MAX_TRUSTED_COUNT else _FALLBACK_CAPACITY
+    return max(1, min(cap, max_frames) if max_frames is not None else cap)
+
+
+def _check_disk(parent: Path, info: VideoInfo, views: Sequence[ViewSpec], n_rows: int) -> None:
+    need = n_rows * sum(v.size * v.size * 3 for v in views)
+    parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(parent).free
+    if need > free:
+        raise VideoError(
+            f"frame store for {info.path} needs {need / 2**30:.1f} GiB but {parent} has {free / 2**30:.1f} GiB free",
+            "free disk space, point NOSCOPE_HOME elsewhere, use smaller views or --max-frames",
+        )
+
+
+def _save_synced(path: Path, arr: np.ndarray) -> None:
+    np.save(path, arr)
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _sane_timestamps(ts_ms: np.ndarray, ok: np.ndarray) -> bool:
+    t = ts_ms[ok]
+    if len(t) < 2:
+        return False
+    return bool(np.all(np.isfinite(t)) and t[0] >= 0 and np.all(np.diff(t) > 0))
+
+
+def _progress(total: int | None, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    disable = not enabled or not sys.stderr.isatty()
+    return tqdm(total=total, disable=disable, unit="frame", desc=desc, dynamic_ncols=True, leave=False)
+
+
+def build_frame_store(
+    video_path: str | Path,
+    root: str | Path,
+    views: Sequence[ViewSpec] = (ViewSpec(50), ViewSpec(100)),
+    progress: bool = True,
+    batch_size: int = 128,
+    max_frames: int | None = None,
+) -> FrameStore:
+    """Decode ``video_path`` once into a store at ``root`` holding every view; reuse it if already built.
+
+    A complete store of the same video (by fingerprint), the same ``max_frames`` and a superset of ``views`` is
+    returned without decoding. Otherwise the store is rebuilt with the union of the wanted views and those it had,
+    so two callers asking for different views do not rebuild back and forth. Corrupt frames are counted (rows of
+    zeros, ``decoded_ok`` False), frames missing at the end of a truncated file are dropped and reported in
+    ``meta``; a file that is not a video raises :class:`VideoError`.
+    """
+    root = Path(root).expanduser()
+    views = _unique_views(views)
+    if max_frames is not None and max_frames < 1:
+        raise VideoError(f"max_frames must be >= 1, got {max_frames}")
+    info = probe_video(video_path)
+    store = _reusable(root, info, views, max_frames)
+    if store is not None:
+        return store
+    with _build_lock(root):
+        store = _reusable(root, info, views, max_frames)  # another builder may have finished while we waited
+        if store is not None:
+            return store
+        with contextlib.suppress(ArtifactError):
+            old = FrameStore.open(root)
+            if old.info.fingerprint == info.fingerprint and old.meta.get("max_frames") == max_frames:
+                views = _unique_views([*views, *old.views])
+        with atomic_dir(root) as tmp:
+            _build_into(tmp, info, views, progress, batch_size, max_frames)
+    return FrameStore.open(root)
+
+
+def _unique_views(views: Sequence[ViewSpec]) -> tuple[ViewSpec, ...]:
+    if not views:
+        raise VideoError("a frame store needs at least one view", "e.g. views=(ViewSpec(50),)")
+    seen: dict[str, ViewSpec] = {}
+    for v in views:
+        if not isinstance(v, ViewSpec):
+            raise VideoError(f"not a ViewSpec: {v!r}")
+        seen.setdefault(v.name, v)
+    return tuple(seen.values())
+
+
+def _build_into(
+    tmp: Path, info: VideoInfo, views: tuple[ViewSpec, ...], progress: bool, batch_size: int, max_frames: int | None
+) -> None:
+    t_start = time.perf_counter()
+    capacity = _initial_capacity(info, max_frames)
+    _check_disk(tmp.parent, info, views, capacity)
+    arrays = {
+        v.name: _GrowableRows(tmp / _view_file(v.name), (v.size, v.size, 3), np.dtype(np.uint8), capacity)
+        for v in views
+    }
+    ts_ms = np.full(capacity, np.nan)  # per-frame vectors are small enough to keep in memory
+    decoded_ok = np.zeros(capacity, dtype=bool)
+    stats = DecodeStats()
+    prep_s = {v.name: 0.0 for v in views}
+    n_rows = 0
+    total = (
+        min(info.frame_count, max_frames)
+        if max_frames and info.frame_count
+        else (max_frames or info.frame_count or None)
+    )
+    with _progress(total, progress, f"decode {Path(info.path).name}") as bar:
+        for batch in iter_frames(info.path, stop=max_frames, batch_size=batch_size, stats=stats):
+            idx = batch.indices
+            n_new = int(idx[-1]) + 1
+            if n_new > len(ts_ms):  # the container under-reported its length
+                for rows in arrays.values():
+                    rows.ensure(n_new)
+                grow = max(n_new, int(len(ts_ms) * 1.5) + 1) - len(ts_ms)
+                ts_ms = np.concatenate([ts_ms, np.full(grow, np.nan)])
+                decoded_ok = np.concatenate([decoded_ok, np.zeros(grow, dtype=bool)])
+            for v in views:
+                t0 = time.perf_counter()
+                small = preprocess(batch.frames, v)
+                rows = arrays[v.name].arr
+                if idx[-1] - idx[0] + 1 == len(idx):  # contiguous: one slice write
+                    rows[idx[0] : idx[-1] + 1] = small
+                else:
+                    rows[idx] = small
+                prep_s[v.name] += time.perf_counter() - t0
+            ts_ms[idx] = batch.timestamps_ms
+            decoded_ok[idx] = True
+            n_rows = max(n_rows, n_new)
+            bar.update(len(idx))
+    if n_rows == 0:
+        raise VideoError(
+            f"no frame of {info.path} could be decoded", "the file is corrupt; re-encode or fetch it again"
+        )
+    for rows in arrays.values():
+        rows.finish(n_rows)  # drops rows the container claimed but the file does not hold
+    decoded_ok = decoded_ok[:n_rows]
+    ts_ms = ts_ms[:n_rows]
+    fps = info.fps
+    from_container = _sane_timestamps(ts_ms, decoded_ok)
+    if fps <= 0:  # container gave no rate: derive it from timestamps, else assume a common camera rate
+        steps = np.diff(ts_ms[decoded_ok]) if from_container else np.zeros(0)
+        fps = float(1000.0 / np.median(steps)) if len(steps) else 25.0
+    nominal_s = np.arange(n_rows, dtype=np.float64) / fps
+    # Undecodable rows get the nominal time, so the array stays usable for time-based splits.
+    timestamps_s = np.where(decoded_ok, ts_ms / 1000.0, nominal_s) if from_container else nominal_s
+    _save_synced(tmp / "timestamps_s.npy", timestamps_s.astype(np.float64))
+    _save_synced(tmp / "decoded_ok.npy", decoded_ok)
+    build_s = time.perf_counter() - t_start
+    n_corrupt = int((~decoded_ok).sum())
+    claimed = min(info.frame_count, max_frames) if max_frames else info.frame_count
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "noscope_version": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": info.to_dict(),
+        "n_frames": n_rows,
+        "fps": fps,
+        "views": [v.to_dict() for v in views],
+        "view_names": [v.name for v in views],
+        "max_frames": max_frames,
+        "n_corrupt": n_corrupt,
+        "frames_claimed": info.frame_count,
+        "frames_missing_at_end": max(0, claimed - n_rows),
+        "timestamps_from": "container" if from_container else "index/fps",
+        "decode_fps": stats.fps,
+        "decode_seconds": stats.seconds,
+        "preprocess_fps": {k: (stats.n_read / s if s > 0 else 0.0) for k, s in prep_s.items()},
+        "build_seconds": build_s,
+        "decode_gave_up_at": stats.gave_up_at,
+    }
+    write_json(tmp / META_NAME, meta)  # last: its presence marks the store complete
