@@ -31,18 +31,18 @@ def as_bgr(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def letterbox(frame: np.ndarray, size: int, pad_value: int = 114) -> tuple[np.ndarray, float, int, int]:
-    """Resize keeping the aspect ratio and pad to ``size`` x ``size`` (centred, grey as YOLO trains).
+def letterbox(frame: np.ndarray, width: int, height: int, pad_value: int = 114) -> tuple[np.ndarray, float, int, int]:
+    """Resize keeping the aspect ratio and pad to ``width`` x ``height`` (centred, grey as YOLO trains).
 
     Returns the padded image, the scale applied, and the left / top padding in pixels, so that a point
     ``(u, v)`` of the padded image is ``((u - left) / scale, (v - top) / scale)`` in the frame.
     """
     h, w = frame.shape[:2]
-    scale = min(size / w, size / h)
+    scale = min(width / w, height / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    left, top = (size - nw) // 2, (size - nh) // 2
-    out = np.full((size, size, 3), pad_value, dtype=np.uint8)
+    left, top = (width - nw) // 2, (height - nh) // 2
+    out = np.full((height, width, 3), pad_value, dtype=np.uint8)
     out[top : top + nh, left : left + nw] = resized
     return out, scale, left, top
 
