@@ -30,6 +30,7 @@ MIN_SEEK_GAP = 32
 SEEK_PROBE_FRAMES = 300
 
 _FINGERPRINT_CHUNK = 1 << 20
+_HAS_FFMPEG = cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG)
 
 
 # --------------------------------------------------------------------------------------------------- probing
@@ -88,11 +89,14 @@ def file_fingerprint(path: str | Path) -> str:
 
 def _open_capture(path: Path) -> cv2.VideoCapture:
     # FFmpeg explicitly: with CAP_ANY a name like "x_%03d.png" would silently become an image sequence.
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        cap.release()
-        cap = cv2.VideoCapture(str(path))
-    return cap
+    api = cv2.CAP_FFMPEG if _HAS_FFMPEG else cv2.CAP_ANY
+    # OpenCV warns on stderr for every file it cannot open; we raise a clearer error ourselves.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+    try:
+        return cv2.VideoCapture(str(path), api)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def _fourcc_text(code: float) -> str:
