@@ -369,12 +369,14 @@ class Cascade:
 
         Memory is bounded by one batch of full-resolution frames plus a few bytes per covered frame.
         """
-        from noscope_core.video import iter_frames, preprocess
+        from noscope_core.video import iter_frames, preprocess, probe_video
 
         _check_batch_size(batch_size)
         t_start = time.perf_counter()
         timer, carry, skip = _Timer(), _Carry(), self.config.skip
-        n_video, source_fps = _video_meta(video_path)
+        info = probe_video(video_path)
+        n_video = info.frame_count or None  # 0: the container does not say
+        source_fps = info.fps or None
         idx_parts, route_parts, label_parts = [], [], []
         batches = iter_frames(video_path, start=start, stop=stop, step=skip, batch_size=batch_size)
         while True:
@@ -507,18 +509,3 @@ def _check_component(what: str, name: str | None, component: Any, name_of: Calla
 def _check_batch_size(batch_size: int) -> None:
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-
-
-def _video_meta(path: str | Path) -> tuple[int | None, float | None]:
-    """The container's frame count and frame rate (None where it does not say)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return None, None
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        fps = float(cap.get(cv2.CAP_PROP_FPS))
-        return (n if n > 0 else None), (fps if fps > 0 else None)
-    finally:
-        cap.release()

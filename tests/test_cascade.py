@@ -328,6 +328,7 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
 
     fake_video = types.ModuleType("noscope_core.video")
     fake_video.iter_frames, fake_video.preprocess = iter_frames, preprocess
+    fake_video.probe_video = lambda path: SimpleNamespace(frame_count=0, fps=0.0)  # a container that says nothing
     monkeypatch.setitem(sys.modules, "noscope_core.video", fake_video)
     # each full frame carries its number so the fake preprocess can find its small frame
     full[:, 1, 1, 0] = np.arange(23)
@@ -369,3 +370,37 @@ def test_random_ranges_never_crash_and_match_simulate(n, skip, batch_size, dd_ki
     want_labels, want_routes = simulate(config, truth, dd_scores, model_scores)
     np.testing.assert_array_equal(got.labels, want_labels)
     np.testing.assert_array_equal(got.routes, want_routes)
+
+
+def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    from noscope_core.video import ViewSpec, preprocess, read_frames
+
+    rng = np.random.default_rng(11)
+    n, path = 30, tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    present = np.repeat(rng.random(10) < 0.5, 3)
+    green = np.repeat(rng.integers(0, 255, 4), 8)[:n]  # scene changes every few frames: the DD's signal
+    for i in range(n):
+        frame = np.full((48, 64, 3), 40, np.uint8)
+        frame[..., 1] = green[i]
+        # red corner: what the model (p = red / 255) and the reference (red > 127) look at; 128 is "unsure"
+        frame[:24, :32, 2] = 255 if present[i] else rng.choice([40, 128])
+        writer.write(frame)
+    writer.release()
+
+    view = ViewSpec(size=8)
+    dd, model = FakeDD("previous"), FakeModel()
+    config = make_config(4, dd, model, thr=0.02, c_low=0.2, c_high=0.6)
+    cascade = Cascade(config, FakeReference(), QUERY, view, dd=dd, model=model)
+    streamed = cascade.run_video(path, batch_size=3)
+    assert all(streamed.route_counts()[r] > 0 for r in ("skipped", "dd_carry", "model_absent", "reference"))
+
+    decoded = read_frames(path, list(range(n)))
+    stored = cascade.run_frames(preprocess(decoded, view), np.arange(n), lambda ii: read_frames(path, ii), 5)
+    np.testing.assert_array_equal(streamed.frame_index, np.arange(n))  # tail frames 29.. covered via frame count
+    np.testing.assert_array_equal(streamed.labels, stored.labels)
+    np.testing.assert_array_equal(streamed.routes, stored.routes)
+    assert streamed.source_fps == pytest.approx(10.0)
+    assert streamed.fps_e2e is not None and streamed.fps_e2e > 0
+    assert streamed.intervals()[0].start_s == pytest.approx(streamed.intervals()[0].start_frame / 10)
