@@ -1,0 +1,1 @@
+"""Dagster orchestration over the NoScope engine (``noscope_core``): one partition per camera."""

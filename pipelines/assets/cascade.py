@@ -1,0 +1,133 @@
+"""``optimized_cascade``: the cheapest cascade that meets the camera's FNR/FPR targets on the threshold segment."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.assets.common import ASSET_KW, end_failed, load_labels, mlflow_link, open_store, png_markdown, tracking
+from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
+from pipelines.tracking import MlflowTracker
+
+
+def _fallback_reason(reference_labels: dict, specialized_models: dict, difference_detectors: dict) -> str | None:
+    """Why no cascade cheaper than the reference can be built, or None when the pieces are there."""
+    return (
+        reference_labels.get("degenerate") or specialized_models.get("skipped") or difference_detectors.get("skipped")
+    )
+
+
+@dg.asset(**ASSET_KW, kinds={"python"})
+def optimized_cascade(
+    context: dg.AssetExecutionContext,
+    decoded_frames: dict,
+    reference_labels: dict,
+    specialized_models: dict,
+    difference_detectors: dict,
+    cameras: CameraRegistry,
+    artifacts: ArtifactStore,
+    reference: ReferenceDetectorResource,
+    mlflow: MlflowTracker,
+) -> dg.Output[dict]:
+    """Score every cheap stage on the threshold segment, search cascades, keep the frontier and the choice.
+
+    Degenerate labels make this the reference on every frame (``reference_only_artifact``), with the reason.
+    Logs the difference detectors, the cascade and its frontier to the training run, registers the cascade
+    (the tracker decides whether ``champion`` moves) and closes the run.
+    """
+    from noscope_core import report, workflow
+
+    cam = cameras.get(context.partition_key)
+    run_id = specialized_models.get("mlflow_run_id") if tracking(mlflow) else None
+    try:
+        store, labels = open_store(decoded_frames), load_labels(reference_labels)
+        cascade_json = artifacts.path(cam.camera_id, "optimized_cascade", "cascade.json")
+        models_dir, dd_dir = specialized_models.get("models_dir"), difference_detectors.get("dd_dir")
+        reason = _fallback_reason(reference_labels, specialized_models, difference_detectors)
+        if reason:
+            context.log.warning(f"falling back to the reference on every frame: {reason}")
+            art = workflow.reference_only_artifact(
+                labels, store, cam.max_fnr, cam.max_fpr, reason, out_path=cascade_json
+            )
+            models_dir = dd_dir = None
+            dds = []
+        else:
+            models = workflow.load_models(models_dir, labels.query)
+            dds = workflow.load_difference(dd_dir, labels.query)
+            art = workflow.optimize(
+                store, labels, models, dds, cam.max_fnr, cam.max_fpr,
+                out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir,
+            )  # fmt: skip
+        info = art.to_dict()
+        reference_fps = 1000.0 / labels.reference_ms
+        png = report.frontier_plot(
+            info["frontier"],
+            artifacts.path(cam.camera_id, "optimized_cascade", "frontier.png"),
+            reference_fps=reference_fps,
+            chosen=info["best"],
+        )
+        registration = None
+        if run_id:
+            if dds:
+                mlflow.log_difference(
+                    run_id,
+                    dds,
+                    {n: {"cost_ms": ms, "fps": 1000.0 / ms if ms > 0 else 0.0} for n, ms in art.costs.dd_ms.items()},
+                )
+            mlflow.log_cascade(run_id, info, png)
+            registration = mlflow.register_cascade(
+                run_id,
+                cam.camera_id,
+                cascade_json,
+                None if models_dir is None else Path(models_dir),
+                None if dd_dir is None else Path(dd_dir),
+                reference.spec_for(cam),
+                reference_fps=reference.fps_for(cam),
+                frame_size=(decoded_frames["width"], decoded_frames["height"]),
+            )
+            mlflow.end(run_id)
+    except BaseException:
+        end_failed(mlflow, run_id)
+        raise
+    best = info["best"]
+    out = {
+        "cascade_json": str(cascade_json),
+        "frontier_png": str(png),
+        "models_dir": models_dir,
+        "dd_dir": dd_dir,
+        "best": best,
+        "targets": info["targets"],
+        "fell_back": info["fell_back"],
+        "reason": info["reason"],
+        "reference_fps": reference_fps,
+        "n_evaluated": info["n_evaluated"],
+        "mlflow_run_id": run_id,
+        "registered": None
+        if registration is None
+        else {
+            "model_name": registration.model_name,
+            "version": registration.version,
+            "champion_moved": registration.champion_moved,
+            "reason": registration.reason,
+        },
+    }
+    meta = {
+        "cascade": best["describe"],
+        "cascade_json": dg.MetadataValue.path(str(cascade_json)),
+        "threshold_fnr": best["fnr"],
+        "threshold_fpr": best["fpr"],
+        "speedup": best["speedup"],
+        "reference_call_fraction": best["reference_fraction"],
+        "cost_ms_per_frame": best["cost_ms"],
+        "reference_frames_per_s": reference_fps,
+        "fell_back": info["fell_back"],
+        "n_evaluated": info["n_evaluated"],
+        "optimize_seconds": info["optimize_seconds"],
+        "frontier": dg.MetadataValue.md(report.frontier_table_md(info["frontier"])),
+        "frontier_plot": png_markdown(png, "speed-up vs error frontier"),
+        **mlflow_link(run_id),
+    }
+    if info["reason"]:
+        meta["reason"] = info["reason"]
+    if registration is not None:
+        meta["registered"] = f"{registration.model_name} v{registration.version}: {registration.reason}"
+    return dg.Output(out, metadata=meta)

@@ -1,0 +1,115 @@
+"""What every asset shares: the group and partitions, reopening upstream artifacts, tracker guards, metadata helpers.
+
+Nothing here computes anything NoScope-specific; the engine (``noscope_core.workflow``) does that.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipelines.partitions import cameras_partitions
+
+GROUP = "noscope"
+
+#: shared by every asset: partitioned by camera, in one group, manifests through the default IO manager
+ASSET_KW: dict[str, Any] = {"partitions_def": cameras_partitions, "group_name": GROUP}
+
+#: where ``noscope mlflow-ui`` serves; the link on each materialization points there
+MLFLOW_UI = os.environ.get("NOSCOPE_MLFLOW_UI", "http://127.0.0.1:5000").rstrip("/")
+
+
+def open_store(decoded: dict):
+    """Reopen the frame store a ``decoded_frames`` manifest names (memory-mapped, nothing copied)."""
+    from noscope_core.framestore import FrameStore
+
+    return FrameStore.open(decoded["store"])
+
+
+def load_labels(labels: dict):
+    from noscope_core.workflow import LabelSet
+
+    return LabelSet.load(labels["labels"])
+
+
+# ---------------------------------------------------------------------------------------------- MLflow
+
+
+def tracking(tracker) -> bool:
+    """False when the tracker is switched off (``enabled: false``): the assets then run without MLflow."""
+    return bool(getattr(tracker, "enabled", True))
+
+
+def mlflow_link(run_id: str | None) -> dict[str, dg.MetadataValue]:
+    if not run_id:
+        return {"mlflow_run_id": dg.MetadataValue.text("(MLflow tracking disabled)")}
+    return {
+        "mlflow_run_id": dg.MetadataValue.text(run_id),
+        "mlflow_run": dg.MetadataValue.url(f"{MLFLOW_UI}/#/runs/{run_id}"),
+    }
+
+
+def end_failed(tracker, run_id: str | None) -> None:
+    """Mark the training run FAILED when a step dies, so MLflow shows no run left open forever."""
+    if run_id and tracking(tracker):
+        try:
+            tracker.end(run_id, status="FAILED")
+        except Exception:  # noqa: BLE001 - the step's own error is the one to report
+            pass
+
+
+# ---------------------------------------------------------------------------------------------- metadata
+
+
+def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """A markdown table of ``rows``; ``columns`` are (key, heading); floats are shown with 3 significant digits."""
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v).replace("|", "\\|")
+
+    head = "| " + " | ".join(h for _, h in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def png_markdown(path: str | Path, alt: str) -> dg.MetadataValue:
+    """An image embedded in markdown metadata as a data URI, so the UI shows it without serving files."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
+
+
+def intervals_md(intervals: Sequence[Sequence[int]], fps: float | None, limit: int = 50) -> str:
+    """Positive intervals ``[start, end)`` as a markdown table of frames and seconds."""
+    rows = [
+        {
+            "start": int(a),
+            "end": int(b),
+            "frames": int(b) - int(a),
+            "start_s": (a / fps) if fps else None,
+            "end_s": (b / fps) if fps else None,
+        }
+        for a, b in list(intervals)[:limit]
+    ]
+    text = md_table(
+        rows,
+        [
+            ("start", "first frame"),
+            ("end", "end frame (excl.)"),
+            ("frames", "frames"),
+            ("start_s", "start s"),
+            ("end_s", "end s"),
+        ],
+    )
+    if len(intervals) > limit:
+        text += f"\n... and {len(intervals) - limit} more intervals.\n"
+    return text if intervals else "no positive frames\n"

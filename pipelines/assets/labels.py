@@ -1,0 +1,66 @@
+"""``reference_labels``: what the expensive reference says about every frame of the three segments."""
+
+import dagster as dg
+
+from pipelines.assets.common import ASSET_KW, open_store
+from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
+
+SEGMENTS = ("train", "threshold", "test")
+
+
+@dg.asset(**ASSET_KW, kinds={"opencv"})
+def reference_labels(
+    context: dg.AssetExecutionContext,
+    decoded_frames: dict,
+    cameras: CameraRegistry,
+    artifacts: ArtifactStore,
+    reference: ReferenceDetectorResource,
+) -> dg.Output[dict]:
+    """Label train, threshold AND test with the reference (through the resumable detection cache).
+
+    The pipeline is the offline path: the test labels are what lets ``query_results`` measure the cascade's
+    held-out error. Degenerate labels are recorded, not raised: the check ``labels_not_degenerate`` reports
+    them and the downstream assets fall back to the reference.
+    """
+    from noscope_core import workflow
+    from noscope_core.errors import DegenerateLabelsError
+
+    cam = cameras.get(context.partition_key)
+    store = open_store(decoded_frames)
+    detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
+    labels = workflow.label(store, detector, cam.query, cam.split, SEGMENTS, progress=False)
+    path = artifacts.path(cam.camera_id, "reference_labels", "labels.npz")
+    labels.save(path)
+    degenerate = None
+    try:
+        for seg in ("train", "threshold"):
+            workflow.check_labels(labels, seg)
+    except DegenerateLabelsError as err:
+        degenerate = str(err)
+    rates = labels.positive_rates()
+    reference_fps = 1000.0 / labels.reference_ms
+    out = {
+        "labels": str(path),
+        "reference": labels.reference_name,
+        "reference_ms": labels.reference_ms,
+        "reference_fps": reference_fps,
+        "segments": labels.segments.to_dict(),
+        "positive_rates": rates,
+        "query": cam.query.to_dict(),
+        "query_text": cam.query.describe(),
+        "degenerate": degenerate,
+    }
+    meta = {
+        "labels": dg.MetadataValue.path(str(path)),
+        "query": cam.query.describe(),
+        "reference": labels.reference_name,
+        "reference_frames_per_s": reference_fps,
+        "frames_detected_now": labels.frames_detected,
+        "frames_from_cache": int(labels.labelled.sum()) - labels.frames_detected,
+        "reference_seconds": labels.seconds,
+        **{f"positive_rate_{k}": float(v) for k, v in rates.items()},
+        **{f"frames_{s.name}": len(s) for s in labels.segments},
+    }
+    if degenerate:
+        meta["degenerate"] = degenerate
+    return dg.Output(out, metadata=meta)

@@ -1,0 +1,176 @@
+"""``specialized_models`` and ``difference_detectors``: the cheap stages, both fitted on the train segment.
+
+They are siblings (neither needs the other); ``optimized_cascade`` joins them. The MLflow training run starts
+in ``specialized_models`` and its id travels on in that asset's manifest.
+"""
+
+import dagster as dg
+
+from noscope_core.camera import CameraSpec
+from pipelines.assets.common import ASSET_KW, end_failed, load_labels, md_table, mlflow_link, open_store, tracking
+from pipelines.resources import ArtifactStore, CameraRegistry
+from pipelines.tracking import MlflowTracker
+
+DEFAULT_MAX_EPOCHS = 12
+
+
+class TrainConfig(dg.Config):
+    """Training knobs; unset values come from the camera's entry in cameras.yaml (``max_epochs``, ``models``)."""
+
+    max_epochs: int | None = None
+    seed: int = 0
+
+
+def _max_epochs(config: TrainConfig, cam: CameraSpec) -> int:
+    return int(config.max_epochs or cam.extra.get("max_epochs") or DEFAULT_MAX_EPOCHS)
+
+
+def _family(cam: CameraSpec):
+    """The model family; a camera may restrict it to some variants by name (``models: [...]``)."""
+    from noscope_core.specialized import default_family
+
+    from noscope_core.errors import QueryError
+
+    family = list(default_family())
+    wanted = cam.extra.get("models")
+    if not wanted:
+        return family
+    by_name = {s.name: s for s in family}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        raise QueryError(
+            f"camera {cam.camera_id!r} asks for unknown model variants {unknown}",
+            f"choose from: {', '.join(by_name)}",
+        )
+    return [by_name[w] for w in wanted]
+
+
+def _model_fps(models, frames) -> dict[str, float]:
+    """Measured frames/s of each variant on a sample of threshold-segment frames (the optimizer re-measures)."""
+    from noscope_core.costs import measure_cost_ms
+
+    sample = frames[: min(len(frames), 256)]
+    return {m.name: 1000.0 / max(measure_cost_ms(m.predict_proba, sample, repeats=2), 1e-6) for m in models}
+
+
+@dg.asset(**ASSET_KW, kinds={"pytorch"})
+def specialized_models(
+    context: dg.AssetExecutionContext,
+    config: TrainConfig,
+    decoded_frames: dict,
+    reference_labels: dict,
+    cameras: CameraRegistry,
+    artifacts: ArtifactStore,
+    mlflow: MlflowTracker,
+) -> dg.Output[dict]:
+    """Train the small-CNN family to mimic the reference on the train segment; one MLflow child run per variant.
+
+    Degenerate train labels do not fail the run: the reason is recorded and the optimizer falls back.
+    """
+    import numpy as np
+
+    from noscope_core import workflow
+    from noscope_core.errors import DegenerateLabelsError
+
+    cam = cameras.get(context.partition_key)
+    run_id = None
+    if tracking(mlflow):
+        run_id = mlflow.start_training(
+            cam.camera_id,
+            cam.query.to_dict(),
+            tags={"camera": cam.camera_id, "dagster_run_id": context.run_id, "reference": cam.reference},
+        )
+    out: dict = {"mlflow_run_id": run_id, "models_dir": None, "skipped": None, "models": []}
+    try:
+        store, labels = open_store(decoded_frames), load_labels(reference_labels)
+        models_dir = artifacts.path(cam.camera_id, "specialized_models", "models")
+        try:
+            results = workflow.train(
+                store,
+                labels,
+                models_dir,
+                specs=_family(cam),
+                max_epochs=_max_epochs(config, cam),
+                seed=config.seed,
+                logger_factory=mlflow.logger_factory(run_id) if run_id else None,
+            )
+        except DegenerateLabelsError as err:
+            out["skipped"] = str(err)
+            context.log.warning(f"no specialized models trained: {err}")
+            return dg.Output(out, metadata={"skipped": str(err), **mlflow_link(run_id)})
+        seg = labels.segments.threshold.as_slice()
+        frames = np.asarray(store.frames(workflow.model_view(labels.query))[seg])
+        fps = _model_fps([r.model for r in results], frames)
+        if run_id:
+            mlflow.log_variants(run_id, results, fps)
+    except BaseException:
+        end_failed(mlflow, run_id)
+        raise
+    rows = [
+        {
+            "name": r.model.name,
+            "val_accuracy": None if r.val_accuracy is None else float(r.val_accuracy),
+            "fps": fps[r.model.name],
+            "train_seconds": float(r.train_seconds),
+            "epochs": int(r.epochs),
+        }
+        for r in results
+    ]
+    out.update(models_dir=str(models_dir), models=rows)
+    table = md_table(
+        rows,
+        [("name", "variant"), ("val_accuracy", "val accuracy"), ("fps", "frames/s"),
+         ("train_seconds", "train s"), ("epochs", "epochs")],
+    )  # fmt: skip
+    best = max((r for r in rows if r["val_accuracy"] is not None), key=lambda r: r["val_accuracy"], default=None)
+    return dg.Output(
+        out,
+        metadata={
+            "models_dir": dg.MetadataValue.path(str(models_dir)),
+            "variants": dg.MetadataValue.md(table),
+            "n_variants": len(rows),
+            "best_val_accuracy": best["val_accuracy"] if best else None,
+            "train_seconds_total": sum(r["train_seconds"] for r in rows),
+            **mlflow_link(run_id),
+        },
+    )
+
+
+@dg.asset(**ASSET_KW, kinds={"scikitlearn"})
+def difference_detectors(
+    context: dg.AssetExecutionContext,
+    decoded_frames: dict,
+    reference_labels: dict,
+    cameras: CameraRegistry,
+    artifacts: ArtifactStore,
+) -> dg.Output[dict]:
+    """Fit every difference detector (global / blocked, against the background or an earlier frame).
+
+    Logged to MLflow by ``optimized_cascade``, which measures their costs and owns the training run by then.
+    """
+    from noscope_core import workflow
+    from noscope_core.errors import DegenerateLabelsError
+
+    cam = cameras.get(context.partition_key)
+    store, labels = open_store(decoded_frames), load_labels(reference_labels)
+    try:
+        workflow.check_labels(labels, "train")
+    except DegenerateLabelsError as err:
+        context.log.warning(f"no difference detectors fitted: {err}")
+        return dg.Output({"dd_dir": None, "skipped": str(err), "detectors": []}, metadata={"skipped": str(err)})
+    dd_dir = artifacts.path(cam.camera_id, "difference_detectors", "detectors")
+    dds = workflow.fit_difference(store, labels, dd_dir)
+    rows = [_dd_row(dd) for dd in dds]
+    return dg.Output(
+        {"dd_dir": str(dd_dir), "skipped": None, "detectors": rows},
+        metadata={
+            "dd_dir": dg.MetadataValue.path(str(dd_dir)),
+            "n_detectors": len(rows),
+            "detectors": dg.MetadataValue.md(md_table(rows, [(k, k) for k in rows[0]] if rows else [("name", "name")])),
+        },
+    )
+
+
+def _dd_row(dd) -> dict:
+    spec = dd.spec.to_dict() if hasattr(dd.spec, "to_dict") else {"name": dd.spec.name, "reference": dd.spec.reference}
+    return {"name": dd.spec.name, **{k: v for k, v in spec.items() if k != "name"}}

@@ -1,0 +1,150 @@
+"""``query_results``: the cascade's answers: the held-out test segment (measured against the reference) and
+every footage file that arrived in the camera's ``footage_dir``."""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import dagster as dg
+
+from noscope_core.camera import CameraSpec
+from pipelines.assets.common import ASSET_KW, intervals_md, load_labels, md_table, mlflow_link, open_store, tracking
+from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
+from pipelines.tracking import MlflowTracker
+
+_TEST_KEYS = (
+    "fnr", "fpr", "speedup", "speedup_e2e", "cascade_fps", "cascade_fps_e2e", "reference_fps",
+    "reference_call_fraction", "reference_calls", "positive_frames", "frames_test", "test_segment", "intervals",
+)  # fmt: skip
+
+
+def _file_key(path: Path, cascade_json: Path) -> str:
+    """Changes when the footage file or the cascade changes: a cached answer is reused only for both unchanged."""
+    st = path.stat()
+    cascade_sha = hashlib.sha256(cascade_json.read_bytes()).hexdigest()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{cascade_sha}".encode()).hexdigest()[:20]
+
+
+def _query_footage(cascade, cam: CameraSpec, path: Path, cascade_json: Path, out_dir: Path, reference) -> dict:
+    """Stream one footage file through the cascade (decode included) and keep its positive intervals."""
+    from noscope_core.atomic import write_json
+    from noscope_core.cascade import Cascade
+    from noscope_core.video import probe_video
+
+    result_path = out_dir / f"{_file_key(path, cascade_json)}.json"
+    if result_path.is_file():
+        return {**json.loads(result_path.read_text()), "cached": True}
+    info = probe_video(path)
+    detector = reference.build(cam, video=path, frame_size=(info.width, info.height))
+    if detector.identity() != cascade.reference.identity():  # e.g. synthetic truth, bound to its own video
+        cascade = Cascade(cascade.config, detector, cascade.query, cascade.view, dd=cascade.dd, model=cascade.model)
+    run = cascade.run_video(path)
+    intervals = run.intervals()
+    data = {
+        "file": str(path),
+        "name": path.name,
+        "frames": int(len(run.frame_index)),
+        "source_fps": run.source_fps,
+        "positive_frames": int(run.labels.sum()),
+        "cascade_fps": float(run.fps),
+        "cascade_fps_e2e": None if run.fps_e2e is None else float(run.fps_e2e),
+        "reference_calls": int(run.reference_calls),
+        "reference_call_fraction": float(run.reference_call_fraction),
+        "intervals": [[iv.start_frame, iv.end_frame] for iv in intervals],
+        "intervals_s": [[iv.start_s, iv.end_s] for iv in intervals],
+    }
+    write_json(result_path, data)
+    return {**data, "cached": False}
+
+
+@dg.asset(**ASSET_KW, kinds={"python"})
+def query_results(
+    context: dg.AssetExecutionContext,
+    decoded_frames: dict,
+    reference_labels: dict,
+    optimized_cascade: dict,
+    cameras: CameraRegistry,
+    artifacts: ArtifactStore,
+    reference: ReferenceDetectorResource,
+    mlflow: MlflowTracker,
+) -> dg.Output[dict]:
+    """Run the chosen cascade over the test segment (error measured against the reference's test labels),
+    then over each new footage file (answers cached per file and cascade), and report the positive intervals.
+    """
+    from noscope_core import workflow
+    from noscope_core.atomic import write_json
+
+    cam = cameras.get(context.partition_key)
+    store, labels = open_store(decoded_frames), load_labels(reference_labels)
+    cascade_json = Path(optimized_cascade["cascade_json"])
+    info = workflow.load_cascade_json(cascade_json)
+    detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
+    cascade = workflow.build_cascade(info, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
+    result = workflow.run_query(
+        cascade, info, store, labels.segments.test, cam.video, truth=labels.segment("test").label
+    ).data
+    test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
+    write_json(test_json, result)
+    footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
+    footage = [_query_footage(cascade, cam, p, cascade_json, footage_dir, reference) for p in cam.new_footage()]
+    run_id = optimized_cascade.get("mlflow_run_id") if tracking(mlflow) else None
+    if run_id:
+        mlflow.log_query(run_id, result, prefix="test")
+        for f in footage:
+            if not f["cached"]:
+                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))
+    test = {k: result.get(k) for k in _TEST_KEYS}
+    out = {
+        "test_json": str(test_json),
+        "cascade": result["cascade"]["describe"],
+        "fell_back": result["fell_back"],
+        "targets": result["targets"],
+        "test": test,
+        "footage": [{k: f[k] for k in ("file", "frames", "positive_frames", "intervals", "cached")} for f in footage],
+        "mlflow_run_id": run_id,
+    }
+    meta = {
+        "cascade": out["cascade"],
+        "test_json": dg.MetadataValue.path(str(test_json)),
+        "test_fnr": test["fnr"],
+        "test_fpr": test["fpr"],
+        "max_fnr": result["targets"]["max_fnr"],
+        "max_fpr": result["targets"]["max_fpr"],
+        "speedup": test["speedup"],
+        "speedup_e2e": test["speedup_e2e"],
+        "cascade_frames_per_s": test["cascade_fps"],
+        "reference_frames_per_s": test["reference_fps"],
+        "reference_call_fraction": test["reference_call_fraction"],
+        "test_frames": test["frames_test"],
+        "positive_frames": test["positive_frames"],
+        "n_intervals": len(test["intervals"]),
+        "intervals": dg.MetadataValue.md(intervals_md(test["intervals"], store.fps)),
+        "footage_files": len(footage),
+        **mlflow_link(run_id),
+    }
+    if footage:
+        meta["footage"] = dg.MetadataValue.md(
+            md_table(
+                [{**f, "n_intervals": len(f["intervals"]), "intervals": _short(f["intervals"])} for f in footage],
+                [
+                    ("name", "file"),
+                    ("frames", "frames"),
+                    ("positive_frames", "positive frames"),
+                    ("n_intervals", "intervals"),
+                    ("intervals", "[start, end) frames"),
+                    ("cached", "cached"),
+                ],
+            )  # fmt: skip
+        )
+    return dg.Output(out, metadata=meta)
+
+
+def _metric_prefix(file_name: str) -> str:
+    """``footage_<stem>`` restricted to the characters MLflow metric names and artifact names accept."""
+    return "footage_" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file_name).stem)[:48]
+
+
+def _short(intervals: list, limit: int = 8) -> str:
+    text = ", ".join(f"[{a},{b})" for a, b in intervals[:limit])
+    return text + (" ..." if len(intervals) > limit else "")

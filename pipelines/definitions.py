@@ -1,0 +1,23 @@
+"""The Dagster code location ``noscope``: assets, checks, jobs, schedule, sensors and resources.
+
+Loading it is cheap on purpose (no torch, cv2 or mlflow at import): the heavy libraries load inside the steps.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.assets import ASSETS, JOBS
+from pipelines.checks import CHECKS
+from pipelines.resources import default_resources
+from pipelines.schedules import retrain_cameras
+from pipelines.sensors import camera_registry_sensor, new_footage_sensor
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    jobs=JOBS,
+    schedules=[retrain_cameras],
+    sensors=[camera_registry_sensor, new_footage_sensor],
+    resources=default_resources(),
+)

@@ -1,0 +1,60 @@
+"""Cameras as Dagster dynamic partitions: the registry file is the truth, the partition set follows it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import dagster as dg
+
+CAMERAS = "cameras"
+
+#: every asset is partitioned by camera; the set is kept in sync with the registry by ``camera_registry_sensor``
+cameras_partitions = dg.DynamicPartitionsDefinition(name=CAMERAS)
+
+
+@dataclass(frozen=True)
+class PartitionSync:
+    """What must change in the partition set so it equals the registry's camera ids."""
+
+    add: tuple[str, ...]
+    delete: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.add or self.delete)
+
+    def requests(self) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
+        out: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+        if self.add:
+            out.append(cameras_partitions.build_add_request(list(self.add)))
+        if self.delete:
+            out.append(cameras_partitions.build_delete_request(list(self.delete)))
+        return out
+
+    def describe(self) -> str:
+        parts = []
+        if self.add:
+            parts.append("added " + ", ".join(self.add))
+        if self.delete:
+            parts.append("removed " + ", ".join(self.delete))
+        return "; ".join(parts) or "camera partitions already match the registry"
+
+
+def plan_sync(registry_ids: Iterable[str], existing: Iterable[str]) -> PartitionSync:
+    """Ids to add (in the registry, not yet partitions) and to delete (partitions no longer in the registry)."""
+    wanted, have = list(dict.fromkeys(registry_ids)), set(existing)
+    return PartitionSync(
+        add=tuple(c for c in wanted if c not in have),
+        delete=tuple(sorted(have - set(wanted))),
+    )
+
+
+def sync_instance(instance: dg.DagsterInstance, registry_ids: Iterable[str]) -> PartitionSync:
+    """Apply the sync directly to an instance (the headless demo has no sensor daemon to do it)."""
+    plan = plan_sync(registry_ids, instance.get_dynamic_partitions(CAMERAS))
+    if plan.add:
+        instance.add_dynamic_partitions(CAMERAS, list(plan.add))
+    for key in plan.delete:
+        instance.delete_dynamic_partition(CAMERAS, key)
+    return plan

@@ -1,0 +1,126 @@
+"""Dagster resources with local defaults: the camera registry, the artifact store, the reference detector, MLflow.
+
+Every default resolves at run time (not import time) so environment variables set by a test or the Makefile
+apply: ``NOSCOPE_CAMERAS`` (registry file), ``NOSCOPE_ARTIFACTS`` (artifact root); the MLflow tracker resolves
+its own (``NOSCOPE_MLFLOW``, ``MLFLOW_TRACKING_URI``; default ``<repo>/.noscope/mlflow``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from noscope_core.atomic import write_json
+from noscope_core.camera import CameraSpec, load_cameras
+from noscope_core.errors import ArtifactError, QueryError
+from noscope_core.paths import inside, safe_name
+from pipelines.tracking import MlflowTracker
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default(value: str, env: str, fallback: Path) -> Path:
+    return Path(value or os.environ.get(env) or fallback).expanduser().resolve()
+
+
+class CameraRegistry(dg.ConfigurableResource):
+    """The YAML camera registry (``cameras.yaml`` at the repo root unless ``path`` or NOSCOPE_CAMERAS say otherwise)."""
+
+    path: str = ""
+
+    def resolved_path(self) -> Path:
+        return _default(self.path, "NOSCOPE_CAMERAS", REPO_ROOT / "cameras.yaml")
+
+    def cameras(self) -> dict[str, CameraSpec]:
+        """Every camera; an unsafe id or a malformed entry raises QueryError naming it."""
+        return load_cameras(self.resolved_path())
+
+    def get(self, camera_id: str) -> CameraSpec:
+        cams = self.cameras()
+        if camera_id not in cams:
+            raise QueryError(
+                f"camera {camera_id!r} is not in the registry {self.resolved_path()}",
+                f"add it there or pick one of: {', '.join(sorted(cams)) or '(none)'}",
+            )
+        return cams[camera_id]
+
+
+class ArtifactStore(dg.ConfigurableResource):
+    """Where the stages' artifacts live: ``<root>/<camera_id>/<asset>/...`` (default ``<repo>/.noscope/artifacts``)."""
+
+    root: str = ""
+
+    def resolved_root(self) -> Path:
+        return _default(self.root, "NOSCOPE_ARTIFACTS", REPO_ROOT / ".noscope" / "artifacts")
+
+    def path(self, camera_id: str, asset: str, *parts: str) -> Path:
+        """A path under the camera's folder for ``asset``; ids and parts cannot climb out of the root."""
+        return inside(self.resolved_root(), safe_name(camera_id, "camera id"), asset, *parts)
+
+
+class ManifestIOManager(dg.ConfigurableIOManager):
+    """Stores each asset's small JSON-able output dict (paths + key figures) as ``manifest.json`` beside its artifact.
+
+    Only these manifests cross step boundaries: frames, arrays and models stay in the artifact files they name.
+    """
+
+    store: ArtifactStore
+
+    def _manifest(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        if not context.has_asset_partitions:
+            raise ArtifactError(f"asset {context.asset_key.to_user_string()} has no camera partition")
+        return self.store.path(context.asset_partition_key, context.asset_key.path[-1], "manifest.json")
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, Any]) -> None:
+        if not isinstance(obj, dict):
+            raise TypeError(f"assets hand on small dicts, got {type(obj).__name__}")
+        write_json(self._manifest(context), obj)
+
+    def load_input(self, context: dg.InputContext) -> dict[str, Any]:
+        import json
+
+        path = self._manifest(context)
+        if not path.is_file():
+            asset = context.asset_key.path[-1]
+            raise ArtifactError(
+                f"{asset} has not been materialized for camera {context.asset_partition_key!r} ({path} missing)",
+                f"materialize {asset} for this camera first (job train_camera)",
+            )
+        return json.loads(path.read_text())
+
+
+class ReferenceDetectorResource(dg.ConfigurableResource):
+    """Builds the camera's reference detector from its ``reference`` spec; ``reference_fps`` overrides its cost."""
+
+    reference_fps: float | None = None
+
+    def build(self, camera: CameraSpec, video: str | Path | None = None, frame_size: tuple[int, int] | None = None):
+        """The reference for ``video`` (default: the camera's training video).
+
+        ``synthetic`` is ground truth bound to one video, so it is resolved to ``synthetic:<video>``.
+        """
+        from noscope_core.detectors import make_detector
+
+        return make_detector(self.spec_for(camera, video), reference_fps=self.fps_for(camera), frame_size=frame_size)
+
+    def spec_for(self, camera: CameraSpec, video: str | Path | None = None) -> str:
+        return f"synthetic:{video or camera.video}" if camera.reference == "synthetic" else camera.reference
+
+    def fps_for(self, camera: CameraSpec) -> float | None:
+        """The declared reference speed (this resource's override, else the camera's), None to measure it."""
+        return self.reference_fps or camera.reference_fps
+
+
+def default_resources() -> dict[str, Any]:
+    """The resource set of the code location; tests and the demo start from it and override what they need."""
+    store = ArtifactStore()
+    return {
+        "cameras": CameraRegistry(),
+        "artifacts": store,
+        "reference": ReferenceDetectorResource(),
+        "mlflow": MlflowTracker(),
+        "io_manager": ManifestIOManager(store=store),
+    }

@@ -1,0 +1,80 @@
+"""Sensors: keep the camera partitions equal to the registry, and query each new footage file exactly once."""
+
+import json
+import os
+import time
+
+import dagster as dg
+
+from pipelines.assets import query_camera
+from pipelines.partitions import CAMERAS, plan_sync
+from pipelines.resources import CameraRegistry
+
+#: a file modified more recently than this is probably still being copied; it is picked up on a later tick
+FOOTAGE_SETTLE_SECONDS = float(os.environ.get("NOSCOPE_FOOTAGE_SETTLE_S", "5"))
+
+
+@dg.sensor(
+    name="camera_registry_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a camera partition for every id in cameras.yaml and removes those no longer listed.",
+)
+def camera_registry_sensor(context: dg.SensorEvaluationContext, cameras: CameraRegistry):
+    """A camera added to the registry file gets its partition here, without a code change."""
+    ids = list(cameras.cameras())  # an unsafe id or malformed entry fails the tick with the registry's message
+    plan = plan_sync(ids, context.instance.get_dynamic_partitions(CAMERAS))
+    if not plan.changed:
+        return dg.SkipReason(plan.describe())
+    context.log.info(plan.describe())
+    return dg.SensorResult(dynamic_partitions_requests=plan.requests())
+
+
+def _scan(cameras: CameraRegistry, partitions: set[str], trained: set[str]) -> dict[str, dict[str, int]]:
+    """Footage files (name -> mtime_ns) of every camera that has a partition and a trained cascade."""
+    now = time.time()
+    found: dict[str, dict[str, int]] = {}
+    for cam_id, cam in cameras.cameras().items():
+        if cam_id not in partitions or cam_id not in trained:
+            continue
+        files = {}
+        for path in cam.new_footage():
+            st = path.stat()
+            if now - st.st_mtime >= FOOTAGE_SETTLE_SECONDS:
+                files[path.name] = st.st_mtime_ns
+        found[cam_id] = files
+    return found
+
+
+@dg.sensor(
+    name="new_footage_sensor",
+    job=query_camera,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests a query_results run for a camera once per new (or replaced) file in its footage_dir.",
+)
+def new_footage_sensor(context: dg.SensorEvaluationContext, cameras: CameraRegistry):
+    """The cursor remembers every file seen (name + mtime), so each file triggers exactly one run.
+
+    Cameras without a trained cascade are left for later: their training run queries the footage anyway.
+    """
+    seen: dict[str, dict[str, int]] = json.loads(context.cursor) if context.cursor else {}
+    partitions = set(context.instance.get_dynamic_partitions(CAMERAS))
+    trained = context.instance.get_materialized_partitions(dg.AssetKey("optimized_cascade"))
+    requests = []
+    for cam_id, files in _scan(cameras, partitions, trained).items():
+        before = seen.get(cam_id, {})
+        new = sorted(name for name, mtime in files.items() if before.get(name) != mtime)
+        for name in new:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"footage-{cam_id}-{name}-{files[name]}",
+                    partition_key=cam_id,
+                    tags={"noscope/camera": cam_id, "noscope/trigger": "footage", "noscope/footage": name},
+                )
+            )
+        seen[cam_id] = {**before, **files}
+    cursor = json.dumps(seen, sort_keys=True)
+    if not requests:
+        return dg.SensorResult(skip_reason="no new footage", cursor=cursor)
+    return dg.SensorResult(run_requests=requests, cursor=cursor)

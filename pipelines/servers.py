@@ -1,0 +1,44 @@
+"""``noscope ui`` and ``noscope mlflow-ui``: the Dagster and MLflow web UIs, bound to 127.0.0.1 by default."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pipelines.resources import REPO_ROOT
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME (the Makefile exports ``<repo>/dagster_home``), made absolute and set for child processes."""
+    home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / "dagster_home").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def serve_dagster(host: str = "127.0.0.1", port: int = 3000) -> int:
+    """``dagster dev``: the webserver plus the daemon, which runs the schedule, the sensors and the run queue."""
+    import subprocess
+
+    home = dagster_home()
+    cmd = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")]
+    print(f"Dagster UI on http://{host}:{port}  (DAGSTER_HOME={home}; Ctrl-C stops it)", flush=True)
+    return subprocess.call(cmd, cwd=REPO_ROOT, env=dict(os.environ))
+
+
+def serve_mlflow(host: str = "127.0.0.1", port: int = 5000) -> int:
+    """``mlflow server`` over the pipeline's tracking store, one worker, no job execution."""
+    import subprocess
+
+    from pipelines.tracking import MlflowTracker
+
+    uri = MlflowTracker().uri()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    cmd = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", host, "--port", str(port), "--workers", "1",
+        "--backend-store-uri", uri,
+    ]  # fmt: skip
+    print(f"MLflow UI on http://{host}:{port}  (tracking store {uri}; Ctrl-C stops it)", flush=True)
+    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)

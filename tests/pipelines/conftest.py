@@ -1,0 +1,100 @@
+"""A small synthetic camera and isolated Dagster / artifact / cache folders for the pipeline tests.
+
+Helpers reach the tests as fixtures (not imports): this folder is deliberately not a package, because a
+``tests/pipelines`` package would shadow the real ``pipelines`` package under pytest's default import mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+#: 40 s of a 160x120 synthetic camera at 10 fps: a person comes and goes in every segment (rates ~0.6/0.56/0.52)
+SCENE = {"width": 160, "height": 120, "fps": 10.0, "seed": 0, "mean_gap_s": 4.0, "mean_stay_s": 3.0}
+N_FRAMES = 400
+
+
+@pytest.fixture(scope="session")
+def synthetic_video(tmp_path_factory) -> Path:
+    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+
+    path = tmp_path_factory.mktemp("videos") / "synth.avi"
+    return write_synthetic_video(path, N_FRAMES, SyntheticScene(**SCENE))
+
+
+@pytest.fixture(scope="session")
+def footage_video(tmp_path_factory) -> Path:
+    """A second, shorter recording of the same scene, as new footage would arrive (kept outside footage_dir)."""
+    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+
+    path = tmp_path_factory.mktemp("incoming") / "later.avi"
+    return write_synthetic_video(path, 120, SyntheticScene(**{**SCENE, "seed": 7}))
+
+
+def camera_entry(camera_id: str, video: Path, footage_dir: Path | None = None, **extra) -> dict:
+    entry = {
+        "id": camera_id,
+        "video": str(video),
+        "object": "person",
+        "reference": "synthetic",
+        "max_fnr": 0.05,
+        "max_fpr": 0.05,
+        "split": [0.5, 0.25, 0.25],
+        "max_epochs": 2,
+        **extra,
+    }
+    if footage_dir is not None:
+        entry["footage_dir"] = str(footage_dir)
+    return entry
+
+
+def write_registry(path: Path, entries: list[dict]) -> Path:
+    path.write_text(yaml.safe_dump({"cameras": entries}))
+    return path
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Path:
+    """DAGSTER_HOME, NOSCOPE_HOME (detection cache) and the artifact root under ``tmp_path``."""
+    for name in ("dagster_home", "noscope_home", "artifacts"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path / "noscope_home"))
+    monkeypatch.setenv("NOSCOPE_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return tmp_path
+
+
+def make_resources(registry: Path, artifact_root: Path, mlflow_root: Path | None = None) -> dict:
+    """The code location's resources, pointed at test folders; MLflow off unless ``mlflow_root`` is given."""
+    from pipelines.resources import ArtifactStore, CameraRegistry, ManifestIOManager, ReferenceDetectorResource
+    from pipelines.tracking import MlflowTracker
+
+    store = ArtifactStore(root=str(artifact_root))
+    tracker = MlflowTracker(root=str(mlflow_root)) if mlflow_root else MlflowTracker(enabled=False)
+    return {
+        "cameras": CameraRegistry(path=str(registry)),
+        "artifacts": store,
+        "reference": ReferenceDetectorResource(),
+        "mlflow": tracker,
+        "io_manager": ManifestIOManager(store=store),
+    }
+
+
+@pytest.fixture(name="camera_entry")
+def _camera_entry():
+    return camera_entry
+
+
+@pytest.fixture(name="write_registry")
+def _write_registry():
+    return write_registry
+
+
+@pytest.fixture(name="make_resources")
+def _make_resources():
+    return make_resources
