@@ -24,7 +24,7 @@ import numpy as np
 from noscope_core import __version__
 from noscope_core.atomic import atomic_dir, write_json
 from noscope_core.errors import ArtifactError, VideoError
-from noscope_core.video import DecodeStats, VideoInfo, ViewSpec, iter_frames, preprocess, probe_video
+from noscope_core.video import DecodeStats, VideoInfo, ViewSpec, iter_frames, prefetch, preprocess, probe_video
 
 try:  # POSIX advisory locks serialise concurrent builders; elsewhere the atomic rename alone keeps stores whole
     import fcntl
@@ -36,6 +36,7 @@ META_NAME = "meta.json"
 #: initial row capacity when the container does not report a plausible frame count
 _FALLBACK_CAPACITY = 4096
 _MAX_TRUSTED_COUNT = 50_000_000
+_BATCH_BYTES = 64 << 20
 
 
 def _view_file(view_name: str) -> str:
@@ -214,6 +215,12 @@ class _GrowableRows:
             os.fsync(fh.fileno())
 
 
+def _decode_batch_size(info: VideoInfo, batch_size: int) -> int:
+    """``batch_size`` capped so the ~3 full-resolution batches in flight (decoding, queued, in use) stay near 200 MB."""
+    frame_bytes = max(1, info.width * info.height * 3)
+    return max(1, min(batch_size, max(4, _BATCH_BYTES // frame_bytes)))
+
+
 def _initial_capacity(info: VideoInfo, max_frames: int | None) -> int:
     cap = info.frame_count if 0 < info.frame_count <= _MAX_TRUSTED_COUNT else _FALLBACK_CAPACITY
     return max(1, min(cap, max_frames) if max_frames is not None else cap)
@@ -265,6 +272,9 @@ def build_frame_store(
     so two callers asking for different views do not rebuild back and forth. Corrupt frames are counted (rows of
     zeros, ``decoded_ok`` False), frames missing at the end of a truncated file are dropped and reported in
     ``meta``; a file that is not a video raises :class:`VideoError`.
+
+    Decoding runs one batch ahead in a thread while the previous batch is shrunk; ``batch_size`` is an upper
+    bound, lowered for large frames so memory stays near 200 MB whatever the resolution.
     """
     root = Path(root).expanduser()
     views = _unique_views(views)
@@ -278,6 +288,11 @@ def build_frame_store(
         store = _reusable(root, info, views, max_frames)  # another builder may have finished while we waited
         if store is not None:
             return store
+        if root.exists() and not (root / META_NAME).is_file() and (not root.is_dir() or any(root.iterdir())):
+            raise ArtifactError(
+                f"{root} exists and is not a frame store; refusing to replace it",
+                "give an empty or new folder for the frame store",
+            )
         with contextlib.suppress(ArtifactError):
             old = FrameStore.open(root)
             if old.info.fingerprint == info.fingerprint and old.meta.get("max_frames") == max_frames:
@@ -319,7 +334,8 @@ def _build_into(
         else (max_frames or info.frame_count or None)
     )
     with _progress(total, progress, f"decode {Path(info.path).name}") as bar:
-        for batch in iter_frames(info.path, stop=max_frames, batch_size=batch_size, stats=stats):
+        decode_batch = _decode_batch_size(info, batch_size)
+        for batch in prefetch(iter_frames(info.path, stop=max_frames, batch_size=decode_batch, stats=stats)):
             idx = batch.indices
             n_new = int(idx[-1]) + 1
             if n_new > len(ts_ms):  # the container under-reported its length

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -30,6 +31,7 @@ MIN_SEEK_GAP = 32
 SEEK_PROBE_FRAMES = 300
 
 _FINGERPRINT_CHUNK = 1 << 20
+T = TypeVar("T")
 _HAS_FFMPEG = cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG)
 
 
@@ -401,6 +403,54 @@ def _first_on_grid(i: int, start: int, step: int) -> int:
     return i + (-(i - start)) % step
 
 
+def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Run ``batches`` (e.g. :func:`iter_frames`) in a background thread, ``depth`` items ahead.
+
+    OpenCV releases the GIL while decoding, so decoding the next batch overlaps preprocessing or inference on
+    this one. Exceptions of the producer re-raise here; leaving the loop early stops the producer.
+    """
+    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        it = iter(batches)
+        try:
+            for item in it:
+                if not put(("item", item)):
+                    break
+            put(("done", None))
+        except BaseException as err:
+            put(("error", err))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="noscope-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join()
+
+
 def read_frames(path: str | Path, indices: Sequence[int]) -> list[np.ndarray]:
     """Full-resolution BGR frames at arbitrary ``indices`` (any order, repeats allowed), in the order given.
 
@@ -552,6 +602,7 @@ __all__ = [
     "file_fingerprint",
     "iter_frames",
     "read_frames",
+    "prefetch",
     "seek_profile",
     "preprocess",
     "measure_preprocess_fps",

@@ -222,3 +222,12 @@ def test_real_camera_store_holds_all_795_frames_at_50_and_100(tmp_path):
     head = [f for b in iter_frames(video, stop=8) for f in b.frames]
     assert np.array_equal(store.frames("full100")[:8], preprocess(head, ViewSpec(100)))
     assert np.all(np.diff(store.timestamps_s) > 0)
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_store(tmp_path, clip):
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match="not a frame store"):
+        build_frame_store(clip, precious, views=VIEWS[:1], progress=False)
+    assert (precious / "notes.txt").read_text() == "keep me"

@@ -232,3 +232,40 @@ def test_view_spec_names_and_round_trip():
     for bad in ({"size": 0}, {"size": 50, "margin": -0.1}, {"size": 2.5}):
         with pytest.raises(VideoError):
             ViewSpec(**bad)
+
+
+def test_prefetch_yields_the_same_items_and_reraises_producer_errors():
+    assert list(video.prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise VideoError("boom")
+
+    got = []
+    with pytest.raises(VideoError, match="boom"):
+        for item in video.prefetch(broken()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_prefetch_stops_the_producer_when_the_consumer_leaves_early():
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    for item in video.prefetch(endless(), depth=1):
+        if item == 3:
+            break
+    assert closed == [True]
+
+
+def test_prefetched_decoding_matches_plain_decoding(clip, sequential):
+    frames = [f for b in video.prefetch(iter_frames(clip, batch_size=7)) for f in b.frames]
+    assert len(frames) == N and all(np.array_equal(a, b) for a, b in zip(frames, sequential, strict=True))
