@@ -23,11 +23,19 @@ chosen. It defaults to 0, which is NoScope's own protocol.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from noscope_core.cascade import DD_REFERENCES, PENDING, CascadeConfig, Route, dd_routes, evaluated_positions
+from noscope_core.cascade import (
+    DD_REFERENCES,
+    PENDING,
+    CascadeConfig,
+    Route,
+    dd_routes,
+    evaluated_positions,
+    range_dd_scores,
+)
 from noscope_core.costs import StageCosts
 from noscope_core.errors import ArtifactError, DegenerateLabelsError, QueryError
 from noscope_core.query import parse_target
@@ -183,13 +191,23 @@ class _Coverage:
 
 @dataclass(frozen=True)
 class _DDPlan:
-    """Per (skip, DD, threshold): what the DD decided and what reaches the model."""
+    """Per (skip, DD, threshold): what the DD decided and what reaches the model, per evaluated frame."""
 
     fn_fixed: int  # positives covered by frames the DD called absent
-    reach: np.ndarray  # indices (into evaluated frames) of frames reaching the model / reference
-    pos_r: np.ndarray  # positives each reaching frame's label covers (through carried frames)
-    neg_r: np.ndarray
-    truth_r: np.ndarray
+    reach: np.ndarray  # bool: the frame reaches the model (or, without one, the reference)
+    pos: np.ndarray  # for reaching frames: positives their label covers (through carried frames); else 0
+    neg: np.ndarray
+    truth: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """The frames reaching the model, sorted by model probability, with what each one's label covers."""
+
+    p: np.ndarray
+    pos: np.ndarray
+    neg: np.ndarray
+    truth: np.ndarray
 
 
 class _Search:
@@ -264,62 +282,52 @@ def _search_skip(
 ) -> None:
     cov = _coverage(search.truth, skip)
     n_eval = len(cov.positions)
-    model_eval = {name: s[cov.positions] for name, s in models.items()}
-    dd_options: list[tuple[str | None, np.ndarray | None]] = [(None, None)]
-    for name in dd_kinds:
+    # sorted once per skip: each DD plan's reaching frames are then ranked by a filter, not a sort
+    model_eval = {}
+    for name, s in models.items():
+        p_eval = s[cov.positions]
+        model_eval[name] = (p_eval, np.argsort(p_eval, kind="stable"))
+    dd_options: list[tuple[CascadeConfig, np.ndarray]] = [
+        (CascadeConfig(skip=skip, view=view), np.full(n_eval, np.nan))
+    ]
+    for name, kind in dd_kinds.items():
         scores = np.asarray(get_dd(name, skip), dtype=np.float64)
         if len(scores) != search.n:
             raise ArtifactError(f"DD {name!r} scores cover {len(scores)} frames, the segment {search.n}")
-        dd_options.append((name, scores[cov.positions]))
+        config = CascadeConfig(skip=skip, dd_name=name, dd_reference=kind, view=view)
+        dd_options.append((config, range_dd_scores(config, scores, cov.positions)))
 
-    for dd_name, scores in dd_options:
-        if dd_name is None:
-            thresholds: list[float] = [0.0]
+    for dd_config, scores in dd_options:
+        if dd_config.dd_name is None:
+            thresholds = [0.0]
         else:
-            if dd_kinds[dd_name] == "previous":
-                scores = scores.copy()
-                scores[0] = np.nan  # the first frame of a range has no previous frame
             finite = scores[np.isfinite(scores)]
             if len(finite) == 0:
                 continue
             levels = np.linspace(0.0, 1.0, dd_thresholds + 2)[1:-1]
             thresholds = [float(t) for t in np.unique(np.quantile(finite, levels))]
+        dd_cost = n_eval * search.costs.dd_ms[dd_config.dd_name] if dd_config.dd_name is not None else 0.0
         for thr in thresholds:
-            base = CascadeConfig(
-                skip=skip,
-                dd_name=dd_name,
-                dd_threshold=thr,
-                dd_reference=None if dd_name is None else dd_kinds[dd_name],
-                view=view,
-            )
-            routes = dd_routes(base, scores if scores is not None else np.full(n_eval, np.nan))
-            plan = _dd_plan(routes, cov)
-            dd_cost = n_eval * search.costs.dd_ms[dd_name] if dd_name is not None else 0.0
-            m = len(plan.reach)
+            base = replace(dd_config, dd_threshold=thr)
+            plan = _dd_plan(dd_routes(base, scores), cov)
+            m = int(plan.reach.sum())
             # no model: everything that passes the DD goes to the reference
-            fn = np.array([plan.fn_fixed + int(plan.pos_r[~plan.truth_r].sum())])
-            fp = np.array([int(plan.neg_r[plan.truth_r].sum())])
+            fn = np.array([plan.fn_fixed + int(plan.pos[~plan.truth].sum())])
+            fp = np.array([int(plan.neg[plan.truth].sum())])
             cost = np.array([(dd_cost + m * search.costs.reference_ms) / search.n])
             search.add(lambda _k, base=base: base, fn, fp, np.array([m]), cost)
             if m == 0:
                 continue  # a model would see no frame: same as no model
-            for model_name, p_eval in model_eval.items():
-                p = p_eval[plan.reach]
-                grid = _model_grid(p, model_thresholds)
+            for model_name, (p_eval, order) in model_eval.items():
+                ranked = _rank(plan, p_eval, order)
+                grid = _model_grid(ranked.p, model_thresholds)
                 lo, hi = np.triu_indices(len(grid))
-                fn, fp, n_ref = _pair_errors(plan, p, grid[lo], grid[hi])
+                fn, fp, n_ref = _pair_errors(plan.fn_fixed, ranked, grid[lo], grid[hi])
                 model_cost = m * search.costs.model_ms[model_name]
                 cost = (dd_cost + model_cost + n_ref * search.costs.reference_ms) / search.n
 
                 def make(k: int, base=base, model_name=model_name, grid=grid, lo=lo, hi=hi) -> CascadeConfig:
-                    return CascadeConfig(
-                        **{
-                            **base.to_dict(),
-                            "model_name": model_name,
-                            "c_low": float(grid[lo[k]]),
-                            "c_high": float(grid[hi[k]]),
-                        }
-                    )
+                    return replace(base, model_name=model_name, c_low=float(grid[lo[k]]), c_high=float(grid[hi[k]]))
 
                 search.add(make, fn, fp, n_ref, cost)
 
@@ -340,46 +348,50 @@ def _dd_plan(routes: np.ndarray, cov: _Coverage) -> _DDPlan:
     n_groups = int(decided.sum())
     pos_g = np.bincount(group, weights=cov.cov_pos, minlength=n_groups).round().astype(np.int64)
     neg_g = np.bincount(group, weights=cov.cov_neg, minlength=n_groups).round().astype(np.int64)
-    decided_routes = routes[decided]
-    fn_fixed = int(pos_g[decided_routes == Route.DD_ABSENT].sum())
-    pending_g = decided_routes == PENDING
-    reach = np.flatnonzero(routes == PENDING)
-    return _DDPlan(fn_fixed, reach, pos_g[pending_g], neg_g[pending_g], cov.truth[reach])
+    fn_fixed = int(pos_g[group[routes == Route.DD_ABSENT]].sum())
+    reach = routes == PENDING
+    pos = np.where(reach, pos_g[group], 0)
+    neg = np.where(reach, neg_g[group], 0)
+    return _DDPlan(fn_fixed, reach, pos, neg, cov.truth)
 
 
-def _model_grid(p: np.ndarray, n_thresholds: int) -> np.ndarray:
-    """About ``n_thresholds`` cut points at quantiles of the scores, plus the extremes 0 and 1.
+def _rank(plan: _DDPlan, p_eval: np.ndarray, order: np.ndarray) -> _Ranked:
+    """Reaching frames in the order of ``order`` (an argsort of ``p_eval`` over all evaluated frames)."""
+    idx = order[plan.reach[order]]
+    return _Ranked(p_eval[idx], plan.pos[idx], plan.neg[idx], plan.truth[idx])
+
+
+def _model_grid(sorted_p: np.ndarray, n_thresholds: int) -> np.ndarray:
+    """About ``n_thresholds`` cut points at quantiles of the (sorted) scores, plus the extremes 0 and 1.
 
     Each cut lies halfway between two neighbouring distinct scores, never on a score: then c_low == c_high
     splits the frames cleanly into absent and present with none left for the reference.
     """
-    values, counts = np.unique(p, return_counts=True)
-    if len(values) < 2:
+    first = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])  # first frame of each distinct score
+    if len(first) < 2:
         return np.array([0.0, 1.0])
+    values = sorted_p[first]
     mids = (values[:-1] + values[1:]) / 2
-    below = np.cumsum(counts)[:-1]  # frames under each cut
-    targets = np.linspace(0, len(p), n_thresholds)
-    picks = np.clip(np.searchsorted(below, targets), 0, len(mids) - 1)
+    below = first[1:]  # frames under each cut
+    picks = np.clip(np.searchsorted(below, np.linspace(0, len(sorted_p), n_thresholds)), 0, len(mids) - 1)
     return np.unique(np.concatenate([[0.0, 1.0], mids[picks]]))
 
 
 def _pair_errors(
-    plan: _DDPlan, p: np.ndarray, c_low: np.ndarray, c_high: np.ndarray
+    fn_fixed: int, ranked: _Ranked, c_low: np.ndarray, c_high: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(FN, FP, reference calls) for every (c_low[k], c_high[k]) with prefix sums over frames sorted by p."""
-    order = np.argsort(p, kind="stable")
-    sp = p[order]
-    pos_r, neg_r, t = plan.pos_r[order], plan.neg_r[order], plan.truth_r[order]
+    """(FN, FP, reference calls) for every pair (c_low[k], c_high[k]), by prefix sums over the ranked frames."""
 
     def prefix(x: np.ndarray) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(x, dtype=np.int64)])
 
-    miss_if_absent = prefix(pos_r)
-    claim_if_present = prefix(neg_r)
-    ref_fn, ref_fp = prefix(np.where(t, 0, pos_r)), prefix(np.where(t, neg_r, 0))
-    i = np.searchsorted(sp, c_low, side="left")  # sorted[:i] have p < c_low: absent
-    j = np.searchsorted(sp, c_high, side="right")  # sorted[j:] have p > c_high: present; [i, j): reference
-    fn = plan.fn_fixed + miss_if_absent[i] + ref_fn[j] - ref_fn[i]
+    t = ranked.truth
+    miss_if_absent = prefix(ranked.pos)
+    claim_if_present = prefix(ranked.neg)
+    ref_fn, ref_fp = prefix(np.where(t, 0, ranked.pos)), prefix(np.where(t, ranked.neg, 0))
+    i = np.searchsorted(ranked.p, c_low, side="left")  # ranked[:i] have p < c_low: absent
+    j = np.searchsorted(ranked.p, c_high, side="right")  # ranked[j:] have p > c_high: present; [i, j): reference
+    fn = fn_fixed + miss_if_absent[i] + ref_fn[j] - ref_fn[i]
     fp = claim_if_present[-1] - claim_if_present[j] + ref_fp[j] - ref_fp[i]
     return fn, fp, j - i
 

@@ -11,7 +11,7 @@ from noscope_core.cascade import CascadeConfig, Route, dd_routes, range_dd_score
 from noscope_core.costs import StageCosts
 from noscope_core.errors import ArtifactError, DegenerateLabelsError, QueryError
 from noscope_core.evaluate import error_rates
-from noscope_core.optimizer import _coverage, _dd_plan, _model_grid, _pair_errors, optimize, score_config
+from noscope_core.optimizer import _coverage, _dd_plan, _model_grid, _pair_errors, _rank, optimize, score_config
 
 KINDS = {"bg": "background", "prev": "previous"}
 
@@ -100,10 +100,11 @@ def test_prefix_sum_fast_path_equals_simulate_for_every_threshold_pair(skip, dd_
         config = CascadeConfig(skip, dd_name, float(thr), KINDS.get(dd_name), "noisy")
         routes = dd_routes(config, range_dd_scores(config, scores, cov.positions))
         plan = _dd_plan(routes, cov)
-        p = p_all[cov.positions][plan.reach]
-        grid = _model_grid(p, 12)
+        p_eval = p_all[cov.positions]
+        ranked = _rank(plan, p_eval, np.argsort(p_eval, kind="stable"))
+        grid = _model_grid(ranked.p, 12)
         lo, hi = np.triu_indices(len(grid))
-        fn, fp, n_ref = _pair_errors(plan, p, grid[lo], grid[hi])
+        fn, fp, n_ref = _pair_errors(plan.fn_fixed, ranked, grid[lo], grid[hi])
         for k in range(len(lo)):
             pair = CascadeConfig(**{**config.to_dict(), "c_low": float(grid[lo[k]]), "c_high": float(grid[hi[k]])})
             labels, sim_routes = simulate(pair, truth, scores, p_all)

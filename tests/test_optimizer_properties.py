@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from noscope_core.cascade import CascadeConfig, Route, dd_routes, range_dd_scores, simulate
 from noscope_core.costs import StageCosts
 from noscope_core.evaluate import error_rates
-from noscope_core.optimizer import _coverage, _dd_plan, _pair_errors, optimize, score_config
+from noscope_core.optimizer import _coverage, _dd_plan, _pair_errors, _rank, optimize, score_config
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -105,10 +105,11 @@ def test_prefix_sum_errors_equal_simulation_for_any_thresholds(seg, skip, dd_nam
     config = CascadeConfig(skip, dd_name, thr, KINDS.get(dd_name), "m")
     cov = _coverage(truth, skip)
     plan = _dd_plan(dd_routes(config, range_dd_scores(config, scores, cov.positions)), cov)
-    p = models["m"][cov.positions][plan.reach]
-    cuts = np.sort(np.array(cuts + list(np.unique(p)[:3])))  # also cut exactly on scores: ties
+    p_eval = models["m"][cov.positions]
+    ranked = _rank(plan, p_eval, np.argsort(p_eval, kind="stable"))
+    cuts = np.sort(np.array(cuts + list(np.unique(ranked.p)[:3])))  # also cut exactly on scores: ties
     lo, hi = np.triu_indices(len(cuts))
-    fn, fp, n_ref = _pair_errors(plan, p, cuts[lo], cuts[hi])
+    fn, fp, n_ref = _pair_errors(plan.fn_fixed, ranked, cuts[lo], cuts[hi])
     for k in range(len(lo)):
         pair = CascadeConfig(**{**config.to_dict(), "c_low": float(cuts[lo[k]]), "c_high": float(cuts[hi[k]])})
         labels, routes = simulate(pair, truth, scores, models["m"])
