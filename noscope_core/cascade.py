@@ -367,7 +367,8 @@ class Cascade:
     ) -> CascadeRun:
         """Stream a video through the cascade; with skip > 1 only evaluated frames are decoded.
 
-        Memory is bounded by one batch of full-resolution frames plus a few bytes per covered frame.
+        Memory is bounded by one batch of full-resolution frames plus a few bytes per covered frame. A frame
+        that fails to decode is treated like a skipped one: it inherits the label before it.
         """
         from noscope_core.video import iter_frames, preprocess, probe_video
 

@@ -35,9 +35,11 @@ from noscope_core.cascade import (
     dd_routes,
     evaluated_positions,
     range_dd_scores,
+    simulate,
 )
 from noscope_core.costs import StageCosts
 from noscope_core.errors import ArtifactError, DegenerateLabelsError, QueryError
+from noscope_core.evaluate import error_rates
 from noscope_core.query import parse_target
 
 DDScores = Callable[[str, int], np.ndarray] | Mapping[tuple[str, int], np.ndarray]
@@ -135,9 +137,9 @@ def optimize(
     _check_components(models, dd_kinds, costs)
 
     search = _Search(truth, costs, max(0.0, max_fnr - safety_margin), max(0.0, max_fpr - safety_margin))
-    if 1 not in skips:  # otherwise the loop below reaches it as (skip 1, no DD, no model)
-        _search_skip(search, 1, {}, {}, _no_dd_scores, dd_thresholds, model_thresholds, view)
     get_dd = _dd_getter(dd_scores, dd_kinds)
+    if 1 not in skips:  # reference-only; otherwise the loop reaches it as (skip 1, no DD, no model)
+        _search_skip(search, 1, {}, {}, get_dd, dd_thresholds, model_thresholds, view)
     for skip in skips:
         _search_skip(search, skip, models, dd_kinds, get_dd, dd_thresholds, model_thresholds, view)
 
@@ -158,9 +160,6 @@ def score_config(
     costs: StageCosts,
 ) -> Candidate:
     """Error rates and expected cost of one configuration, by plain simulation (the optimizer's cross-check)."""
-    from noscope_core.cascade import simulate
-    from noscope_core.evaluate import error_rates
-
     labels, routes = simulate(config, truth, dd_scores, model_scores)
     n = len(truth)
     rates = error_rates(labels, truth)
@@ -397,10 +396,6 @@ def _pair_errors(
 
 
 # ---- inputs ----
-
-
-def _no_dd_scores(name: str, skip: int) -> np.ndarray:
-    raise AssertionError("no difference detector is searched here")
 
 
 def _dd_getter(dd_scores: DDScores, dd_kinds: Mapping[str, str]) -> Callable[[str, int], np.ndarray]:
