@@ -22,6 +22,7 @@ from typing import Any
 
 import mlflow.models
 import mlflow.pyfunc
+import pandas as pd
 
 #: distributions the model needs at run time (besides the noscope project itself), pinned to this environment
 RUNTIME_PACKAGES = (
@@ -62,15 +63,20 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
             raise ArtifactError("the model has no reference_spec in its model_config", "register it again")
         artifacts = context.artifacts
         self.info = workflow.load_cascade_json(artifacts["cascade"])
+        self.reference_spec = str(spec)
+        self.reference_fps = config.get("reference_fps")
         frame_size = config.get("frame_size")
         detector = make_detector(
-            spec,
-            reference_fps=config.get("reference_fps"),
+            self.reference_spec,
+            reference_fps=self.reference_fps,
             frame_size=tuple(frame_size) if frame_size else None,
         )
+        # build_cascade refuses a reference other than the one the cascade was optimized with, and stale files
         self.cascade = workflow.build_cascade(self.info, detector, artifacts.get("models"), artifacts.get("difference"))
 
-    def predict(self, context, model_input, params: dict[str, Any] | None = None):
+    # The hint is a DataFrame because MLflow neither infers a schema from nor validates that type: the input
+    # reaches predict untouched, whichever of the accepted forms it is.
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Per-frame labels: ``video, frame, label`` for videos, ``frame, label`` for a frames array.
 
         Accepts a video path (str or Path), a list of paths, a DataFrame with a ``video`` column and optional
@@ -78,7 +84,6 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         full-resolution frames (frame numbers 0..N-1).
         """
         import numpy as np
-        import pandas as pd
 
         from noscope_core.errors import QueryError
 
@@ -99,15 +104,30 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         for row in model_input.to_dict("records"):
             start = _frame_number(row.get("start"), 0)
             stop = _frame_number(row.get("stop"), None)
-            run = self.cascade.run_video(str(row["video"]), start=start, stop=stop)
+            run = self._cascade_for(str(row["video"])).run_video(str(row["video"]), start=start, stop=stop)
             parts.append(pd.DataFrame({"video": str(row["video"]), "frame": run.frame_index, "label": run.labels}))
         if not parts:
             return pd.DataFrame({"video": [], "frame": np.zeros(0, np.int64), "label": np.zeros(0, bool)})
         return pd.concat(parts, ignore_index=True)
 
+    def _cascade_for(self, video: str):
+        """The cascade, with a synthetic reference re-bound to ``video``'s own ground truth.
+
+        A synthetic reference is the exact truth of one synthetic video (its identity is that video's), so on
+        another synthetic video the same cheap stages defer to that video's truth; real references are unchanged.
+        """
+        from noscope_core.cascade import Cascade
+        from noscope_core.detectors import make_detector
+
+        kind, sep, bound = self.reference_spec.partition(":")
+        if kind.strip().lower() != "synthetic" or (sep and Path(bound).expanduser().resolve() == Path(video).resolve()):
+            return self.cascade
+        c = self.cascade
+        reference = make_detector(f"synthetic:{video}", reference_fps=self.reference_fps)
+        return Cascade(c.config, reference, c.query, c.view, dd=c.dd, model=c.model)
+
     def _predict_frames(self, frames):
         import numpy as np
-        import pandas as pd
 
         from noscope_core.errors import VideoError
         from noscope_core.video import preprocess

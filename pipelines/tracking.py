@@ -262,7 +262,7 @@ class MlflowTracker(dg.ConfigurableResource):
             self._log_params(run_id, spec, skip_existing=True)
             now = _now_ms()
             metrics = {
-                "val_accuracy": getattr(r, "val_accuracy", None),
+                "final_val_accuracy": getattr(r, "val_accuracy", None),
                 "final_val_loss": getattr(r, "val_loss", None),
                 "train_seconds": getattr(r, "train_seconds", None),
                 "epochs": getattr(r, "epochs", None),
@@ -495,7 +495,9 @@ class MlflowTracker(dg.ConfigurableResource):
             )
         version = client.create_model_version(
             name,
-            source=f"models:/{model_info.model_id}",
+            # the storage location itself: a models:/ source makes the SQLite registry look the logged model up
+            # through the global tracking URI, not this client's
+            source=client.get_logged_model(model_info.model_id).artifact_location,
             run_id=parent_run_id,
             tags=_tag_values(tags),
             model_id=model_info.model_id,
@@ -550,8 +552,9 @@ class MlflowTracker(dg.ConfigurableResource):
 
         from pipelines import cascade_model
 
-        with _use_tracking_uri(self.uri()):
+        with _use_tracking_uri(self.uri()), _quiet_model_logging():
             return mlflow.models.Model.log(
+                artifact_path=None,  # positional in Model.log; ``name`` is its replacement
                 name=MODEL_ARTIFACT,
                 flavor=mlflow.pyfunc,
                 run_id=parent_run_id,
@@ -595,6 +598,25 @@ def _use_tracking_uri(uri: str) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = old_env
+
+
+@contextlib.contextmanager
+def _quiet_model_logging() -> Iterator[None]:
+    """No progress bars and no "cannot infer a signature" warning (the model takes several input forms)."""
+    import logging
+
+    log = logging.getLogger("mlflow.pyfunc")
+    level, bar = log.level, os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    log.setLevel(logging.ERROR)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+        if bar is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
 
 
 def _tracking_uri_set() -> bool:

@@ -1,0 +1,353 @@
+"""MLflow tracking: run hierarchy, Lightning logger on the variant's child run, frontier artifacts, champion alias.
+
+Every test runs against a temporary SQLite store; one store serves the whole module (an empty MLflow database
+takes seconds to create, so it is created once per session and copied).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pipelines.tracking import CascadeSummary, MlflowTracker, champion_decision
+
+QUERY = {"object_class": "person", "roi": [0.0, 0.5, 0.5, 1.0], "min_score": 0.5, "smooth_frames": 1}
+
+
+def mlflow_template(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow SQLite database, made once per session."""
+    db = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
+    if not db.is_file():
+        from mlflow import MlflowClient
+
+        db.parent.mkdir(parents=True, exist_ok=True)
+        MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory) -> MlflowTracker:
+    root = tmp_path_factory.mktemp("mlflow")
+    shutil.copy(mlflow_template(tmp_path_factory), root / "mlflow.db")
+    return MlflowTracker(root=str(root))
+
+
+@pytest.fixture(autouse=True)
+def _no_env_uri(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+# ---- stand-ins with the attributes of noscope_core.specialized / difference objects ----
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    conv_layers: int = 2
+    base_filters: int = 16
+    dense: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Model:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.spec = Spec(name)
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        torch.save({"state_dict": {"w": torch.zeros(3)}, "spec": self.spec.to_dict()}, path)
+
+
+@dataclass
+class TrainResult:
+    model: Model
+    train_seconds: float = 1.5
+    epochs: int = 2
+    val_accuracy: float = 0.91
+    val_loss: float = 0.25
+    history: list = field(
+        default_factory=lambda: [
+            {"epoch": 0, "train_loss": 0.6, "val_loss": 0.5, "val_accuracy": 0.8},
+            {"epoch": 1, "train_loss": 0.4, "val_loss": 0.3, "val_accuracy": 0.9},
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class DDSpec:
+    name: str
+    reference: str = "background"
+    blocks: int = 1
+
+
+class DD:
+    def __init__(self, name: str) -> None:
+        self.spec = DDSpec(name)
+
+    def save(self, path: Path) -> None:
+        import numpy as np
+
+        np.savez(path, mean=np.zeros(4))
+
+
+def cascade_info(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: float = 0.05, **query) -> dict:
+    """A cascade.json dict built with the engine's own types, so its shape is the real one."""
+    from noscope_core.cascade import CascadeConfig
+    from noscope_core.costs import StageCosts
+    from noscope_core.optimizer import Candidate, OptimizationResult
+    from noscope_core.query import Query
+    from noscope_core.workflow import CascadeArtifact
+
+    best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, 1 / 3, 50.0 / cost_ms)
+    ref = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, 50.0, 1.0, 1.0)
+    result = OptimizationResult(best=best, frontier=[best, ref], fell_back=False, reason=None, n_evaluated=40)
+    return CascadeArtifact(
+        result=result,
+        costs=StageCosts({}, {}, 50.0),
+        query=Query.from_dict({**QUERY, **query}),
+        view={"size": 50},
+        reference_name="synthetic",
+        reference_identity="synthetic:abc:jitter=1",
+        max_fnr=max_fnr,
+        max_fpr=0.05,
+        skips=[1, 3],
+        fps=10.0,
+    ).to_dict()
+
+
+def children(tracker: MlflowTracker, parent: str, kind: str) -> list:
+    return tracker._children(parent, kind)
+
+
+# ---- resolution ----
+
+
+def test_uri_prefers_env_then_field_then_sqlite_under_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOSCOPE_MLFLOW_ROOT", raising=False)
+    t = MlflowTracker(root=str(tmp_path / "r"))
+    assert t.uri() == f"sqlite:///{tmp_path / 'r' / 'mlflow.db'}"
+    assert (tmp_path / "r").is_dir()
+    assert t.artifact_location() == (tmp_path / "r" / "artifacts").as_uri()
+    assert MlflowTracker(root=str(tmp_path), tracking_uri="http://127.0.0.1:5000").uri() == "http://127.0.0.1:5000"
+    assert MlflowTracker(tracking_uri="http://h:1").artifact_location() is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'env' / 'x.db'}")
+    assert t.uri() == f"sqlite:///{tmp_path / 'env' / 'x.db'}"
+    assert (tmp_path / "env").is_dir()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("NOSCOPE_MLFLOW_ROOT", str(tmp_path / "envroot"))
+    assert MlflowTracker().uri() == f"sqlite:///{tmp_path / 'envroot' / 'mlflow.db'}"
+
+
+def test_disabled_tracker_does_nothing_and_touches_no_store(tmp_path):
+    t = MlflowTracker(root=str(tmp_path / "off"), enabled=False)
+    assert t.start_training("cam", QUERY, {}) == ""
+    assert t.logger_factory("") is None
+    t.log_variants("", [TrainResult(Model("m"))], {})
+    t.log_cascade("", cascade_info(5.0), None)
+    reg = t.register_cascade("", "cam", tmp_path / "missing.json", None, None, "synthetic")
+    assert (reg.version, reg.champion_moved) == (0, False)
+    t.end("")
+    assert not (tmp_path / "off").exists()
+
+
+# ---- run hierarchy ----
+
+
+def test_training_logs_one_child_per_variant_and_difference_detector_with_their_metrics(tracker, tmp_path):
+    import pytorch_lightning as pl
+    import torch
+
+    torch.set_num_threads(1)
+    parent = tracker.start_training(
+        "cam-a",
+        {"camera_id": "cam-a", "query": QUERY, "split": [0.5, 0.25, 0.25], "max_fnr": 0.05},
+        {"dagster_run_id": "d1"},
+    )
+    client = tracker.client()
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 1)
+
+        def _loss(self, batch):
+            x, y = batch
+            return torch.nn.functional.binary_cross_entropy_with_logits(self.lin(x).squeeze(-1), y)
+
+        def training_step(self, batch, _):
+            loss = self._loss(batch)
+            self.log("train_loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", self._loss(batch))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x = torch.randn(16, 4)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, (x[:, 0] > 0).float()), batch_size=8)
+    factory = tracker.logger_factory(parent)
+    logger = factory(Spec("cnn-a"))
+    pl.Trainer(
+        max_epochs=2,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    ).fit(Tiny(), data, data)
+    # Lightning wrote into the pre-created child run: the variant's one run, nested under the parent
+    child = client.get_run(logger.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == parent
+    assert child.data.tags["camera"] == "cam-a"
+    assert len(client.get_metric_history(logger.run_id, "val_loss")) == 2
+
+    # "cnn-b" was trained without a logger: log_variants creates its child; "cnn-a" reuses Lightning's
+    tracker.log_variants(parent, [TrainResult(Model("cnn-a")), TrainResult(Model("cnn-b"))], {"cnn-a": 400.0})
+    variants = {r.data.tags["component"]: r for r in children(tracker, parent, "variant")}
+    assert set(variants) == {"cnn-a", "cnn-b"}
+    assert variants["cnn-a"].info.run_id == logger.run_id
+    a = client.get_run(logger.run_id)
+    assert a.data.params["conv_layers"] == "2"
+    assert a.data.metrics["final_val_accuracy"] == pytest.approx(0.91)
+    assert a.data.metrics["frames_per_second"] == pytest.approx(400.0)
+    assert a.data.metrics["cost_ms"] == pytest.approx(2.5)
+    # the curve Lightning logged is not logged a second time from the history
+    assert len(client.get_metric_history(logger.run_id, "val_loss")) == 2
+    b = variants["cnn-b"].info.run_id
+    assert [(m.step, m.value) for m in client.get_metric_history(b, "train_loss")] == [(0, 0.6), (1, 0.4)]
+    assert "frames_per_second" not in client.get_run(b).data.metrics
+    assert sorted(f.path for f in client.list_artifacts(b, "model")) == ["model/cnn-b.pt", "model/config.json"]
+    assert all(client.get_run(r.info.run_id).info.status == "FINISHED" for r in variants.values())
+
+    tracker.log_difference(parent, [DD("global-bg"), DD("blocked-prev")], {"global-bg": {"cost_ms": 0.02}})
+    dds = {r.data.tags["component"]: r for r in children(tracker, parent, "difference")}
+    assert set(dds) == {"global-bg", "blocked-prev"}
+    assert dds["global-bg"].data.params["reference"] == "background"
+    assert dds["global-bg"].data.metrics == {"cost_ms": pytest.approx(0.02)}
+
+    info = cascade_info(5.0)
+    tracker.log_cascade(parent, info, None)
+    tracker.log_query(
+        parent,
+        {"fnr": 0.02, "fpr": 0.01, "speedup": 9.5, "speedup_e2e": None, "reference_call_fraction": 0.3,
+         "intervals": [[0, 4], [10, 12]], "frontier": info["frontier"]},
+    )  # fmt: skip
+    tracker.end(parent)
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["query_key"] == info["query_key"]
+    assert run.data.tags["dagster_run_id"] == "d1"
+    assert run.data.tags["cascade"] == info["best"]["describe"]
+    assert run.data.params["query.object_class"] == "person"
+    assert run.data.params["camera.split"] == "[0.5, 0.25, 0.25]"
+    m = run.data.metrics
+    assert m["threshold_speedup"] == pytest.approx(10.0)
+    assert m["reference_fps"] == pytest.approx(20.0)
+    assert m["frontier_size"] == 2
+    assert (m["test_fnr"], m["test_speedup"], m["test_intervals"]) == (0.02, 9.5, 2)
+    assert "test_speedup_e2e" not in m
+    files = {f.path for f in client.list_artifacts(parent, "frontier")}
+    assert files == {"frontier/frontier.json", "frontier/frontier.md", "frontier/frontier.png"}
+    local = Path(client.download_artifacts(parent, "frontier/frontier.json", str(tmp_path)))
+    assert json.loads(local.read_text())["frontier"] == info["frontier"]
+
+
+def test_a_retried_training_step_leaves_one_child_per_variant(tracker):
+    parent = tracker.start_training("cam-retry", QUERY, {})
+    factory = tracker.logger_factory(parent)
+    first = factory(Spec("cnn")).run_id
+    second = factory(Spec("cnn")).run_id
+    assert first != second
+    assert [r.info.run_id for r in children(tracker, parent, "variant")] == [second]
+
+
+def test_re_optimizing_under_the_same_parent_overwrites_the_choice(tracker):
+    parent = tracker.start_training("cam-reopt", QUERY, {})
+    tracker.log_cascade(parent, cascade_info(5.0), None)
+    tracker.log_cascade(parent, cascade_info(2.0), None)  # params would refuse a new value; tags/metrics do not
+    run = tracker.client().get_run(parent)
+    assert run.data.metrics["expected_cost_ms"] == 2.0
+    assert run.data.tags["cascade.skip"] == "3"
+
+
+# ---- champion rule ----
+
+
+def summary(cost_ms: float, fnr: float = 0.01, fpr: float = 0.01, **kw) -> CascadeSummary:
+    base = {"query_key": "q", "reference_identity": "r", "max_fnr": 0.05, "max_fpr": 0.05}
+    return CascadeSummary(fnr=fnr, fpr=fpr, cost_ms=cost_ms, **{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("new", "champion", "force", "moved", "why"),
+    [
+        (summary(5.0), None, False, True, "first"),
+        (summary(4.0), summary(5.0), False, True, "<= champion"),
+        (summary(5.0), summary(5.0), False, True, "<= champion"),
+        (summary(6.0), summary(5.0), False, False, "> champion"),
+        (summary(1.0, fnr=0.2), summary(5.0), False, False, "misses the targets"),
+        (summary(9.0), summary(5.0, fnr=0.2), False, True, "champion misses"),
+        (summary(9.0), summary(5.0, query_key="old"), False, True, "different query"),
+        (summary(9.0), summary(5.0, reference_identity="old"), False, True, "different reference"),
+        (summary(9.0, fnr=0.5), summary(5.0), True, True, "forced"),
+    ],
+)
+def test_champion_decision_follows_the_documented_rules(new, champion, force, moved, why):
+    got, reason = champion_decision(new, champion, force=force)
+    assert got is moved
+    assert why in reason
+
+
+def test_registering_moves_the_champion_alias_only_when_the_rule_says(tracker, tmp_path):
+    from mlflow.exceptions import MlflowException
+
+    client = tracker.client()
+    parent = tracker.start_training("cam-b", QUERY, {})
+    path = tmp_path / "cascade.json"
+
+    def register(cost_ms: float, force: bool = False, **kw):
+        path.write_text(json.dumps(cascade_info(cost_ms, **kw)))
+        return tracker.register_cascade(parent, "cam-b", path, None, None, "synthetic", force=force)
+
+    def champion() -> int:
+        return int(client.get_model_version_by_alias("noscope-cascade-cam-b", "champion").version)
+
+    first = register(5.0)
+    assert (first.model_name, first.version, first.champion_moved) == ("noscope-cascade-cam-b", 1, True)
+    worse = register(6.0)
+    assert (worse.version, worse.champion_moved, champion()) == (2, False, 1)
+    assert client.get_model_version("noscope-cascade-cam-b", "2").tags["champion_decision"] == worse.reason
+    inaccurate = register(1.0, fnr=0.3)
+    assert (inaccurate.champion_moved, champion()) == (False, 1)
+    better = register(4.0)
+    assert (better.version, better.champion_moved, champion()) == (4, True, 4)
+    forced = register(9.0, force=True)
+    assert (forced.champion_moved, forced.reason, champion()) == (True, "forced", 5)
+    v5 = client.get_model_version("noscope-cascade-cam-b", "5")
+    assert v5.run_id == parent
+    assert v5.tags["expected_cost_ms"] == "9.0"
+    assert client.get_run(parent).data.tags["registered_version"] == "noscope-cascade-cam-b/5"
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias("noscope-cascade-cam-a", "champion")
+
+
+def test_registering_a_cascade_whose_model_file_is_missing_is_an_artifact_error(tracker, tmp_path):
+    from noscope_core.errors import ArtifactError
+
+    info = cascade_info(5.0)
+    info["best"]["config"]["model_name"] = "cnn-x"
+    path = tmp_path / "cascade.json"
+    path.write_text(json.dumps(info))
+    parent = tracker.start_training("cam-c", QUERY, {})
+    with pytest.raises(ArtifactError, match="cnn-x.pt"):
+        tracker.register_cascade(parent, "cam-c", path, tmp_path / "models", None, "synthetic")
