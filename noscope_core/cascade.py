@@ -116,7 +116,7 @@ class CascadeConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CascadeConfig:
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
             raise ArtifactError(f"cascade config has unknown fields {sorted(unknown)}", "re-run the optimizer")
