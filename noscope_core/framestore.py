@@ -189,30 +189,49 @@ def _resize_npy(path: Path, n_rows: int) -> None:
 
 
 class _GrowableRows:
-    """A ``.npy`` memory map written by row index, whose row count follows what the decoder actually finds."""
+    """A ``.npy`` file written row by row, whose row count follows what the decoder actually finds.
+
+    Rows go in with positioned writes rather than through a memory map, so a long build does not pile up
+    dirty mapped pages in the builder's resident memory.
+    """
 
     def __init__(self, path: Path, row_shape: tuple[int, ...], dtype: np.dtype, capacity: int) -> None:
         self.path = path
         self.capacity = max(1, capacity)
-        self.arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(self.capacity, *row_shape))
+        self.row_shape = row_shape
+        self.dtype = dtype
+        header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(self.capacity, *row_shape))
+        self.offset = int(header.offset)  # writes the header and sizes the (sparse) file
+        del header
+        self.row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+        self.fh = open(path, "r+b")  # noqa: SIM115 - closed in finish() / close()
 
     def ensure(self, n_rows: int) -> None:
         if n_rows <= self.capacity:
             return
         new_cap = max(n_rows, int(self.capacity * 1.5) + 1)
-        self.arr.flush()
-        del self.arr
+        self.fh.flush()
         _resize_npy(self.path, new_cap)
         self.capacity = new_cap
-        self.arr = np.load(self.path, mmap_mode="r+")
+
+    def write(self, idx: np.ndarray, rows: np.ndarray) -> None:
+        """Store ``rows[k]`` as row ``idx[k]``; ``idx`` ascending, every index below ``capacity``."""
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        fd = self.fh.fileno()
+        if len(idx) and idx[-1] - idx[0] + 1 == len(idx):  # contiguous run: one write
+            os.pwrite(fd, memoryview(rows).cast("B"), self.offset + int(idx[0]) * self.row_bytes)
+            return
+        for k, i in enumerate(idx.tolist()):
+            os.pwrite(fd, memoryview(rows[k]).cast("B"), self.offset + i * self.row_bytes)
 
     def finish(self, n_rows: int) -> None:
-        self.arr.flush()
-        del self.arr
+        os.fsync(self.fh.fileno())
+        self.fh.close()
         if n_rows != self.capacity:
             _resize_npy(self.path, n_rows)
-        with open(self.path, "rb") as fh:
-            os.fsync(fh.fileno())
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 def _decode_batch_size(info: VideoInfo, batch_size: int) -> int:
@@ -317,6 +336,7 @@ def _build_into(
     tmp: Path, info: VideoInfo, views: tuple[ViewSpec, ...], progress: bool, batch_size: int, max_frames: int | None
 ) -> None:
     t_start = time.perf_counter()
+    tmp.chmod(0o755)  # mkdtemp makes it private; the store is meant to be shared read-only
     capacity = _initial_capacity(info, max_frames)
     _check_disk(tmp.parent, info, views, capacity)
     arrays = {
@@ -333,34 +353,35 @@ def _build_into(
         if max_frames and info.frame_count
         else (max_frames or info.frame_count or None)
     )
-    with _progress(total, progress, f"decode {Path(info.path).name}") as bar:
-        decode_batch = _decode_batch_size(info, batch_size)
-        for batch in prefetch(iter_frames(info.path, stop=max_frames, batch_size=decode_batch, stats=stats)):
-            idx = batch.indices
-            n_new = int(idx[-1]) + 1
-            if n_new > len(ts_ms):  # the container under-reported its length
-                for rows in arrays.values():
-                    rows.ensure(n_new)
-                grow = max(n_new, int(len(ts_ms) * 1.5) + 1) - len(ts_ms)
-                ts_ms = np.concatenate([ts_ms, np.full(grow, np.nan)])
-                decoded_ok = np.concatenate([decoded_ok, np.zeros(grow, dtype=bool)])
-            for v in views:
-                t0 = time.perf_counter()
-                small = preprocess(batch.frames, v)
-                rows = arrays[v.name].arr
-                if idx[-1] - idx[0] + 1 == len(idx):  # contiguous: one slice write
-                    rows[idx[0] : idx[-1] + 1] = small
-                else:
-                    rows[idx] = small
-                prep_s[v.name] += time.perf_counter() - t0
-            ts_ms[idx] = batch.timestamps_ms
-            decoded_ok[idx] = True
-            n_rows = max(n_rows, n_new)
-            bar.update(len(idx))
-    if n_rows == 0:
-        raise VideoError(
-            f"no frame of {info.path} could be decoded", "the file is corrupt; re-encode or fetch it again"
-        )
+    try:
+        with _progress(total, progress, f"decode {Path(info.path).name}") as bar:
+            decode_batch = _decode_batch_size(info, batch_size)
+            for batch in prefetch(iter_frames(info.path, stop=max_frames, batch_size=decode_batch, stats=stats)):
+                idx = batch.indices
+                n_new = int(idx[-1]) + 1
+                if n_new > len(ts_ms):  # the container under-reported its length
+                    for rows in arrays.values():
+                        rows.ensure(n_new)
+                    grow = max(n_new, int(len(ts_ms) * 1.5) + 1) - len(ts_ms)
+                    ts_ms = np.concatenate([ts_ms, np.full(grow, np.nan)])
+                    decoded_ok = np.concatenate([decoded_ok, np.zeros(grow, dtype=bool)])
+                for v in views:
+                    t0 = time.perf_counter()
+                    small = preprocess(batch.frames, v)
+                    arrays[v.name].write(idx, small)
+                    prep_s[v.name] += time.perf_counter() - t0
+                ts_ms[idx] = batch.timestamps_ms
+                decoded_ok[idx] = True
+                n_rows = max(n_rows, n_new)
+                bar.update(len(idx))
+        if n_rows == 0:
+            raise VideoError(
+                f"no frame of {info.path} could be decoded", "the file is corrupt; re-encode or fetch it again"
+            )
+    except BaseException:
+        for rows in arrays.values():
+            rows.close()
+        raise
     for rows in arrays.values():
         rows.finish(n_rows)  # drops rows the container claimed but the file does not hold
     decoded_ok = decoded_ok[:n_rows]
