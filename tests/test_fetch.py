@@ -276,3 +276,27 @@ def test_real_assets_verify_after_noscope_fetch():
     if not (status["vtest"] and status["ssd"]):
         pytest.skip("run `noscope fetch` first")
     assert F.sha256_file(F.noscope_home() / "videos/vtest.avi") == F.MANIFEST["vtest"].files["vtest.avi"]
+
+
+def test_download_folders_left_by_a_killed_fetch_are_removed_when_old(tmp_path, fake_ssd, monkeypatch):
+    import os
+
+    old, fresh = tmp_path / ".fetch-old", tmp_path / ".fetch-fresh"
+    old.mkdir()
+    fresh.mkdir()
+    os.utime(old, (0, 0))
+    monkeypatch.setattr(
+        subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "network is unreachable")
+    )
+    with pytest.raises(FetchError):
+        F.fetch(home=tmp_path, include=("ssd",), progress=lambda _: None)
+    assert not old.exists() and fresh.exists()
+
+
+def test_fetch_from_another_noscope_home_finds_files_in_their_subfolders(tmp_path, fake_ssd):
+    other = tmp_path / "other-home"
+    (other / "models/ssd-mobilenet-v3").mkdir(parents=True)
+    for name, data in CONTENT.items():
+        (other / "models/ssd-mobilenet-v3" / name).write_bytes(data)
+    F.fetch(home=tmp_path / "home", from_dir=other, include=("ssd",), progress=lambda _: None)
+    _assert_placed(tmp_path / "home")
