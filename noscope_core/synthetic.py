@@ -8,7 +8,7 @@ never an object (difference detectors see motion there; the labels stay negative
 
 Objects of a class arrive as a Poisson process (mean gap ``mean_gap_s``) and cross the view in about
 ``mean_stay_s``, so a class is present in roughly ``1 - exp(-stay/gap)`` of frames (about 35% by default).
-The truth of the first N frames does not depend on how many frames are written after them.
+The first N frames (pixels and truth) do not depend on how many frames are written after them.
 """
 
 from __future__ import annotations
@@ -142,9 +142,13 @@ def _schedule(scene: SyntheticScene, n_frames: int) -> _Tracks:
     t_end = n_frames / scene.fps
     parts: list[dict[str, np.ndarray]] = []
     for ci, name in enumerate(scene.classes):
-        rng = np.random.default_rng([scene.seed, 2, ci])  # one stream per class: truth is prefix-stable
+        # One stream per class for motion and one for colours, drawn per arrival: the first N frames look the
+        # same and have the same truth whatever the video's length.
+        rng = np.random.default_rng([scene.seed, 2, ci])
+        crng = np.random.default_rng([scene.seed, 3, ci])
         t = -2.0 * scene.mean_stay_s
         rows: list[tuple] = []
+        colours: list[np.ndarray] = []
         while True:
             t += rng.exponential(scene.mean_gap_s)
             if t >= t_end:
@@ -177,10 +181,11 @@ def _schedule(scene: SyntheticScene, n_frames: int) -> _Tracks:
             xa, xb = -wmax / 2, W + wmax / 2
             x_in, x_out = (xb, xa) if leftward else (xa, xb)
             rows.append((ci, t, stay, x_in, x_out, y0, y1, w, h, rng.uniform(0.7, 1.0), rng.uniform(0, 2 * np.pi)))
+            colours.append(_random_colours(crng, 2))  # main and second colour
         if not rows:
             continue
         arr = np.array(rows, dtype=np.float64)
-        crng = np.random.default_rng([scene.seed, 3, ci])
+        pal = np.stack(colours)
         parts.append(
             {
                 "cls": arr[:, 0].astype(np.int64),
@@ -194,8 +199,8 @@ def _schedule(scene: SyntheticScene, n_frames: int) -> _Tracks:
                 "h": arr[:, 8],
                 "base_score": arr[:, 9],
                 "phase": arr[:, 10],
-                "colour": _random_colours(crng, len(rows)),
-                "colour2": _random_colours(crng, len(rows)),
+                "colour": pal[:, 0],
+                "colour2": pal[:, 1],
             }
         )
     if not parts:

@@ -176,3 +176,9 @@ def test_synthetic_detector_identity_follows_the_truth(tmp_path, clip):
 def test_synthetic_detector_without_sidecar_is_a_detector_error(tmp_path):
     with pytest.raises(DetectorError, match="no synthetic ground truth"):
         SyntheticDetector(tmp_path / "plain.avi")
+
+
+def test_a_longer_video_starts_with_the_same_pixels(tmp_path, frames):
+    longer = write_synthetic_video(tmp_path / "longer.avi", N + 60, SCENE)
+    head = [f for b in iter_frames(longer, stop=N) for f in b.frames]
+    assert all(np.array_equal(a, b) for a, b in zip(head, frames, strict=True))
