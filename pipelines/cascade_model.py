@@ -33,6 +33,7 @@ RUNTIME_PACKAGES = (
     "pytorch-lightning",
     "scikit-learn",
     "opencv-python-headless",
+    "onnxruntime",  # optional: the specialized models run on it when present, else on torch
     "pyarrow",
 )
 

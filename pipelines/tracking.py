@@ -269,6 +269,10 @@ class MlflowTracker(dg.ConfigurableResource):
                 "frames_per_second": fps_by_model.get(name),
                 "cost_ms": 1000.0 / fps_by_model[name] if fps_by_model.get(name) else None,
             }
+            info = getattr(model, "info", None) or {}
+            metrics.update({k: info.get(k) for k in ("best_epoch", "pos_weight", "train_frames")})
+            if hasattr(getattr(model, "spec", None), "approx_mflops"):
+                metrics["approx_mflops"] = model.spec.approx_mflops()
             batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)]
             # Curves Lightning already logged into this run are not logged twice.
             have = set(client.get_run(run_id).data.metrics)
@@ -284,6 +288,7 @@ class MlflowTracker(dg.ConfigurableResource):
                     "name": name,
                     "spec": spec,
                     **{k: v for k, v in metrics.items() if v is not None},
+                    "info": info,
                     "history": getattr(r, "history", None),
                 }
                 (tmp_path / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
@@ -499,8 +504,12 @@ class MlflowTracker(dg.ConfigurableResource):
             # through the global tracking URI, not this client's
             source=client.get_logged_model(model_info.model_id).artifact_location,
             run_id=parent_run_id,
-            tags=_tag_values(tags),
+            tags=_tag_values({**tags, "model_id": model_info.model_id}),
             model_id=model_info.model_id,
+        )
+        # the SQLite registry does not keep model_id: this tag is what links the logged model to it in the UI
+        client.set_logged_model_tags(
+            model_info.model_id, {"mlflow.modelVersions": json.dumps([{"name": name, "version": version.version}])}
         )
         if moved:
             client.set_registered_model_alias(name, CHAMPION, version.version)
@@ -552,18 +561,28 @@ class MlflowTracker(dg.ConfigurableResource):
 
         from pipelines import cascade_model
 
+        client = self.client()
+        # Created here, in the parent's experiment: left to itself Model.log files the model under the active
+        # experiment, which without a global active run is "Default" with artifacts in ./mlruns.
+        logged = client.create_logged_model(
+            experiment_id=client.get_run(parent_run_id).info.experiment_id,
+            name=MODEL_ARTIFACT,
+            source_run_id=parent_run_id,
+            tags={"camera": camera_id},
+            model_type="noscope-cascade",
+        )
         with _use_tracking_uri(self.uri()), _quiet_model_logging():
             return mlflow.models.Model.log(
                 artifact_path=None,  # positional in Model.log; ``name`` is its replacement
                 name=MODEL_ARTIFACT,
                 flavor=mlflow.pyfunc,
                 run_id=parent_run_id,
+                model_id=logged.model_id,
                 # models from code: the loader runs this file, so no pickled class ties a version to today's code
                 python_model=cascade_model.__file__,
                 artifacts=artifacts,
                 model_config=model_config,
                 pip_requirements=cascade_model.pip_requirements(),
-                tags={"camera": camera_id},
             )
 
 

@@ -41,15 +41,13 @@ def _no_env_uri(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
-# ---- stand-ins with the attributes of noscope_core.specialized / difference objects ----
+# ---- stand-ins with the attributes of noscope_core.training / specialized objects (for cheap cases) ----
 
 
 @dataclass(frozen=True)
 class Spec:
     name: str
-    conv_layers: int = 2
-    base_filters: int = 16
-    dense: int = 32
+    conv_blocks: int = 2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,9 +59,7 @@ class Model:
         self.spec = Spec(name)
 
     def save(self, path: Path) -> None:
-        import torch
-
-        torch.save({"state_dict": {"w": torch.zeros(3)}, "spec": self.spec.to_dict()}, path)
+        path.write_bytes(b"weights")
 
 
 @dataclass
@@ -71,31 +67,11 @@ class TrainResult:
     model: Model
     train_seconds: float = 1.5
     epochs: int = 2
-    val_accuracy: float = 0.91
-    val_loss: float = 0.25
-    history: list = field(
-        default_factory=lambda: [
-            {"epoch": 0, "train_loss": 0.6, "val_loss": 0.5, "val_accuracy": 0.8},
-            {"epoch": 1, "train_loss": 0.4, "val_loss": 0.3, "val_accuracy": 0.9},
-        ]
+    history: dict = field(
+        default_factory=lambda: {"train_loss": [0.6, 0.4], "val_loss": [0.5, 0.3], "val_accuracy": [0.8, 0.9]}
     )
-
-
-@dataclass(frozen=True)
-class DDSpec:
-    name: str
-    reference: str = "background"
-    blocks: int = 1
-
-
-class DD:
-    def __init__(self, name: str) -> None:
-        self.spec = DDSpec(name)
-
-    def save(self, path: Path) -> None:
-        import numpy as np
-
-        np.savez(path, mean=np.zeros(4))
+    val_accuracy: float = 0.9
+    val_loss: float = 0.3
 
 
 def cascade_info(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: float = 0.05, **query) -> dict:
@@ -151,6 +127,8 @@ def test_disabled_tracker_does_nothing_and_touches_no_store(tmp_path):
     assert t.start_training("cam", QUERY, {}) == ""
     assert t.logger_factory("") is None
     t.log_variants("", [TrainResult(Model("m"))], {})
+    t.log_difference("", [], {})
+    t.log_query("", {"fnr": 0.0})
     t.log_cascade("", cascade_info(5.0), None)
     reg = t.register_cascade("", "cam", tmp_path / "missing.json", None, None, "synthetic")
     assert (reg.version, reg.champion_moved) == (0, False)
@@ -162,8 +140,12 @@ def test_disabled_tracker_does_nothing_and_touches_no_store(tmp_path):
 
 
 def test_training_logs_one_child_per_variant_and_difference_detector_with_their_metrics(tracker, tmp_path):
-    import pytorch_lightning as pl
+    import numpy as np
     import torch
+
+    from noscope_core.difference import DifferenceDetector, DifferenceSpec
+    from noscope_core.specialized import ModelSpec
+    from noscope_core.training import train_models
 
     torch.set_num_threads(1)
     parent = tracker.start_training(
@@ -172,68 +154,55 @@ def test_training_logs_one_child_per_variant_and_difference_detector_with_their_
         {"dagster_run_id": "d1"},
     )
     client = tracker.client()
-
-    class Tiny(pl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = torch.nn.Linear(4, 1)
-
-        def _loss(self, batch):
-            x, y = batch
-            return torch.nn.functional.binary_cross_entropy_with_logits(self.lin(x).squeeze(-1), y)
-
-        def training_step(self, batch, _):
-            loss = self._loss(batch)
-            self.log("train_loss", loss, on_step=False, on_epoch=True)
-            return loss
-
-        def validation_step(self, batch, _):
-            self.log("val_loss", self._loss(batch))
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    x = torch.randn(16, 4)
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, (x[:, 0] > 0).float()), batch_size=8)
+    rng = np.random.default_rng(0)
+    y = np.arange(32) % 3 == 0
+    frames = rng.integers(0, 60, (32, 16, 16, 3), dtype=np.uint8)
+    frames[y] += 120  # present = brighter: something to learn
+    specs = [ModelSpec(1, 4, 4, input_size=16), ModelSpec(1, 8, 4, input_size=16)]
+    logged_spec = specs[0]
+    created: dict[str, str] = {}
     factory = tracker.logger_factory(parent)
-    logger = factory(Spec("cnn-a"))
-    pl.Trainer(
-        max_epochs=2,
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-    ).fit(Tiny(), data, data)
-    # Lightning wrote into the pre-created child run: the variant's one run, nested under the parent
-    child = client.get_run(logger.run_id)
-    assert child.data.tags["mlflow.parentRunId"] == parent
-    assert child.data.tags["camera"] == "cam-a"
-    assert len(client.get_metric_history(logger.run_id, "val_loss")) == 2
 
-    # "cnn-b" was trained without a logger: log_variants creates its child; "cnn-a" reuses Lightning's
-    tracker.log_variants(parent, [TrainResult(Model("cnn-a")), TrainResult(Model("cnn-b"))], {"cnn-a": 400.0})
-    variants = {r.data.tags["component"]: r for r in children(tracker, parent, "variant")}
-    assert set(variants) == {"cnn-a", "cnn-b"}
-    assert variants["cnn-a"].info.run_id == logger.run_id
-    a = client.get_run(logger.run_id)
-    assert a.data.params["conv_layers"] == "2"
-    assert a.data.metrics["final_val_accuracy"] == pytest.approx(0.91)
+    def only_first(spec):  # the second variant trains without a logger, as after a resumed step
+        if spec != logged_spec:
+            return False
+        logger = factory(spec)
+        created[spec.name] = logger.run_id
+        return logger
+
+    results = train_models(specs, frames[:24], y[:24], frames[24:], y[24:], max_epochs=2, logger_factory=only_first)
+    first, second = (r.model.name for r in results)
+    # Lightning wrote its curves into the pre-created child run, nested under the parent
+    lightning_run = client.get_run(created[first])
+    assert lightning_run.data.tags["mlflow.parentRunId"] == parent
+    assert lightning_run.data.tags["camera"] == "cam-a"
+    assert len(client.get_metric_history(created[first], "val_loss")) == 2
+
+    tracker.log_variants(parent, results, {first: 400.0})
+    variants = {r.data.tags["component"]: r.info.run_id for r in children(tracker, parent, "variant")}
+    assert variants == {first: created[first], second: variants[second]}  # one child each, Lightning's reused
+    a = client.get_run(created[first])
+    assert a.data.params["filters"] == "4"
+    assert a.data.params["input_size"] == "16"
+    assert a.data.metrics["final_val_accuracy"] == pytest.approx(results[0].val_accuracy)
     assert a.data.metrics["frames_per_second"] == pytest.approx(400.0)
     assert a.data.metrics["cost_ms"] == pytest.approx(2.5)
-    # the curve Lightning logged is not logged a second time from the history
-    assert len(client.get_metric_history(logger.run_id, "val_loss")) == 2
-    b = variants["cnn-b"].info.run_id
-    assert [(m.step, m.value) for m in client.get_metric_history(b, "train_loss")] == [(0, 0.6), (1, 0.4)]
+    assert len(client.get_metric_history(created[first], "val_loss")) == 2  # not logged again from the history
+    b = variants[second]
+    assert [m.step for m in client.get_metric_history(b, "train_loss")] == [0, 1]  # from the history, by epoch
     assert "frames_per_second" not in client.get_run(b).data.metrics
-    assert sorted(f.path for f in client.list_artifacts(b, "model")) == ["model/cnn-b.pt", "model/config.json"]
-    assert all(client.get_run(r.info.run_id).info.status == "FINISHED" for r in variants.values())
+    assert {f.path for f in client.list_artifacts(b, "model")} == {"model/config.json", f"model/{second}.pt"}
+    assert all(client.get_run(r).info.status == "FINISHED" for r in variants.values())
 
-    tracker.log_difference(parent, [DD("global-bg"), DD("blocked-prev")], {"global-bg": {"cost_ms": 0.02}})
-    dds = {r.data.tags["component"]: r for r in children(tracker, parent, "difference")}
-    assert set(dds) == {"global-bg", "blocked-prev"}
-    assert dds["global-bg"].data.params["reference"] == "background"
-    assert dds["global-bg"].data.metrics == {"cost_ms": pytest.approx(0.02)}
+    dds = [DifferenceDetector(DifferenceSpec(k, "background")).fit(frames, y) for k in ("global", "blocked")]
+    tracker.log_difference(parent, dds, {"global-background": {"cost_ms": 0.02}})
+    dd_runs = {r.data.tags["component"]: r for r in children(tracker, parent, "difference")}
+    assert set(dd_runs) == {"global-background", "blocked-background"}
+    assert dd_runs["global-background"].data.params["kind"] == "global"
+    assert dd_runs["global-background"].data.metrics == {"cost_ms": pytest.approx(0.02)}
+    assert [f.path for f in client.list_artifacts(dd_runs["blocked-background"].info.run_id, "detector")] == [
+        "detector/blocked-background.npz"
+    ]
 
     info = cascade_info(5.0)
     tracker.log_cascade(parent, info, None)
@@ -336,6 +305,9 @@ def test_registering_moves_the_champion_alias_only_when_the_rule_says(tracker, t
     v5 = client.get_model_version("noscope-cascade-cam-b", "5")
     assert v5.run_id == parent
     assert v5.tags["expected_cost_ms"] == "9.0"
+    # the model is filed under the parent's experiment and stored under the tracker's root, never in ./mlruns
+    assert client.get_logged_model(v5.tags["model_id"]).experiment_id == client.get_run(parent).info.experiment_id
+    assert v5.source.startswith(tracker.artifact_location())
     assert client.get_run(parent).data.tags["registered_version"] == "noscope-cascade-cam-b/5"
     with pytest.raises(MlflowException):
         client.get_model_version_by_alias("noscope-cascade-cam-a", "champion")
