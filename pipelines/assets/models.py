@@ -27,9 +27,8 @@ def _max_epochs(config: TrainConfig, cam: CameraSpec) -> int:
 
 def _family(cam: CameraSpec):
     """The model family; a camera may restrict it to some variants by name (``models: [...]``)."""
-    from noscope_core.specialized import default_family
-
     from noscope_core.errors import QueryError
+    from noscope_core.specialized import default_family
 
     family = list(default_family())
     wanted = cam.extra.get("models")
@@ -47,10 +46,15 @@ def _family(cam: CameraSpec):
 
 def _model_fps(models, frames) -> dict[str, float]:
     """Measured frames/s of each variant on a sample of threshold-segment frames (the optimizer re-measures)."""
-    from noscope_core.costs import measure_cost_ms
+    from noscope_core.specialized import measure_fps
 
     sample = frames[: min(len(frames), 256)]
-    return {m.name: 1000.0 / max(measure_cost_ms(m.predict_proba, sample, repeats=2), 1e-6) for m in models}
+    return {m.name: measure_fps(m, sample, repeats=2) for m in models}
+
+
+def _finite_or_none(x) -> float | None:
+    """NaN (no validation set) becomes None, which JSON and the metadata table both show as missing."""
+    return None if x is None or x != x else float(x)
 
 
 @dg.asset(**ASSET_KW, kinds={"pytorch"})
@@ -109,7 +113,7 @@ def specialized_models(
     rows = [
         {
             "name": r.model.name,
-            "val_accuracy": None if r.val_accuracy is None else float(r.val_accuracy),
+            "val_accuracy": _finite_or_none(r.val_accuracy),
             "fps": fps[r.model.name],
             "train_seconds": float(r.train_seconds),
             "epochs": int(r.epochs),

@@ -43,7 +43,8 @@ def camera_entry(camera_id: str, video: Path, footage_dir: Path | None = None, *
         "max_fnr": 0.05,
         "max_fpr": 0.05,
         "split": [0.5, 0.25, 0.25],
-        "max_epochs": 2,
+        "max_epochs": 2,  # few epochs and one small variant: the tests pin the wiring, not the accuracy
+        "models": ["c1-f16-d32"],
         **extra,
     }
     if footage_dir is not None:
@@ -85,16 +86,16 @@ def make_resources(registry: Path, artifact_root: Path, mlflow_root: Path | None
     }
 
 
-@pytest.fixture(name="camera_entry")
+@pytest.fixture(name="camera_entry", scope="session")
 def _camera_entry():
     return camera_entry
 
 
-@pytest.fixture(name="write_registry")
+@pytest.fixture(name="write_registry", scope="session")
 def _write_registry():
     return write_registry
 
 
-@pytest.fixture(name="make_resources")
+@pytest.fixture(name="make_resources", scope="session")
 def _make_resources():
     return make_resources
