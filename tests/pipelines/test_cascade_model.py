@@ -31,27 +31,74 @@ def mlflow_template(tmp_path_factory) -> Path:
     return db
 
 
-def cascade_info(detector, fps: float) -> dict:
-    """A cascade that evaluates every third frame and asks the reference there, in the engine's own types."""
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train_pieces(video: Path, out: Path) -> tuple[Path, Path, dict]:
+    """A tiny specialized model and a background DD fitted on the video's first 200 frames, saved as the pipeline
+    saves them (plus a second, unused model file that must not be packed), and a config that uses all stages."""
+    import torch
+
     from noscope_core.cascade import CascadeConfig
+    from noscope_core.difference import DifferenceDetector, DifferenceSpec
+    from noscope_core.specialized import ModelSpec
+    from noscope_core.synthetic import load_truth
+    from noscope_core.training import train_models
+    from noscope_core.video import ViewSpec, preprocess, read_frames
+
+    torch.set_num_threads(1)
+    frames = preprocess(read_frames(video, range(200)), ViewSpec(50))
+    y = load_truth(video).presence("person")[:200]
+    (model,) = (r.model for r in train_models([ModelSpec(1, 4, 4)], frames, y, max_epochs=1))
+    dd = DifferenceDetector(DifferenceSpec("global", "background")).fit(frames, y)
+    models_dir, dd_dir = out / "models", out / "difference"
+    models_dir.mkdir()
+    dd_dir.mkdir()
+    model.save(models_dir / f"{model.name}.pt")
+    (models_dir / "unused.pt").write_bytes(b"another variant")
+    dd.save(dd_dir / f"{dd.name}.npz")
+    p = model.predict_proba(frames)
+    config = CascadeConfig(
+        skip=2,
+        dd_name=dd.name,
+        dd_threshold=float(np.quantile(dd.score(frames), 0.25)),
+        dd_reference="background",
+        model_name=model.name,
+        c_low=float(np.quantile(p, 0.3)),
+        c_high=float(np.quantile(p, 0.7)),
+    )
+    hashes = {
+        "model_files": {f"{model.name}.pt": sha256(models_dir / f"{model.name}.pt")},
+        "dd_files": {f"{dd.name}.npz": sha256(dd_dir / f"{dd.name}.npz")},
+    }
+    return models_dir, dd_dir, {"config": config, **hashes}
+
+
+def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict) -> dict:
+    """cascade.json of ``config``, built with the engine's own types so its shape is the real one."""
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
     from noscope_core.video import ViewSpec
     from noscope_core.workflow import CascadeArtifact
 
-    best = Candidate(CascadeConfig(skip=3), 0.02, 0.01, 50.0 / 3, 1 / 3, 3.0)
+    best = Candidate(config, 0.02, 0.01, 10.0, 0.2, 5.0)
     return CascadeArtifact(
         result=OptimizationResult(best=best, frontier=[best], fell_back=False, reason=None, n_evaluated=1),
-        costs=StageCosts({}, {}, 50.0),
+        costs=StageCosts({config.dd_name: 0.01}, {config.model_name: 0.2}, 50.0),
         query=Query("person"),
         view=ViewSpec(50).to_dict(),
         reference_name=detector.name,
         reference_identity=detector.identity(),
         max_fnr=0.05,
         max_fpr=0.05,
-        skips=[1, 3],
+        skips=[1, 2],
         fps=fps,
+        model_files=model_files,
+        dd_files=dd_files,
     ).to_dict()
 
 
@@ -65,13 +112,14 @@ def registered(tmp_path_factory, synthetic_video):
     shutil.copy(mlflow_template(tmp_path_factory), root / "mlflow.db")
     tracker = MlflowTracker(root=str(root))
     spec = f"synthetic:{synthetic_video}"
-    info = cascade_info(make_detector(spec), 10.0)
+    models_dir, dd_dir, pieces = train_pieces(synthetic_video, tmp_path_factory.mktemp("pieces"))
+    info = cascade_info(make_detector(spec), 10.0, **pieces)
     path = root / "cascade.json"
     path.write_text(json.dumps(info))
     parent = tracker.start_training(CAMERA, info["query"], {})
-    reg = tracker.register_cascade(parent, CAMERA, path, None, None, spec)
+    reg = tracker.register_cascade(parent, CAMERA, path, models_dir, dd_dir, spec)
     assert reg.champion_moved
-    cascade = workflow.build_cascade(info, make_detector(spec), None, None)
+    cascade = workflow.build_cascade(info, make_detector(spec), models_dir, dd_dir)
     return tracker, cascade
 
 
@@ -116,6 +164,23 @@ def test_champion_loads_in_a_fresh_process_and_reproduces_the_cascade_labels(reg
     assert got["frame"] == expected.frame_index.tolist()
     assert got["label"] == expected.labels.tolist()
     assert 0 < sum(got["label"]) < len(got["label"])  # the object comes and goes: a real check, not all-False
+    routes = expected.route_counts()  # every stage decided some frames, so every packed piece was exercised
+    assert min(routes["dd_absent"], routes["model_absent"] + routes["model_present"], routes["reference"]) > 0
+
+
+def test_only_the_pieces_the_cascade_uses_are_packed(registered, tmp_path):
+    import mlflow.artifacts
+
+    tracker, cascade = registered
+    version = tracker.client().get_model_version_by_alias("noscope-cascade-x", "champion")
+    root = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=version.source, dst_path=str(tmp_path), tracking_uri=tracker.uri()
+        )
+    )
+    files = sorted(p.relative_to(root / "artifacts").as_posix() for p in (root / "artifacts").rglob("*") if p.is_file())
+    assert files == ["cascade.json", f"difference/{cascade.dd.name}.npz", f"models/{cascade.model.name}.pt"]
+    assert (root / "cascade_model.py").is_file()  # logged from code: the loader runs this copy
 
 
 def test_dataframe_input_labels_the_requested_frame_range(loaded, registered, synthetic_video):
@@ -145,7 +210,8 @@ def test_a_synthetic_reference_follows_the_video_it_is_asked_about(loaded, regis
 
     _, c = registered
     df = loaded.predict(str(footage_video))
-    own = Cascade(c.config, make_detector(f"synthetic:{footage_video}"), c.query, c.view).run_video(footage_video)
+    reference = make_detector(f"synthetic:{footage_video}")
+    own = Cascade(c.config, reference, c.query, c.view, dd=c.dd, model=c.model).run_video(footage_video)
     assert df["label"].tolist() == own.labels.tolist()
 
 
