@@ -85,7 +85,9 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
 
     t0 = time.perf_counter()
     info = probe_video(opts.video)
-    detector = make_detector(opts.reference, reference_fps=opts.reference_fps, frame_size=(info.width, info.height))
+    # The synthetic reference reads the ground truth of the video being queried unless told otherwise.
+    spec = f"synthetic:{opts.video}" if opts.reference == "synthetic" else opts.reference
+    detector = make_detector(spec, reference_fps=opts.reference_fps, frame_size=(info.width, info.height))
     opts.query.validate_class(detector.class_names)
     root = opts.work_root or noscope_home()
     run_key = hashlib.sha256(
