@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -420,7 +421,7 @@ class MlflowTracker(dg.ConfigurableResource):
             metrics=[Metric(f"{prefix}_{k}", float(v), now, 0) for k, v in keys.items() if _finite(v)],
         )
         slim = {k: v for k, v in result.items() if k != "frontier"}
-        client.log_dict(parent_run_id, slim, f"query/{safe_name(prefix, 'metric prefix')}.json")
+        client.log_dict(parent_run_id, slim, f"query/{re.sub(r'[^A-Za-z0-9_.-]', '_', prefix)}.json")
 
     def register_cascade(
         self,
