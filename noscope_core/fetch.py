@@ -492,8 +492,6 @@ def _write_verified(src: BinaryIO, dest: Path, digest: str, asset: Asset, target
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 h.update(chunk)
                 out.write(chunk)
-        # mkstemp creates 0600; fetched assets are plain shared data.
-        os.chmod(tmp, 0o644)
         if h.hexdigest() != digest:
             raise FetchError(
                 f"{asset.what}: extracted {dest.name} has sha256 {h.hexdigest()}, expected {digest}",
