@@ -1,6 +1,6 @@
 """Human-readable views of the optimizer's frontier: a speed-up-vs-error plot and a markdown table.
 
-Both take the candidate dicts of ``workflow.candidate_dict`` (keys ``config``, ``fnr``, ``fpr``, ``cost_ms``,
+Both take the candidate dicts of ``optimizer.Candidate.to_dict`` (keys ``config``, ``fnr``, ``fpr``, ``cost_ms``,
 ``reference_fraction``, ``speedup``, ``describe``), so they work on a fresh optimization or on a cascade.json
 read back from disk.
 """
@@ -120,7 +120,7 @@ def _check(frontier: Sequence[dict]) -> None:
         if missing:
             raise ArtifactError(
                 f"frontier entry lacks {', '.join(missing)}",
-                "pass the candidate dicts of workflow.candidate_dict (cascade.json 'frontier')",
+                "pass the candidate dicts of optimizer.Candidate.to_dict (cascade.json 'frontier')",
             )
 
 

@@ -6,7 +6,6 @@ Both the ``noscope`` CLI and the Dagster assets call these; each stage reads the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 
 from noscope_core.atomic import atomic_dir, write_json, write_npz
 from noscope_core.errors import ArtifactError, DegenerateLabelsError
+from noscope_core.fetch import sha256_file
 from noscope_core.labels import FrameLabels, label_frames
 from noscope_core.query import Query
 from noscope_core.split import Segment, Segments, split_frames
@@ -356,8 +356,8 @@ class CascadeArtifact:
                 "model_ms": self.costs.model_ms,
                 "reference_ms": self.costs.reference_ms,
             },
-            "best": candidate_dict(res.best),
-            "frontier": [candidate_dict(c) for c in res.frontier],
+            "best": res.best.to_dict(),
+            "frontier": [c.to_dict() for c in res.frontier],
             "fell_back": bool(res.fell_back or self.fallback_reason),
             "reason": self.fallback_reason or res.reason,
             "n_evaluated": res.n_evaluated,
@@ -365,18 +365,6 @@ class CascadeArtifact:
             "dd_files": self.dd_files,
             "optimize_seconds": self.optimize_seconds,
         }
-
-
-def candidate_dict(c) -> dict:
-    return {
-        "config": c.config.to_dict(),
-        "fnr": float(c.fnr),
-        "fpr": float(c.fpr),
-        "cost_ms": float(c.cost_ms),
-        "reference_fraction": float(c.reference_fraction),
-        "speedup": float(c.speedup),
-        "describe": c.config.describe(),
-    }
 
 
 def optimize(
@@ -393,7 +381,7 @@ def optimize(
     fallback_reason: str | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space."""
-    from noscope_core.costs import StageCosts, measure_cost_ms
+    from noscope_core.costs import measure_stage_costs
     from noscope_core.optimizer import optimize as search
 
     start = time.perf_counter()
@@ -413,21 +401,11 @@ def optimize(
             dd_cache[key] = _dd_scores_for(dd, frames, skip)
         return dd_cache[key]
 
-    sample = frames[: min(len(frames), 512)]
-    costs = StageCosts(
-        dd_ms={
-            dd.spec.name: measure_cost_ms(
-                (
-                    lambda x, dd=dd: (
-                        dd.score(x, previous=x[::-1].copy()) if dd.spec.reference == "previous" else dd.score(x)
-                    )
-                ),
-                sample,
-            )
-            for dd in dds
-        },
-        model_ms={m.name: measure_cost_ms(m.predict_proba, sample) for m in models},
-        reference_ms=labels.reference_ms,
+    costs = measure_stage_costs(
+        frames[: min(len(frames), 512)],
+        {dd.spec.name: dd for dd in dds},
+        {m.name: m for m in models},
+        labels.reference_ms,
     )
     result = search(
         truth,
@@ -489,15 +467,7 @@ def reference_only_artifact(
 
 
 def _hashes(folder: str | Path, pattern: str) -> dict[str, str]:
-    return {p.name: _sha256(p) for p in sorted(Path(folder).glob(pattern))}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return {p.name: sha256_file(p) for p in sorted(Path(folder).glob(pattern))}
 
 
 def _read_index(path: Path, what: str) -> dict:
@@ -547,7 +517,7 @@ def _load_checked(folder, fname: str, hashes: dict[str, str], what: str):
     path = Path(folder) / fname
     if not path.is_file():
         raise ArtifactError(f"{what} {path} is missing", "re-run training and optimization")
-    if hashes and hashes.get(fname) and hashes[fname] != _sha256(path):
+    if hashes and hashes.get(fname) and hashes[fname] != sha256_file(path):
         raise ArtifactError(
             f"{what} {path} changed since the cascade was optimized (stale model)",
             "re-run the optimizer so the cascade matches the current models",
@@ -588,6 +558,7 @@ def run_query(
     reference_fps = 1000.0 / ref_ms
     reference_fps_e2e = 1000.0 / (ref_ms + decode_ms) if decode_ms else None
     rates = error_rates(run.labels, truth) if truth is not None else None
+    intervals = run.intervals(store.fps)
     data = {
         "video": str(video),
         "object": cascade.query.object_class,
@@ -614,8 +585,8 @@ def run_query(
         "fallback_reason": cascade_info.get("reason"),
         "targets": cascade_info["targets"],
         "frontier": cascade_info["frontier"],
-        "intervals": [[int(a), int(b)] for a, b in _intervals(run.labels, idx)],
-        "intervals_s": [[float(a) / store.fps, float(b) / store.fps] for a, b in _intervals(run.labels, idx)],
+        "intervals": [[iv.start_frame, iv.end_frame] for iv in intervals],
+        "intervals_s": [[iv.start_s, iv.end_s] for iv in intervals],
         "positive_frames": int(run.labels.sum()),
     }
     if e2e_run is not None and truth is not None:
@@ -623,9 +594,3 @@ def run_query(
             float(np.mean(e2e_run.labels == run.labels)) if len(e2e_run.labels) == len(run.labels) else None
         )
     return QueryResult(data)
-
-
-def _intervals(labels: np.ndarray, idx: np.ndarray) -> list[tuple[int, int]]:
-    from noscope_core.evaluate import positive_intervals
-
-    return positive_intervals(labels, idx)

@@ -77,6 +77,11 @@ class ReferenceDetector(ABC):
         self._declared_cost_ms = float(cost_ms_per_frame)
 
     @property
+    def declared_cost_ms(self) -> float | None:
+        """The declared per-frame cost, or None when the cost is measured from real runs."""
+        return self._declared_cost_ms
+
+    @property
     def cost_ms_per_frame(self) -> float | None:
         """Declared cost, else measured mean wall time per frame so far (None before any call)."""
         if self._declared_cost_ms is not None:
