@@ -466,11 +466,16 @@ class MlflowTracker(dg.ConfigurableResource):
 
         with tempfile.TemporaryDirectory() as tmp:
             artifacts = _stage_artifacts(info, Path(cascade_json), models_dir, dd_dir, Path(tmp))
+            # MLflow also logs model_config as params of the run: unset entries are left out, not logged as "None"
             model_config = {
-                "camera_id": camera_id,
-                "reference_spec": reference_spec,
-                "reference_fps": reference_fps,
-                "frame_size": list(frame_size) if frame_size else None,
+                k: v
+                for k, v in {
+                    "camera_id": camera_id,
+                    "reference_spec": reference_spec,
+                    "reference_fps": reference_fps,
+                    "frame_size": list(frame_size) if frame_size else None,
+                }.items()
+                if v is not None
             }
             model_info = self._log_pyfunc(parent_run_id, camera_id, artifacts, model_config)
         best = info["best"]

@@ -7,7 +7,9 @@ takes seconds to create, so it is created once per session and copied).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,8 +39,13 @@ def tracker(tmp_path_factory) -> MlflowTracker:
 
 
 @pytest.fixture(autouse=True)
-def _no_env_uri(monkeypatch):
+def _no_global_tracking_uri(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+    # Lightning's MLFlowLogger sets MLflow's global tracking URI (and MLFLOW_TRACKING_URI): keep it out of later tests
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 # ---- stand-ins with the attributes of noscope_core.training / specialized objects (for cheap cases) ----
