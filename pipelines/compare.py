@@ -145,7 +145,7 @@ def read_versions(client, prefix: str = MODEL_PREFIX) -> list[VersionRecord]:
 def print_comparison(tracking_uri: str | None = None) -> int:
     """Print the comparison table of the registered cascades; 0 on success."""
     tracker = MlflowTracker(tracking_uri=tracking_uri)
-    uri = tracker.uri()
+    uri = tracker.uri(create_dirs=False)
     db = _sqlite_path(uri)
     if db is not None and not db.is_file():
         # opening a missing SQLite store would create (and migrate) an empty one

@@ -152,17 +152,20 @@ class MlflowTracker(dg.ConfigurableResource):
         root = self.root or os.environ.get("NOSCOPE_MLFLOW_ROOT") or os.environ.get("NOSCOPE_MLFLOW")
         return Path(root or REPO_ROOT / ".noscope" / "mlflow").expanduser().resolve()
 
-    def uri(self) -> str:
-        """MLFLOW_TRACKING_URI if set, else ``tracking_uri``, else ``sqlite:///<root>/mlflow.db`` (folder created)."""
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
-        if uri:
-            db = _sqlite_path(uri)
-            if db is not None:
-                db.parent.mkdir(parents=True, exist_ok=True)
-            return uri
-        root = self.resolved_root()
-        root.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{root / 'mlflow.db'}"
+    def uri(self, create_dirs: bool = True) -> str:
+        """MLFLOW_TRACKING_URI if set, else ``tracking_uri``, else ``sqlite:///<root>/mlflow.db``.
+
+        ``create_dirs`` creates the SQLite file's folder (readers such as ``noscope compare`` pass False).
+        """
+        uri = (
+            os.environ.get("MLFLOW_TRACKING_URI")
+            or self.tracking_uri
+            or f"sqlite:///{self.resolved_root() / 'mlflow.db'}"
+        )
+        db = _sqlite_path(uri)
+        if create_dirs and db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        return uri
 
     def artifact_location(self) -> str | None:
         """``<folder of the SQLite file>/artifacts`` for a SQLite store; None (the server decides) otherwise."""

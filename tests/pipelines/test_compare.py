@@ -96,7 +96,7 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path, monkeypatch):
     db = tmp_path / "nowhere" / "mlflow.db"
     with pytest.raises(ArtifactError, match="no MLflow store"):
         print_comparison(f"sqlite:///{db}")
-    assert not db.exists()
+    assert not db.parent.exists()
 
 
 def test_print_comparison_reads_every_camera_from_the_registry(tmp_path_factory, tmp_path, monkeypatch, capsys):
