@@ -217,11 +217,13 @@ class SpecializedModel:
             if session is not None:
                 logits = session.run(None, {"frames": batch})[0]
             else:
+                if not batch.flags.writeable:  # a read-only memory map; torch wants writable memory (small copy)
+                    batch = batch.copy()
                 with torch.inference_mode():
                     logits = self.net(torch.from_numpy(batch)).numpy()
             out[a : a + len(batch)] = logits
-        # Stable sigmoid in float64 then float32: probabilities near 0 and 1 keep their order for thresholds.
-        return (1.0 / (1.0 + np.exp(-out.astype(np.float64)))).astype(np.float32)
+        # Sigmoid in float64 (logits clipped so exp cannot overflow), then float32.
+        return (1.0 / (1.0 + np.exp(-np.clip(out.astype(np.float64), -80.0, 80.0)))).astype(np.float32)
 
     @property
     def active_backend(self) -> str:

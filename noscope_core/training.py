@@ -243,8 +243,9 @@ def _dataset(frames: Any, labels: Any, size: int, what: str) -> tuple[np.ndarray
     labels = np.asarray(labels)
     if labels.shape != (len(frames),):
         raise FrameShapeError(f"{what} labels must have shape ({len(frames)},), got {labels.shape}")
-    # A contiguous in-memory copy: a memory-mapped store would be re-read from disk every epoch otherwise.
-    return np.ascontiguousarray(frames), labels.astype(bool)
+    # Always an in-memory, writable copy: a read-only memory-mapped store would be re-read from disk every
+    # epoch, and torch refuses to share non-writable arrays safely.
+    return np.array(frames, dtype=np.uint8, order="C", copy=True), labels.astype(bool)
 
 
 def _channel_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -213,3 +213,12 @@ def test_inference_import_does_not_load_lightning_but_training_names_are_reexpor
     code = "import sys, noscope_core.specialized as s; assert 'pytorch_lightning' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_read_only_memory_mapped_frames_are_accepted(trained, data, tmp_path):
+    _, _, xv, _ = data
+    np.save(tmp_path / "frames.npy", xv)
+    mapped = np.load(tmp_path / "frames.npy", mmap_mode="r")
+    for backend in ("torch", "auto"):
+        model = SpecializedModel(TINY, trained.model.net, backend=backend)
+        np.testing.assert_array_equal(model.predict_proba(mapped), model.predict_proba(xv))
