@@ -169,3 +169,13 @@ def test_baseline_run_rates_exclude_decode_from_fps_and_include_it_end_to_end():
     assert run.fps == pytest.approx(100.0)
     assert run.fps_e2e == pytest.approx(50.0)
     assert run.reference_call_fraction == pytest.approx(0.1)
+
+
+def test_a_declared_reference_is_charged_its_declared_cost_like_the_cascade_charges_it(video):
+    path, _ = video
+    det = BrightBlobDetector()
+    det.declare_cost(100.0)  # 100 ms per frame, whatever the lookup really took
+    run = FrameSkipBaseline.every_frame().run(path, det, QUERY, start=0, stop=50)
+    assert run.seconds["reference"] == pytest.approx(5.0)
+    assert run.seconds["total"] >= 5.0
+    assert run.fps <= 10.0 + 1e-9  # 50 frames cannot take less than the 5 s charged for them
