@@ -1,0 +1,4 @@
+"""Benchmarks: the cascade against the baselines a user would pick instead, and against the decode limit.
+
+Run ``python -m benchmarks.run`` (or ``make bench``); results land in ``benchmarks/results/``.
+"""

@@ -1,0 +1,189 @@
+"""The floor under any end-to-end query (decoding), and micro-benchmarks of each cascade stage on its own."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from benchmarks.stages import Prepared
+
+
+def _timed_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[int, float]:
+    """Frames handled and seconds for one pass over ``n`` frames from ``start`` (positioning not timed).
+
+    ``mode``: "grab" (decode without colour conversion: what skipped frames cost), "decode" (grab + retrieve,
+    the floor of any end-to-end query), "decode_resize" (plus a plain INTER_AREA resize to 50x50), "decode_prep"
+    (plus the engine's own preprocess to the cascade's view).
+    """
+    from noscope_core.video import _Reader, preprocess
+
+    reader = _Reader(video)
+    try:
+        reader.move_to(start)
+        done = 0
+        t0 = time.perf_counter()
+        while done < n:
+            if not reader.cap.grab():
+                break
+            if mode != "grab":
+                ok, frame = reader.cap.retrieve()
+                if not ok:
+                    break
+                if mode == "decode_resize":
+                    cv2.resize(frame, (50, 50), interpolation=cv2.INTER_AREA)
+                elif mode == "decode_prep":
+                    preprocess([frame], view)
+            done += 1
+        return done, time.perf_counter() - t0
+    finally:
+        reader.close()
+
+
+def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None, batch: int = 32) -> tuple[int, float]:
+    """Like "decode_prep", but the decoder runs in its own thread and hands batches over a bounded queue.
+
+    OpenCV releases the GIL while it decodes and resizes, so on two cores the two overlap: this measures what a
+    prefetching decoder would give the cascade's end-to-end rate (a fix the engine does not have yet).
+    """
+    import queue
+    import threading
+
+    from noscope_core.video import _Reader, preprocess
+
+    q: queue.Queue = queue.Queue(maxsize=8)
+    reader = _Reader(video)
+    reader.move_to(start)
+
+    def produce() -> None:
+        buf: list[np.ndarray] = []
+        done = 0
+        try:
+            while done < n and reader.cap.grab():
+                ok, frame = reader.cap.retrieve()
+                if not ok:
+                    break
+                buf.append(frame)
+                done += 1
+                if len(buf) == batch:
+                    q.put(buf)
+                    buf = []
+            if buf:
+                q.put(buf)
+        finally:
+            q.put(None)
+
+    t0 = time.perf_counter()
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    done = 0
+    while (frames := q.get()) is not None:
+        preprocess(frames, view)
+        done += len(frames)
+    thread.join()
+    seconds = time.perf_counter() - t0
+    reader.close()
+    return done, seconds
+
+
+def decode_limits(prep: Prepared, max_frames: int, repeats: int = 3) -> dict[str, Any]:
+    """Frames/s of grab-only, decode-only and decode+preprocess over (the start of) the test segment."""
+    seg = prep.labels.segments.test
+    n = min(len(seg), max_frames)
+    out: dict[str, Any] = {"frames": n, "start": seg.start}
+    for mode in ("grab", "decode", "decode_resize", "decode_prep", "decode_prep_threaded"):
+        fps = []
+        for _ in range(repeats):
+            one_pass = _threaded_pass if mode == "decode_prep_threaded" else _timed_pass
+            done, s = one_pass(prep.camera.video, seg.start, n, mode, prep.cascade.view)
+            fps.append(done / s if s > 0 else float("inf"))
+            if s * repeats > 15:  # a long pass is steady enough once
+                break
+        out[f"{mode}_fps"] = float(statistics.median(fps))
+    return out
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+
+
+def stage_micro(
+    prep: Prepared, thread_counts=(1, 2), dd_batches=(64, 1024), model_batch: int = 256, n_frames: int = 2048
+) -> dict[str, Any]:
+    """Frames/s of each difference detector, each specialized model and the reference, each on its own."""
+    import torch
+
+    from noscope_core.costs import measure_cost_ms
+
+    seg = prep.labels.segments.test
+    view = prep.cascade.view
+    frames = np.asarray(prep.store.frames(view)[seg.start : seg.start + n_frames])
+    previous = frames[::-1].copy()  # distinct frames to compare against, as the optimizer times them
+    saved = (torch.get_num_threads(), cv2.getNumThreads())
+    out: dict[str, Any] = {"frames": len(frames), "dd": [], "models": [], "reference": {}}
+    try:
+        for threads in thread_counts:
+            _set_threads(threads)
+            for dd in prep.dds:
+                for b in dd_batches:
+                    if dd.spec.reference == "previous":
+
+                        def fn(x, dd=dd):
+                            return dd.score(x, previous=previous[: len(x)])
+                    else:
+
+                        def fn(x, dd=dd):
+                            return dd.score(x)
+
+                    ms = measure_cost_ms(fn, frames, batch_size=b, repeats=3)
+                    out["dd"].append(
+                        {
+                            "name": dd.spec.name,
+                            "kind": dd.spec.reference,
+                            "batch": b,
+                            "threads": threads,
+                            "fps": 1000 / ms,
+                        }
+                    )
+            for m in prep.models:
+                ms = measure_cost_ms(m.predict_proba, frames, batch_size=model_batch, repeats=3)
+                out["models"].append({"name": m.name, "batch": model_batch, "threads": threads, "fps": 1000 / ms})
+        out["reference"] = _reference_micro(prep, thread_counts)
+    finally:
+        torch.set_num_threads(saved[0])
+        cv2.setNumThreads(saved[1])
+    return out
+
+
+def _reference_micro(prep: Prepared, thread_counts, n: int = 32) -> dict[str, Any]:
+    from noscope_core.video import iter_frames
+
+    det = prep.detector
+    if prep.camera.reference_declared_ms is not None:
+        return {"name": det.name, "basis": "declared", "fps": 1000.0 / prep.camera.reference_declared_ms}
+    seg = prep.labels.segments.test
+    frames = [f for b in iter_frames(prep.camera.video, start=seg.start, stop=seg.start + n) for f in b.frames]
+    idx = list(range(seg.start, seg.start + len(frames)))
+    det.detect(frames[:2], idx[:2])  # warm-up
+    res = {"name": det.name, "basis": "measured", "frames": len(frames), "by_threads": []}
+    own = getattr(det, "num_threads", None)  # cv2.dnn detectors set their thread count before each pass
+    try:
+        for threads in thread_counts:
+            _set_threads(threads)
+            if own is not None:
+                det.num_threads = threads
+            t0 = time.perf_counter()
+            det.detect(frames, idx)
+            res["by_threads"].append({"threads": threads, "fps": len(frames) / (time.perf_counter() - t0)})
+    finally:
+        if own is not None:
+            det.num_threads = own
+    res["fps"] = max(r["fps"] for r in res["by_threads"])
+    return res

@@ -1,0 +1,296 @@
+"""``python -m benchmarks.run [--quick] [--only NAME[,NAME]] [--long-frames N]``: the benchmark, in one process.
+
+For each camera (the real default camera, and a long synthetic one) it prepares a cascade exactly as
+``noscope query`` does, then runs on the same test segment at the same targets: the reference on every frame,
+frame skipping, a MOG2 motion gate, and the cascade. It also measures the decode limit, each stage on its own,
+and peak memory at two video lengths. Results: ``benchmarks/results/<name>.json`` and ``<name>.md``.
+
+``--only`` takes cameras (vtest, synthetic) and/or sections (methods, limits, stages, memory); methods always
+run for a selected camera because the other sections compare against them.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch / cv2 load: spin-waiting OpenMP threads starve cv2.dnn on two cores (see Makefile).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+CAMERAS = ("vtest", "synthetic")
+SECTIONS = ("methods", "limits", "stages", "memory")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small synthetic camera, fewer repeats (a smoke run)")
+    p.add_argument("--only", default=None, help=f"comma list of cameras {CAMERAS} and/or sections {SECTIONS}")
+    p.add_argument("--long-frames", type=int, default=None, help="frames of the long synthetic camera")
+    p.add_argument("--name", default=None, help="results file name (default: full, or quick with --quick)")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--max-fnr", type=float, default=0.01)
+    p.add_argument("--max-fpr", type=float, default=0.01)
+    p.add_argument("--max-epochs", type=int, default=None, help="specialized-model epochs (default 12, quick 3)")
+    p.add_argument("--models", default=None, help="comma list of specialized-model variants to train (all cameras)")
+    p.add_argument(
+        "--vtest-roi",
+        default=None,
+        help="region asked of the real camera, X0,Y0,X1,Y1 (default: bottom-right quadrant)",
+    )
+    args = p.parse_args(argv)
+    wanted = [w.strip() for w in (args.only or "").split(",") if w.strip()]
+    bad = [w for w in wanted if w not in CAMERAS + SECTIONS]
+    if bad:
+        p.error(f"--only: unknown {bad}; choose from {CAMERAS + SECTIONS}")
+    cams = [w for w in wanted if w in CAMERAS]
+    secs = [w for w in wanted if w in SECTIONS]
+    # --quick runs only the small synthetic camera unless the real one is asked for by name
+    args.cameras = cams or (["synthetic"] if args.quick else list(CAMERAS))
+    args.sections = set(secs or SECTIONS) | {"methods"}
+    if args.long_frames is None:
+        args.long_frames = 2_000 if args.quick else 100_000
+    if args.long_frames < 400:
+        p.error("--long-frames must be at least 400 (each segment needs enough frames to fit on)")
+    if args.max_epochs is None:
+        args.max_epochs = 3 if args.quick else 12
+    args.name = args.name or ("quick" if args.quick else "full")
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    return args
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=10,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _meta(args: argparse.Namespace) -> dict[str, Any]:
+    import cv2
+    import numpy
+    import sklearn
+    import torch
+
+    return {
+        "name": args.name,
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}",
+        "python": sys.version.split()[0],
+        "versions": {
+            "torch": torch.__version__,
+            "opencv": cv2.__version__,
+            "numpy": numpy.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+        "threads": {"torch": torch.get_num_threads(), "opencv": cv2.getNumThreads()},
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "NOSCOPE_HOME")},
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+        "args": {
+            "quick": args.quick,
+            "cameras": args.cameras,
+            "sections": sorted(args.sections),
+            "long_frames": args.long_frames,
+            "max_epochs": args.max_epochs,
+            "models": args.models,
+        },
+        "max_fnr": args.max_fnr,
+        "max_fpr": args.max_fpr,
+    }
+
+
+def _cascade_time_split(row: dict) -> str:
+    raw = row["seconds"]["raw"]
+    total = row["seconds"]["total"]
+    parts = {k: raw.get(k, 0.0) for k in ("decode", "preprocess", "dd", "model")}
+    parts["decode"] = row["seconds"]["decode"]
+    parts["reference"] = row["seconds"]["reference"]
+    parts["other (Python glue)"] = max(0.0, total - sum(parts.values()))
+    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in parts.items() if total > 0)
+
+
+def bottlenecks(result: dict) -> list[str]:
+    """Facts about where the cascade's time goes, straight from the measurements."""
+    out = []
+    for name, cam in result["cameras"].items():
+        if cam.get("skipped"):
+            continue
+        rows = {r["method"]: r for r in cam["methods"]["rows"]}
+        c = rows["cascade"]
+        out.append(f"{name}: streaming cascade time split — {_cascade_time_split(c)} ({c['describe']}).")
+        lim = cam.get("limits")
+        if lim:
+            out.append(
+                f"{name}: decode alone runs at {lim['decode_fps']:,.0f} frames/s, the engine's preprocess brings "
+                f"decode+preprocess to {lim['decode_prep_fps']:,.0f} frames/s; the cascade end to end reaches "
+                f"{100 * lim['cascade_e2e_over_decode']:.0f}% of decode-only."
+            )
+    return out
+
+
+def goals(result: dict) -> list[dict]:
+    """The issue's goals against what was measured (reported, never asserted)."""
+    g: list[dict] = []
+    cams = result["cameras"]
+    vt = cams.get("vtest")
+    if vt and not vt.get("skipped"):
+        s = vt["methods"]["summary"]
+        best = s["cascade_over_best_baseline"]
+        g.append(
+            {
+                "goal": f"vtest: cascade vs best baseline meeting the targets ({s['best_baseline']}), decode excluded",
+                "target": "≥ 10×",
+                "measured": f"{best:.1f}×" if best else "no baseline met the targets",
+                "met": (best >= 10) if best else None,
+            }
+        )
+        g.append(
+            {
+                "goal": "vtest: cascade vs reference on every frame, decode excluded",
+                "target": "≥ 100×",
+                "measured": f"{s['cascade_speedup']:.1f}×",
+                "met": s["cascade_speedup"] >= 100,
+            }
+        )
+    for name, cam in cams.items():
+        if cam.get("skipped") or not cam.get("limits"):
+            continue
+        frac = cam["limits"]["cascade_e2e_over_decode"]
+        g.append(
+            {
+                "goal": f"{name}: cascade end to end vs decode only",
+                "target": "≥ 80%",
+                "measured": f"{100 * frac:.0f}%",
+                "met": frac >= 0.8,
+            }
+        )
+    syn = cams.get("synthetic")
+    if syn and not syn.get("skipped"):
+        s = syn["methods"]["summary"]
+        g.append(
+            {
+                "goal": f"synthetic ({syn['camera']['name']}, {syn['prepare']['notes']['segments']['test']}): "
+                "cascade vs reference on every frame, decode excluded",
+                "target": "≥ 1,000×",
+                "measured": f"{s['cascade_speedup']:,.0f}×",
+                "met": s["cascade_speedup"] >= 1000,
+            }
+        )
+    mem = result.get("memory")
+    if mem and all("error" not in r for r in mem["decode"] + mem["query"]):
+        for kind in ("decode", "query"):
+            rs = sorted(mem[kind], key=lambda r: r["frames"])
+            small, big = rs[0], rs[-1]
+            ratio = big["peak_rss_mib"] / small["peak_rss_mib"]
+            g.append(
+                {
+                    "goal": f"memory flat in video length ({kind}, {small['frames']:,} → {big['frames']:,} frames)",
+                    "target": "peak ratio ≈ 1",
+                    "measured": f"{small['peak_rss_mib']:.0f} → {big['peak_rss_mib']:.0f} MiB ({ratio:.2f}×)",
+                    "met": ratio < 1.25,
+                }
+            )
+    return g
+
+
+def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
+    from benchmarks.limits import decode_limits, stage_micro
+    from benchmarks.methods import run_methods
+    from benchmarks.stages import prepare
+
+    out: dict[str, Any] = {"camera": camera.to_dict()}
+    t0 = time.perf_counter()
+    prep = prepare(camera, home, args.max_fnr, args.max_fpr, args.max_epochs, log=log, models=args.models)
+    out["prepare"] = {"seconds": prep.seconds, "notes": prep.notes, "cascade": prep.artifact["best"]}
+    out["methods"] = run_methods(prep, args.max_fnr, args.max_fpr, log=log)
+    if "limits" in args.sections:
+        log("  decode limits ...")
+        lim = decode_limits(prep, max_frames=2_000 if args.quick else 10_000, repeats=1 if args.quick else 3)
+        casc = next(r for r in out["methods"]["rows"] if r["method"] == "cascade")
+        lim["cascade_e2e_over_decode"] = casc["fps_e2e"] / lim["decode_fps"]
+        out["limits"] = lim
+        log(
+            f"    grab {lim['grab_fps']:.0f}, decode {lim['decode_fps']:.0f}, +resize {lim['decode_resize_fps']:.0f}, "
+            f"+preprocess {lim['decode_prep_fps']:.0f} frames/s; cascade e2e = "
+            f"{100 * lim['cascade_e2e_over_decode']:.0f}% of decode"
+        )
+    if "stages" in args.sections:
+        log("  stage micro-benchmarks ...")
+        if args.quick:
+            out["stages"] = stage_micro(prep, thread_counts=(1,), dd_batches=(256,), n_frames=512)
+        else:
+            out["stages"] = stage_micro(prep)
+    out["wall_seconds"] = time.perf_counter() - t0
+    return out, prep
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from benchmarks.cameras import default_camera, synthetic_camera
+    from benchmarks.memory import memory_scaling
+    from benchmarks.table import render
+    from noscope_core.atomic import write_json, write_text
+    from noscope_core.paths import noscope_home
+
+    t_start = time.perf_counter()
+    home = noscope_home()
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    result: dict[str, Any] = {"meta": _meta(args), "cameras": {}}
+    for name in args.cameras:
+        log(f"== camera {name}")
+        if name == "vtest":
+            from noscope_core.query import ROI
+
+            cam, why = default_camera(home, ROI.parse(args.vtest_roi)) if args.vtest_roi else default_camera(home)
+            if cam is None:
+                log(f"  skipped: {why}")
+                result["cameras"][name] = {
+                    "camera": {"name": name, "description": "real default camera"},
+                    "skipped": why,
+                }
+                continue
+        else:
+            cam = synthetic_camera(home, args.long_frames, log=log)
+        out, prep = run_camera(cam, args, home, log)
+        result["cameras"][name] = out
+        if name == "synthetic" and "memory" in args.sections:
+            log("  memory ...")
+            n = prep.store.n_frames
+            result["memory"] = memory_scaling(prep, [n // 4, n], log=log)
+    result["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["wall_seconds"] = time.perf_counter() - t_start
+    result["goals"] = goals(result)
+    result["bottlenecks"] = bottlenecks(result)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    json_path = args.results_dir / f"{args.name}.json"
+    md_path = args.results_dir / f"{args.name}.md"
+    write_json(json_path, result)
+    md = render(result)
+    write_text(md_path, md + "\n")
+    print()
+    print(md)
+    print(f"\nwrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
