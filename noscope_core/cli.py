@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     except NoScopeError as err:
         print(f"noscope: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        # Disk full, permission denied, a path that is a folder: the environment, not a bug; say which file.
+        where = f": {err.filename}" if err.filename else ""
+        print(f"noscope: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("noscope: interrupted; finished artifacts are kept, re-run to resume", file=sys.stderr)
         return 130
@@ -61,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--max-fnr", type=float, default=0.01)
     q.add_argument("--max-fpr", type=float, default=0.01)
     q.add_argument("--split", default="0.5,0.25,0.25", help="TRAIN,THRESHOLD,TEST fractions in time order")
+    q.add_argument(
+        "--blocks",
+        default="auto",
+        help="split each of N consecutive blocks train/threshold/test (1 = NoScope's split; auto: 1, or more "
+        "when the object never comes and goes in the first train or threshold segment)",
+    )
     q.add_argument("--min-score", type=float, default=0.5, help="reference confidence that counts as present")
     q.add_argument("--smooth", type=int, default=1, help="label smoothing window in frames (odd; 1 = off)")
     q.add_argument(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from noscope_core import workflow
 from noscope_core.atomic import write_json
-from noscope_core.errors import DegenerateLabelsError
+from noscope_core.errors import DegenerateLabelsError, QueryError
 from noscope_core.paths import noscope_home
 from noscope_core.query import ROI, Query, parse_split, parse_target
 
@@ -24,10 +24,18 @@ class QueryOptions:
     max_fnr: float = 0.01
     max_fpr: float = 0.01
     split: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    blocks: int | None = None
     evaluate: bool = False
     json_out: Path | None = None
     max_epochs: int = 12
     work_root: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Checked before any work: a bad value found after minutes of decoding and training wastes the run.
+        if self.max_epochs < 1:
+            raise QueryError(f"--max-epochs must be at least 1, got {self.max_epochs}")
+        if self.json_out is not None and Path(self.json_out).is_dir():
+            raise QueryError(f"--json {self.json_out} is a folder", "give the path of a file to write, e.g. out.json")
 
     @classmethod
     def from_args(cls, args) -> QueryOptions:
@@ -39,6 +47,7 @@ class QueryOptions:
             max_fnr=parse_target("--max-fnr", args.max_fnr),
             max_fpr=parse_target("--max-fpr", args.max_fpr),
             split=parse_split(args.split),
+            blocks=_parse_blocks(args.blocks),
             evaluate=args.evaluate,
             json_out=args.json_out,
             max_epochs=args.max_epochs,
@@ -55,6 +64,14 @@ class QueryCommandResult:
             f"video            {d['video']}",
             f"query            {Query.from_dict(d['query']).describe()}  (reference {d['reference']})",
             f"test frames      {d['frames_test']}  (frames {d['test_segment'][0]}-{d['test_segment'][1] - 1})",
+        ]
+        dec = d.get("decode") or {}
+        if dec.get("frames_missing_at_end") or dec.get("corrupt_frames"):
+            lines.append(
+                f"DAMAGED VIDEO    decoded {dec['frames']} of {dec['frames_claimed']} frames "
+                f"({dec['frames_missing_at_end']} missing at the end, {dec['corrupt_frames']} corrupt)"
+            )
+        lines += [
             f"cascade          {d['cascade']['describe']}"
             + ("  [FELL BACK: " + str(d["fallback_reason"]) + "]" if d["fell_back"] else ""),
             f"reference        {d['reference_fps']:.1f} frames/s",
@@ -90,21 +107,38 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     detector = make_detector(spec, reference_fps=opts.reference_fps, frame_size=(info.width, info.height))
     opts.query.validate_class(detector.class_names)
     root = opts.work_root or noscope_home()
-    run_key = hashlib.sha256(
-        f"{info.fingerprint}|{opts.query.key()}|{detector.identity()}|{opts.split}".encode()
-    ).hexdigest()[:16]
-    work = root / "runs" / run_key
+    run_key = f"{info.fingerprint}|{opts.query.key()}|{detector.identity()}|{opts.split}"
     log(f"[1/5] decoding {opts.video} ({info.width}x{info.height}, {info.fps:g} fps) ...")
     store = workflow.decode(
         opts.video, root / "frames" / f"{info.fingerprint[:16]}-{_views_key(opts.query)}", opts.query
     )
+    decode_report = _decode_report(store)
+    if decode_report["frames_missing_at_end"] or decode_report["corrupt_frames"]:
+        log(
+            f"warning: {opts.video} is damaged: decoded {store.n_frames} of the {info.frame_count} frames it claims "
+            f"({decode_report['frames_missing_at_end']} missing at the end, {decode_report['corrupt_frames']} "
+            "undecodable in between, read as empty); the query uses the decoded frames"
+        )
     segments_to_label = ("train", "threshold", "test") if opts.evaluate else ("train", "threshold")
     log(f"[2/5] reference labels ({detector.name}) for {', '.join(segments_to_label)} ...")
     labels = workflow.label(
-        store, detector, opts.query, opts.split, segments_to_label, cache_root=root / "cache" / "detections"
+        store,
+        detector,
+        opts.query,
+        opts.split,
+        segments_to_label,
+        cache_root=root / "cache" / "detections",
+        blocks=opts.blocks,
     )
+    if labels.segments.blocks > 1:
+        log(
+            f"      split into {labels.segments.blocks} blocks (the first consecutive split never saw the object come and go)"
+        )
     rates = labels.positive_rates()
     log("      positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rates.items()))
+    # models and thresholds depend on which frames were train / threshold: key the work folder on the split
+    run_key += f"|{labels.segments.to_dict()}|{opts.max_epochs}"
+    work = root / "runs" / hashlib.sha256(run_key.encode()).hexdigest()[:16]
     cascade_path = work / "cascade.json"
     try:
         workflow.check_labels(labels, "train")
@@ -150,9 +184,20 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     data = dict(result.data)
     data["wall_seconds"] = time.perf_counter() - t0
     data["positive_rates"] = rates
+    data["decode"] = decode_report
     if opts.json_out:
         write_json(opts.json_out, data)
     return QueryCommandResult(data)
+
+
+def _decode_report(store) -> dict:
+    """How much of the video could be decoded: a truncated or damaged file still answers from what decodes."""
+    return {
+        "frames": int(store.n_frames),
+        "frames_claimed": int(store.meta.get("frames_claimed", store.n_frames)),
+        "frames_missing_at_end": int(store.meta.get("frames_missing_at_end", 0)),
+        "corrupt_frames": int(store.n_corrupt),
+    }
 
 
 def _done(folder: Path) -> bool:
@@ -162,3 +207,15 @@ def _done(folder: Path) -> bool:
 def _views_key(query: Query) -> str:
     roi = query.roi.as_tuple() if query.roi else None
     return hashlib.sha256(repr(roi).encode()).hexdigest()[:8]
+
+
+def _parse_blocks(text: str | int | None) -> int | None:
+    if text in (None, "", "auto"):
+        return None
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise QueryError(f"--blocks must be 'auto' or a positive integer, got {text!r}")
+    return value

@@ -6,8 +6,10 @@ Both the ``noscope`` CLI and the Dagster assets call these; each stage reads the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from noscope_core.errors import ArtifactError, DegenerateLabelsError
 from noscope_core.fetch import sha256_file
 from noscope_core.labels import FrameLabels, label_frames
 from noscope_core.query import Query
-from noscope_core.split import Segment, Segments, split_frames
+from noscope_core.split import Segment, Segments, candidate_blocks, split_frames
 
 # ---------------------------------------------------------------------------------------------- decode
 
@@ -62,15 +64,15 @@ class LabelSet:
 
     def segment(self, name: str) -> FrameLabels:
         seg: Segment = getattr(self.segments, name)
-        if not self.labelled[seg.as_slice()].all():
+        if not self.labelled[seg.indices()].all():
             raise ArtifactError(f"the {name} segment has no reference labels", "label it first (e.g. --evaluate)")
-        return self.labels.subset(seg.as_slice())
+        return self.labels.subset(seg.indices())
 
     def has(self, name: str) -> bool:
-        return bool(self.labelled[getattr(self.segments, name).as_slice()].all())
+        return bool(self.labelled[getattr(self.segments, name).indices()].all())
 
     def positive_rates(self) -> dict[str, float]:
-        return {s.name: float(self.labels.label[s.as_slice()].mean()) for s in self.segments if self.has(s.name)}
+        return {s.name: float(self.labels.label[s.indices()].mean()) for s in self.segments if self.has(s.name)}
 
     def save(self, path: str | Path) -> None:
         write_npz(
@@ -100,22 +102,28 @@ class LabelSet:
         path = Path(path)
         if not path.is_file():
             raise ArtifactError(f"reference labels {path} not found", "materialize reference_labels first")
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            labels = FrameLabels(z["frame_index"], z["score"], z["raw"], z["label"])
-            labelled = z["labelled"]
-        segs = meta["segments"]
-        return cls(
-            labels=labels,
-            labelled=labelled,
-            segments=Segments(*(Segment(n, *segs[n]) for n in ("train", "threshold", "test"))),
-            reference_name=meta["reference_name"],
-            reference_identity=meta["reference_identity"],
-            reference_ms=float(meta["reference_ms"]),
-            query=Query.from_dict(meta["query"]),
-            frames_detected=int(meta.get("frames_detected", 0)),
-            seconds=float(meta.get("seconds", 0.0)),
-        )
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                labels = FrameLabels(z["frame_index"], z["score"], z["raw"], z["label"])
+                labelled = z["labelled"]
+            segs = meta["segments"]
+            return cls(
+                labels=labels,
+                labelled=labelled,
+                segments=Segments(*(Segment(n, *segs[n]) for n in ("train", "threshold", "test"))),
+                reference_name=meta["reference_name"],
+                reference_identity=meta["reference_identity"],
+                reference_ms=float(meta["reference_ms"]),
+                query=Query.from_dict(meta["query"]),
+                frames_detected=int(meta.get("frames_detected", 0)),
+                seconds=float(meta.get("seconds", 0.0)),
+            )
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            # A truncated, foreign or pickle-bearing file (allow_pickle=False refuses object arrays).
+            raise ArtifactError(
+                f"reference labels {path} are unreadable: {exc}", "materialize reference_labels again"
+            ) from None
 
 
 def label(
@@ -126,41 +134,64 @@ def label(
     segments_to_label: Sequence[str] = ("train", "threshold"),
     cache_root: str | Path | None = None,
     progress: bool = True,
+    blocks: int | None = None,
 ) -> LabelSet:
-    """Run the reference on the chosen segments (through the detection cache) and label them for ``query``."""
+    """Run the reference on the chosen segments (through the detection cache) and label them for ``query``.
+
+    ``blocks=None`` chooses the split automatically: NoScope's consecutive split first; when the object is
+    absent from (or present in) every frame of its train or threshold segment although it does come and go
+    in the labelled footage, ever more blocks are tried (see ``noscope_core.split``) and the first split whose
+    train and threshold segments both see the object come and go is kept.
+    """
     from noscope_core.detection_cache import DetectionCache
     from noscope_core.paths import cache_dir
-    from noscope_core.reference import run_reference
 
     query.validate_class(detector.class_names)
-    segments = split_frames(store.n_frames, split)
-    wanted = np.zeros(store.n_frames, dtype=bool)
-    for name in segments_to_label:
-        wanted[getattr(segments, name).as_slice()] = True
-    indices = np.flatnonzero(wanted)
     cache = DetectionCache(
         Path(cache_root) if cache_root else cache_dir() / "detections", store.info.fingerprint, detector.identity()
     )
-    run = run_reference(store.info.path, detector, indices, cache=cache, progress=progress)
+    tries = [blocks] if blocks else (candidate_blocks(store.n_frames, split) or [1])
+    start = time.perf_counter()
+    detected = 0
+    for b in tries:
+        labels = _label_split(
+            store, detector, query, split_frames(store.n_frames, split, b), segments_to_label, cache, progress
+        )
+        detected += labels.frames_detected
+        if blocks or _informative(labels):
+            break
+    return dataclasses.replace(labels, frames_detected=detected, seconds=time.perf_counter() - start)
+
+
+def _informative(labels: LabelSet) -> bool:
+    return all(0.0 < float(labels.segment(n).label.mean()) < 1.0 for n in ("train", "threshold"))
+
+
+def _label_split(store, detector, query: Query, segments: Segments, segments_to_label, cache, progress) -> LabelSet:
+    from noscope_core.labels import smooth_labels
+    from noscope_core.reference import run_reference
+
+    wanted = np.zeros(store.n_frames, dtype=bool)
+    for name in segments_to_label:
+        wanted[getattr(segments, name).indices()] = True
+    run = run_reference(store.info.path, detector, np.flatnonzero(wanted), cache=cache, progress=progress)
     dets: list[list] = [[] for _ in range(store.n_frames)]
     for i, d in zip(run.frame_index.tolist(), run.detections, strict=True):
         dets[i] = d
-    # Smoothing runs within each labelled segment so that no label leaks across segment borders.
-    all_labels = label_frames(np.arange(store.n_frames), dets, Query(query.object_class, query.roi, query.min_score, 1))
-    smoothed = all_labels.label.copy()
-    from noscope_core.labels import smooth_labels
-
+    raw = label_frames(np.arange(store.n_frames), dets, dataclasses.replace(query, smooth_frames=1))
+    # Smoothing runs within each consecutive range, so no label leaks across a segment border.
+    smoothed = np.zeros(store.n_frames, dtype=bool)
     for seg in segments:
-        if wanted[seg.as_slice()].all():
-            smoothed[seg.as_slice()] = smooth_labels(all_labels.raw[seg.as_slice()], query.smooth_frames)
-    labels = FrameLabels(all_labels.frame_index, all_labels.score, all_labels.raw, smoothed & wanted)
+        for a, b in seg.ranges:
+            if wanted[a:b].all():
+                smoothed[a:b] = smooth_labels(raw.raw[a:b], query.smooth_frames)
     if run.cost_ms_per_frame is None:
         raise ArtifactError(
             f"the cost of reference {detector.name!r} is unknown (all labels came from an old cache)",
             "clear the detection cache or pass --reference-fps",
         )
     return LabelSet(
-        labels=labels,
+        labels=FrameLabels(raw.frame_index, raw.score, raw.raw, smoothed & wanted),
         labelled=wanted,
         segments=segments,
         reference_name=detector.name,
@@ -209,8 +240,7 @@ def train(
 
     check_labels(labels, "train")
     view = model_view(labels.query)
-    seg = labels.segments.train
-    frames = np.asarray(store.frames(view)[seg.as_slice()])
+    frames = np.asarray(store.frames(view)[labels.segments.train.indices()])
     y = labels.segment("train").label
     tr, va = _train_val_split(len(y))
     if y[tr].all() or not y[tr].any() or y[va].all() or not y[va].any():
@@ -273,8 +303,7 @@ def fit_difference(store, labels: LabelSet, out_dir: str | Path, specs: Sequence
     from noscope_core.difference import DifferenceDetector, default_difference_specs
 
     view = model_view(labels.query)
-    seg = labels.segments.train
-    frames = np.asarray(store.frames(view)[seg.as_slice()])
+    frames = np.asarray(store.frames(view)[labels.segments.train.indices()])
     y = labels.segment("train").label
     dds = [DifferenceDetector(spec).fit(frames, y) for spec in (specs or default_difference_specs())]
     out_dir = Path(out_dir)
@@ -386,8 +415,7 @@ def optimize(
 
     start = time.perf_counter()
     view = model_view(labels.query)
-    seg = labels.segments.threshold
-    frames = np.asarray(store.frames(view)[seg.as_slice()])
+    frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
     truth = labels.segment("threshold").label
     skips = list(skips or default_skips(store.fps))
     model_scores = {m.name: m.predict_proba(frames) for m in models}
@@ -549,14 +577,19 @@ def run_query(
     from noscope_core.evaluate import error_rates
     from noscope_core.video import read_frames
 
-    frames = np.asarray(store.frames(cascade.view)[segment.as_slice()])
-    idx = np.arange(segment.start, segment.stop)
+    idx = segment.indices()
+    frames = np.asarray(store.frames(cascade.view)[idx])
     run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
     ref_ms = float(cascade_info["costs"]["reference_ms"])
-    decode_ms = 1000.0 / store.meta["decode_fps"] if store.meta.get("decode_fps") else None
-    e2e_run = cascade.run_video(video, start=segment.start, stop=segment.stop) if e2e else None
     reference_fps = 1000.0 / ref_ms
-    reference_fps_e2e = 1000.0 / (ref_ms + decode_ms) if decode_ms else None
+    e2e_labels, e2e_fps, reference_fps_e2e = None, None, None
+    if e2e:
+        # Streaming over the video itself, range by range: decode (only of the frames the cascade evaluates)
+        # is included. The reference on every frame must decode every frame: measured here the same way.
+        runs = [cascade.run_video(video, start=a, stop=b) for a, b in segment.ranges]
+        e2e_labels = np.concatenate([r.labels for r in runs])
+        e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
+        reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / _decode_fps(video, segment))
     rates = error_rates(run.labels, truth) if truth is not None else None
     intervals = run.intervals(store.fps)
     data = {
@@ -566,15 +599,14 @@ def run_query(
         "query": cascade.query.to_dict(),
         "frames_test": int(len(segment)),
         "test_segment": [segment.start, segment.stop],
+        "test_ranges": [list(r) for r in segment.ranges],
         "reference": cascade_info["reference"]["name"],
         "reference_fps": reference_fps,
         "reference_fps_e2e": reference_fps_e2e,
         "cascade_fps": float(run.fps),
         "speedup": float(run.fps) / reference_fps,
-        "cascade_fps_e2e": float(e2e_run.fps_e2e) if e2e_run and e2e_run.fps_e2e else None,
-        "speedup_e2e": (float(e2e_run.fps_e2e) / reference_fps_e2e)
-        if e2e_run and e2e_run.fps_e2e and reference_fps_e2e
-        else None,
+        "cascade_fps_e2e": e2e_fps,
+        "speedup_e2e": e2e_fps / reference_fps_e2e if e2e_fps else None,
         "fnr": float(rates.fnr) if rates else None,
         "fpr": float(rates.fpr) if rates else None,
         "reference_call_fraction": float(run.reference_call_fraction),
@@ -589,8 +621,20 @@ def run_query(
         "intervals_s": [[iv.start_s, iv.end_s] for iv in intervals],
         "positive_frames": int(run.labels.sum()),
     }
-    if e2e_run is not None and truth is not None:
-        data["labels_agree_e2e"] = (
-            float(np.mean(e2e_run.labels == run.labels)) if len(e2e_run.labels) == len(run.labels) else None
-        )
+    if e2e_labels is not None and len(e2e_labels) == len(run.labels):
+        # streaming and stored frames go through the same preprocess: the two runs should agree
+        data["labels_agree_e2e"] = float(np.mean(e2e_labels == run.labels))
     return QueryResult(data)
+
+
+def _decode_fps(video: str | Path, segment: Segment) -> float:
+    """Decode-only frames/s over the segment's ranges (every frame grabbed and retrieved)."""
+    from noscope_core.video import DecodeStats, iter_frames
+
+    stats = DecodeStats()
+    start = time.perf_counter()
+    n = 0
+    for a, b in segment.ranges:
+        for batch in iter_frames(video, start=a, stop=b, stats=stats):
+            n += len(batch.indices)
+    return n / max(time.perf_counter() - start, 1e-9)

@@ -102,7 +102,7 @@ def specialized_models(
             out["skipped"] = str(err)
             context.log.warning(f"no specialized models trained: {err}")
             return dg.Output(out, metadata={"skipped": str(err), **mlflow_link(run_id)})
-        seg = labels.segments.threshold.as_slice()
+        seg = labels.segments.threshold.indices()
         frames = np.asarray(store.frames(workflow.model_view(labels.query))[seg])
         fps = _model_fps([r.model for r in results], frames)
         if run_id:
