@@ -219,10 +219,19 @@ def check_labels(labels: LabelSet, segment: str = "train") -> None:
 # ---------------------------------------------------------------------------------------------- train
 
 
-def _train_val_split(n: int, val_fraction: float = 0.2) -> tuple[slice, slice]:
-    """Time-ordered hold-out inside the train segment, so the threshold segment stays unseen."""
-    cut = int(round(n * (1 - val_fraction)))
-    return slice(0, cut), slice(cut, n)
+def _train_val_split(segment: Segment, val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Time-ordered hold-out inside the train segment (the threshold segment stays unseen): the last
+    ``val_fraction`` of each of its ranges, so a blocked split validates on every block. Positions into
+    ``segment.indices()``."""
+    train, val = [], []
+    offset = 0
+    for a, b in segment.ranges:
+        n = b - a
+        cut = int(round(n * (1 - val_fraction)))
+        train.append(np.arange(offset, offset + cut))
+        val.append(np.arange(offset + cut, offset + n))
+        offset += n
+    return np.concatenate(train), np.concatenate(val)
 
 
 def train(
@@ -242,9 +251,9 @@ def train(
     view = model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.train.indices()])
     y = labels.segment("train").label
-    tr, va = _train_val_split(len(y))
+    tr, va = _train_val_split(labels.segments.train)
     if y[tr].all() or not y[tr].any() or y[va].all() or not y[va].any():
-        tr, va = slice(0, len(y)), None  # too few of one class at the end: train on all, no early stopping
+        tr, va = np.arange(len(y)), None  # one class only in the hold-out: train on all, no early stopping
     results = train_models(
         list(specs or default_family()),
         frames[tr],
