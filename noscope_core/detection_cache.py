@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from noscope_core.atomic import write_npz
+from noscope_core.atomic import write_json, write_npz
 from noscope_core.detectors.base import Detection
 
 
@@ -42,13 +43,15 @@ class DetectionCache:
                     classes = json.loads(str(z["classes"]))
                     frames, owners = z["frames"], z["owner"]
                     cls, score, box = z["cls"], z["score"], z["box"]
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 # An unreadable chunk is treated as missing: its frames are simply detected again.
                 continue
-            for f in frames.tolist():
-                self._dets.setdefault(int(f), [])
+            # Per chunk, then merged: two processes that labelled the same frames wrote two chunks holding
+            # them, and a frame's detections must come from one chunk, not be appended twice.
+            dets: dict[int, list[Detection]] = {int(f): [] for f in frames.tolist()}
             for o, c, s, b in zip(owners.tolist(), cls.tolist(), score.tolist(), box.tolist(), strict=True):
-                self._dets[int(o)].append(Detection(classes[c], float(s), *map(float, b)))
+                dets[int(o)].append(Detection(classes[c], float(s), *map(float, b)))
+            self._dets.update(dets)
 
     def cost_ms(self) -> float | None:
         """The detector's per-frame cost as measured when these detections were made (None if unknown)."""
@@ -61,8 +64,6 @@ class DetectionCache:
     def record_cost(self, cost_ms_per_frame: float | None) -> None:
         if cost_ms_per_frame is None:
             return
-        from noscope_core.atomic import write_json
-
         write_json(self.root / "cost.json", {"cost_ms_per_frame": float(cost_ms_per_frame)})
 
     def missing(self, indices: Sequence[int]) -> list[int]:
@@ -104,9 +105,8 @@ class DetectionCache:
                 score.append(d.score)
                 box.append((d.x, d.y, d.w, d.h))
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "identity.json").write_text(
-            json.dumps({"video": self.video_fingerprint, "detector": self.detector_identity})
-        )
+        # Atomic like the chunks: concurrent writers of one cache would otherwise interleave this file.
+        write_json(self.root / "identity.json", {"video": self.video_fingerprint, "detector": self.detector_identity})
         name = f"chunk-{int(frames[0]):09d}-{int(frames[-1]):09d}-{os.getpid()}-{len(frames)}.npz"
         write_npz(
             self.root / name,
