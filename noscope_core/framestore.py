@@ -8,6 +8,7 @@ instead of decoding again. A store is built in a private temporary folder and re
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -151,6 +152,18 @@ def _build_lock(root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_stale_builds(root: Path) -> None:
+    """Delete the temporary folders of builders killed mid-way (a partial store can be as large as a whole one).
+
+    Only called while holding the build lock, so no live builder of ``root`` owns such a folder.
+    """
+    if fcntl is None:  # without the lock a folder here may belong to a builder still running
+        return
+    for stale in root.parent.glob(f".{glob.escape(root.name)}.*"):
+        if stale.is_dir() and (stale.name.endswith(".tmp") or ".old." in stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _resize_npy(path: Path, n_rows: int) -> None:
@@ -304,6 +317,7 @@ def build_frame_store(
     if store is not None:
         return store
     with _build_lock(root):
+        _remove_stale_builds(root)
         store = _reusable(root, info, views, max_frames)  # another builder may have finished while we waited
         if store is not None:
             return store
