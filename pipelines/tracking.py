@@ -602,12 +602,40 @@ _CLIENTS: dict[str, Any] = {}
 
 
 def _client(uri: str):
-    """One client per URI per process: creating a SQLite store checks its schema, which takes a while."""
+    """One client per URI per process: creating a SQLite store checks its schema, which takes a while.
+
+    The first use of a new SQLite store creates its schema; two processes doing that at once (two cameras
+    materializing side by side) collide in MLflow's migrations ("Online migration expected to match one row"),
+    so that first use runs under a file lock beside the database.
+    """
     if uri not in _CLIENTS:
         from mlflow import MlflowClient
 
-        _CLIENTS[uri] = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        with _store_init_lock(uri):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)  # creates or migrates the schema while the lock is held
+            client.search_registered_models(max_results=1)
+        _CLIENTS[uri] = client
     return _CLIENTS[uri]
+
+
+@contextlib.contextmanager
+def _store_init_lock(uri: str) -> Iterator[None]:
+    db = _sqlite_path(uri)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks
+        fcntl = None  # type: ignore[assignment]
+    if db is None or fcntl is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / f".{db.name}.init.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
