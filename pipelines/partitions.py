@@ -54,7 +54,24 @@ def sync_instance(instance: dg.DagsterInstance, registry_ids: Iterable[str]) -> 
     """Apply the sync directly to an instance (the headless demo has no sensor daemon to do it)."""
     plan = plan_sync(registry_ids, instance.get_dynamic_partitions(CAMERAS))
     if plan.add:
-        instance.add_dynamic_partitions(CAMERAS, list(plan.add))
+        _add_partitions(instance, plan.add)
     for key in plan.delete:
         instance.delete_dynamic_partition(CAMERAS, key)
     return plan
+
+
+def _add_partitions(instance: dg.DagsterInstance, keys: Iterable[str]) -> None:
+    """Add ``keys``; another process syncing at the same moment (a second ``noscope demo``) may add some first.
+
+    Dagster checks for existing keys and then inserts, so two syncs can both decide to insert a key; the
+    storage's unique index then refuses the second insert, which only means the key is there already.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    keys = list(keys)
+    try:
+        instance.add_dynamic_partitions(CAMERAS, keys)
+    except IntegrityError:
+        missing = [k for k in keys if not instance.has_dynamic_partition(CAMERAS, k)]
+        if missing:
+            instance.add_dynamic_partitions(CAMERAS, missing)
