@@ -40,13 +40,21 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
                 failed.append(cam_id)
                 log(f"camera {cam_id}: run {result.run_id} FAILED")
                 for ev in result.get_step_failure_events():
-                    err = ev.step_failure_data.error
-                    log(f"  step {ev.step_key}: {err.message.strip() if err else 'failed'}")
+                    log(f"  step {ev.step_key}: {failure_message(ev)}")
     log("\nSee the runs, checks and metadata in the Dagster UI: make ui  (MLflow: make mlflow-ui)")
     if failed:
         print(f"noscope demo: {len(failed)} camera(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def failure_message(event) -> str:
+    """What went wrong in a failed step: the engine's own error (e.g. ``video file not found: ...``), not
+    Dagster's "Error occurred while executing op" wrapper around it."""
+    err = event.step_failure_data.error
+    while err is not None and err.cause is not None:
+        err = err.cause
+    return err.message.strip() if err is not None else "failed"
 
 
 def summary(result) -> str:
