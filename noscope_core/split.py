@@ -78,7 +78,7 @@ def split_frames(n_frames: int, fractions: tuple[float, float, float] = (0.5, 0.
     """Split ``n_frames`` in time order; raises VideoError when a segment would be too short."""
     if blocks < 1:
         raise ValueError("blocks must be >= 1")
-    edges = np.linspace(0, n_frames, blocks + 1).round().astype(int)
+    edges = np.linspace(0, n_frames, blocks + 1).round().astype(int).tolist()  # plain ints: segments go to JSON
     pieces: dict[str, list[tuple[int, int]]] = {"train": [], "threshold": [], "test": []}
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         size = hi - lo
