@@ -7,6 +7,7 @@ import time
 import dagster as dg
 
 from pipelines.assets import query_camera
+from pipelines.assets.common import footage_files
 from pipelines.partitions import CAMERAS, plan_sync
 from pipelines.resources import CameraRegistry
 
@@ -38,7 +39,7 @@ def _scan(cameras: CameraRegistry, partitions: set[str], trained: set[str]) -> d
         if cam_id not in partitions or cam_id not in trained:
             continue
         files = {}
-        for path in cam.new_footage():
+        for path in footage_files(cam):
             st = path.stat()
             if now - st.st_mtime >= FOOTAGE_SETTLE_SECONDS:
                 files[path.name] = st.st_mtime_ns

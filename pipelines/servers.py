@@ -19,26 +19,35 @@ def dagster_home() -> Path:
 
 def serve_dagster(host: str = "127.0.0.1", port: int = 3000) -> int:
     """``dagster dev``: the webserver plus the daemon, which runs the schedule, the sensors and the run queue."""
-    import subprocess
-
     home = dagster_home()
     cmd = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", str(REPO_ROOT / "workspace.yaml")]
     print(f"Dagster UI on http://{host}:{port}  (DAGSTER_HOME={home}; Ctrl-C stops it)", flush=True)
-    return subprocess.call(cmd, cwd=REPO_ROOT, env=dict(os.environ))
+    return _become(cmd, dict(os.environ))
 
 
 def serve_mlflow(host: str = "127.0.0.1", port: int = 5000) -> int:
     """``mlflow server`` over the pipeline's tracking store, one worker, no job execution."""
-    import subprocess
-
     from pipelines.tracking import MlflowTracker
 
-    uri = MlflowTracker().uri()
+    tracker = MlflowTracker()
+    uri = tracker.uri()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port), "--workers", "1",
         "--backend-store-uri", uri,
     ]  # fmt: skip
+    if artifacts := tracker.artifact_location():  # artifacts of experiments made in the UI go beside the store too
+        cmd += ["--artifacts-destination", artifacts]
     print(f"MLflow UI on http://{host}:{port}  (tracking store {uri}; Ctrl-C stops it)", flush=True)
-    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
+    return _become(cmd, env)
+
+
+def _become(cmd: list[str], env: dict[str, str]) -> int:
+    """Replace this process with the server (in the repo root), so Ctrl-C and SIGTERM reach the server itself
+    and no server is left orphaned behind a killed wrapper. Does not return."""
+    os.chdir(REPO_ROOT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(cmd[0], cmd, env)
+    return 127  # unreachable: execve raises OSError instead of returning

@@ -31,6 +31,11 @@ def open_store(decoded: dict):
     return FrameStore.open(decoded["store"])
 
 
+def footage_files(camera) -> list[Path]:
+    """The camera's new footage, less hidden files: copy tools write ``.name.avi`` until a file is complete."""
+    return [p for p in camera.new_footage() if not p.name.startswith(".")]
+
+
 def load_labels(labels: dict):
     from noscope_core.workflow import LabelSet
 

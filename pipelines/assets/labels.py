@@ -60,6 +60,8 @@ def reference_labels(
         "reference_seconds": labels.seconds,
         **{f"positive_rate_{k}": float(v) for k, v in rates.items()},
         **{f"frames_{s.name}": len(s) for s in labels.segments},
+        # >1 when the consecutive split never saw the object come and go and a blocked split was chosen
+        "split_blocks": labels.segments.blocks,
     }
     if degenerate:
         meta["degenerate"] = degenerate

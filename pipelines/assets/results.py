@@ -9,7 +9,16 @@ from pathlib import Path
 import dagster as dg
 
 from noscope_core.camera import CameraSpec
-from pipelines.assets.common import ASSET_KW, intervals_md, load_labels, md_table, mlflow_link, open_store, tracking
+from pipelines.assets.common import (
+    ASSET_KW,
+    footage_files,
+    intervals_md,
+    load_labels,
+    md_table,
+    mlflow_link,
+    open_store,
+    tracking,
+)
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 from pipelines.tracking import MlflowTracker
 
@@ -87,13 +96,9 @@ def query_results(
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
-    footage = [_query_footage(cascade, cam, p, cascade_json, footage_dir, reference) for p in cam.new_footage()]
+    footage = [_query_footage(cascade, cam, p, cascade_json, footage_dir, reference) for p in footage_files(cam)]
     run_id = optimized_cascade.get("mlflow_run_id") if tracking(mlflow) else None
-    if run_id:
-        mlflow.log_query(run_id, result, prefix="test")
-        for f in footage:
-            if not f["cached"]:
-                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))
+    tracking_error = _log_to_mlflow(context, mlflow, run_id, result, footage)
     test = {k: result.get(k) for k in _TEST_KEYS}
     out = {
         "test_json": str(test_json),
@@ -123,6 +128,8 @@ def query_results(
         "footage_files": len(footage),
         **mlflow_link(run_id),
     }
+    if tracking_error:
+        meta["mlflow_error"] = tracking_error
     if footage:
         meta["footage"] = dg.MetadataValue.md(
             md_table(
@@ -138,6 +145,22 @@ def query_results(
             )  # fmt: skip
         )
     return dg.Output(out, metadata=meta)
+
+
+def _log_to_mlflow(context, mlflow, run_id: str | None, result: dict, footage: list[dict]) -> str | None:
+    """Report the answers to the training run. A tracking failure (e.g. the store moved since training) must
+    not withhold answers already computed and written: it is logged and shown in metadata instead."""
+    if not run_id:
+        return None
+    try:
+        mlflow.log_query(run_id, result, prefix="test")
+        for f in footage:
+            if not f["cached"]:
+                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))
+    except Exception as err:  # noqa: BLE001 - any tracking failure, reported rather than raised
+        context.log.warning(f"could not log the query results to MLflow run {run_id}: {err}")
+        return f"{type(err).__name__}: {err}"
+    return None
 
 
 def _metric_prefix(file_name: str) -> str:

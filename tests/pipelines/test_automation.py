@@ -36,6 +36,21 @@ def registry(tmp_path, synthetic_video, camera_entry, write_registry):
     return write_registry(tmp_path / "cameras.yaml", entries)
 
 
+def _sensor(sensor, instance, registry, cursor=None):
+    """Evaluate ``sensor`` in a context that is closed afterwards: an unclosed evaluation context leaves the
+    instance it opened registered as Dagster's current one, which breaks later materializations in this process."""
+    resources = {"cameras": CameraRegistry(path=str(registry))}
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
+        return sensor(ctx)
+
+
+def _schedule(instance, registry, when: datetime):
+    resources = {"cameras": CameraRegistry(path=str(registry))}
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources) as ctx:
+        result = retrain_cameras(ctx)
+        return result if isinstance(result, dg.SkipReason) else list(result)
+
+
 def test_plan_sync_adds_new_ids_and_deletes_removed_ones():
     plan = plan_sync(["a", "b", "c"], ["b", "old"])
     assert (plan.add, plan.delete) == (("a", "c"), ("old",))
@@ -44,16 +59,14 @@ def test_plan_sync_adds_new_ids_and_deletes_removed_ones():
 
 def test_registry_sensor_syncs_partitions_with_the_registry(instance, registry):
     instance.add_dynamic_partitions(CAMERAS, ["gone"])
-    ctx = dg.build_sensor_context(instance=instance, resources={"cameras": CameraRegistry(path=str(registry))})
-    result = camera_registry_sensor(ctx)
+    result = _sensor(camera_registry_sensor, instance, registry)
     kinds = {type(r).__name__: r.partition_keys for r in result.dynamic_partitions_requests}
     assert kinds == {"AddDynamicPartitionsRequest": ["cam-a", "cam-b"], "DeleteDynamicPartitionsRequest": ["gone"]}
 
 
 def test_registry_sensor_skips_when_partitions_already_match(instance, registry):
     instance.add_dynamic_partitions(CAMERAS, ["cam-a", "cam-b"])
-    ctx = dg.build_sensor_context(instance=instance, resources={"cameras": CameraRegistry(path=str(registry))})
-    result = camera_registry_sensor(ctx)
+    result = _sensor(camera_registry_sensor, instance, registry)
     assert isinstance(result, dg.SkipReason)
 
 
@@ -61,19 +74,14 @@ def test_unsafe_camera_id_is_rejected_with_a_clear_message(
     instance, tmp_path, synthetic_video, camera_entry, write_registry
 ):
     reg = write_registry(tmp_path / "bad.yaml", [camera_entry("../escape", synthetic_video)])
-    ctx = dg.build_sensor_context(instance=instance, resources={"cameras": CameraRegistry(path=str(reg))})
     with pytest.raises(QueryError, match="invalid camera id '../escape'"):
-        camera_registry_sensor(ctx)
+        _sensor(camera_registry_sensor, instance, reg)
 
 
 def test_schedule_requests_one_run_per_camera_partition(stored_instance, registry):
     instance = stored_instance
     instance.add_dynamic_partitions(CAMERAS, ["cam-a", "cam-b"])
-    when = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
-    ctx = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, resources={"cameras": CameraRegistry(path=str(registry))}
-    )
-    requests = list(retrain_cameras(ctx))
+    requests = _schedule(instance, registry, datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc))
     assert sorted(r.partition_key for r in requests) == ["cam-a", "cam-b"]
     assert all("2026-03-01" in r.run_key for r in requests)
     assert len({r.run_key for r in requests}) == 2
@@ -82,12 +90,8 @@ def test_schedule_requests_one_run_per_camera_partition(stored_instance, registr
 def test_schedule_leaves_out_cameras_without_a_partition_yet(stored_instance, registry):
     instance = stored_instance
     instance.add_dynamic_partitions(CAMERAS, ["cam-b"])
-    ctx = dg.build_schedule_context(
-        instance=instance,
-        scheduled_execution_time=datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc),
-        resources={"cameras": CameraRegistry(path=str(registry))},
-    )
-    assert [r.partition_key for r in retrain_cameras(ctx)] == ["cam-b"]
+    requests = _schedule(instance, registry, datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc))
+    assert [r.partition_key for r in requests] == ["cam-b"]
 
 
 def test_retrain_cron_defaults_to_nightly_and_follows_the_environment(monkeypatch):
@@ -98,10 +102,7 @@ def test_retrain_cron_defaults_to_nightly_and_follows_the_environment(monkeypatc
 
 
 def _evaluate(instance, registry, cursor):
-    ctx = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"cameras": CameraRegistry(path=str(registry))}
-    )
-    result = new_footage_sensor(ctx)
+    result = _sensor(new_footage_sensor, instance, registry, cursor)
     return result.run_requests or [], result.cursor
 
 
@@ -117,6 +118,7 @@ def test_footage_sensor_requests_one_query_run_per_new_file_exactly_once(instanc
     footage = tmp_path / "footage"
     _drop(footage / "monday.avi", footage_video.read_bytes())
     (footage / "notes.txt").write_text("not a video")
+    _drop(footage / ".partial.avi", b"still copying")  # hidden: a copy in progress
 
     runs, cursor = _evaluate(instance, registry, None)
     assert [(r.partition_key, r.tags["noscope/footage"]) for r in runs] == [("cam-a", "monday.avi")]
