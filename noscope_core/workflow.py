@@ -111,7 +111,7 @@ class LabelSet:
             return cls(
                 labels=labels,
                 labelled=labelled,
-                segments=Segments(*(Segment(n, *segs[n]) for n in ("train", "threshold", "test"))),
+                segments=Segments.from_dict(segs),
                 reference_name=meta["reference_name"],
                 reference_identity=meta["reference_identity"],
                 reference_ms=float(meta["reference_ms"]),
