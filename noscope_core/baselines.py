@@ -120,19 +120,22 @@ class FrameSkipBaseline:
     def name(self) -> str:
         return "reference" if tuple(self.skips) == (1,) else "frame_skip"
 
-    def fit(self, truth: np.ndarray) -> FrameSkipBaseline:
+    def fit(self, truth: np.ndarray, starts: Sequence[int] = (0,)) -> FrameSkipBaseline:
         """Choose the largest skip whose labels meet the targets on the threshold segment's labels ``truth``.
 
-        Skip 1 always qualifies (it reproduces the reference), so fitting never fails on valid labels.
+        ``starts`` are the positions in ``truth`` where a consecutive range of frames begins (a blocked split
+        has several): skipping restarts there, as it does when each range is run. Skip 1 always qualifies (it
+        reproduces the reference), so fitting never fails on valid labels.
         """
         truth = _check_truth(truth)
+        bounds = _bounds(starts, len(truth))
         max_fnr, max_fpr = parse_target("max_fnr", self.max_fnr), parse_target("max_fpr", self.max_fpr)
         skips = sorted({int(s) for s in self.skips} | {1})
         if skips[0] < 1:
             raise QueryError(f"frame skips must be positive integers, got {self.skips!r}")
         self.skip_, self.threshold_fnr_, self.threshold_fpr_ = 1, 0.0, 0.0
         for skip in skips:
-            labels, _ = simulate(CascadeConfig(skip=skip), truth, None, None)
+            labels = np.concatenate([simulate(CascadeConfig(skip=skip), truth[a:b], None, None)[0] for a, b in bounds])
             rates = error_rates(labels, truth)
             if rates.fnr <= max_fnr and rates.fpr <= max_fpr:
                 self.skip_, self.threshold_fnr_, self.threshold_fpr_ = skip, rates.fnr, rates.fpr
@@ -180,6 +183,14 @@ class FrameSkipBaseline:
         if not hasattr(self, "skip_"):
             raise QueryError("the frame-skip baseline is not fitted", "call fit() on the threshold labels first")
         return self.skip_
+
+
+def _bounds(starts: Sequence[int], n: int) -> list[tuple[int, int]]:
+    """``[(a, b), ...]`` pieces of ``range(n)`` that begin at each of ``starts`` (sorted, first one 0)."""
+    cuts = sorted({int(s) for s in starts} | {0})
+    if cuts[-1] >= n or cuts[0] < 0:
+        raise QueryError(f"range starts {list(starts)} must lie inside the {n} frames")
+    return list(zip(cuts, [*cuts[1:], n], strict=True))
 
 
 def _expand(
@@ -233,17 +244,18 @@ class MotionGateBaseline:
             out[i] = np.count_nonzero(mask) / mask.size
         return out
 
-    def fit(self, frames: np.ndarray, truth: np.ndarray) -> MotionGateBaseline:
+    def fit(self, frames: np.ndarray, truth: np.ndarray, starts: Sequence[int] = (0,)) -> MotionGateBaseline:
         """Choose the largest foreground threshold meeting the targets on the threshold segment.
 
-        ``frames`` are that segment's frames in ``view`` (in order), ``truth`` its reference labels. Gated
+        ``frames`` are that segment's frames in ``view`` (in order), ``truth`` its reference labels, ``starts``
+        the positions where a consecutive range begins (the subtractor restarts there, as at run time). Gated
         frames are called absent, so only the FNR can suffer; the reference decides the rest exactly.
         """
         truth = _check_truth(truth)
         if len(frames) != len(truth):
             raise QueryError(f"{len(frames)} frames but {len(truth)} labels for the threshold segment")
         max_fnr, max_fpr = parse_target("max_fnr", self.max_fnr), parse_target("max_fpr", self.max_fpr)
-        fg = self.scores(frames)
+        fg = np.concatenate([self.scores(frames[a:b]) for a, b in _bounds(starts, len(truth))])
         # candidate thresholds: 0 (gate nothing) and midpoints above each distinct score
         values = np.unique(fg)
         candidates = np.concatenate([[0.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-9]])

@@ -179,3 +179,16 @@ def test_a_declared_reference_is_charged_its_declared_cost_like_the_cascade_char
     assert run.seconds["reference"] == pytest.approx(5.0)
     assert run.seconds["total"] >= 5.0
     assert run.fps <= 10.0 + 1e-9  # 50 frames cannot take less than the 5 s charged for them
+
+
+def test_fitting_restarts_at_each_range_of_a_blocked_segment():
+    # two ranges whose labels differ across the seam: across it, skipping would carry a stale label
+    piece = np.zeros(45, dtype=bool)
+    piece[10:30] = True
+    truth = np.concatenate([piece, ~piece])
+    joined = FrameSkipBaseline(skips=(1, 10), max_fnr=0.0, max_fpr=0.0).fit(truth)
+    per_range = FrameSkipBaseline(skips=(1, 10), max_fnr=0.0, max_fpr=0.0).fit(truth, starts=(0, 45))
+    assert joined.skip_ == 1  # as one range of 90, frames 45-49 inherit frame 40's (stale) label
+    assert per_range.skip_ == 10  # each range restarts at its own first frame: every label change is on the grid
+    with pytest.raises(QueryError):
+        FrameSkipBaseline().fit(truth, starts=(0, 90))
