@@ -3,8 +3,10 @@ in DAGSTER_HOME, so the runs, checks and metadata are in the UI afterwards (``ma
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 
 def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> int:
@@ -23,8 +25,14 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
     todo = [registry.get(camera).camera_id] if camera else list(cams)
     job = defs.resolve_job_def("train_camera")
     failed = []
-    with dg.DagsterInstance.get() as instance:
-        plan = sync_instance(instance, cams)
+    with _first_use_lock(home):
+        instance = dg.DagsterInstance.get()  # a fresh DAGSTER_HOME creates its SQLite databases here
+        try:
+            plan = sync_instance(instance, cams)
+        except BaseException:
+            instance.dispose()
+            raise
+    with instance:
         log(f"Dagster instance {home}: {plan.describe()}")
         for cam_id in todo:
             log(f"\n=== camera {cam_id}: decode -> label -> train -> optimize -> query ===")
@@ -46,6 +54,23 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
         print(f"noscope demo: {len(failed)} camera(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _first_use_lock(home: Path) -> Iterator[None]:
+    """Serialise opening the instance: two demos started together on a fresh DAGSTER_HOME both create its SQLite
+    databases and collide in alembic ("Version table 'alembic_version' has more than one head present")."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks
+        yield
+        return
+    with open(home / ".noscope-demo.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def failure_message(event) -> str:
