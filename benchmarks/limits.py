@@ -92,14 +92,14 @@ def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None, batch:
 
 def decode_limits(prep: Prepared, max_frames: int, repeats: int = 3) -> dict[str, Any]:
     """Frames/s of grab-only, decode-only and decode+preprocess over (the start of) the test segment."""
-    seg = prep.labels.segments.test
-    n = min(len(seg), max_frames)
-    out: dict[str, Any] = {"frames": n, "start": seg.start}
+    a, b = max(prep.labels.segments.test.ranges, key=lambda r: r[1] - r[0])  # the longest test range
+    n = min(b - a, max_frames)
+    out: dict[str, Any] = {"frames": n, "start": a}
     for mode in ("grab", "decode", "decode_resize", "decode_prep", "decode_prep_threaded"):
         fps = []
         for _ in range(repeats):
             one_pass = _threaded_pass if mode == "decode_prep_threaded" else _timed_pass
-            done, s = one_pass(prep.camera.video, seg.start, n, mode, prep.cascade.view)
+            done, s = one_pass(prep.camera.video, a, n, mode, prep.cascade.view)
             fps.append(done / s if s > 0 else float("inf"))
             if s * repeats > 15:  # a long pass is steady enough once
                 break
@@ -124,7 +124,7 @@ def stage_micro(
 
     seg = prep.labels.segments.test
     view = prep.cascade.view
-    frames = np.asarray(prep.store.frames(view)[seg.start : seg.start + n_frames])
+    frames = np.asarray(prep.store.frames(view)[seg.indices()[:n_frames]])
     previous = frames[::-1].copy()  # distinct frames to compare against, as the optimizer times them
     saved = (torch.get_num_threads(), cv2.getNumThreads())
     out: dict[str, Any] = {"frames": len(frames), "dd": [], "models": [], "reference": {}}
@@ -168,9 +168,9 @@ def _reference_micro(prep: Prepared, thread_counts, n: int = 32) -> dict[str, An
     det = prep.detector
     if prep.camera.reference_declared_ms is not None:
         return {"name": det.name, "basis": "declared", "fps": 1000.0 / prep.camera.reference_declared_ms}
-    seg = prep.labels.segments.test
-    frames = [f for b in iter_frames(prep.camera.video, start=seg.start, stop=seg.start + n) for f in b.frames]
-    idx = list(range(seg.start, seg.start + len(frames)))
+    a, b = prep.labels.segments.test.ranges[0]
+    frames = [f for batch in iter_frames(prep.camera.video, start=a, stop=min(b, a + n)) for f in batch.frames]
+    idx = list(range(a, a + len(frames)))
     det.detect(frames[:2], idx[:2])  # warm-up
     res = {"name": det.name, "basis": "measured", "frames": len(frames), "by_threads": []}
     own = getattr(det, "num_threads", None)  # cv2.dnn detectors set their thread count before each pass

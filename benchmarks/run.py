@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--vtest-roi",
         default=None,
-        help="region asked of the real camera, X0,Y0,X1,Y1 (default: bottom-right quadrant)",
+        help="region asked of the real camera, X0,Y0,X1,Y1 (default: the registry's bottom-left quadrant)",
     )
     args = p.parse_args(argv)
     wanted = [w.strip() for w in (args.only or "").split(",") if w.strip()]
@@ -81,6 +81,21 @@ def _git_commit() -> str | None:
         return None
 
 
+def _dirty_engine_files() -> list[str] | None:
+    """Engine files that differ from the commit: the run measured the working tree, so say where it differs."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "noscope_core", "benchmarks"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            timeout=10,
+        )
+        return [line[3:] for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
     import cv2
     import numpy
@@ -91,6 +106,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         "name": args.name,
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
+        "uncommitted_files": _dirty_engine_files(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
         "versions": {
@@ -183,10 +199,10 @@ def goals(result: dict) -> list[dict]:
     syn = cams.get("synthetic")
     if syn and not syn.get("skipped"):
         s = syn["methods"]["summary"]
+        n_test = sum(b - a for a, b in syn["methods"]["summary"]["test_ranges"])
         g.append(
             {
-                "goal": f"synthetic ({syn['camera']['name']}, {syn['prepare']['notes']['segments']['test']}): "
-                "cascade vs reference on every frame, decode excluded",
+                "goal": f"synthetic ({n_test:,} test frames): cascade vs reference on every frame, decode excluded",
                 "target": "≥ 1,000×",
                 "measured": f"{s['cascade_speedup']:,.0f}×",
                 "met": s["cascade_speedup"] >= 1000,
@@ -246,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.memory import memory_scaling
     from benchmarks.table import render
     from noscope_core.atomic import write_json, write_text
+    from noscope_core.errors import NoScopeError
     from noscope_core.paths import noscope_home
 
     t_start = time.perf_counter()
@@ -270,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         else:
             cam = synthetic_camera(home, args.long_frames, log=log)
-        out, prep = run_camera(cam, args, home, log)
+        try:
+            out, prep = run_camera(cam, args, home, log)
+        except NoScopeError as err:  # e.g. labels with one class only: report it, go on with the next camera
+            log(f"  failed: {err}")
+            result["cameras"][name] = {"camera": cam.to_dict(), "skipped": f"failed: {err}"}
+            continue
         result["cameras"][name] = out
         if name == "synthetic" and "memory" in args.sections:
             log("  memory ...")
@@ -278,11 +300,17 @@ def main(argv: list[str] | None = None) -> int:
             result["memory"] = memory_scaling(prep, [n // 4, n], log=log)
     result["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_seconds"] = time.perf_counter() - t_start
-    result["goals"] = goals(result)
-    result["bottlenecks"] = bottlenecks(result)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     json_path = args.results_dir / f"{args.name}.json"
     md_path = args.results_dir / f"{args.name}.md"
+    write_json(json_path, result)  # the measurements first: a bug in the summaries below must not lose them
+    for key, derive in (("goals", goals), ("bottlenecks", bottlenecks)):
+        try:
+            result[key] = derive(result)
+        except Exception as err:  # report, keep the measurements
+            result[key] = []
+            result.setdefault("errors", []).append(f"{key}: {type(err).__name__}: {err}")
+            log(f"warning: could not derive {key}: {err}")
     write_json(json_path, result)
     md = render(result)
     write_text(md_path, md + "\n")

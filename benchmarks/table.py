@@ -17,20 +17,33 @@ def _f(x: Any, digits: int = 1, suffix: str = "") -> str:
     return str(x)
 
 
+def ranges_text(ranges) -> str:
+    """``[[0, 398], [500, 600]]`` (half-open) as ``0-397, 500-599``; a bare ``[a, b]`` is one range."""
+    if ranges and isinstance(ranges[0], int):
+        ranges = [ranges]
+    return ", ".join(f"{a}-{b - 1}" for a, b in ranges)
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}%"
 
 
 def methods_table(cam: dict) -> list[str]:
-    lines = [
+    rows = cam["methods"]["rows"]
+    priced = rows[0].get("reference_priced") == "measured" and "speedup_priced" in rows[0]
+    head = (
         "| method | fitted setting | frames/s, decode excluded | frames/s, decode included | speed-up (excl.) "
-        "| speed-up (incl.) | FNR | FPR | meets targets | sent to reference |",
-        "|---|---|---:|---:|---:|---:|---:|---:|:-:|---:|",
-    ]
-    for r in cam["methods"]["rows"]:
+        "| speed-up (incl.) |"
+        + (" speed-up, reference priced |" if priced else "")
+        + " FNR | FPR | meets targets | sent to reference |"
+    )
+    lines = [head, "|---|---|---:|---:|---:|---:|" + ("---:|" if priced else "") + "---:|---:|:-:|---:|"]
+    for r in rows:
         lines.append(
             f"| {r['label']} | {r['describe']} | {_f(r['fps'])} | {_f(r['fps_e2e'])} | {_f(r['speedup'])}× "
-            f"| {_f(r['speedup_e2e'])}{'×' if r['speedup_e2e'] else ''} | {_pct(r['fnr'])} | {_pct(r['fpr'])} "
+            f"| {_f(r['speedup_e2e'])}{'×' if r['speedup_e2e'] else ''} |"
+            + (f" {_f(r['speedup_priced'])}× |" if priced else "")
+            + f" {_pct(r['fnr'])} | {_pct(r['fpr'])} "
             f"| {'yes' if r['meets_targets'] else '**no**'} | {_pct(r['reference_fraction'])} |"
         )
     return lines
@@ -124,6 +137,11 @@ def render(result: dict) -> str:
         f"load average {meta['load_before']} before, {meta.get('load_after', '?')} after · "
         f"wall time {_f(result.get('wall_seconds'), 0)} s",
         "",
+        *(
+            [f"Measured with uncommitted changes in: {', '.join(meta['uncommitted_files'])}.", ""]
+            if meta.get("uncommitted_files")
+            else []
+        ),
         f"Targets: FNR ≤ {_pct(meta['max_fnr'])}, FPR ≤ {_pct(meta['max_fpr'])} against the reference's labels of "
         "the test segment. All methods ran in this one process on this one machine, which is shared and noisy: "
         "compare ratios, not absolute frames/s.",
@@ -141,7 +159,8 @@ def render(result: dict) -> str:
         seg = cam["prepare"]["notes"]["segments"]
         ref = s["reference_cost"]
         out += [
-            f"Segments (frames): train {seg['train']}, threshold {seg['threshold']}, test {seg['test']}. "
+            f"Segments (frames, {seg.get('blocks', 1)} block(s)): train {ranges_text(seg['train'])}, "
+            f"threshold {ranges_text(seg['threshold'])}, test {ranges_text(seg['test'])}. "
             f"Positive rate: "
             + ", ".join(f"{k} {_pct(v)}" for k, v in cam["prepare"]["notes"]["positive_rates"].items())
             + ".",
@@ -155,8 +174,16 @@ def render(result: dict) -> str:
             "",
             *methods_table(cam),
             "",
-            f"Decode excluded = wall time of the run less the time inside the decoder; decode included = whole "
-            f"wall time. The one-off {_f(1000 * s['positioning_seconds'], 0)} ms to position the decoder at the "
+            "Decode excluded = wall time of the run less the time inside the decoder; decode included = whole "
+            "wall time."
+            + (
+                " Reference priced = the same runs with every reference call charged the naive run's "
+                f"{_f(s['naive_reference_ms_per_frame'])} ms, which takes the detector's run-to-run drift on this "
+                "shared machine out of the ratio."
+                if ref["basis"] == "measured"
+                else ""
+            )
+            + f" The one-off {_f(1000 * s['positioning_seconds'], 0)} ms to position the decoder at the "
             "test segment's first frame is subtracted from every streaming run. The frame-store row is NoScope's "
             "own measure: small frames read from the memory-mapped store, full frames fetched for the reference "
             "not counted.",
