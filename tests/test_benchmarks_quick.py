@@ -48,9 +48,10 @@ def test_quick_benchmark_measures_every_method_on_the_same_test_segment(quick_re
     cam = result["cameras"]["synthetic"]
     rows = {r["method"]: r for r in cam["methods"]["rows"]}
     assert list(rows) == METHODS
-    test_start, test_stop = cam["prepare"]["notes"]["segments"]["test"]
+    n_test = sum(b - a for a, b in cam["prepare"]["notes"]["segments"]["test"])
+    assert cam["methods"]["summary"]["test_ranges"] == cam["prepare"]["notes"]["segments"]["test"]
     for r in rows.values():
-        assert r["frames"] == test_stop - test_start
+        assert r["frames"] == n_test
         assert r["fps"] > 0 and math.isfinite(r["fps"])
         assert 0.0 <= r["fnr"] <= 1.0 and 0.0 <= r["fpr"] <= 1.0
         assert 0.0 <= r["reference_fraction"] <= 1.0
