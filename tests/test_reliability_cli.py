@@ -150,7 +150,11 @@ def test_damaged_video_answers_from_what_decodes_and_reports_the_rest(home, tmp_
     source = synthetic(tmp_path / "long.avi", n_frames=400)
     damaged = _damaged_copy(source, tmp_path / f"{how}.avi", how)
     out = tmp_path / "result.json"
-    proc = run_query(home, str(damaged), "--object", "person", "--reference", "synthetic", *FAST, "--json", str(out))
+    # the garbled case queries a region nobody enters: it runs to the end without training (faster)
+    where = ["--roi", "0,0,0.02,0.02"] if how == "garbled" else []
+    proc = run_query(
+        home, str(damaged), "--object", "person", *where, "--reference", "synthetic", *FAST, "--json", str(out)
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     result = json.loads(out.read_text())
