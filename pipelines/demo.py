@@ -3,10 +3,8 @@ in DAGSTER_HOME, so the runs, checks and metadata are in the UI afterwards (``ma
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 
 def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> int:
@@ -19,13 +17,16 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
     from pipelines.definitions import defs
     from pipelines.partitions import sync_instance
     from pipelines.resources import CameraRegistry
+    from pipelines.tracking import file_lock
 
     registry = CameraRegistry()
     cams = registry.cameras()
     todo = [registry.get(camera).camera_id] if camera else list(cams)
     job = defs.resolve_job_def("train_camera")
     failed = []
-    with _first_use_lock(home):
+    # Two demos started together on a fresh DAGSTER_HOME both create its SQLite databases and collide in alembic
+    # ("Version table 'alembic_version' has more than one head present"): open the instance under a lock.
+    with file_lock(home / ".noscope-demo.lock"):
         instance = dg.DagsterInstance.get()  # a fresh DAGSTER_HOME creates its SQLite databases here
         try:
             plan = sync_instance(instance, cams)
@@ -54,23 +55,6 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
         print(f"noscope demo: {len(failed)} camera(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _first_use_lock(home: Path) -> Iterator[None]:
-    """Serialise opening the instance: two demos started together on a fresh DAGSTER_HOME both create its SQLite
-    databases and collide in alembic ("Version table 'alembic_version' has more than one head present")."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks
-        yield
-        return
-    with open(home / ".noscope-demo.lock", "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def failure_message(event) -> str:

@@ -622,15 +622,23 @@ def _client(uri: str):
 @contextlib.contextmanager
 def _store_init_lock(uri: str) -> Iterator[None]:
     db = _sqlite_path(uri)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks
-        fcntl = None  # type: ignore[assignment]
-    if db is None or fcntl is None:
+    if db is None:  # not a SQLite file: no folder to put a lock in
         yield
         return
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.parent / f".{db.name}.init.lock", "a+b") as fh:
+    with file_lock(db.parent / f".{db.name}.init.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block; no-op without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks
+        yield
+        return
+    with open(path, "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield
