@@ -195,7 +195,7 @@ def test_frame_store_readers_see_the_old_or_the_new_store_whole_while_another_pr
     build_frame_store(video, root, progress=False)
     synthetic(video, 300, seed=3)  # new footage: the store is rebuilt in place while two readers keep opening it
     readers = [child("read-store", root, 300, tmp_path / f"reader{i}.json") for i in range(2)]
-    time.sleep(1.0)  # the readers are polling before the builder starts
+    _wait_ready(tmp_path, readers)  # both readers have opened the old store before the rebuild starts
     builder = child("build", video, root, RELIABILITY_SLOW_PREPROCESS="0.15")
     results = wait_all([builder, *readers], timeout=240)
     assert all(r.returncode == 0 for r in results), [r.stderr[-2000:] for r in results]
@@ -224,6 +224,7 @@ def test_two_processes_building_one_store_decode_it_once(tmp_path):
 def test_detection_cache_readers_see_only_whole_chunks_while_another_process_labels(tmp_path):
     video, cache_root = synthetic(tmp_path / "cam.avi", 300), tmp_path / "cache"
     readers = [child("read-cache", video, cache_root, tmp_path / f"reader{i}.json") for i in range(2)]
+    _wait_ready(tmp_path, readers)  # both readers are polling before the first chunk can land
     writer = child("label", video, cache_root, RELIABILITY_SLOW_DETECT="0.005")
     results = wait_all([writer, *readers], timeout=240)
     assert all(r.returncode == 0 for r in results), [r.stderr[-2000:] for r in results]
@@ -255,6 +256,14 @@ def test_a_frame_labelled_by_two_processes_keeps_one_set_of_detections(tmp_path)
             cache.flush()
     assert len(list((tmp_path / "cache").rglob("chunk-*.npz"))) == 2
     assert DetectionCache(tmp_path / "cache", "fp", det.identity()).get(frames) == truth
+
+
+def _wait_ready(folder: Path, readers: list[subprocess.Popen], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(folder.glob("reader*.ready"))) < len(readers):
+        assert all(r.poll() is None for r in readers), [r.communicate()[1][-2000:] for r in readers]
+        assert time.monotonic() < deadline, "the readers never started"
+        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------------------------- the child
@@ -313,6 +322,7 @@ def _read_store(root: Path, final_frames: int, out: Path, timeout: float = 120) 
                 assert store.frames(view).shape[0] == n and store.frames(view)[n - 1].shape[-1] == 3
             assert len(store.decoded_ok) == n and len(store.timestamps_s) == n
             seen["complete"][str(n)] = seen["complete"].get(str(n), 0) + 1
+            out.with_suffix(".ready").touch()
             if n == final_frames:
                 break
         except ArtifactError as err:
@@ -338,6 +348,7 @@ def _read_cache(video: Path, cache_root: Path, out: Path, timeout: float = 120) 
         cache = DetectionCache(cache_root, fingerprint, det.identity())
         have = sorted(set(range(300)) - set(cache.missing(range(300))))
         counts.append(len(have))
+        out.with_suffix(".ready").touch()
         wrong += sum(got != truth[i] for i, got in zip(have, cache.get(have), strict=True))
         if len(have) == 300:
             break
