@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -290,7 +291,7 @@ class DifferenceDetector:
             dd.train_auc_ = float("nan") if config.get("train_auc") is None else float(config["train_auc"])
             dd.background_ = arrays["background"].astype(np.float32) if "background" in arrays else None
             dd.coef_ = arrays["coef"].astype(np.float32) if "coef" in arrays else None
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as exc:
             raise ArtifactError(
                 f"cannot read difference detector {path}: {exc}", "re-fit the difference detectors"
             ) from None

@@ -24,3 +24,20 @@ def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
             raise RuntimeError("killed")
     assert (target / "m.pt").read_text() == "v1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+def test_atomic_dir_removes_folders_left_by_killed_writers_but_not_live_ones(tmp_path):
+    import os
+    import subprocess
+
+    target = tmp_path / "models"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f".models.{dead.pid}.abc.tmp"
+    live = tmp_path / f".models.{os.getpid()}.xyz.tmp"
+    orphan.mkdir()
+    live.mkdir()
+    with atomic_dir(target) as tmp:
+        (tmp / "m.pt").write_text("v1")
+    assert not orphan.exists()
+    assert live.exists()
