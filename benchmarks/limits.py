@@ -91,9 +91,13 @@ def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None, batch:
 
 
 def decode_limits(prep: Prepared, max_frames: int, repeats: int = 3) -> dict[str, Any]:
-    """Frames/s of grab-only, decode-only and decode+preprocess over (the start of) the test segment."""
-    a, b = max(prep.labels.segments.test.ranges, key=lambda r: r[1] - r[0])  # the longest test range
-    n = min(b - a, max_frames)
+    """Frames/s of grab-only, decode-only and decode+preprocess: over the whole video when it is short (a
+    100-frame pass is too short to time on a shared machine), else over the start of the longest test range."""
+    if prep.store.n_frames <= max_frames:
+        a, n = 0, prep.store.n_frames
+    else:
+        a, b = max(prep.labels.segments.test.ranges, key=lambda r: r[1] - r[0])
+        n = min(b - a, max_frames)
     out: dict[str, Any] = {"frames": n, "start": a}
     for mode in ("grab", "decode", "decode_resize", "decode_prep", "decode_prep_threaded"):
         fps = []
