@@ -91,7 +91,8 @@ def _dirty_engine_files() -> list[str] | None:
             cwd=Path(__file__).resolve().parents[1],
             timeout=10,
         )
-        return [line[3:] for line in out.stdout.splitlines() if line.strip()]
+        files = [line[3:] for line in out.stdout.splitlines() if line.strip()]
+        return [f for f in files if not f.startswith("benchmarks/results")]  # the outputs, not the code
     except (OSError, subprocess.SubprocessError):
         return None
 
