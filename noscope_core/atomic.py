@@ -90,7 +90,7 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(target: str | os.PathLike[str], obj: Any) -> None:
-    write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def write_npz(target: str | os.PathLike[str], **arrays: np.ndarray) -> None:
@@ -98,13 +98,18 @@ def write_npz(target: str | os.PathLike[str], **arrays: np.ndarray) -> None:
         np.savez(tmp, **arrays)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays, paths and dataclasses."""
+    import dataclasses
+
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 

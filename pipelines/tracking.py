@@ -36,6 +36,7 @@ from typing import Any
 
 import dagster as dg
 
+from noscope_core.atomic import json_default
 from noscope_core.errors import ArtifactError
 from noscope_core.paths import safe_name
 
@@ -804,13 +805,10 @@ def _finish(client, run_id: str) -> None:
 
 
 def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
+    # tags and logged configs never fail on an odd value: fall back to its text
+    try:
+        return json_default(obj)
+    except TypeError:
         return str(obj)
     if is_dataclass(obj) and not isinstance(obj, type):
         return asdict(obj)
