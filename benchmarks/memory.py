@@ -132,7 +132,7 @@ def memory_scaling(prep, lengths: list[int], log=print) -> dict[str, Any]:
                 str(prep.cascade_json),
                 str(prep.models_dir),
                 str(prep.dd_dir),
-                cam.reference if cam.reference != "synthetic" else f"synthetic:{cam.video}",
+                cam.reference,
                 str(cam.reference_declared_ms) if cam.reference_declared_ms else "none",
             ]
         )
