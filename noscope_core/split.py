@@ -84,7 +84,8 @@ def split_frames(n_frames: int, fractions: tuple[float, float, float] = (0.5, 0.
         size = hi - lo
         a = lo + int(round(size * fractions[0]))
         b = a + int(round(size * fractions[1]))
-        c = min(hi, b + int(round(size * fractions[2])))
+        # fractions summing to 1 use the whole block (rounding must not drop its last frame)
+        c = hi if sum(fractions) >= 1.0 - 1e-9 else min(hi, b + int(round(size * fractions[2])))
         for name, (s, e) in zip(pieces, ((lo, a), (a, b), (b, c)), strict=True):
             if e > s:
                 pieces[name].append((s, e))

@@ -34,3 +34,10 @@ def test_candidate_blocks_stop_where_pieces_get_too_small():
     assert candidate_blocks(795, (0.5, 0.25, 0.25)) == [1, 2, 4, 8]
     assert candidate_blocks(100, (0.5, 0.25, 0.25)) == [1, 2, 4]
     assert candidate_blocks(60, (0.5, 0.25, 0.25)) == []
+
+
+def test_fractions_summing_to_one_cover_every_frame_in_any_block_count():
+    for n in (795, 1001, 333):
+        for blocks in (1, 2, 4):
+            segs = split_frames(n, (0.5, 0.25, 0.25), blocks)
+            assert sum(len(s) for s in segs) == n
