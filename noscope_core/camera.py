@@ -26,6 +26,7 @@ class CameraSpec:
     max_fnr: float = 0.01
     max_fpr: float = 0.01
     split: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    confidence: float | None = None  # targets must hold at this confidence (Clopper-Pearson); None: point estimates
     split_blocks: int | None = None  # None: automatic (see noscope_core.split); 1 = NoScope's consecutive split
     footage_dir: Path | None = None  # new footage arrives here; the sensor queries every new file
     max_frames: int | None = None  # decode at most this many frames (for quick runs)
@@ -47,6 +48,7 @@ class CameraSpec:
             "max_fpr": self.max_fpr,
             "split": list(self.split),
             "split_blocks": self.split_blocks,
+            "confidence": self.confidence,
             "footage_dir": str(self.footage_dir) if self.footage_dir else None,
             "max_frames": self.max_frames,
         }
@@ -98,6 +100,7 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
         max_fpr=float(d.get("max_fpr", 0.01)),
         split=parse_split(d.get("split", (0.5, 0.25, 0.25))),
         split_blocks=int(d["split_blocks"]) if d.get("split_blocks") else None,
+        confidence=float(d["confidence"]) if d.get("confidence") else None,
         footage_dir=_expand(str(footage), base) if footage else None,
         max_frames=int(d["max_frames"]) if d.get("max_frames") else None,
         extra={k: v for k, v in d.items() if k not in _KNOWN},
@@ -106,7 +109,7 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
 
 _KNOWN = {
     "id", "video", "object", "roi", "min_score", "smooth_frames", "reference", "reference_fps",
-    "max_fnr", "max_fpr", "split", "split_blocks", "footage_dir", "max_frames",
+    "max_fnr", "max_fpr", "split", "split_blocks", "confidence", "footage_dir", "max_frames",
 }  # fmt: skip
 
 

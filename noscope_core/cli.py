@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--max-fnr", type=float, default=0.01)
     q.add_argument("--max-fpr", type=float, default=0.01)
+    q.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help="demand the targets at this confidence (e.g. 0.95, Clopper-Pearson bound on the threshold segment) "
+        "instead of NoScope's point estimate",
+    )
     q.add_argument("--split", default="0.5,0.25,0.25", help="TRAIN,THRESHOLD,TEST fractions in time order")
     q.add_argument(
         "--blocks",

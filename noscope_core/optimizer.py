@@ -105,6 +105,7 @@ def optimize(
     model_thresholds: int = 40,
     safety_margin: float = 0.0,
     view: dict | None = None,
+    confidence: float | None = None,
 ) -> OptimizationResult:
     """Pick the cheapest cascade meeting ``max_fnr``/``max_fpr`` on a threshold segment.
 
@@ -115,6 +116,12 @@ def optimize(
     model thresholds ``model_thresholds`` cuts between quantiles of the scores of frames reaching the model,
     plus 0 and 1.
     ``view`` is recorded in every config. Reference-only (error 0, speed-up 1) is always a candidate.
+
+    ``confidence`` (e.g. 0.95) turns the targets into promises about unseen frames: a cascade is accepted
+    only if the one-sided Clopper-Pearson upper bound of its FNR and FPR at that confidence meets the targets,
+    not just the rates measured on this segment. A small threshold segment then makes cheap cascades
+    infeasible instead of letting one that was lucky on a few frames through. ``None`` keeps NoScope's point
+    estimates.
     """
     truth = np.asarray(truth, dtype=bool).reshape(-1)
     n = len(truth)
@@ -136,7 +143,9 @@ def optimize(
     models = {name: _check_model_scores(name, s, n) for name, s in model_scores.items()}
     _check_components(models, dd_kinds, costs)
 
-    search = _Search(truth, costs, max(0.0, max_fnr - safety_margin), max(0.0, max_fpr - safety_margin))
+    if confidence is not None and not 0.0 < confidence < 1.0:
+        raise QueryError(f"confidence must lie in (0, 1), got {confidence}")
+    search = _Search(truth, costs, max(0.0, max_fnr - safety_margin), max(0.0, max_fpr - safety_margin), confidence)
     get_dd = _dd_getter(dd_scores, dd_kinds)
     if 1 not in skips:  # reference-only; otherwise the loop reaches it as (skip 1, no DD, no model)
         _search_skip(search, 1, {}, {}, get_dd, dd_thresholds, model_thresholds, view)
@@ -149,6 +158,12 @@ def optimize(
     reason = None
     if fell_back:
         reason = _fallback_reason(search.frontier(), costs.reference_ms, max_fnr, max_fpr, safety_margin, n)
+        if confidence is not None:
+            reason += (
+                f"; at {confidence:g} confidence the segment's {search.positives} positive and "
+                f"{search.negatives} negative frames allow at most {search.max_fn} false negatives and "
+                f"{search.max_fp} false positives (-1: not even zero errors prove the target; label more footage)"
+            )
     return OptimizationResult(best, search.frontier(), fell_back, reason, search.n_evaluated)
 
 
@@ -212,13 +227,19 @@ class _Ranked:
 class _Search:
     """Scores batches of candidates; keeps the cheapest feasible one and every batch's Pareto points."""
 
-    def __init__(self, truth: np.ndarray, costs: StageCosts, fnr_limit: float, fpr_limit: float) -> None:
+    def __init__(
+        self, truth: np.ndarray, costs: StageCosts, fnr_limit: float, fpr_limit: float, confidence: float | None = None
+    ) -> None:
         self.truth = truth
         self.n = len(truth)
         self.positives = int(truth.sum())
         self.negatives = self.n - self.positives
         self.costs = costs
         self.fnr_limit, self.fpr_limit = fnr_limit, fpr_limit
+        self.confidence = confidence
+        # the most errors of each kind whose upper confidence bound still meets the target (-1: none does)
+        self.max_fn = max_errors_within(self.positives, fnr_limit, confidence)
+        self.max_fp = max_errors_within(self.negatives, fpr_limit, confidence)
         self.best: Candidate | None = None
         self.n_evaluated = 0
         self._pareto: list[Candidate] = []
@@ -247,7 +268,12 @@ class _Search:
             )
 
         order = np.lexsort((err, cost_ms))  # by cost, then error: ties go to the more accurate
-        feasible = (fnr[order] <= self.fnr_limit) & (fpr[order] <= self.fpr_limit)
+        if self.confidence is None:
+            feasible = (fnr[order] <= self.fnr_limit) & (fpr[order] <= self.fpr_limit)
+        else:
+            feasible = (fn[order] <= self.max_fn) & (fp[order] <= self.max_fp)
+        # the reference on every frame is the truth itself: exact, whatever the confidence asked
+        feasible |= n_ref[order] >= self.n
         if feasible.any():
             k = int(order[np.argmax(feasible)])
             if self.best is None or (cost_ms[k], err[k]) < (self.best.cost_ms, self.best.error):
@@ -444,6 +470,21 @@ def _check_components(models: Mapping[str, np.ndarray], dd_kinds: Mapping[str, s
 
 def _speedup(reference_ms: float, cost_ms: float) -> float:
     return reference_ms / cost_ms if cost_ms > 0 else float("inf")
+
+
+def max_errors_within(n: int, rate: float, confidence: float | None) -> int:
+    """Largest error count k out of ``n`` whose one-sided Clopper-Pearson upper bound at ``confidence`` is at
+    most ``rate`` (-1 when even zero errors cannot show it). Without a confidence: floor(rate * n)."""
+    if confidence is None:
+        return int(np.floor(rate * n + 1e-9))
+    if rate <= 0.0 or n == 0:
+        return -1
+    from scipy.stats import binom
+
+    # upper bound(k) <= rate  <=>  P(X <= k | n, rate) <= 1 - confidence; the CDF grows with k
+    ks = np.arange(0, n + 1)
+    ok = np.flatnonzero(binom.cdf(ks, n, rate) <= 1.0 - confidence)
+    return int(ok[-1]) if len(ok) else -1
 
 
 def _fallback_reason(

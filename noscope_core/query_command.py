@@ -25,6 +25,7 @@ class QueryOptions:
     max_fpr: float = 0.01
     split: tuple[float, float, float] = (0.5, 0.25, 0.25)
     blocks: int | None = None
+    confidence: float | None = None
     evaluate: bool = False
     json_out: Path | None = None
     max_epochs: int = 12
@@ -48,6 +49,7 @@ class QueryOptions:
             max_fpr=parse_target("--max-fpr", args.max_fpr),
             split=parse_split(args.split),
             blocks=_parse_blocks(args.blocks),
+            confidence=args.confidence,
             evaluate=args.evaluate,
             json_out=args.json_out,
             max_epochs=args.max_epochs,
@@ -174,6 +176,7 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
             out_path=cascade_path,
             models_dir=models_dir,
             dd_dir=dd_dir,
+            confidence=opts.confidence,
         )
     info_dict = art.to_dict()
     log(f"      chosen: {info_dict['best']['describe']}")

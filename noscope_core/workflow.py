@@ -378,6 +378,7 @@ class CascadeArtifact:
     dd_files: dict[str, str] = field(default_factory=dict)
     fallback_reason: str | None = None
     optimize_seconds: float = 0.0
+    confidence: float | None = None
 
     def to_dict(self) -> dict:
         res = self.result
@@ -386,7 +387,7 @@ class CascadeArtifact:
             "query_key": self.query.key(),
             "view": self.view,
             "reference": {"name": self.reference_name, "identity": self.reference_identity},
-            "targets": {"max_fnr": self.max_fnr, "max_fpr": self.max_fpr},
+            "targets": {"max_fnr": self.max_fnr, "max_fpr": self.max_fpr, "confidence": self.confidence},
             "skips": self.skips,
             "fps": self.fps,
             "costs": {
@@ -417,8 +418,11 @@ def optimize(
     models_dir: str | Path | None = None,
     dd_dir: str | Path | None = None,
     fallback_reason: str | None = None,
+    confidence: float | None = None,
 ) -> CascadeArtifact:
-    """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space."""
+    """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
+
+    ``confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``)."""
     from noscope_core.costs import measure_stage_costs
     from noscope_core.optimizer import optimize as search
 
@@ -453,6 +457,7 @@ def optimize(
         max_fnr=max_fnr,
         max_fpr=max_fpr,
         skips=skips,
+        confidence=confidence,
     )
     art = CascadeArtifact(
         result=result,
@@ -469,6 +474,7 @@ def optimize(
         dd_files=_hashes(dd_dir, "*.npz") if dd_dir else {},
         fallback_reason=fallback_reason,
         optimize_seconds=time.perf_counter() - start,
+        confidence=confidence,
     )
     if out_path is not None:
         write_json(out_path, art.to_dict())

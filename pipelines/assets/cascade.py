@@ -55,7 +55,7 @@ def optimized_cascade(
             dds = workflow.load_difference(dd_dir, labels.query)
             art = workflow.optimize(
                 store, labels, models, dds, cam.max_fnr, cam.max_fpr,
-                out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir,
+                out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir, confidence=cam.confidence,
             )  # fmt: skip
         info = art.to_dict()
         reference_fps = 1000.0 / labels.reference_ms
