@@ -68,6 +68,8 @@ def failure_message(event) -> str:
 
 def summary(result) -> str:
     """Where a finished run put its artifacts, what the cascade answers and how the checks came out."""
+    frames = result.output_for_node("decoded_frames")
+    labels = result.output_for_node("reference_labels")
     cascade = result.output_for_node("optimized_cascade")
     query = result.output_for_node("query_results")
     test, targets = query["test"], query["targets"]
@@ -77,8 +79,15 @@ def summary(result) -> str:
     ]
     iv = test["intervals"]
     shown = ", ".join(f"[{a},{b})" for a, b in iv[:8]) + (" ..." if len(iv) > 8 else "")
+    rates = ", ".join(f"{k} {100 * v:.1f}%" for k, v in labels["positive_rates"].items())
     lines = [
         f"run              {result.run_id}",
+        f"video            {frames['video']} ({frames['width']}x{frames['height']}, {frames['fps']:g} fps)",
+        f"frames           {frames['n_frames']} decoded at {frames['decode_fps']:.0f} frames/s"
+        + (f", {frames['n_corrupt']} corrupt" if frames.get("n_corrupt") else ""),
+        f"query            {labels['query_text']}",
+        f"reference        {labels['reference']} at {labels['reference_fps']:.1f} frames/s",
+        f"positive rate    {rates}",
         f"cascade          {query['cascade']}"
         + (f"  [FELL BACK: {cascade['reason']}]" if cascade["fell_back"] else ""),
         f"cascade.json     {cascade['cascade_json']}",
