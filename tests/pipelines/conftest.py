@@ -18,6 +18,16 @@ N_FRAMES = 400
 
 
 @pytest.fixture(scope="session")
+def mlflow_template_db(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow SQLite database, made once per session (creating one costs 5-15 s here)."""
+    from mlflow import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture(scope="session")
 def synthetic_video(tmp_path_factory) -> Path:
     from noscope_core.synthetic import SyntheticScene, write_synthetic_video
 

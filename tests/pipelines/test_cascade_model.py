@@ -20,17 +20,6 @@ CAMERA = "x"
 URI = "models:/noscope-cascade-x@champion"
 
 
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite database, made once per session."""
-    db = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
-    if not db.is_file():
-        from mlflow import MlflowClient
-
-        db.parent.mkdir(parents=True, exist_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
 def sha256(path: Path) -> str:
     import hashlib
 
@@ -103,13 +92,13 @@ def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory, synthetic_video):
+def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     """A store with the cascade registered as champion of camera "x", and the cascade itself."""
     from noscope_core import workflow
     from noscope_core.detectors import make_detector
 
     root = tmp_path_factory.mktemp("mlflow-model")
-    shutil.copy(mlflow_template(tmp_path_factory), root / "mlflow.db")
+    shutil.copy(mlflow_template_db, root / "mlflow.db")
     tracker = MlflowTracker(root=str(root))
     spec = f"synthetic:{synthetic_video}"
     models_dir, dd_dir, pieces = train_pieces(synthetic_video, tmp_path_factory.mktemp("pieces"))

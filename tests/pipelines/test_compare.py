@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -80,17 +79,6 @@ def test_table_shows_percentages_speed_ups_and_the_champion_star():
     assert line.endswith("skip 3 → reference")
 
 
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite database, made once per session."""
-    db = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
-    if not db.is_file():
-        from mlflow import MlflowClient
-
-        db.parent.mkdir(parents=True, exist_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
 def test_missing_store_is_an_error_and_is_not_created(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     db = tmp_path / "nowhere" / "mlflow.db"
@@ -99,7 +87,9 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path, monkeypatch):
     assert not db.parent.exists()
 
 
-def test_print_comparison_reads_every_camera_from_the_registry(tmp_path_factory, tmp_path, monkeypatch, capsys):
+def test_print_comparison_reads_every_camera_from_the_registry(
+    tmp_path_factory, tmp_path, monkeypatch, capsys, mlflow_template_db
+):
     from noscope_core.cascade import CascadeConfig
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
@@ -108,7 +98,7 @@ def test_print_comparison_reads_every_camera_from_the_registry(tmp_path_factory,
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path_factory.mktemp("mlflow-compare")
-    shutil.copy(mlflow_template(tmp_path_factory), root / "mlflow.db")
+    shutil.copy(mlflow_template_db, root / "mlflow.db")
     tracker = MlflowTracker(root=str(root))
     with pytest.raises(ArtifactError, match="no registered cascades"):
         print_comparison(tracker.uri())

@@ -20,21 +20,10 @@ from pipelines.tracking import CascadeSummary, MlflowTracker, champion_decision
 QUERY = {"object_class": "person", "roi": [0.0, 0.5, 0.5, 1.0], "min_score": 0.5, "smooth_frames": 1}
 
 
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite database, made once per session."""
-    db = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
-    if not db.is_file():
-        from mlflow import MlflowClient
-
-        db.parent.mkdir(parents=True, exist_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
 @pytest.fixture(scope="module")
-def tracker(tmp_path_factory) -> MlflowTracker:
+def tracker(tmp_path_factory, mlflow_template_db) -> MlflowTracker:
     root = tmp_path_factory.mktemp("mlflow")
-    shutil.copy(mlflow_template(tmp_path_factory), root / "mlflow.db")
+    shutil.copy(mlflow_template_db, root / "mlflow.db")
     return MlflowTracker(root=str(root))
 
 
