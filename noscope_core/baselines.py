@@ -162,12 +162,7 @@ class FrameSkipBaseline:
         charged_extra = 0.0
         idx_parts, label_parts = [], []
         batches = iter_frames(video, start=start, stop=stop, step=skip, batch_size=batch_size)
-        while True:
-            t0 = time.perf_counter()
-            batch = next(batches, None)
-            seconds["decode"] += time.perf_counter() - t0
-            if batch is None:
-                break
+        for batch in _timed(batches, seconds):
             labels, ref_s, extra_s = _reference_labels(reference, batch.frames, batch.indices, query)
             seconds["reference"] += ref_s
             charged_extra += extra_s
@@ -183,6 +178,17 @@ class FrameSkipBaseline:
         if not hasattr(self, "skip_"):
             raise QueryError("the frame-skip baseline is not fitted", "call fit() on the threshold labels first")
         return self.skip_
+
+
+def _timed(batches, seconds: dict[str, float]):
+    """Yield decoded batches, adding the time spent decoding each one to ``seconds["decode"]``."""
+    while True:
+        t0 = time.perf_counter()
+        batch = next(batches, None)
+        seconds["decode"] += time.perf_counter() - t0
+        if batch is None:
+            return
+        yield batch
 
 
 def _bounds(starts: Sequence[int], n: int) -> list[tuple[int, int]]:
@@ -291,12 +297,7 @@ class MotionGateBaseline:
         seconds = dict.fromkeys(("decode", "gate", "reference"), 0.0)
         idx_parts, label_parts, calls, charged_extra = [], [], 0, 0.0
         batches = iter_frames(video, start=start, stop=stop, batch_size=batch_size)
-        while True:
-            t0 = time.perf_counter()
-            batch = next(batches, None)
-            seconds["decode"] += time.perf_counter() - t0
-            if batch is None:
-                break
+        for batch in _timed(batches, seconds):
             t0 = time.perf_counter()
             fg = self.scores(preprocess(batch.frames, self.view), sub)
             seconds["gate"] += time.perf_counter() - t0
