@@ -37,7 +37,18 @@ META_NAME = "meta.json"
 #: initial row capacity when the container does not report a plausible frame count
 _FALLBACK_CAPACITY = 4096
 _MAX_TRUSTED_COUNT = 50_000_000
+#: how often :meth:`FrameStore.open` reads again when a rebuild swapped the store during the read
+_OPEN_ATTEMPTS = 5
 _BATCH_BYTES = 64 << 20
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells two versions of a file apart across an atomic swap (None when it is absent)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 def _view_file(view_name: str) -> str:
@@ -65,8 +76,27 @@ class FrameStore:
 
     @classmethod
     def open(cls, root: str | Path) -> FrameStore:
-        """Open a complete store; :class:`ArtifactError` if it is missing, incomplete or unreadable."""
+        """Open a complete store; :class:`ArtifactError` if it is missing, incomplete or unreadable.
+
+        A rebuild swaps the whole folder while readers may be opening it, so the files are read by path and
+        the read is repeated when ``meta.json`` changed identity meanwhile: the caller gets the old store or
+        the new one whole, never the old metadata over the new arrays.
+        """
         root = Path(root).expanduser()
+        for _ in range(_OPEN_ATTEMPTS - 1):
+            before = _identity(root / META_NAME)
+            try:
+                store = cls._open_once(root)
+            except ArtifactError:
+                if before is not None and _identity(root / META_NAME) == before:
+                    raise  # nothing moved underneath: the store itself is at fault
+                continue
+            if _identity(root / META_NAME) == before:
+                return store
+        return cls._open_once(root)
+
+    @classmethod
+    def _open_once(cls, root: Path) -> FrameStore:
         meta_path = root / META_NAME
         if not meta_path.is_file():
             raise ArtifactError(
@@ -89,7 +119,7 @@ class FrameStore:
             raise ArtifactError(f"frame store at {root} is unreadable: {err}", "delete it and build it again") from None
         if timestamps.shape != (n,) or decoded_ok.shape != (n,) or decoded_ok.dtype != bool:
             raise ArtifactError(f"frame store at {root} is incomplete (per-frame arrays do not match {n} frames)")
-        for view in store.views:
+        for view in store.views:  # maps every view now, so a later swap cannot hand this store the new arrays
             arr = store.frames(view)
             if arr.shape != (n, view.size, view.size, 3) or arr.dtype != np.uint8:
                 raise ArtifactError(f"frame store at {root} is incomplete: view {view.name} has shape {arr.shape}")
