@@ -44,50 +44,22 @@ def _timed_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[
         reader.close()
 
 
-def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None, batch: int = 32) -> tuple[int, float]:
-    """Like "decode_prep", but the decoder runs in its own thread and hands batches over a bounded queue.
-
-    OpenCV releases the GIL while it decodes and resizes, so on two cores the two overlap: this measures what a
-    prefetching decoder would give the cascade's end-to-end rate (a fix the engine does not have yet).
+def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[int, float]:
+    """Like "decode_prep", through the engine's own streaming path: :func:`iter_frames` in the prefetching
+    decoder thread (what :meth:`Cascade.run_video` uses), the preprocess here. OpenCV releases the GIL while it
+    decodes and resizes, so on two cores the two overlap. Positioning at ``start`` is measured apart and taken out.
     """
-    import queue
-    import threading
+    from benchmarks.methods import positioning_seconds
+    from noscope_core.video import decode_batch_size, iter_frames, prefetch, preprocess, probe_video
 
-    from noscope_core.video import _Reader, preprocess
-
-    q: queue.Queue = queue.Queue(maxsize=8)
-    reader = _Reader(video)
-    reader.move_to(start)
-
-    def produce() -> None:
-        buf: list[np.ndarray] = []
-        done = 0
-        try:
-            while done < n and reader.cap.grab():
-                ok, frame = reader.cap.retrieve()
-                if not ok:
-                    break
-                buf.append(frame)
-                done += 1
-                if len(buf) == batch:
-                    q.put(buf)
-                    buf = []
-            if buf:
-                q.put(buf)
-        finally:
-            q.put(None)
-
-    t0 = time.perf_counter()
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
+    batch = decode_batch_size(probe_video(video), 256)
     done = 0
-    while (frames := q.get()) is not None:
-        preprocess(frames, view)
-        done += len(frames)
-    thread.join()
-    seconds = time.perf_counter() - t0
-    reader.close()
-    return done, seconds
+    t0 = time.perf_counter()
+    for frames in prefetch(iter_frames(video, start=start, stop=start + n, batch_size=batch)):
+        preprocess(frames.frames, view)
+        done += len(frames.indices)
+    seconds = time.perf_counter() - t0 - (positioning_seconds(video, start, repeats=1) if start else 0.0)
+    return done, max(seconds, 1e-9)
 
 
 def decode_limits(prep: Prepared, max_frames: int, repeats: int = 3) -> dict[str, Any]:

@@ -372,7 +372,7 @@ class Cascade:
         Memory is bounded by one batch of full-resolution frames plus a few bytes per covered frame. A frame
         that fails to decode is treated like a skipped one: it inherits the label before it.
         """
-        from noscope_core.video import iter_frames, preprocess, probe_video
+        from noscope_core.video import decode_batch_size, iter_frames, prefetch, preprocess, probe_video
 
         _check_batch_size(batch_size)
         t_start = time.perf_counter()
@@ -381,21 +381,29 @@ class Cascade:
         n_video = info.frame_count or None  # 0: the container does not say
         source_fps = info.fps or None
         idx_parts, route_parts, label_parts = [], [], []
-        batches = iter_frames(video_path, start=start, stop=stop, step=skip, batch_size=batch_size)
-        while True:
-            with timer("decode"):
-                batch = next(batches, None)
-            if batch is None:
-                break
-            if len(batch.indices) == 0:
-                continue
-            with timer("preprocess"):
-                small = preprocess(batch.frames, self.view)
-            src = np.asarray(batch.indices, dtype=np.int64)
-            routes, labels = self._decide(small, src, lambda sel, b=batch: [b.frames[i] for i in sel], carry, timer)
-            idx_parts.append(src)
-            route_parts.append(routes)
-            label_parts.append(labels)
+        # the decoder runs a batch ahead in its own thread (OpenCV releases the GIL), so "decode" is the time
+        # this loop waited for it: what decoding adds to the query, not what it cost in total
+        batches = prefetch(
+            iter_frames(video_path, start=start, stop=stop, step=skip, batch_size=decode_batch_size(info, batch_size))
+        )
+        try:
+            while True:
+                with timer("decode"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                if len(batch.indices) == 0:
+                    continue
+                with timer("preprocess"):
+                    small = preprocess(batch.frames, self.view)
+                src = np.asarray(batch.indices, dtype=np.int64)
+                full = batch.frames
+                routes, labels = self._decide(small, src, lambda sel, f=full: [f[i] for i in sel], carry, timer)
+                idx_parts.append(src)
+                route_parts.append(routes)
+                label_parts.append(labels)
+        finally:
+            batches.close()
         if not idx_parts:
             empty = np.zeros(0, np.int64)
             return self._finish(empty, empty.astype(bool), empty.astype(np.int8), timer, 0.0, True, source_fps)

@@ -25,7 +25,16 @@ import numpy as np
 from noscope_core import __version__
 from noscope_core.atomic import atomic_dir, write_json
 from noscope_core.errors import ArtifactError, VideoError
-from noscope_core.video import DecodeStats, VideoInfo, ViewSpec, iter_frames, prefetch, preprocess, probe_video
+from noscope_core.video import (
+    DecodeStats,
+    VideoInfo,
+    ViewSpec,
+    decode_batch_size,
+    iter_frames,
+    prefetch,
+    preprocess,
+    probe_video,
+)
 
 try:  # POSIX advisory locks serialise concurrent builders; elsewhere the atomic rename alone keeps stores whole
     import fcntl
@@ -39,7 +48,6 @@ _FALLBACK_CAPACITY = 4096
 _MAX_TRUSTED_COUNT = 50_000_000
 #: how often :meth:`FrameStore.open` reads again when a rebuild swapped the store during the read
 _OPEN_ATTEMPTS = 5
-_BATCH_BYTES = 64 << 20
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -277,12 +285,6 @@ class _GrowableRows:
         self.fh.close()
 
 
-def _decode_batch_size(info: VideoInfo, batch_size: int) -> int:
-    """``batch_size`` capped so the ~3 full-resolution batches in flight (decoding, queued, in use) stay near 200 MB."""
-    frame_bytes = max(1, info.width * info.height * 3)
-    return max(1, min(batch_size, max(4, _BATCH_BYTES // frame_bytes)))
-
-
 def _initial_capacity(info: VideoInfo, max_frames: int | None) -> int:
     cap = info.frame_count if 0 < info.frame_count <= _MAX_TRUSTED_COUNT else _FALLBACK_CAPACITY
     return max(1, min(cap, max_frames) if max_frames is not None else cap)
@@ -399,7 +401,7 @@ def _build_into(
     )
     try:
         with _progress(total, progress, f"decode {Path(info.path).name}") as bar:
-            decode_batch = _decode_batch_size(info, batch_size)
+            decode_batch = decode_batch_size(info, batch_size)
             for batch in prefetch(iter_frames(info.path, stop=max_frames, batch_size=decode_batch, stats=stats)):
                 idx = batch.indices
                 n_new = int(idx[-1]) + 1

@@ -403,6 +403,16 @@ def _first_on_grid(i: int, start: int, step: int) -> int:
     return i + (-(i - start)) % step
 
 
+#: bytes of full-resolution frames in one decoded batch (about three are in flight with :func:`prefetch`)
+BATCH_BYTES = 64 << 20
+
+
+def decode_batch_size(info: VideoInfo, batch_size: int) -> int:
+    """``batch_size`` capped so the ~3 full-resolution batches in flight (decoding, queued, in use) stay near 200 MB."""
+    frame_bytes = max(1, info.width * info.height * 3)
+    return max(1, min(batch_size, max(4, BATCH_BYTES // frame_bytes)))
+
+
 def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
     """Run ``batches`` (e.g. :func:`iter_frames`) in a background thread, ``depth`` items ahead.
 
@@ -603,6 +613,7 @@ __all__ = [
     "iter_frames",
     "read_frames",
     "prefetch",
+    "decode_batch_size",
     "seek_profile",
     "preprocess",
     "measure_preprocess_fps",

@@ -326,8 +326,12 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
     def preprocess(frames, view):
         return np.stack([small[int(f[1, 1, 0])] for f in frames])
 
+    import noscope_core.video as real_video
+
     fake_video = types.ModuleType("noscope_core.video")
     fake_video.iter_frames, fake_video.preprocess = iter_frames, preprocess
+    fake_video.prefetch = real_video.prefetch  # the real decoder thread around the fake decoder
+    fake_video.decode_batch_size = lambda info, batch_size: batch_size
     fake_video.probe_video = lambda path: SimpleNamespace(frame_count=0, fps=0.0)  # a container that says nothing
     monkeypatch.setitem(sys.modules, "noscope_core.video", fake_video)
     # each full frame carries its number so the fake preprocess can find its small frame
