@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -37,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--long-frames", type=int, default=None, help="frames of the long synthetic camera")
     p.add_argument("--name", default=None, help="results file name (default: full, or quick with --quick)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: derive the goals and tables again from the existing results file (--name)",
+    )
     p.add_argument("--max-fnr", type=float, default=0.01)
     p.add_argument("--max-fpr", type=float, default=0.01)
     p.add_argument("--max-epochs", type=int, default=None, help="specialized-model epochs (default 12, quick 3)")
@@ -154,10 +160,14 @@ def bottlenecks(result: dict) -> list[str]:
         out.append(f"{name}: streaming cascade time split — {_cascade_time_split(c)} ({c['describe']}).")
         lim = cam.get("limits")
         frac = c["reference_fraction"]
+        bound = (
+            f"{100 * frac:.2f}% of test frames go to the reference, which bounds the speed-up over the reference on "
+            f"every frame at {1 / frac:,.1f}× however cheap the other stages"
+            if frac
+            else "no test frame goes to the reference: the cheap stages alone set the speed-up"
+        )
         out.append(
-            f"{name}: {100 * frac:.2f}% of test frames go to the reference, which bounds the speed-up over the "
-            f"reference on every frame at {1 / frac if frac else float('inf'):,.1f}× however cheap the other stages "
-            f"(measured: {c['speedup']:,.1f}×); the optimizer predicted FNR {100 * s['cascade_threshold_fnr']:.2f}% / "
+            f"{name}: {bound} (measured: {c['speedup']:,.1f}×); the optimizer predicted FNR {100 * s['cascade_threshold_fnr']:.2f}% / "
             f"FPR {100 * s['cascade_threshold_fpr']:.2f}% on the threshold segment, the test segment measured "
             f"{100 * c['fnr']:.2f}% / {100 * c['fpr']:.2f}%."
         )
@@ -226,6 +236,17 @@ def goals(result: dict) -> list[dict]:
                 "met": s["cascade_speedup"] >= 1000,
             }
         )
+        store = next((r for r in syn["methods"]["rows"] if r["method"] == "cascade_store"), None)
+        if store:
+            g.append(
+                {
+                    "goal": "synthetic: the same on the frame store (NoScope's measure: frames decoded and shrunk "
+                    "beforehand)",
+                    "target": "≥ 1,000×",
+                    "measured": f"{store['speedup']:,.0f}×",
+                    "met": store["speedup"] >= 1000,
+                }
+            )
     mem = result.get("memory")
     if mem and all("error" not in r for r in mem["decode"] + mem["query"]):
         for kind in ("decode", "query"):
@@ -282,12 +303,40 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
     return out, prep
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from benchmarks.cameras import default_camera, synthetic_camera
-    from benchmarks.memory import memory_scaling
+def summarize(result: dict, json_path: Path, md_path: Path, log=print) -> None:
+    """Derive the goals and bottlenecks from the measurements, write both files and print the tables."""
     from benchmarks.table import render
     from noscope_core.atomic import write_json, write_text
+
+    cams = result.get("cameras", {})  # the JSON file sorts keys: summarize in the benchmark's own camera order
+    result["cameras"] = {k: cams[k] for k in sorted(cams, key=lambda k: (CAMERAS + (k,)).index(k))}
+    for key, derive in (("goals", goals), ("bottlenecks", bottlenecks)):
+        try:
+            result[key] = derive(result)
+        except Exception as err:  # report, keep the measurements
+            result[key] = []
+            result.setdefault("errors", []).append(f"{key}: {type(err).__name__}: {err}")
+            log(f"warning: could not derive {key}: {err}")
+    write_json(json_path, result)
+    md = render(result)
+    write_text(md_path, md + "\n")
+    print()
+    print(md)
+    print(f"\nwrote {json_path} and {md_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render:  # presentation only: the measurements already on disk, summarized again
+        json_path = args.results_dir / f"{args.name}.json"
+        if not json_path.is_file():
+            print(f"error: no results at {json_path}; run the benchmark first", file=sys.stderr)
+            return 2
+        summarize(json.loads(json_path.read_text()), json_path, json_path.with_suffix(".md"))
+        return 0
+    from benchmarks.cameras import default_camera, synthetic_camera
+    from benchmarks.memory import memory_scaling
+    from noscope_core.atomic import write_json
     from noscope_core.errors import NoScopeError
     from noscope_core.paths import noscope_home
 
@@ -330,19 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.results_dir / f"{args.name}.json"
     md_path = args.results_dir / f"{args.name}.md"
     write_json(json_path, result)  # the measurements first: a bug in the summaries below must not lose them
-    for key, derive in (("goals", goals), ("bottlenecks", bottlenecks)):
-        try:
-            result[key] = derive(result)
-        except Exception as err:  # report, keep the measurements
-            result[key] = []
-            result.setdefault("errors", []).append(f"{key}: {type(err).__name__}: {err}")
-            log(f"warning: could not derive {key}: {err}")
-    write_json(json_path, result)
-    md = render(result)
-    write_text(md_path, md + "\n")
-    print()
-    print(md)
-    print(f"\nwrote {json_path} and {md_path}")
+    summarize(result, json_path, md_path, log)
     return 0
 
 

@@ -40,11 +40,11 @@ def quick_result(tmp_path_factory) -> tuple[dict, str, Path]:
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads((out / "smoke.json").read_text()), (out / "smoke.md").read_text(), home
+    return json.loads((out / "smoke.json").read_text()), (out / "smoke.md").read_text(), home, out
 
 
 def test_quick_benchmark_measures_every_method_on_the_same_test_segment(quick_result):
-    result, _, _ = quick_result
+    result, *_ = quick_result
     cam = result["cameras"]["synthetic"]
     rows = {r["method"]: r for r in cam["methods"]["rows"]}
     assert list(rows) == METHODS
@@ -67,7 +67,7 @@ def test_quick_benchmark_measures_every_method_on_the_same_test_segment(quick_re
 
 
 def test_quick_benchmark_reports_limits_stages_and_memory(quick_result):
-    result, _, _ = quick_result
+    result, *_ = quick_result
     cam = result["cameras"]["synthetic"]
     lim = cam["limits"]
     assert lim["decode_fps"] > 0 and lim["grab_fps"] > 0 and lim["decode_prep_fps"] > 0
@@ -84,8 +84,32 @@ def test_quick_benchmark_reports_limits_stages_and_memory(quick_result):
 
 
 def test_quick_benchmark_skips_a_missing_real_camera_and_writes_the_markdown_table(quick_result):
-    result, md, home = quick_result
+    result, md, home, _ = quick_result
     assert "noscope fetch" in result["cameras"]["vtest"]["skipped"]  # asked for by name, but not fetched here
     assert (home / "bench").is_dir()  # the generated camera is cached under $NOSCOPE_HOME/bench
     assert "| method |" in md and "NoScope cascade (streaming)" in md
     assert result["goals"] and all("met" in g for g in result["goals"])
+
+
+def test_render_summarizes_the_stored_measurements_again_without_measuring(quick_result):
+    result, md, _, out = quick_result
+    tampered = out / "again.json"
+    result = {**result, "goals": [], "bottlenecks": []}  # as if written by an older version of the summaries
+    tampered.write_text(json.dumps(result))
+    cmd = [sys.executable, "-m", "benchmarks.run", "--render", "--name", "again", "--results-dir", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(tampered.read_text())
+    assert again["goals"] and again["bottlenecks"]
+    assert again["cameras"] == result["cameras"]  # the measurements themselves are untouched
+
+    def goals_section(text: str) -> str:
+        return text.split("## Goals")[1].split("\n## ")[0]
+
+    assert goals_section((out / "again.md").read_text()) == goals_section(md)
+
+
+def test_render_without_results_says_to_run_the_benchmark(tmp_path):
+    cmd = [sys.executable, "-m", "benchmarks.run", "--render", "--name", "none", "--results-dir", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "run the benchmark first" in proc.stderr
