@@ -352,6 +352,38 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
     np.testing.assert_array_equal(got.frame_index, np.arange(3, 19))
 
 
+def test_run_video_stops_its_decoder_thread_when_the_reference_fails_mid_stream(tmp_path):
+    """The decoder runs ahead in its own thread: a failure in this thread must not leave it decoding."""
+    import threading
+
+    cv2 = pytest.importorskip("cv2")
+    from noscope_core.errors import DetectorError
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(60):
+        writer.write(np.full((48, 64, 3), 255 if i % 7 else 0, np.uint8))
+    writer.release()
+
+    class BrokenReference(FakeReference):
+        def _detect(self, frames, frame_indices):
+            if min(frame_indices) >= 8:
+                raise DetectorError("the detector crashed on frame 8")
+            return super()._detect(frames, frame_indices)
+
+    from noscope_core.video import ViewSpec
+
+    cascade = Cascade(CascadeConfig.reference_only(), BrokenReference(), QUERY, ViewSpec(size=8))
+    try:
+        cascade.run_video(path, batch_size=4)
+    except DetectorError as err:  # looked at while the failed call's frame (and its generators) still exist
+        assert "crashed on frame 8" in str(err)
+        alive = [t for t in threading.enumerate() if t.name == "noscope-decode"]
+    else:
+        pytest.fail("the reference's failure was swallowed")
+    assert alive == []
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(0, 40),
