@@ -54,7 +54,8 @@ class DetectionCache:
             self._dets.update(dets)
 
     def cost_ms(self) -> float | None:
-        """The detector's per-frame cost as measured when these detections were made (None if unknown)."""
+        """The detector's per-frame cost as last measured: when these detections were made, or when a run that
+        found them all cached timed the detector again (None if unknown)."""
         path = self.root / "cost.json"
         try:
             return float(json.loads(path.read_text())["cost_ms_per_frame"])

@@ -651,16 +651,9 @@ def run_query(
 
 def _reference_ms_now(detector, video: str | Path, idx: np.ndarray, fallback_ms: float, n: int = 16) -> float:
     """The reference's per-frame cost measured now on up to ``n`` frames of the segment (declared costs as is)."""
-    from noscope_core.video import read_frames
+    from noscope_core.reference import measure_cost_ms
 
-    if detector.declared_cost_ms is not None or len(idx) == 0:
-        return detector.declared_cost_ms or fallback_ms
-    sample = idx[np.linspace(0, len(idx) - 1, min(n, len(idx))).astype(int)]
-    frames = read_frames(video, sample)
-    detector.detect(frames[:1], sample[:1].tolist())  # warm-up: first-call allocations are not the steady cost
-    start = time.perf_counter()
-    detector.detect(frames, sample.tolist())
-    return 1000.0 * (time.perf_counter() - start) / len(sample)
+    return measure_cost_ms(video, detector, idx, n) or fallback_ms
 
 
 def _decode_fps(video: str | Path, segment: Segment) -> float:
