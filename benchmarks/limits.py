@@ -80,7 +80,33 @@ def decode_limits(prep: Prepared, max_frames: int, repeats: int = 3) -> dict[str
             if s * repeats > 15:  # a long pass is steady enough once
                 break
         out[f"{mode}_fps"] = float(statistics.median(fps))
+    out.update(_paired_e2e(prep, a, n, repeats))
     return out
+
+
+def _paired_e2e(prep: Prepared, start: int, n: int, repeats: int) -> dict[str, Any]:
+    """The cascade end to end and decode-only over the same frames, one right after the other, ``repeats``
+    times: on a shared machine the two passes of a pair see the same load, so their ratio is steadier than
+    the ratio of two rates measured minutes apart. Positioning at ``start`` is taken out of the cascade's run.
+    """
+    from benchmarks.methods import positioning_seconds
+
+    video = prep.camera.video
+    positioning = positioning_seconds(video, start, repeats=1) if start else 0.0
+    decode_fps, cascade_fps, ratios = [], [], []
+    for _ in range(repeats):
+        done, s = _timed_pass(video, start, n, "decode")
+        run = prep.cascade.run_video(video, start=start, stop=start + n)
+        total = run.seconds["total"] - min(positioning, run.seconds["decode"])
+        decode_fps.append(done / s if s > 0 else float("inf"))
+        cascade_fps.append(len(run.labels) / total if total > 0 else float("inf"))
+        ratios.append(cascade_fps[-1] / decode_fps[-1])
+    return {
+        "paired_decode_fps": float(statistics.median(decode_fps)),
+        "paired_cascade_e2e_fps": float(statistics.median(cascade_fps)),
+        "paired_cascade_e2e_over_decode": float(statistics.median(ratios)),
+        "paired_ratios": [float(r) for r in ratios],
+    }
 
 
 def _set_threads(n: int) -> None:

@@ -176,7 +176,8 @@ def bottlenecks(result: dict) -> list[str]:
             out.append(
                 f"{name}: decode alone runs at {lim['decode_fps']:,.0f} frames/s, the engine's preprocess brings "
                 f"decode+preprocess to {lim['decode_prep_fps']:,.0f} frames/s; the cascade end to end reaches "
-                f"{100 * lim['cascade_e2e_over_decode']:.0f}% of decode-only"
+                f"{100 * lim['cascade_e2e_over_decode']:.0f}% of decode-only over the same frames "
+                f"(median of {len(lim.get('paired_ratios', [])) or 1} side-by-side pairs)"
                 + (
                     f", and {100 * ceiling:.0f}% ({lim['cascade_e2e_without_reference_fps']:,.0f} frames/s) with the "
                     "reference's time taken out"
@@ -278,7 +279,9 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
         log("  decode limits ...")
         lim = decode_limits(prep, max_frames=2_000 if args.quick else 10_000, repeats=1 if args.quick else 3)
         casc = next(r for r in out["methods"]["rows"] if r["method"] == "cascade")
-        lim["cascade_e2e_over_decode"] = casc["fps_e2e"] / lim["decode_fps"]
+        # the goal's ratio: the pairs measured side by side (the unpaired one divides rates taken minutes apart)
+        lim["cascade_e2e_over_decode"] = lim["paired_cascade_e2e_over_decode"]
+        lim["cascade_e2e_over_decode_unpaired"] = casc["fps_e2e"] / lim["decode_fps"]
         # what the cascade's own stages allow once the reference's time is taken out: its ceiling
         no_ref_s = casc["seconds"]["total"] - casc["seconds"]["reference"]
         lim["cascade_e2e_without_reference_fps"] = casc["frames"] / no_ref_s if no_ref_s > 0 else None
