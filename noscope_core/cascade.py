@@ -369,8 +369,9 @@ class Cascade:
     ) -> CascadeRun:
         """Stream a video through the cascade; with skip > 1 only evaluated frames are decoded.
 
-        Memory is bounded by one batch of full-resolution frames plus a few bytes per covered frame. A frame
-        that fails to decode is treated like a skipped one: it inherits the label before it.
+        Decoding runs a batch ahead in its own thread. Memory is bounded by the batches in flight (about three,
+        each capped near 64 MB of full-resolution frames) plus a few bytes per covered frame. A frame that
+        fails to decode is treated like a skipped one: it inherits the label before it.
         """
         from noscope_core.video import decode_batch_size, iter_frames, prefetch, preprocess, probe_video
 

@@ -590,6 +590,7 @@ def run_query(
     """Run the cascade over ``segment`` of the store (decode excluded), then streaming over the video (decode
     included), and report speed against the reference and, with ``truth``, the error against it."""
     from noscope_core.evaluate import error_rates
+    from noscope_core.reference import measure_cost_ms
     from noscope_core.video import read_frames
 
     idx = segment.indices()
@@ -597,21 +598,22 @@ def run_query(
     run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
     # Speed-ups are ratios measured in this one run: the reference is timed now, beside the cascade (its
     # cost from labelling time may come from a cache filled on a busier or quieter machine).
-    ref_ms = _reference_ms_now(cascade.reference, video, idx, float(cascade_info["costs"]["reference_ms"]))
+    ref_ms = measure_cost_ms(video, cascade.reference, idx, n=16) or float(cascade_info["costs"]["reference_ms"])
     reference_fps = 1000.0 / ref_ms
     e2e_labels, e2e_fps, reference_fps_e2e = None, None, None
-    if e2e and cascade.config.is_reference_only:
-        # the fallback cascade is the reference on every frame: its end-to-end rate is the reference's own,
-        # measured just above, instead of running the detector over the whole segment a second time
+    if e2e:
+        # The reference on every frame must decode every frame: decode-only speed over the segment, plus it.
         reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / _decode_fps(video, segment))
-        e2e_fps = reference_fps_e2e
-    elif e2e:
-        # Streaming over the video itself, range by range: decode (only of the frames the cascade evaluates)
-        # is included. The reference on every frame must decode every frame: measured here the same way.
-        runs = [cascade.run_video(video, start=a, stop=b) for a, b in segment.ranges]
-        e2e_labels = np.concatenate([r.labels for r in runs])
-        e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
-        reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / _decode_fps(video, segment))
+        if cascade.config.is_reference_only:
+            # the fallback cascade is the reference on every frame: its end-to-end rate is the reference's own,
+            # instead of running the detector over the whole segment a second time
+            e2e_fps = reference_fps_e2e
+        else:
+            # streaming over the video itself, range by range: decode (only of the frames the cascade
+            # evaluates) is included
+            runs = [cascade.run_video(video, start=a, stop=b) for a, b in segment.ranges]
+            e2e_labels = np.concatenate([r.labels for r in runs])
+            e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
     rates = error_rates(run.labels, truth) if truth is not None else None
     intervals = run.intervals(store.fps)
     data = {
@@ -647,13 +649,6 @@ def run_query(
         # streaming and stored frames go through the same preprocess: the two runs should agree
         data["labels_agree_e2e"] = float(np.mean(e2e_labels == run.labels))
     return QueryResult(data)
-
-
-def _reference_ms_now(detector, video: str | Path, idx: np.ndarray, fallback_ms: float, n: int = 16) -> float:
-    """The reference's per-frame cost measured now on up to ``n`` frames of the segment (declared costs as is)."""
-    from noscope_core.reference import measure_cost_ms
-
-    return measure_cost_ms(video, detector, idx, n) or fallback_ms
 
 
 def _decode_fps(video: str | Path, segment: Segment) -> float:
