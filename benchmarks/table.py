@@ -187,8 +187,9 @@ def render(result: dict) -> str:
             *methods_table(cam),
             "",
             "Decode excluded = wall time of the run less the time spent waiting for the decoder; decode included "
-            "= whole wall time. The baselines decode in line; the cascade decodes in its own thread (a batch "
-            "ahead), so its decoding overlaps the other stages and slows them only through the shared cores."
+            "= whole wall time. Every streaming method decodes through the engine's prefetching decoder (a batch "
+            "ahead, in its own thread), so decoding overlaps the other stages and slows them only through the "
+            "shared cores."
             + (
                 " Reference priced = the same runs with every reference call charged the naive run's "
                 f"{_f(s['naive_reference_ms_per_frame'])} ms, which takes the detector's run-to-run drift on this "

@@ -15,7 +15,8 @@ compare directly with :meth:`noscope_core.cascade.Cascade.run_video`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,12 +163,13 @@ class FrameSkipBaseline:
         charged_extra = 0.0
         idx_parts, label_parts = [], []
         batches = iter_frames(video, start=start, stop=stop, step=skip, batch_size=batch_size)
-        for batch in _timed(batches, seconds):
-            labels, ref_s, extra_s = _reference_labels(reference, batch.frames, batch.indices, query)
-            seconds["reference"] += ref_s
-            charged_extra += extra_s
-            idx_parts.append(np.asarray(batch.indices, dtype=np.int64))
-            label_parts.append(labels)
+        with _timed(batches, seconds) as decoded:
+            for batch in decoded:
+                labels, ref_s, extra_s = _reference_labels(reference, batch.frames, batch.indices, query)
+                seconds["reference"] += ref_s
+                charged_extra += extra_s
+                idx_parts.append(np.asarray(batch.indices, dtype=np.int64))
+                label_parts.append(labels)
         seconds["total"] = time.perf_counter() - t_start + charged_extra
         evaluated = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
         labels_eval = np.concatenate(label_parts) if label_parts else np.zeros(0, bool)
@@ -180,15 +182,27 @@ class FrameSkipBaseline:
         return self.skip_
 
 
-def _timed(batches, seconds: dict[str, float]):
-    """Yield decoded batches, adding the time spent decoding each one to ``seconds["decode"]``."""
-    while True:
-        t0 = time.perf_counter()
-        batch = next(batches, None)
-        seconds["decode"] += time.perf_counter() - t0
-        if batch is None:
-            return
-        yield batch
+@contextmanager
+def _timed(batches, seconds: dict[str, float]) -> Iterator[Iterator]:
+    """Decoded batches through the engine's prefetching decoder, the same reader as the cascade's streaming
+    runs, adding the time waited for each one to ``seconds["decode"]``; the decoder thread stops on exit."""
+    from noscope_core.video import prefetch
+
+    ahead = prefetch(batches)
+
+    def waited() -> Iterator:
+        while True:
+            t0 = time.perf_counter()
+            batch = next(ahead, None)
+            seconds["decode"] += time.perf_counter() - t0
+            if batch is None:
+                return
+            yield batch
+
+    try:
+        yield waited()
+    finally:
+        ahead.close()
 
 
 def _bounds(starts: Sequence[int], n: int) -> list[tuple[int, int]]:
@@ -297,21 +311,22 @@ class MotionGateBaseline:
         seconds = dict.fromkeys(("decode", "gate", "reference"), 0.0)
         idx_parts, label_parts, calls, charged_extra = [], [], 0, 0.0
         batches = iter_frames(video, start=start, stop=stop, batch_size=batch_size)
-        for batch in _timed(batches, seconds):
-            t0 = time.perf_counter()
-            fg = self.scores(preprocess(batch.frames, self.view), sub)
-            seconds["gate"] += time.perf_counter() - t0
-            labels = np.zeros(len(fg), dtype=bool)
-            send = np.flatnonzero(fg >= thr)
-            if len(send):
-                labels[send], ref_s, extra_s = _reference_labels(
-                    reference, [batch.frames[i] for i in send], batch.indices[send], query
-                )
-                seconds["reference"] += ref_s
-                charged_extra += extra_s
-                calls += len(send)
-            idx_parts.append(np.asarray(batch.indices, dtype=np.int64))
-            label_parts.append(labels)
+        with _timed(batches, seconds) as decoded:
+            for batch in decoded:
+                t0 = time.perf_counter()
+                fg = self.scores(preprocess(batch.frames, self.view), sub)
+                seconds["gate"] += time.perf_counter() - t0
+                labels = np.zeros(len(fg), dtype=bool)
+                send = np.flatnonzero(fg >= thr)
+                if len(send):
+                    labels[send], ref_s, extra_s = _reference_labels(
+                        reference, [batch.frames[i] for i in send], batch.indices[send], query
+                    )
+                    seconds["reference"] += ref_s
+                    charged_extra += extra_s
+                    calls += len(send)
+                idx_parts.append(np.asarray(batch.indices, dtype=np.int64))
+                label_parts.append(labels)
         seconds["total"] = time.perf_counter() - t_start + charged_extra
         frame_index = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
         labels = np.concatenate(label_parts) if label_parts else np.zeros(0, bool)

@@ -122,6 +122,28 @@ def test_reference_on_every_frame_reproduces_the_reference_and_calls_it_once_per
     assert run.reference_calls == 120 and run.reference_call_fraction == 1.0
 
 
+def test_a_reference_failing_mid_stream_stops_the_baselines_decoder_thread(video):
+    import threading
+
+    from noscope_core.errors import DetectorError
+
+    class Crashing(BrightBlobDetector):
+        def _detect(self, frames, frame_indices):
+            if max(frame_indices) >= 40:
+                raise DetectorError("the detector crashed on frame 40")
+            return super()._detect(frames, frame_indices)
+
+    path, _ = video
+    try:
+        FrameSkipBaseline.every_frame().run(path, Crashing(), QUERY, batch_size=8)
+    except DetectorError as err:  # looked at while the failed call's frame (and its generators) still exist
+        assert "crashed on frame 40" in str(err)
+        alive = [t for t in threading.enumerate() if t.name == "noscope-decode"]
+    else:
+        pytest.fail("the reference's failure was swallowed")
+    assert alive == []
+
+
 def test_frame_skip_run_calls_the_reference_on_every_kth_frame_and_covers_the_range(video):
     path, _ = video
     truth = _truth_from_detector(path)
