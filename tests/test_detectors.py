@@ -218,12 +218,23 @@ def test_onnx_without_names_defaults_to_coco80(tmp_path):
     assert [d.class_name for d in dets] == ["car"]
 
 
-def test_onnx_output_of_wrong_shape_names_the_expected_shapes(tmp_path):
+def test_onnx_declared_output_of_wrong_shape_is_refused_when_the_detector_is_made(tmp_path):
     from noscope_core.detectors.onnx import OnnxYoloDetector
 
-    det = OnnxYoloDetector(_onnx_model(tmp_path / "bad.onnx", np.zeros((3, 9)), "v5"), num_threads=1)
-    with pytest.raises(DetectorError, match=r"\(B, N, 5\+nc\).*\(B, 4\+nc, N\)"):
-        det.detect([np.zeros((64, 64, 3), np.uint8)], [0])
+    path = _onnx_model(tmp_path / "bad.onnx", np.zeros((3, 9)), "v5")  # declares (batch, 3, 9): 9 is no 5+nc
+    with pytest.raises(DetectorError, match=r"shape \(batch, 3, 9\) \(as bad.onnx declares it\).*\(B, N, 5\+nc\)"):
+        OnnxYoloDetector(path, num_threads=1)
+
+
+def test_onnx_output_of_wrong_shape_at_run_time_names_the_expected_shapes(tmp_path):
+    # a model whose declared output leaves the size open can still produce a shape no YOLO layout fits
+    from noscope_core.detectors.onnx import OnnxYoloDetector
+
+    det = OnnxYoloDetector(_onnx_model(tmp_path / "ok.onnx", np.zeros((3, 85)), "v5"), num_threads=1)
+    with pytest.raises(DetectorError, match=r"shape \(1, 3, 9\).*\(B, N, 5\+nc\).*\(B, 4\+nc, N\)"):
+        det._rows(np.zeros((1, 3, 9), np.float32), 1)
+    with pytest.raises(DetectorError, match=r"shape \(1, 1000\)"):
+        det._rows(np.zeros((1, 1000), np.float32), 1)
 
 
 def test_onnx_missing_file_is_a_detector_error(tmp_path):

@@ -329,6 +329,7 @@ def test_onnx_detector_of_the_wrong_output_shape_fails_with_the_expected_shapes(
     model = _onnx_model(tmp_path / "classifier.onnx", (1, 1000))  # an image classifier, not a detector
     proc = run_query(home, str(video), "--object", "person", "--reference", f"onnx:{model}")
     assert_clean_failure(proc, home, "ONNX detector output has shape (1, 1000)", "(B, N, 5+nc)", "(B, 4+nc, N)")
+    assert not (home / "frames").exists()  # refused when chosen, before any decoding
 
 
 def test_a_file_that_is_not_an_onnx_model_is_refused_when_chosen(home, video, tmp_path):

@@ -68,6 +68,7 @@ class OnnxYoloDetector(ReferenceDetector):
         self._input_name = inp.name
         self._input_hw, self._fixed_batch = _input_geometry(inp.shape, int(input_size), self.path)
         self._names, self.names_source = self._resolve_names(class_names)
+        _check_declared_output(self._session.get_outputs()[0].shape, len(self._names), self.path)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -189,6 +190,26 @@ class OnnxYoloDetector(ReferenceDetector):
             axis=1,
         )
         return nms_detections(boxes, scores, class_ids, self._names, self.conf_threshold, self.nms_threshold)
+
+
+def _check_declared_output(shape: Sequence[object] | None, nc: int, path: Path) -> None:
+    """Refuse, when the detector is chosen, a model whose declared output fits no YOLO layout.
+
+    Symbolic dimensions (``"batch"``, ``"N"``) pass; the run-time check in ``_rows`` sees the real shape.
+    """
+    if not shape:  # rank unknown: only running the model tells
+        return
+    dims = tuple(shape)
+    fits = (5 + nc, 4 + nc)
+    known = [d for d in dims[1:] if isinstance(d, int)]
+    if len(dims) == 3 and (len(known) < 2 or any(d in fits for d in known)):
+        return
+    shown = "(" + ", ".join(str(d) if d is not None else "?" for d in dims) + ")"
+    raise DetectorError(
+        f"ONNX detector output has shape {shown} (as {path.name} declares it); expected {EXPECTED_SHAPES} with nc={nc}",
+        hint="check the class names (metadata 'names', a MODEL.names sidecar) match the model, "
+        "and export the raw head without NMS",
+    )
 
 
 def _input_geometry(shape: Sequence[object], input_size: int, path: Path) -> tuple[tuple[int, int], int | None]:
