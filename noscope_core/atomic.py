@@ -6,9 +6,12 @@ A process killed at any point leaves either the previous file or the new one, ne
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +52,10 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp, 0o755)
     try:
         yield tmp
+        if target.exists() and exchange(tmp, target):
+            shutil.rmtree(tmp, ignore_errors=True)  # it now holds the previous version
+            return
+        # no atomic swap here: two renames, with the previous version kept aside until the second one is done
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old.{os.getpid()}")
@@ -62,12 +69,62 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _remove_orphans(target: Path) -> None:
-    """Delete temporary folders beside ``target`` left by writers that were killed (their process is gone)."""
+    """Clean up after writers of ``target`` that were killed (their process is gone).
+
+    Their temporary folders are deleted. A writer killed between the two renames of the fallback swap left
+    no ``target`` and the previous version under ``.NAME.old.PID``: that version is put back.
+    """
     for p in target.parent.glob(f".{target.name}.*.tmp"):
         parts = p.name[len(target.name) + 2 :].split(".")
         if not parts or not parts[0].isdigit() or _alive(int(parts[0])):
             continue
         shutil.rmtree(p, ignore_errors=True)
+    for p in target.parent.glob(f".{target.name}.old.*"):
+        pid = p.name.rsplit(".", 1)[-1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if target.exists():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            os.replace(p, target)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Readers of either path see the old or the new entry, never none. Returns False where the system or the
+    file system cannot do it (the caller falls back to two renames); raises ``OSError`` on other failures.
+    """
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(a), None, os.fspath(b))
+
+
+_RENAMEAT2: list = []
+
+
+def _renameat2():  # type: ignore[no-untyped-def]
+    if not _RENAMEAT2:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.3
+                fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+                fn.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                fn = None
+        _RENAMEAT2.append(fn)
+    return _RENAMEAT2[0]
 
 
 def _alive(pid: int) -> bool:

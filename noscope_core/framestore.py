@@ -200,7 +200,11 @@ def _remove_stale_builds(root: Path) -> None:
     if fcntl is None:  # without the lock a folder here may belong to a builder still running
         return
     for stale in root.parent.glob(f".{glob.escape(root.name)}.*"):
-        if stale.is_dir() and (stale.name.endswith(".tmp") or ".old." in stale.name):
+        if not stale.is_dir():
+            continue
+        if ".old." in stale.name and not root.exists():  # killed between the two renames of a swap: put it back
+            os.replace(stale, root)
+        elif stale.name.endswith(".tmp") or ".old." in stale.name:
             shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -86,6 +86,23 @@ def test_second_build_reuses_the_store_without_decoding(tmp_path, clip, monkeypa
     assert again.views == VIEWS  # still holds both
 
 
+def test_a_store_left_aside_by_a_builder_killed_mid_swap_is_put_back_not_rebuilt(tmp_path, clip, monkeypatch):
+    import subprocess
+
+    first = build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "s").rename(tmp_path / f".s.old.{dead.pid}")  # a kill between the fallback swap's two renames
+
+    def no_decode(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(framestore, "iter_frames", no_decode)
+    again = build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False)
+    assert again.meta["created_utc"] == first.meta["created_utc"]
+    assert _leftovers(tmp_path) == []
+
+
 def test_new_view_rebuilds_with_the_union_of_views(tmp_path, clip):
     build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False)
     store = build_frame_store(clip, tmp_path / "s", views=VIEWS[1:], progress=False)
