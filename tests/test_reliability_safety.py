@@ -466,3 +466,17 @@ def test_zero_error_targets_on_unpredictable_labels_fall_back_or_hold_on_fresh_f
         labels, _ = simulate(res.best.config, fresh_truth, None, fresh_scores)
         fresh = error_rates(labels, fresh_truth)
         assert fresh.fnr == 0.0 and fresh.fpr == 0.0, (res.best.config.describe(), fresh)
+
+
+def test_zero_error_targets_at_a_confidence_always_fall_back_to_the_reference():
+    # the scenario of the xfail above, with --confidence: no finite segment proves a zero error rate
+    from noscope_core.costs import StageCosts
+    from noscope_core.optimizer import optimize
+
+    rng = np.random.default_rng(0)
+    costs = StageCosts({}, {"m": 0.5}, 50.0)
+    for _ in range(5):
+        truth, scores = rng.random(60) < 0.5, rng.random(60)
+        res = optimize(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,), confidence=0.95)
+        assert res.fell_back and res.best.reference_fraction == 1.0
+        assert "not even zero errors prove the target" in res.reason
