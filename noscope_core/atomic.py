@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import json
 import os
 import shutil
@@ -47,7 +48,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; on success it replaces ``target`` whole."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(target)
+    recover_dir(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o755)
     try:
@@ -68,8 +69,8 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def _remove_orphans(target: Path) -> None:
-    """Clean up after writers of ``target`` that were killed (their process is gone).
+def recover_dir(target: Path) -> None:
+    """Clean up after writers of ``target`` (an :func:`atomic_dir` folder) that were killed (their process is gone).
 
     Their temporary folders are deleted. A writer killed between the two renames of the fallback swap left
     no ``target`` and the previous version under ``.NAME.old.PID``: that version is put back.
@@ -110,21 +111,17 @@ def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     raise OSError(err, os.strerror(err), os.fspath(a), None, os.fspath(b))
 
 
-_RENAMEAT2: list = []
-
-
+@functools.cache
 def _renameat2():  # type: ignore[no-untyped-def]
-    if not _RENAMEAT2:
-        fn = None
-        if sys.platform.startswith("linux"):
-            try:
-                fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.3
-                fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
-                fn.restype = ctypes.c_int
-            except (OSError, AttributeError):
-                fn = None
-        _RENAMEAT2.append(fn)
-    return _RENAMEAT2[0]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.3
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def _alive(pid: int) -> bool:

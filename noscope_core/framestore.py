@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from noscope_core import __version__
-from noscope_core.atomic import atomic_dir, write_json
+from noscope_core.atomic import atomic_dir, recover_dir, write_json
 from noscope_core.errors import ArtifactError, VideoError
 from noscope_core.video import (
     DecodeStats,
@@ -199,12 +199,9 @@ def _remove_stale_builds(root: Path) -> None:
     """
     if fcntl is None:  # without the lock a folder here may belong to a builder still running
         return
+    recover_dir(root)  # a store a killed builder left aside is put back before anything is deleted
     for stale in root.parent.glob(f".{glob.escape(root.name)}.*"):
-        if not stale.is_dir():
-            continue
-        if ".old." in stale.name and not root.exists():  # killed between the two renames of a swap: put it back
-            os.replace(stale, root)
-        elif stale.name.endswith(".tmp") or ".old." in stale.name:
+        if stale.is_dir() and (stale.name.endswith(".tmp") or (".old." in stale.name and root.exists())):
             shutil.rmtree(stale, ignore_errors=True)
 
 

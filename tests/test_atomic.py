@@ -14,15 +14,21 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
-def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
+@pytest.mark.parametrize("atomic_swap", [True, False], ids=["exchange", "two-renames"])
+def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path, monkeypatch, atomic_swap):
+    import noscope_core.atomic as atomic
+
+    if not atomic_swap:
+        monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
     target = tmp_path / "models"
-    with atomic_dir(target) as tmp:
-        (tmp / "m.pt").write_text("v1")
+    for version in ("v1", "v2"):
+        with atomic_dir(target) as tmp:
+            (tmp / "m.pt").write_text(version)
     with pytest.raises(RuntimeError):
         with atomic_dir(target) as tmp:
-            (tmp / "m.pt").write_text("v2")
+            (tmp / "m.pt").write_text("v3")
             raise RuntimeError("killed")
-    assert (target / "m.pt").read_text() == "v1"
+    assert (target / "m.pt").read_text() == "v2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
 
@@ -64,20 +70,6 @@ def test_exchange_swaps_two_folders_in_one_step_where_the_system_can(tmp_path):
     assert ((a / "f").read_text(), (b / "f").read_text()) == ("B", "A")
     with pytest.raises(FileNotFoundError):
         exchange(a, tmp_path / "missing")
-
-
-@pytest.mark.parametrize("atomic_swap", [True, False], ids=["exchange", "two-renames"])
-def test_atomic_dir_replaces_a_folder_and_leaves_nothing_beside_it(tmp_path, monkeypatch, atomic_swap):
-    import noscope_core.atomic as atomic
-
-    if not atomic_swap:
-        monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
-    target = tmp_path / "models"
-    for version in ("v1", "v2", "v3"):
-        with atomic_dir(target) as tmp:
-            (tmp / "m.pt").write_text(version)
-    assert (target / "m.pt").read_text() == "v3"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
 
 def test_a_writer_killed_between_the_two_renames_gets_its_previous_version_back(tmp_path):
