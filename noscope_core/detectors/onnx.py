@@ -29,6 +29,7 @@ from noscope_core.errors import DetectorError
 from noscope_core.fetch import sha256_file
 
 EXPECTED_SHAPES = "(B, N, 5+nc) [YOLOv5: box, objectness, classes] or (B, 4+nc, N) [YOLOv8: box, classes]"
+SHAPE_HINT = "check the class names (metadata 'names', a MODEL.names sidecar) match the model, and export the raw head without NMS"
 
 
 class OnnxYoloDetector(ReferenceDetector):
@@ -163,8 +164,7 @@ class OnnxYoloDetector(ReferenceDetector):
             return raw if a >= c else raw.transpose(0, 2, 1)
         raise DetectorError(
             f"ONNX detector output has shape {raw.shape}, which fits none of {EXPECTED_SHAPES} for nc={nc} classes",
-            hint="check the class names (metadata 'names', a MODEL.names sidecar) match the model, "
-            "and export the raw head without NMS",
+            hint=SHAPE_HINT,
         )
 
     def _decode(
@@ -207,8 +207,7 @@ def _check_declared_output(shape: Sequence[object] | None, nc: int, path: Path) 
     shown = "(" + ", ".join(str(d) if d is not None else "?" for d in dims) + ")"
     raise DetectorError(
         f"ONNX detector output has shape {shown} (as {path.name} declares it); expected {EXPECTED_SHAPES} with nc={nc}",
-        hint="check the class names (metadata 'names', a MODEL.names sidecar) match the model, "
-        "and export the raw head without NMS",
+        hint=SHAPE_HINT,
     )
 
 
