@@ -32,14 +32,11 @@ def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path, monkeypatch, atom
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
 
-def test_atomic_dir_removes_folders_left_by_killed_writers_but_not_live_ones(tmp_path):
+def test_atomic_dir_removes_folders_left_by_killed_writers_but_not_live_ones(tmp_path, dead_pid):
     import os
-    import subprocess
 
     target = tmp_path / "models"
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    orphan = tmp_path / f".models.{dead.pid}.abc.tmp"
+    orphan = tmp_path / f".models.{dead_pid}.abc.tmp"
     live = tmp_path / f".models.{os.getpid()}.xyz.tmp"
     orphan.mkdir()
     live.mkdir()
@@ -47,14 +44,6 @@ def test_atomic_dir_removes_folders_left_by_killed_writers_but_not_live_ones(tmp
         (tmp / "m.pt").write_text("v1")
     assert not orphan.exists()
     assert live.exists()
-
-
-def _dead_pid() -> int:
-    import subprocess
-
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
 
 
 def test_exchange_swaps_two_folders_in_one_step_where_the_system_can(tmp_path):
@@ -72,10 +61,10 @@ def test_exchange_swaps_two_folders_in_one_step_where_the_system_can(tmp_path):
         exchange(a, tmp_path / "missing")
 
 
-def test_a_writer_killed_between_the_two_renames_gets_its_previous_version_back(tmp_path):
+def test_a_writer_killed_between_the_two_renames_gets_its_previous_version_back(tmp_path, dead_pid):
     # the fallback swap moves the old folder aside, then the new one in: a kill in between leaves no target
     target = tmp_path / "models"
-    aside = tmp_path / f".models.old.{_dead_pid()}"
+    aside = tmp_path / f".models.old.{dead_pid}"
     aside.mkdir()
     (aside / "m.pt").write_text("v1")
     with pytest.raises(RuntimeError):
@@ -86,11 +75,11 @@ def test_a_writer_killed_between_the_two_renames_gets_its_previous_version_back(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
 
-def test_a_previous_version_left_aside_is_dropped_once_the_new_one_is_in_place(tmp_path):
+def test_a_previous_version_left_aside_is_dropped_once_the_new_one_is_in_place(tmp_path, dead_pid):
     target = tmp_path / "models"
     with atomic_dir(target) as tmp:
         (tmp / "m.pt").write_text("v2")
-    aside = tmp_path / f".models.old.{_dead_pid()}"
+    aside = tmp_path / f".models.old.{dead_pid}"
     aside.mkdir()
     with atomic_dir(target) as tmp:
         (tmp / "m.pt").write_text("v3")

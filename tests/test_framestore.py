@@ -86,13 +86,9 @@ def test_second_build_reuses_the_store_without_decoding(tmp_path, clip, monkeypa
     assert again.views == VIEWS  # still holds both
 
 
-def test_a_store_left_aside_by_a_builder_killed_mid_swap_is_put_back_not_rebuilt(tmp_path, clip, monkeypatch):
-    import subprocess
-
+def test_a_store_left_aside_by_a_builder_killed_mid_swap_is_put_back_not_rebuilt(tmp_path, clip, monkeypatch, dead_pid):
     first = build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False)
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    (tmp_path / "s").rename(tmp_path / f".s.old.{dead.pid}")  # a kill between the fallback swap's two renames
+    (tmp_path / "s").rename(tmp_path / f".s.old.{dead_pid}")  # a kill between the fallback swap's two renames
 
     def no_decode(*a, **k):
         raise AssertionError("decoded again")
