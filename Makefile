@@ -39,7 +39,7 @@ bench: fetch
 	$(BIN)/python -m benchmarks.run
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

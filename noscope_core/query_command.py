@@ -12,7 +12,7 @@ from noscope_core import workflow
 from noscope_core.atomic import write_json
 from noscope_core.errors import DegenerateLabelsError, QueryError
 from noscope_core.paths import noscope_home
-from noscope_core.query import ROI, Query, parse_split, parse_target
+from noscope_core.query import Query
 
 
 @dataclass(frozen=True)
@@ -38,64 +38,12 @@ class QueryOptions:
         if self.json_out is not None and Path(self.json_out).is_dir():
             raise QueryError(f"--json {self.json_out} is a folder", "give the path of a file to write, e.g. out.json")
 
-    @classmethod
-    def from_args(cls, args) -> QueryOptions:
-        return cls(
-            video=Path(args.video),
-            query=Query(args.object, ROI.parse(args.roi), args.min_score, args.smooth),
-            reference=args.reference,
-            reference_fps=args.reference_fps,
-            max_fnr=parse_target("--max-fnr", args.max_fnr),
-            max_fpr=parse_target("--max-fpr", args.max_fpr),
-            split=parse_split(args.split),
-            blocks=_parse_blocks(args.blocks),
-            confidence=args.confidence,
-            evaluate=args.evaluate,
-            json_out=args.json_out,
-            max_epochs=args.max_epochs,
-        )
-
 
 @dataclass(frozen=True)
 class QueryCommandResult:
-    data: dict
+    """What ``noscope query`` answers, in the JSON shape of ``noscope query --json``."""
 
-    def summary(self) -> str:
-        d = self.data
-        lines = [
-            f"video            {d['video']}",
-            f"query            {Query.from_dict(d['query']).describe()}  (reference {d['reference']})",
-            f"test frames      {d['frames_test']}  (frames {d['test_segment'][0]}-{d['test_segment'][1] - 1})",
-        ]
-        dec = d.get("decode") or {}
-        if dec.get("frames_missing_at_end") or dec.get("corrupt_frames"):
-            lines.append(
-                f"DAMAGED VIDEO    decoded {dec['frames']} of {dec['frames_claimed']} frames "
-                f"({dec['frames_missing_at_end']} missing at the end, {dec['corrupt_frames']} corrupt)"
-            )
-        lines += [
-            f"cascade          {d['cascade']['describe']}"
-            + ("  [FELL BACK: " + str(d["fallback_reason"]) + "]" if d["fell_back"] else ""),
-            f"reference        {d['reference_fps']:.1f} frames/s",
-            f"cascade          {d['cascade_fps']:.1f} frames/s  ->  speed-up {d['speedup']:.1f}x (decode excluded)",
-        ]
-        if d.get("speedup_e2e") is not None:
-            lines.append(
-                f"end to end       {d['cascade_fps_e2e']:.1f} frames/s  ->  speed-up {d['speedup_e2e']:.1f}x (decode included)"
-            )
-        lines.append(
-            f"reference calls  {d['reference_calls']} ({100 * d['reference_call_fraction']:.2f}% of test frames)"
-        )
-        if d.get("fnr") is not None:
-            lines.append(
-                f"error vs ref     FNR {100 * d['fnr']:.2f}%  FPR {100 * d['fpr']:.2f}%  (targets {100 * d['targets']['max_fnr']:g}% / {100 * d['targets']['max_fpr']:g}%)"
-            )
-        else:
-            lines.append("error vs ref     not measured (add --evaluate)")
-        iv = d["intervals"]
-        shown = ", ".join(f"[{a},{b})" for a, b in iv[:8]) + (" ..." if len(iv) > 8 else "")
-        lines.append(f"intervals        {len(iv)} positive: {shown}")
-        return "\n".join(lines)
+    data: dict
 
 
 def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) -> QueryCommandResult:
@@ -210,15 +158,3 @@ def _done(folder: Path) -> bool:
 def _views_key(query: Query) -> str:
     roi = query.roi.as_tuple() if query.roi else None
     return hashlib.sha256(repr(roi).encode()).hexdigest()[:8]
-
-
-def _parse_blocks(text: str | int | None) -> int | None:
-    if text in (None, "", "auto"):
-        return None
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        value = 0
-    if value < 1:
-        raise QueryError(f"--blocks must be 'auto' or a positive integer, got {text!r}")
-    return value

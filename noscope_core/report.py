@@ -15,6 +15,15 @@ from noscope_core.errors import ArtifactError
 
 _REQUIRED = ("fnr", "fpr", "speedup")
 
+#: intervals a one-line preview shows before " ..."
+PREVIEW_INTERVALS = 8
+
+
+def preview_intervals(intervals: Sequence[Sequence[int]], limit: int = PREVIEW_INTERVALS) -> str:
+    """The first ``limit`` positive intervals as ``[start,end)``, then `` ...`` when there are more."""
+    shown = ", ".join(f"[{a},{b})" for a, b in list(intervals)[:limit])
+    return shown + (" ..." if len(intervals) > limit else "")
+
 
 def candidate_error(c: dict) -> float:
     """The worse of a candidate's two error rates: the quantity the frontier trades against speed."""

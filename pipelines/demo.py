@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from noscope_core.report import preview_intervals
+
 
 def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> int:
     """Materialize ``train_camera`` for ``camera`` (default: every camera in the registry); 0 when all succeed."""
@@ -78,7 +80,7 @@ def summary(result) -> str:
         for ev in result.get_asset_check_evaluations()
     ]
     iv = test["intervals"]
-    shown = ", ".join(f"[{a},{b})" for a, b in iv[:8]) + (" ..." if len(iv) > 8 else "")
+    shown = preview_intervals(iv)
     rates = ", ".join(f"{k} {100 * v:.1f}%" for k, v in labels["positive_rates"].items())
     lines = [
         f"run              {result.run_id}",

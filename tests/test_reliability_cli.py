@@ -15,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from noscope_core.paths import noscope_home
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCENE = {"width": 160, "height": 120, "fps": 10.0, "seed": 0, "mean_gap_s": 4.0, "mean_stay_s": 3.0}
 N_FRAMES = 240  # split 0.5/0.25/0.25 -> 120/60/60 frames, above the 20-frame minimum per segment
 FAST = ["--max-epochs", "1", "--max-fnr", "0.05", "--max-fpr", "0.05"]
-SSD_FILES = Path.home() / ".cache" / "noscope" / "models" / "ssd-mobilenet-v3"
+# Found the way the code finds fetched files: through $NOSCOPE_HOME (read at import, before any test sets it).
+SSD_FILES = noscope_home() / "models" / "ssd-mobilenet-v3"
 
 
 def cli_env(home: Path) -> dict[str, str]:
@@ -31,7 +34,7 @@ def cli_env(home: Path) -> dict[str, str]:
 def run_query(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     """``noscope query ARGS`` in a subprocess; the timeout turns a loop into a test failure."""
     home.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "noscope_core.cli", "query", *args]
+    cmd = [sys.executable, "-m", "noscope_cli.main", "query", *args]
     return subprocess.run(cmd, cwd=home, env=cli_env(home), capture_output=True, text=True, timeout=timeout)
 
 

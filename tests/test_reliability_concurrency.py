@@ -272,7 +272,7 @@ def _wait_ready(folder: Path, readers: list[subprocess.Popen], timeout: float = 
 def _child(argv: list[str]) -> int:
     role, args = argv[0], argv[1:]
     if role == "demo":
-        from noscope_core.cli import main
+        from noscope_cli.main import main
 
         return main(["demo", "--camera", args[0]])
     if role == "build":

@@ -374,7 +374,7 @@ def _child(argv: list[str]) -> int:
     _slow_down()
     role, args = argv[0], argv[1:]
     if role == "query":
-        from noscope_core.cli import main
+        from noscope_cli.main import main
 
         return main(["query", *args])
     if role == "build":

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize(("command", "port"), [("ui", 3000), ("mlflow-ui", 5000)])
 def test_cli_servers_default_to_localhost(command, port):
-    from noscope_core.cli import _parser
+    from noscope_cli.main import build_parser as _parser
 
     args = _parser().parse_args([command])
     assert (args.host, args.port) == ("127.0.0.1", port)
@@ -216,7 +216,7 @@ def test_no_engine_or_pipeline_module_loads_pickles():
     risky = ("pickle.load", "allow_pickle=True", "weights_only=False", "joblib.load", "cloudpickle")
     found = [
         f"{path.relative_to(REPO_ROOT)}: {needle}"
-        for package in ("noscope_core", "pipelines")
+        for package in ("noscope_core", "pipelines", "noscope_cli")
         for path in sorted((REPO_ROOT / package).rglob("*.py"))
         for needle in risky
         if needle in path.read_text()

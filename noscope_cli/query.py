@@ -1,0 +1,141 @@
+"""``noscope query VIDEO --object CLASS``: train, optimize and run a cascade, then print what it found.
+
+The engine (``noscope_core.query_command``) does the work; this module parses the arguments into its options
+and prints the summary.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from noscope_core.errors import QueryError
+from noscope_core.query import ROI, Query, parse_split, parse_target
+
+
+def register(subparsers) -> None:
+    from noscope_core.query_command import QueryOptions
+
+    defaults = QueryOptions.__dataclass_fields__
+    q = subparsers.add_parser("query", help="train, optimize and run a cascade for VIDEO and an object class")
+    q.add_argument("video", type=Path)
+    q.add_argument("--object", required=True, help="object class, e.g. person, car, bus")
+    q.add_argument("--roi", default=None, help="region of interest X0,Y0,X1,Y1 as fractions (box centre inside)")
+    q.add_argument(
+        "--reference",
+        default=defaults["reference"].default,
+        help="ssd-mobilenet-v3 | yolov3-tiny | onnx:PATH | detections:PATH | synthetic",
+    )
+    q.add_argument(
+        "--reference-fps", type=float, default=None, help="declared reference speed (frames/s) instead of measuring it"
+    )
+    q.add_argument("--max-fnr", type=float, default=defaults["max_fnr"].default)
+    q.add_argument("--max-fpr", type=float, default=defaults["max_fpr"].default)
+    q.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help="demand the targets at this confidence (e.g. 0.95, Clopper-Pearson bound on the threshold segment) "
+        "instead of NoScope's point estimate",
+    )
+    q.add_argument(
+        "--split",
+        default=",".join(f"{f:g}" for f in defaults["split"].default),
+        help="TRAIN,THRESHOLD,TEST fractions in time order",
+    )
+    q.add_argument(
+        "--blocks",
+        default="auto",
+        help="split each of N consecutive blocks train/threshold/test (1 = NoScope's split; auto: 1, or more "
+        "when the object never comes and goes in the first train or threshold segment)",
+    )
+    q.add_argument("--min-score", type=float, default=0.5, help="reference confidence that counts as present")
+    q.add_argument("--smooth", type=int, default=1, help="label smoothing window in frames (odd; 1 = off)")
+    q.add_argument(
+        "--evaluate", action="store_true", help="also run the reference on every test frame and report FNR/FPR"
+    )
+    q.add_argument("--json", dest="json_out", type=Path, default=None, help="write the result as JSON here")
+    q.add_argument("--max-epochs", type=int, default=defaults["max_epochs"].default)
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from noscope_core.query_command import run_query_command
+
+    opts = options_from_args(args)
+    result = run_query_command(opts, log=(lambda *_: None) if args.quiet else _log)
+    print(format_summary(result.data))
+    return 0
+
+
+def options_from_args(args):
+    from noscope_core.query_command import QueryOptions
+
+    return QueryOptions(
+        video=Path(args.video),
+        query=Query(args.object, ROI.parse(args.roi), args.min_score, args.smooth),
+        reference=args.reference,
+        reference_fps=args.reference_fps,
+        max_fnr=parse_target("--max-fnr", args.max_fnr),
+        max_fpr=parse_target("--max-fpr", args.max_fpr),
+        split=parse_split(args.split),
+        blocks=parse_blocks(args.blocks),
+        confidence=args.confidence,
+        evaluate=args.evaluate,
+        json_out=args.json_out,
+        max_epochs=args.max_epochs,
+    )
+
+
+def parse_blocks(text: str | int | None) -> int | None:
+    if text in (None, "", "auto"):
+        return None
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise QueryError(f"--blocks must be 'auto' or a positive integer, got {text!r}")
+    return value
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def format_summary(d: dict) -> str:
+    """The human summary of a query result (the JSON shape of ``noscope query --json``)."""
+    from noscope_core.report import preview_intervals
+
+    lines = [
+        f"video            {d['video']}",
+        f"query            {Query.from_dict(d['query']).describe()}  (reference {d['reference']})",
+        f"test frames      {d['frames_test']}  (frames {d['test_segment'][0]}-{d['test_segment'][1] - 1})",
+    ]
+    dec = d.get("decode") or {}
+    if dec.get("frames_missing_at_end") or dec.get("corrupt_frames"):
+        lines.append(
+            f"DAMAGED VIDEO    decoded {dec['frames']} of {dec['frames_claimed']} frames "
+            f"({dec['frames_missing_at_end']} missing at the end, {dec['corrupt_frames']} corrupt)"
+        )
+    lines += [
+        f"cascade          {d['cascade']['describe']}"
+        + ("  [FELL BACK: " + str(d["fallback_reason"]) + "]" if d["fell_back"] else ""),
+        f"reference        {d['reference_fps']:.1f} frames/s",
+        f"cascade          {d['cascade_fps']:.1f} frames/s  ->  speed-up {d['speedup']:.1f}x (decode excluded)",
+    ]
+    if d.get("speedup_e2e") is not None:
+        lines.append(
+            f"end to end       {d['cascade_fps_e2e']:.1f} frames/s  ->  speed-up {d['speedup_e2e']:.1f}x (decode included)"
+        )
+    lines.append(f"reference calls  {d['reference_calls']} ({100 * d['reference_call_fraction']:.2f}% of test frames)")
+    if d.get("fnr") is not None:
+        lines.append(
+            f"error vs ref     FNR {100 * d['fnr']:.2f}%  FPR {100 * d['fpr']:.2f}%  (targets {100 * d['targets']['max_fnr']:g}% / {100 * d['targets']['max_fpr']:g}%)"
+        )
+    else:
+        lines.append("error vs ref     not measured (add --evaluate)")
+    iv = d["intervals"]
+    lines.append(f"intervals        {len(iv)} positive: {preview_intervals(iv)}")
+    return "\n".join(lines)
