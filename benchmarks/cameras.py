@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from noscope_core.query import ROI, Query
+from noscope_core.spec import DEFAULT_REFERENCE, DEFAULT_SPLIT, CameraSpec, SplitSpec, Targets, TrainingOptions
 
 #: declared cost of the synthetic reference: about a YOLO-class detector on a CPU (20 frames/s)
 SYNTHETIC_REFERENCE_MS = 50.0
@@ -27,6 +29,22 @@ class BenchCamera:
     description: str
     generate_seconds: float | None = None  # time spent writing the video in this run (None: reused or real)
     models: tuple[str, ...] | None = None  # specialized-model variants to train (None: the whole default family)
+
+    def spec(self, targets: Targets | None = None, training: TrainingOptions | None = None) -> CameraSpec:
+        """The engine's spec of this camera at the benchmark's targets; its own variant list unless told."""
+        targets, training = targets or Targets(), training or TrainingOptions()
+        if training.models is None and self.models:
+            training = dataclasses.replace(training, models=self.models)
+        return CameraSpec(
+            video=self.video,
+            query=self.query,
+            camera_id=self.name,
+            reference=self.reference,
+            reference_fps=1000.0 / self.reference_declared_ms if self.reference_declared_ms else None,
+            targets=targets,
+            split=SplitSpec(self.split),
+            training=training,
+        )
 
     def make_detector(self):
         from noscope_core.detectors import make_detector
@@ -70,9 +88,9 @@ def default_camera(home: Path, roi: ROI = VTEST_ROI) -> tuple[BenchCamera | None
         name="vtest",
         video=video,
         query=Query("person", roi),
-        reference="ssd-mobilenet-v3",
+        reference=DEFAULT_REFERENCE,
         reference_declared_ms=None,
-        split=(0.5, 0.25, 0.25),
+        split=DEFAULT_SPLIT,
         description="real camera (OpenCV vtest.avi, 768x576, 10 fps, MS-MPEG4v3): person with box centre in "
         f"region {','.join(f'{v:g}' for v in roi.as_tuple())}; SSD-MobileNetV3 reference run on this machine",
     )

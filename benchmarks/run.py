@@ -26,6 +26,8 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from noscope_core.spec import DEFAULT_MAX_EPOCHS, DEFAULT_MAX_FNR, DEFAULT_MAX_FPR  # noqa: E402
+
 CAMERAS = ("vtest", "synthetic")
 SECTIONS = ("methods", "limits", "stages", "memory")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -43,9 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="measure nothing: derive the goals and tables again from the existing results file (--name)",
     )
-    p.add_argument("--max-fnr", type=float, default=0.01)
-    p.add_argument("--max-fpr", type=float, default=0.01)
-    p.add_argument("--max-epochs", type=int, default=None, help="specialized-model epochs (default 12, quick 3)")
+    p.add_argument("--max-fnr", type=float, default=DEFAULT_MAX_FNR)
+    p.add_argument("--max-fpr", type=float, default=DEFAULT_MAX_FPR)
+    p.add_argument(
+        "--max-epochs", type=int, default=None, help=f"specialized-model epochs (default {DEFAULT_MAX_EPOCHS}, quick 3)"
+    )
     p.add_argument("--models", default=None, help="comma list of specialized-model variants to train (all cameras)")
     p.add_argument(
         "--vtest-roi",
@@ -67,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.long_frames < 400:
         p.error("--long-frames must be at least 400 (each segment needs enough frames to fit on)")
     if args.max_epochs is None:
-        args.max_epochs = 3 if args.quick else 12
+        args.max_epochs = 3 if args.quick else DEFAULT_MAX_EPOCHS
     args.name = args.name or ("quick" if args.quick else "full")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     return args

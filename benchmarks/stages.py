@@ -9,6 +9,7 @@ from typing import Any
 
 from benchmarks.cameras import BenchCamera
 from noscope_core import workflow
+from noscope_core.spec import Targets, TrainingOptions
 
 
 @dataclass
@@ -40,20 +41,6 @@ class Prepared:
         return self.work / "difference"
 
 
-def model_specs(names) -> list | None:
-    """Specs of the named variants of the default family (None: the whole family)."""
-    from noscope_core.errors import QueryError
-    from noscope_core.specialized import default_family
-
-    if not names:
-        return None
-    family = {s.name: s for s in default_family()}
-    unknown = [n for n in names if n not in family]
-    if unknown:
-        raise QueryError(f"unknown specialized-model variants {unknown}", f"choose from {', '.join(family)}")
-    return [family[n] for n in names]
-
-
 def prepare(
     camera: BenchCamera,
     home: Path,
@@ -69,6 +56,7 @@ def prepare(
     from noscope_core.framestore import FrameStore, build_frame_store
     from noscope_core.video import probe_video
 
+    spec = camera.spec(Targets(max_fnr, max_fpr), TrainingOptions(max_epochs=max_epochs, models=models or None))
     seconds: dict[str, float] = {}
     notes: dict[str, Any] = {}
     info = probe_video(camera.video)
@@ -93,8 +81,8 @@ def prepare(
     labels = workflow.label(
         store,
         detector,
-        camera.query,
-        camera.split,
+        spec.query,
+        spec.split.fractions,
         ("train", "threshold", "test"),
         cache_root=home / "cache" / "detections",
     )
@@ -111,8 +99,10 @@ def prepare(
 
     work = home / "bench" / "work" / f"{camera.name}-{info.fingerprint[:16]}-{camera.query.key()}"
     t0 = time.perf_counter()
-    specs = model_specs(models or camera.models)
-    results = workflow.train(store, labels, work / "models", specs=specs, max_epochs=max_epochs)
+    specs = workflow.model_family(spec.training.models)
+    results = workflow.train(
+        store, labels, work / "models", specs=specs, max_epochs=spec.training.max_epochs, seed=spec.training.seed
+    )
     seconds["train"] = time.perf_counter() - t0
     models = [r.model for r in results]
     notes["models"] = {
@@ -131,8 +121,8 @@ def prepare(
         labels,
         models,
         dds,
-        max_fnr,
-        max_fpr,
+        spec.targets.max_fnr,
+        spec.targets.max_fpr,
         out_path=work / "cascade.json",
         models_dir=work / "models",
         dd_dir=work / "difference",

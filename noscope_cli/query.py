@@ -9,28 +9,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from noscope_core import spec
 from noscope_core.errors import QueryError
 from noscope_core.query import ROI, Query, parse_split, parse_target
 
 
 def register(subparsers) -> None:
-    from noscope_core.query_command import QueryOptions
-
-    defaults = QueryOptions.__dataclass_fields__
     q = subparsers.add_parser("query", help="train, optimize and run a cascade for VIDEO and an object class")
     q.add_argument("video", type=Path)
     q.add_argument("--object", required=True, help="object class, e.g. person, car, bus")
     q.add_argument("--roi", default=None, help="region of interest X0,Y0,X1,Y1 as fractions (box centre inside)")
     q.add_argument(
         "--reference",
-        default=defaults["reference"].default,
+        default=spec.DEFAULT_REFERENCE,
         help="ssd-mobilenet-v3 | yolov3-tiny | onnx:PATH | detections:PATH | synthetic",
     )
     q.add_argument(
         "--reference-fps", type=float, default=None, help="declared reference speed (frames/s) instead of measuring it"
     )
-    q.add_argument("--max-fnr", type=float, default=defaults["max_fnr"].default)
-    q.add_argument("--max-fpr", type=float, default=defaults["max_fpr"].default)
+    q.add_argument("--max-fnr", type=float, default=spec.DEFAULT_MAX_FNR)
+    q.add_argument("--max-fpr", type=float, default=spec.DEFAULT_MAX_FPR)
     q.add_argument(
         "--confidence",
         type=float,
@@ -40,7 +38,7 @@ def register(subparsers) -> None:
     )
     q.add_argument(
         "--split",
-        default=",".join(f"{f:g}" for f in defaults["split"].default),
+        default=",".join(f"{f:g}" for f in spec.DEFAULT_SPLIT),
         help="TRAIN,THRESHOLD,TEST fractions in time order",
     )
     q.add_argument(
@@ -49,13 +47,17 @@ def register(subparsers) -> None:
         help="split each of N consecutive blocks train/threshold/test (1 = NoScope's split; auto: 1, or more "
         "when the object never comes and goes in the first train or threshold segment)",
     )
-    q.add_argument("--min-score", type=float, default=0.5, help="reference confidence that counts as present")
-    q.add_argument("--smooth", type=int, default=1, help="label smoothing window in frames (odd; 1 = off)")
+    q.add_argument(
+        "--min-score", type=float, default=Query.min_score, help="reference confidence that counts as present"
+    )
+    q.add_argument(
+        "--smooth", type=int, default=Query.smooth_frames, help="label smoothing window in frames (odd; 1 = off)"
+    )
     q.add_argument(
         "--evaluate", action="store_true", help="also run the reference on every test frame and report FNR/FPR"
     )
     q.add_argument("--json", dest="json_out", type=Path, default=None, help="write the result as JSON here")
-    q.add_argument("--max-epochs", type=int, default=defaults["max_epochs"].default)
+    q.add_argument("--max-epochs", type=int, default=spec.DEFAULT_MAX_EPOCHS)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=run)
 
@@ -72,20 +74,20 @@ def run(args) -> int:
 def options_from_args(args):
     from noscope_core.query_command import QueryOptions
 
-    return QueryOptions(
+    camera = spec.CameraSpec(
         video=Path(args.video),
         query=Query(args.object, ROI.parse(args.roi), args.min_score, args.smooth),
         reference=args.reference,
         reference_fps=args.reference_fps,
-        max_fnr=parse_target("--max-fnr", args.max_fnr),
-        max_fpr=parse_target("--max-fpr", args.max_fpr),
-        split=parse_split(args.split),
-        blocks=parse_blocks(args.blocks),
-        confidence=args.confidence,
-        evaluate=args.evaluate,
-        json_out=args.json_out,
-        max_epochs=args.max_epochs,
+        targets=spec.Targets(
+            max_fnr=parse_target("--max-fnr", args.max_fnr),
+            max_fpr=parse_target("--max-fpr", args.max_fpr),
+            confidence=args.confidence,
+        ),
+        split=spec.SplitSpec(parse_split(args.split), parse_blocks(args.blocks)),
+        training=spec.TrainingOptions(max_epochs=args.max_epochs),
     )
+    return QueryOptions(camera, evaluate=args.evaluate, json_out=args.json_out)
 
 
 def parse_blocks(text: str | int | None) -> int | None:

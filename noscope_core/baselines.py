@@ -29,6 +29,7 @@ from noscope_core.errors import DegenerateLabelsError, QueryError
 from noscope_core.evaluate import error_rates
 from noscope_core.labels import frame_label
 from noscope_core.query import Query, parse_target
+from noscope_core.spec import DEFAULT_MAX_FNR, DEFAULT_MAX_FPR
 
 #: skips searched by default: every frame up to three seconds of 30 fps video
 DEFAULT_SKIPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 45, 60, 90)
@@ -104,7 +105,9 @@ def _reference_labels(
 class FrameSkipBaseline:
     """Reference on every ``skip_``-th frame; skipped frames take the last evaluated frame's label."""
 
-    def __init__(self, max_fnr: float = 0.01, max_fpr: float = 0.01, skips: Sequence[int] = DEFAULT_SKIPS) -> None:
+    def __init__(
+        self, max_fnr: float = DEFAULT_MAX_FNR, max_fpr: float = DEFAULT_MAX_FPR, skips: Sequence[int] = DEFAULT_SKIPS
+    ) -> None:
         self.max_fnr = max_fnr
         self.max_fpr = max_fpr
         self.skips = skips
@@ -239,8 +242,8 @@ class MotionGateBaseline:
     def __init__(
         self,
         view,
-        max_fnr: float = 0.01,
-        max_fpr: float = 0.01,
+        max_fnr: float = DEFAULT_MAX_FNR,
+        max_fpr: float = DEFAULT_MAX_FPR,
         history: int = 500,
         var_threshold: float = 16.0,
     ) -> None:

@@ -1,67 +1,30 @@
-"""A camera: where its footage is, what to look for, which reference to trust and the error budget.
+"""The camera registry: ``cameras.yaml`` entries become ``CameraSpec``s (``noscope_core.spec``).
 
-Cameras are listed in a YAML registry (``cameras.yaml``); each becomes a Dagster partition.
+Each camera becomes a Dagster partition. Keys left out take the spec's defaults.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from noscope_core.errors import QueryError
-from noscope_core.paths import noscope_home, safe_name
-from noscope_core.query import ROI, Query, parse_split, parse_target
+from noscope_core.paths import noscope_home
+from noscope_core.query import ROI, Query
+from noscope_core.spec import DEFAULT_REFERENCE, CameraSpec, SplitSpec, Targets, TrainingOptions
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg")
 
 
-@dataclass(frozen=True)
-class CameraSpec:
-    camera_id: str
-    video: Path  # the footage the cascade is trained on (split into train / threshold / test)
-    query: Query
-    reference: str = "ssd-mobilenet-v3"
-    reference_fps: float | None = None
-    max_fnr: float = 0.01
-    max_fpr: float = 0.01
-    split: tuple[float, float, float] = (0.5, 0.25, 0.25)
-    confidence: float | None = None  # targets must hold at this confidence (Clopper-Pearson); None: point estimates
-    split_blocks: int | None = None  # None: automatic (see noscope_core.split); 1 = NoScope's consecutive split
-    footage_dir: Path | None = None  # new footage arrives here; the sensor queries every new file
-    max_frames: int | None = None  # decode at most this many frames (for quick runs)
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        safe_name(self.camera_id, "camera id")
-        parse_target("max_fnr", self.max_fnr)
-        parse_target("max_fpr", self.max_fpr)
-
-    def to_dict(self) -> dict:
-        return {
-            "camera_id": self.camera_id,
-            "video": str(self.video),
-            "query": self.query.to_dict(),
-            "reference": self.reference,
-            "reference_fps": self.reference_fps,
-            "max_fnr": self.max_fnr,
-            "max_fpr": self.max_fpr,
-            "split": list(self.split),
-            "split_blocks": self.split_blocks,
-            "confidence": self.confidence,
-            "footage_dir": str(self.footage_dir) if self.footage_dir else None,
-            "max_frames": self.max_frames,
-        }
-
-    def new_footage(self) -> list[Path]:
-        """Video files in ``footage_dir`` (sorted), excluding the training video itself."""
-        if self.footage_dir is None or not self.footage_dir.is_dir():
-            return []
-        return sorted(
-            p
-            for p in self.footage_dir.iterdir()
-            if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and p.resolve() != self.video.resolve()
-        )
+def new_footage(camera: CameraSpec) -> list[Path]:
+    """Video files in the camera's ``footage_dir`` (sorted), excluding the training video itself."""
+    if camera.footage_dir is None or not camera.footage_dir.is_dir():
+        return []
+    return sorted(
+        p
+        for p in camera.footage_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and p.resolve() != camera.video.resolve()
+    )
 
 
 def _expand(value: str, base: Path) -> Path:
@@ -86,21 +49,33 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
     query = Query(
         object_class=obj,
         roi=ROI.parse(d.get("roi")),
-        min_score=float(d.get("min_score", 0.5)),
-        smooth_frames=int(d.get("smooth_frames", 1)),
+        min_score=float(d.get("min_score", Query.min_score)),
+        smooth_frames=int(d.get("smooth_frames", Query.smooth_frames)),
     )
     footage = d.get("footage_dir")
+    targets = Targets(
+        max_fnr=float(d.get("max_fnr", Targets.max_fnr)),
+        max_fpr=float(d.get("max_fpr", Targets.max_fpr)),
+        confidence=float(d["confidence"]) if d.get("confidence") else None,
+    )
+    split = SplitSpec(
+        fractions=d.get("split", SplitSpec.fractions),
+        blocks=int(d["split_blocks"]) if d.get("split_blocks") else None,
+    )
+    training = TrainingOptions(
+        max_epochs=int(d.get("max_epochs") or TrainingOptions.max_epochs),
+        seed=int(d.get("seed", TrainingOptions.seed)),
+        models=tuple(d["models"]) if d.get("models") else None,
+    )
     return CameraSpec(
         camera_id=cam_id,
         video=video,
         query=query,
-        reference=str(d.get("reference", "ssd-mobilenet-v3")),
+        reference=str(d.get("reference", DEFAULT_REFERENCE)),
         reference_fps=float(d["reference_fps"]) if d.get("reference_fps") else None,
-        max_fnr=float(d.get("max_fnr", 0.01)),
-        max_fpr=float(d.get("max_fpr", 0.01)),
-        split=parse_split(d.get("split", (0.5, 0.25, 0.25))),
-        split_blocks=int(d["split_blocks"]) if d.get("split_blocks") else None,
-        confidence=float(d["confidence"]) if d.get("confidence") else None,
+        targets=targets,
+        split=split,
+        training=training,
         footage_dir=_expand(str(footage), base) if footage else None,
         max_frames=int(d["max_frames"]) if d.get("max_frames") else None,
         extra={k: v for k, v in d.items() if k not in _KNOWN},
@@ -110,6 +85,7 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
 _KNOWN = {
     "id", "video", "object", "roi", "min_score", "smooth_frames", "reference", "reference_fps",
     "max_fnr", "max_fpr", "split", "split_blocks", "confidence", "footage_dir", "max_frames",
+    "max_epochs", "seed", "models",
 }  # fmt: skip
 
 

@@ -13,28 +13,20 @@ from noscope_core.atomic import write_json
 from noscope_core.errors import DegenerateLabelsError, QueryError
 from noscope_core.paths import noscope_home
 from noscope_core.query import Query
+from noscope_core.spec import CameraSpec
 
 
 @dataclass(frozen=True)
 class QueryOptions:
-    video: Path
-    query: Query
-    reference: str = "ssd-mobilenet-v3"
-    reference_fps: float | None = None
-    max_fnr: float = 0.01
-    max_fpr: float = 0.01
-    split: tuple[float, float, float] = (0.5, 0.25, 0.25)
-    blocks: int | None = None
-    confidence: float | None = None
-    evaluate: bool = False
+    """One ``noscope query`` run: the spec to answer, and what to do besides answering it."""
+
+    spec: CameraSpec
+    evaluate: bool = False  # also label the test segment and measure the cascade's error against the reference
     json_out: Path | None = None
-    max_epochs: int = 12
-    work_root: Path | None = None
+    work_root: Path | None = None  # default: $NOSCOPE_HOME
 
     def __post_init__(self) -> None:
         # Checked before any work: a bad value found after minutes of decoding and training wastes the run.
-        if self.max_epochs < 1:
-            raise QueryError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.json_out is not None and Path(self.json_out).is_dir():
             raise QueryError(f"--json {self.json_out} is a folder", "give the path of a file to write, e.g. out.json")
 
@@ -51,21 +43,22 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     from noscope_core.video import probe_video
 
     t0 = time.perf_counter()
-    info = probe_video(opts.video)
-    # The synthetic reference reads the ground truth of the video being queried unless told otherwise.
-    spec = f"synthetic:{opts.video}" if opts.reference == "synthetic" else opts.reference
-    detector = make_detector(spec, reference_fps=opts.reference_fps, frame_size=(info.width, info.height))
-    opts.query.validate_class(detector.class_names)
+    spec = opts.spec
+    info = probe_video(spec.video)
+    detector = make_detector(
+        spec.reference_spec(), reference_fps=spec.reference_fps, frame_size=(info.width, info.height)
+    )
+    spec.query.validate_class(detector.class_names)
     root = opts.work_root or noscope_home()
-    run_key = f"{info.fingerprint}|{opts.query.key()}|{detector.identity()}|{opts.split}"
-    log(f"[1/5] decoding {opts.video} ({info.width}x{info.height}, {info.fps:g} fps) ...")
+    run_key = f"{info.fingerprint}|{spec.query.key()}|{detector.identity()}|{spec.split.fractions}"
+    log(f"[1/5] decoding {spec.video} ({info.width}x{info.height}, {info.fps:g} fps) ...")
     store = workflow.decode(
-        opts.video, root / "frames" / f"{info.fingerprint[:16]}-{_views_key(opts.query)}", opts.query
+        spec.video, root / "frames" / f"{info.fingerprint[:16]}-{_views_key(spec.query)}", spec.query
     )
     decode_report = _decode_report(store)
     if decode_report["frames_missing_at_end"] or decode_report["corrupt_frames"]:
         log(
-            f"warning: {opts.video} is damaged: decoded {store.n_frames} of the {info.frame_count} frames it claims "
+            f"warning: {spec.video} is damaged: decoded {store.n_frames} of the {info.frame_count} frames it claims "
             f"({decode_report['frames_missing_at_end']} missing at the end, {decode_report['corrupt_frames']} "
             "undecodable in between, read as empty); the query uses the decoded frames"
         )
@@ -74,11 +67,11 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     labels = workflow.label(
         store,
         detector,
-        opts.query,
-        opts.split,
+        spec.query,
+        spec.split.fractions,
         segments_to_label,
         cache_root=root / "cache" / "detections",
-        blocks=opts.blocks,
+        blocks=spec.split.blocks,
     )
     if labels.segments.blocks > 1:
         log(
@@ -87,7 +80,7 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     rates = labels.positive_rates()
     log("      positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rates.items()))
     # models and thresholds depend on which frames were train / threshold: key the work folder on the split
-    run_key += f"|{labels.segments.to_dict()}|{opts.max_epochs}"
+    run_key += f"|{labels.segments.to_dict()}|{spec.training.max_epochs}"
     work = root / "runs" / hashlib.sha256(run_key.encode()).hexdigest()[:16]
     cascade_path = work / "cascade.json"
     try:
@@ -96,20 +89,20 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     except DegenerateLabelsError as err:
         log(f"warning: {err} -- falling back to the reference on every frame")
         art = workflow.reference_only_artifact(
-            labels, store, opts.max_fnr, opts.max_fpr, str(err), out_path=cascade_path
+            labels, store, spec.targets.max_fnr, spec.targets.max_fpr, str(err), out_path=cascade_path
         )
         models_dir = dd_dir = None
     else:
         models_dir, dd_dir = work / "models", work / "difference"
         log("[3/5] training specialized models and difference detectors ...")
-        models = workflow.load_models(models_dir, opts.query) if _done(models_dir) else None
+        models = workflow.load_models(models_dir, spec.query) if _done(models_dir) else None
         if models is None:
-            results = workflow.train(store, labels, models_dir, max_epochs=opts.max_epochs)
+            results = workflow.train(store, labels, models_dir, max_epochs=spec.training.max_epochs)
             models = [r.model for r in results]
             for r in results:
                 log(f"      {r.model.name}: val accuracy {r.val_accuracy:.3f} ({r.train_seconds:.1f} s)")
         dds = (
-            workflow.load_difference(dd_dir, opts.query)
+            workflow.load_difference(dd_dir, spec.query)
             if _done(dd_dir)
             else workflow.fit_difference(store, labels, dd_dir)
         )
@@ -119,19 +112,19 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
             labels,
             models,
             dds,
-            opts.max_fnr,
-            opts.max_fpr,
+            spec.targets.max_fnr,
+            spec.targets.max_fpr,
             out_path=cascade_path,
             models_dir=models_dir,
             dd_dir=dd_dir,
-            confidence=opts.confidence,
+            confidence=spec.targets.confidence,
         )
     info_dict = art.to_dict()
     log(f"      chosen: {info_dict['best']['describe']}")
     log("[5/5] running the cascade on the test segment ...")
     cascade = workflow.build_cascade(info_dict, detector, models_dir, dd_dir)
     truth = labels.segment("test").label if opts.evaluate else None
-    result = workflow.run_query(cascade, info_dict, store, labels.segments.test, opts.video, truth=truth)
+    result = workflow.run_query(cascade, info_dict, store, labels.segments.test, spec.video, truth=truth)
     data = dict(result.data)
     data["wall_seconds"] = time.perf_counter() - t0
     data["positive_rates"] = rates

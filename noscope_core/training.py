@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from noscope_core.difference import FrameShapeError, check_frames
 from noscope_core.errors import DegenerateLabelsError
+from noscope_core.spec import DEFAULT_MAX_EPOCHS, DEFAULT_SEED
 from noscope_core.specialized import ModelSpec, SpecializedModel, SpecializedNet
 
 EARLY_STOP_PATIENCE = 3
@@ -130,10 +131,10 @@ def train_models(
     val_frames: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
     *,
-    max_epochs: int = 10,
+    max_epochs: int = DEFAULT_MAX_EPOCHS,
     batch_size: int = 64,
     lr: float = 1e-3,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     num_threads: int | None = None,
     logger_factory: Callable[[ModelSpec], Any] | None = None,
     progress: bool = False,

@@ -22,6 +22,7 @@ from noscope_core.errors import ArtifactError, DegenerateLabelsError
 from noscope_core.fetch import sha256_file
 from noscope_core.labels import FrameLabels, label_frames
 from noscope_core.query import Query
+from noscope_core.spec import DEFAULT_MAX_EPOCHS, DEFAULT_SEED
 from noscope_core.split import Segment, Segments, candidate_blocks, split_frames
 
 # ---------------------------------------------------------------------------------------------- decode
@@ -234,13 +235,28 @@ def _train_val_split(segment: Segment, val_fraction: float = 0.2) -> tuple[np.nd
     return np.concatenate(train), np.concatenate(val)
 
 
+def model_family(names: Sequence[str] | None = None) -> list:
+    """The default family's specs, or only the variants named (in that order); None or empty: the whole family."""
+    from noscope_core.errors import QueryError
+    from noscope_core.specialized import default_family
+
+    family = list(default_family())
+    if not names:
+        return family
+    by_name = {s.name: s for s in family}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise QueryError(f"unknown specialized-model variants {unknown}", f"choose from: {', '.join(by_name)}")
+    return [by_name[n] for n in names]
+
+
 def train(
     store,
     labels: LabelSet,
     out_dir: str | Path,
     specs: Sequence | None = None,
-    max_epochs: int = 12,
-    seed: int = 0,
+    max_epochs: int = DEFAULT_MAX_EPOCHS,
+    seed: int = DEFAULT_SEED,
     logger_factory: Callable | None = None,
     progress: bool = False,
 ) -> list:

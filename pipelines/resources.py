@@ -14,9 +14,10 @@ from typing import Any
 import dagster as dg
 
 from noscope_core.atomic import write_json
-from noscope_core.camera import CameraSpec, load_cameras
+from noscope_core.camera import load_cameras
 from noscope_core.errors import ArtifactError, QueryError
 from noscope_core.paths import inside, safe_name
+from noscope_core.spec import CameraSpec
 from pipelines.tracking import MlflowTracker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ class ReferenceDetectorResource(dg.ConfigurableResource):
         return make_detector(self.spec_for(camera, video), reference_fps=self.fps_for(camera), frame_size=frame_size)
 
     def spec_for(self, camera: CameraSpec, video: str | Path | None = None) -> str:
-        return f"synthetic:{video or camera.video}" if camera.reference == "synthetic" else camera.reference
+        return camera.reference_spec(video)
 
     def fps_for(self, camera: CameraSpec) -> float | None:
         """The declared reference speed (this resource's override, else the camera's), None to measure it."""

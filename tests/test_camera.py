@@ -16,7 +16,7 @@ def test_registry_parses_cameras_with_env_expansion(tmp_path, monkeypatch):
     assert cams["lobby"].video == tmp_path / "videos" / "a.avi"
     assert cams["lobby"].query.roi.as_tuple() == (0, 0.5, 0.5, 1)
     assert cams["street"].video == tmp_path / "b.mp4"
-    assert cams["street"].max_fnr == 0.05
+    assert cams["street"].targets.max_fnr == 0.05
 
 
 @pytest.mark.parametrize("bad_id", ["../etc", "a/b", "", ".hidden"])

@@ -46,7 +46,7 @@ def optimized_cascade(
         if reason:
             context.log.warning(f"falling back to the reference on every frame: {reason}")
             art = workflow.reference_only_artifact(
-                labels, store, cam.max_fnr, cam.max_fpr, reason, out_path=cascade_json
+                labels, store, cam.targets.max_fnr, cam.targets.max_fpr, reason, out_path=cascade_json
             )
             models_dir = dd_dir = None
             dds = []
@@ -54,8 +54,8 @@ def optimized_cascade(
             models = workflow.load_models(models_dir, labels.query)
             dds = workflow.load_difference(dd_dir, labels.query)
             art = workflow.optimize(
-                store, labels, models, dds, cam.max_fnr, cam.max_fpr,
-                out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir, confidence=cam.confidence,
+                store, labels, models, dds, cam.targets.max_fnr, cam.targets.max_fpr,
+                out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir, confidence=cam.targets.confidence,
             )  # fmt: skip
         info = art.to_dict()
         reference_fps = 1000.0 / labels.reference_ms

@@ -33,7 +33,9 @@ def open_store(decoded: dict):
 
 def footage_files(camera) -> list[Path]:
     """The camera's new footage, less hidden files: copy tools write ``.name.avi`` until a file is complete."""
-    return [p for p in camera.new_footage() if not p.name.startswith(".")]
+    from noscope_core.camera import new_footage
+
+    return [p for p in new_footage(camera) if not p.name.startswith(".")]
 
 
 def load_labels(labels: dict):

@@ -28,7 +28,9 @@ def reference_labels(
     cam = cameras.get(context.partition_key)
     store = open_store(decoded_frames)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
-    labels = workflow.label(store, detector, cam.query, cam.split, SEGMENTS, progress=False, blocks=cam.split_blocks)
+    labels = workflow.label(
+        store, detector, cam.query, cam.split.fractions, SEGMENTS, progress=False, blocks=cam.split.blocks
+    )
     path = artifacts.path(cam.camera_id, "reference_labels", "labels.npz")
     labels.save(path)
     degenerate = None

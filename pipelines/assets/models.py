@@ -4,44 +4,30 @@ They are siblings (neither needs the other); ``optimized_cascade`` joins them. T
 in ``specialized_models`` and its id travels on in that asset's manifest.
 """
 
+import dataclasses
+
 import dagster as dg
 
-from noscope_core.camera import CameraSpec
+from noscope_core.spec import CameraSpec, TrainingOptions
 from pipelines.assets.common import ASSET_KW, end_failed, load_labels, md_table, mlflow_link, open_store, tracking
 from pipelines.resources import ArtifactStore, CameraRegistry
 from pipelines.tracking import MlflowTracker
 
-DEFAULT_MAX_EPOCHS = 12
-
 
 class TrainConfig(dg.Config):
-    """Training knobs; unset values come from the camera's entry in cameras.yaml (``max_epochs``, ``models``)."""
+    """Training knobs; unset values come from the camera's entry in cameras.yaml (``max_epochs``, ``seed``)."""
 
     max_epochs: int | None = None
-    seed: int = 0
+    seed: int | None = None
 
 
-def _max_epochs(config: TrainConfig, cam: CameraSpec) -> int:
-    return int(config.max_epochs or cam.extra.get("max_epochs") or DEFAULT_MAX_EPOCHS)
-
-
-def _family(cam: CameraSpec):
-    """The model family; a camera may restrict it to some variants by name (``models: [...]``)."""
-    from noscope_core.errors import QueryError
-    from noscope_core.specialized import default_family
-
-    family = list(default_family())
-    wanted = cam.extra.get("models")
-    if not wanted:
-        return family
-    by_name = {s.name: s for s in family}
-    unknown = [w for w in wanted if w not in by_name]
-    if unknown:
-        raise QueryError(
-            f"camera {cam.camera_id!r} asks for unknown model variants {unknown}",
-            f"choose from: {', '.join(by_name)}",
-        )
-    return [by_name[w] for w in wanted]
+def _training(config: TrainConfig, cam: CameraSpec) -> TrainingOptions:
+    """The camera's training options with this run's overrides."""
+    return dataclasses.replace(
+        cam.training,
+        max_epochs=config.max_epochs or cam.training.max_epochs,
+        seed=cam.training.seed if config.seed is None else config.seed,
+    )
 
 
 def _model_fps(models, frames) -> dict[str, float]:
@@ -88,14 +74,15 @@ def specialized_models(
     try:
         store, labels = open_store(decoded_frames), load_labels(reference_labels)
         models_dir = artifacts.path(cam.camera_id, "specialized_models", "models")
+        training = _training(config, cam)
         try:
             results = workflow.train(
                 store,
                 labels,
                 models_dir,
-                specs=_family(cam),
-                max_epochs=_max_epochs(config, cam),
-                seed=config.seed,
+                specs=workflow.model_family(training.models),
+                max_epochs=training.max_epochs,
+                seed=training.seed,
                 logger_factory=mlflow.logger_factory(run_id) if run_id else None,
             )
         except DegenerateLabelsError as err:

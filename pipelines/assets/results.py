@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from noscope_core.camera import CameraSpec
+from noscope_core.spec import CameraSpec
 from pipelines.assets.common import (
     ASSET_KW,
     footage_files,

@@ -117,5 +117,10 @@ def test_default_camera_is_vtest_with_the_documented_query():
     assert cam.video.name == "vtest.avi"
     assert cam.query.object_class == "person"
     assert cam.query.roi.as_tuple() == (0.0, 0.5, 0.5, 1.0)
-    assert (cam.reference, cam.max_fnr, cam.max_fpr, cam.split) == ("ssd-mobilenet-v3", 0.01, 0.01, (0.5, 0.25, 0.25))
+    assert (cam.reference, cam.targets.max_fnr, cam.targets.max_fpr, cam.split.fractions) == (
+        "ssd-mobilenet-v3",
+        0.01,
+        0.01,
+        (0.5, 0.25, 0.25),
+    )
     assert cam.footage_dir is not None

@@ -1,0 +1,117 @@
+"""The one description of what to answer and how: a camera (or a single ``noscope query``) as a frozen spec.
+
+The command line, the camera registry (``cameras.yaml``), the benchmarks' cameras and the Dagster assets all
+build a ``CameraSpec``; every default lives here once, as a named constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from noscope_core.detectors.factory import DEFAULT_DETECTOR
+from noscope_core.errors import QueryError
+from noscope_core.paths import safe_name
+from noscope_core.query import Query, parse_split, parse_target
+
+#: the reference detector that labels frames unless told otherwise
+DEFAULT_REFERENCE = DEFAULT_DETECTOR
+#: NoScope's error budget: at most 1% false negatives and 1% false positives against the reference
+DEFAULT_MAX_FNR = 0.01
+DEFAULT_MAX_FPR = 0.01
+#: train / threshold / test fractions, in time order
+DEFAULT_SPLIT = (0.5, 0.25, 0.25)
+#: specialized-model training epochs (early stopping usually ends sooner)
+DEFAULT_MAX_EPOCHS = 12
+DEFAULT_SEED = 0
+#: the id of a camera that is not in a registry (a single ``noscope query``)
+ADHOC_CAMERA_ID = "query"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The error budget against the reference; ``confidence``: the budget must hold at that confidence
+    (Clopper-Pearson on the threshold segment), None: NoScope's point estimates."""
+
+    max_fnr: float = DEFAULT_MAX_FNR
+    max_fpr: float = DEFAULT_MAX_FPR
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_fnr", parse_target("max_fnr", self.max_fnr))
+        object.__setattr__(self, "max_fpr", parse_target("max_fpr", self.max_fpr))
+
+    def to_dict(self) -> dict:
+        return {"max_fnr": self.max_fnr, "max_fpr": self.max_fpr, "confidence": self.confidence}
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How the footage is cut into train / threshold / test, in time order.
+
+    ``blocks``: None chooses automatically (see ``noscope_core.split``); 1 is NoScope's consecutive split."""
+
+    fractions: tuple[float, float, float] = DEFAULT_SPLIT
+    blocks: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fractions", parse_split(self.fractions))
+        if self.blocks is not None and int(self.blocks) < 1:
+            raise QueryError(f"split blocks must be a positive integer or automatic, got {self.blocks!r}")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How the specialized models are trained; ``models``: variant names of the default family (None: all)."""
+
+    max_epochs: int = DEFAULT_MAX_EPOCHS
+    seed: int = DEFAULT_SEED
+    models: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # Checked before any work: a bad value found after minutes of decoding and labelling wastes the run.
+        if self.max_epochs < 1:
+            raise QueryError(f"--max-epochs must be at least 1, got {self.max_epochs}")
+        if self.models is not None:
+            object.__setattr__(self, "models", tuple(str(m) for m in self.models) or None)
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """What to look for in which footage, which reference to trust, the error budget and how to get there."""
+
+    video: Path  # the footage the cascade is trained on (split into train / threshold / test)
+    query: Query
+    camera_id: str = ADHOC_CAMERA_ID
+    reference: str = DEFAULT_REFERENCE  # a make_detector spec; "synthetic" reads the video's own ground truth
+    reference_fps: float | None = None  # declared reference speed instead of measuring it
+    targets: Targets = Targets()
+    split: SplitSpec = SplitSpec()
+    training: TrainingOptions = TrainingOptions()
+    max_frames: int | None = None  # decode at most this many frames (for quick runs)
+    footage_dir: Path | None = None  # new footage arrives here; the sensor queries every new file
+    extra: dict = field(default_factory=dict, compare=False)  # registry keys this spec does not know
+
+    def __post_init__(self) -> None:
+        safe_name(self.camera_id, "camera id")
+        object.__setattr__(self, "video", Path(self.video))
+
+    def reference_spec(self, video: str | Path | None = None) -> str:
+        """The ``make_detector`` spec; the bare synthetic reference reads the ground truth of ``video``."""
+        return f"synthetic:{video or self.video}" if self.reference == "synthetic" else self.reference
+
+    def to_dict(self) -> dict:
+        return {
+            "camera_id": self.camera_id,
+            "video": str(self.video),
+            "query": self.query.to_dict(),
+            "reference": self.reference,
+            "reference_fps": self.reference_fps,
+            "max_fnr": self.targets.max_fnr,
+            "max_fpr": self.targets.max_fpr,
+            "split": list(self.split.fractions),
+            "split_blocks": self.split.blocks,
+            "confidence": self.targets.confidence,
+            "footage_dir": str(self.footage_dir) if self.footage_dir else None,
+            "max_frames": self.max_frames,
+        }
