@@ -72,7 +72,7 @@ class BenchCamera:
 
 
 #: the region the camera registry asks of the real camera: the bottom-left quadrant. Nobody enters it before
-#: frame 530 of 795, so the workflow's automatic split cuts the video into two blocks (each split train /
+#: frame 530 of 795, so the engine's automatic split cuts the video into two blocks (each split train /
 #: threshold / test in time order); the test segment is then two ranges, and every method runs on both.
 VTEST_ROI = ROI(0.0, 0.5, 0.5, 1.0)
 

@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cameras import BenchCamera
-from noscope_core import workflow
+from noscope_core import orchestrate
+from noscope_core.artifacts import FINGERPRINT_CHARS
+from noscope_core.errors import ArtifactError
+from noscope_core.framestore import FrameStore
+from noscope_core.labelset import ALL_SEGMENTS
 from noscope_core.spec import Targets, TrainingOptions
+from noscope_core.video import probe_video
+from noscope_core.views import model_view
 
 
 @dataclass
@@ -18,7 +24,7 @@ class Prepared:
 
     camera: BenchCamera
     store: Any  # FrameStore
-    labels: Any  # workflow.LabelSet
+    labels: Any  # labelset.LabelSet
     detector: Any  # ReferenceDetector
     models: list
     dds: list
@@ -52,25 +58,21 @@ def prepare(
 ) -> Prepared:
     """Run every stage before the query; the frame store and reference detections are cached across runs,
     the models, difference detectors and cascade are rebuilt every run so they reflect the current code."""
-    from noscope_core.errors import ArtifactError
-    from noscope_core.framestore import FrameStore, build_frame_store
-    from noscope_core.video import probe_video
-
     spec = camera.spec(Targets(max_fnr, max_fpr), TrainingOptions(max_epochs=max_epochs, models=models or None))
     seconds: dict[str, float] = {}
     notes: dict[str, Any] = {}
     info = probe_video(camera.video)
-    view = workflow.model_view(camera.query)
     detector = camera.make_detector()
-    camera.query.validate_class(detector.class_names)
+    spec.query.validate_class(detector.class_names)
 
-    store_root = home / "bench" / "frames" / f"{camera.name}-{info.fingerprint[:16]}"
+    key = f"{camera.name}-{info.fingerprint[:FINGERPRINT_CHARS]}"
+    store_root = home / "bench" / "frames" / key
     try:
-        reused = FrameStore.open(store_root).has_view(view)
+        reused = FrameStore.open(store_root).has_view(model_view(spec.query))
     except ArtifactError:
         reused = False
     t0 = time.perf_counter()
-    store = build_frame_store(camera.video, store_root, views=[view], progress=True)
+    store = orchestrate.decode(spec, store_root)
     seconds["decode_store"] = time.perf_counter() - t0
     notes["store_reused"] = reused
     notes["store_build_seconds"] = float(store.meta.get("build_seconds", 0.0))
@@ -78,14 +80,7 @@ def prepare(
     log(f"  frame store: {store.n_frames:,} frames ({'reused' if notes['store_reused'] else 'built'})")
 
     t0 = time.perf_counter()
-    labels = workflow.label(
-        store,
-        detector,
-        spec.query,
-        spec.split.fractions,
-        ("train", "threshold", "test"),
-        cache_root=home / "cache" / "detections",
-    )
+    labels = orchestrate.label(spec, store, detector, ALL_SEGMENTS, cache_root=home / "cache" / "detections")
     seconds["label"] = time.perf_counter() - t0
     notes["frames_detected_now"] = int(labels.frames_detected)
     notes["positive_rates"] = labels.positive_rates()
@@ -94,41 +89,28 @@ def prepare(
         f"  labels: {labels.frames_detected:,} frames run through {detector.name} now, positive rate "
         + ", ".join(f"{k} {100 * v:.1f}%" for k, v in notes["positive_rates"].items())
     )
-    workflow.check_labels(labels, "train")
-    workflow.check_labels(labels, "threshold")
 
-    work = home / "bench" / "work" / f"{camera.name}-{info.fingerprint[:16]}-{camera.query.key()}"
-    t0 = time.perf_counter()
-    specs = workflow.model_family(spec.training.models)
-    results = workflow.train(
-        store, labels, work / "models", specs=specs, max_epochs=spec.training.max_epochs, seed=spec.training.seed
-    )
-    seconds["train"] = time.perf_counter() - t0
-    models = [r.model for r in results]
+    work = home / "bench" / "work" / f"{key}-{spec.query.key()}"
+    prepared = orchestrate.prepare_cascade(spec, store, labels, work, allow_fallback=False)
+    seconds.update(prepared.seconds)
     notes["models"] = {
         r.model.name: {"val_accuracy": r.val_accuracy, "epochs": r.epochs, "train_seconds": r.train_seconds}
-        for r in results
+        for r in prepared.train_results
     }
-    log(f"  trained {len(models)} specialized models in {seconds['train']:.1f} s")
-
-    t0 = time.perf_counter()
-    dds = workflow.fit_difference(store, labels, work / "difference")
-    seconds["fit_difference"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    art = workflow.optimize(
+    log(f"  trained {len(prepared.models)} specialized models in {seconds['train']:.1f} s")
+    info_dict = prepared.artifact.to_dict()
+    log(f"  cascade: {info_dict['best']['describe']}" + ("  [FELL BACK]" if info_dict["fell_back"] else ""))
+    cascade = orchestrate.build_cascade(info_dict, detector, prepared.models_dir, prepared.dd_dir)
+    return Prepared(
+        camera,
         store,
         labels,
-        models,
-        dds,
-        spec.targets.max_fnr,
-        spec.targets.max_fpr,
-        out_path=work / "cascade.json",
-        models_dir=work / "models",
-        dd_dir=work / "difference",
+        detector,
+        list(prepared.models),
+        list(prepared.dds),
+        info_dict,
+        cascade,
+        work,
+        seconds,
+        notes,
     )
-    seconds["optimize"] = time.perf_counter() - t0
-    info_dict = art.to_dict()
-    log(f"  cascade: {info_dict['best']['describe']}" + ("  [FELL BACK]" if info_dict["fell_back"] else ""))
-    cascade = workflow.build_cascade(info_dict, detector, work / "models", work / "difference")
-    return Prepared(camera, store, labels, detector, models, dds, info_dict, cascade, work, seconds, notes)

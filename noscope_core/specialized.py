@@ -13,7 +13,7 @@ file holding only tensors and a JSON string (architecture, query key), loaded wi
 Inference (:meth:`SpecializedModel.predict_proba`) runs in ONNX Runtime when the ``onnx`` package is importable
 (the in-memory export needs it) — measured ~1.5–3× faster than eager PyTorch for these models on CPU — and
 falls back to eager channels-last PyTorch otherwise. Training lives in :mod:`noscope_core.training` (PyTorch
-Lightning); ``train_models`` and ``TrainResult`` are re-exported here lazily so inference never imports Lightning.
+Lightning), which imports this module and never the other way round, so inference never imports Lightning.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -35,9 +35,6 @@ from torch import nn
 from noscope_core.atomic import write_bytes
 from noscope_core.difference import check_frames
 from noscope_core.errors import ArtifactError
-
-if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
-    from noscope_core.training import TrainResult, train_models  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -355,12 +352,3 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy re-export: importing Lightning costs seconds and is only needed to train.
-    if name in ("train_models", "TrainResult"):
-        from noscope_core import training
-
-        return getattr(training, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,10 +50,11 @@ def pip_requirements() -> list[str]:
 
 
 class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
-    """Rebuilds the cascade with ``workflow.build_cascade`` and answers "which frames contain the object"."""
+    """Rebuilds the cascade with ``orchestrate.build_cascade`` and answers "which frames contain the object"."""
 
     def load_context(self, context) -> None:
-        from noscope_core import workflow
+        from noscope_core import orchestrate
+        from noscope_core.cascade_artifact import load_cascade_json
         from noscope_core.detectors import make_detector
 
         config = dict(context.model_config or {})
@@ -63,7 +64,7 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
 
             raise ArtifactError("the model has no reference_spec in its model_config", "register it again")
         artifacts = context.artifacts
-        self.info = workflow.load_cascade_json(artifacts["cascade"])
+        self.info = load_cascade_json(artifacts["cascade"])
         self.reference_spec = str(spec)
         self.reference_fps = config.get("reference_fps")
         frame_size = config.get("frame_size")
@@ -73,7 +74,9 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
             frame_size=tuple(frame_size) if frame_size else None,
         )
         # build_cascade refuses a reference other than the one the cascade was optimized with, and stale files
-        self.cascade = workflow.build_cascade(self.info, detector, artifacts.get("models"), artifacts.get("difference"))
+        self.cascade = orchestrate.build_cascade(
+            self.info, detector, artifacts.get("models"), artifacts.get("difference")
+        )
 
     # The hint is a DataFrame because MLflow neither infers a schema from nor validates that type: the input
     # reaches predict untouched, whichever of the accepted forms it is.

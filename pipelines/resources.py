@@ -7,6 +7,7 @@ its own (``NOSCOPE_MLFLOW``, ``MLFLOW_TRACKING_URI``; default ``<repo>/.noscope/
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,10 @@ class ReferenceDetectorResource(dg.ConfigurableResource):
 
         ``synthetic`` is ground truth bound to one video, so it is resolved to ``synthetic:<video>``.
         """
-        from noscope_core.detectors import make_detector
+        from noscope_core.orchestrate import open_reference
 
-        return make_detector(self.spec_for(camera, video), reference_fps=self.fps_for(camera), frame_size=frame_size)
+        camera = dataclasses.replace(camera, reference_fps=self.fps_for(camera))
+        return open_reference(camera, frame_size=frame_size, video=video)
 
     def spec_for(self, camera: CameraSpec, video: str | Path | None = None) -> str:
         return camera.reference_spec(video)

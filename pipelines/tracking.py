@@ -453,7 +453,7 @@ class MlflowTracker(dg.ConfigurableResource):
             return Registration(name, 0, False, "tracking disabled")
         from mlflow.exceptions import MlflowException
 
-        from noscope_core.workflow import load_cascade_json
+        from noscope_core.cascade_artifact import load_cascade_json
 
         info = load_cascade_json(cascade_json)
         summary = CascadeSummary.from_cascade(info)

@@ -197,7 +197,7 @@ def test_kill_mid_labelling_keeps_finished_chunks_and_the_rerun_detects_only_the
 
 def test_kill_mid_training_then_mid_optimizing_resumes_without_redoing_finished_stages(tmp_path):
     """Kill inside the training loop, then inside the optimizer; the third run decodes, labels and trains nothing."""
-    from noscope_core import workflow
+    from noscope_core.model_folder import load_models
     from noscope_core.query import Query
 
     home, video = tmp_path / "home", synthetic(tmp_path / "cam.avi", 160)
@@ -221,7 +221,7 @@ def test_kill_mid_training_then_mid_optimizing_resumes_without_redoing_finished_
     )
     assert (markers[1] / "train-started").exists()  # the killed training was redone, from the saved labels
     [models_dir] = [p.parent for p in home.rglob("models/index.json")]
-    assert len(workflow.load_models(models_dir, Query("person"))) >= 1  # finished models are complete and load
+    assert len(load_models(models_dir, Query("person"))) >= 1  # finished models are complete and load
     assert not list(home.rglob("cascade.json"))
 
     counts = tmp_path / "detected.txt"
@@ -238,25 +238,26 @@ def test_kill_mid_training_then_mid_optimizing_resumes_without_redoing_finished_
 @pytest.fixture
 def trained(tmp_path):
     """A store, its labels and a good models folder, as the pipeline's specialized_models asset leaves them."""
-    from noscope_core import workflow
+    from noscope_core import labelset, model_folder, orchestrate
     from noscope_core.detectors.synthetic import SyntheticDetector
     from noscope_core.query import Query
+    from noscope_core.spec import CameraSpec
     from noscope_core.specialized import default_family
 
     video = synthetic(tmp_path / "cam.avi", 160)
-    store = workflow.decode(video, tmp_path / "store", Query("person"), progress=False)
-    labels = workflow.label(
+    store = orchestrate.decode(CameraSpec(video, Query("person")), tmp_path / "store", progress=False)
+    labels = labelset.label(
         store, SyntheticDetector(video), Query("person"), (0.5, 0.25, 0.25), cache_root=tmp_path / "cache"
     )
     labels.save(tmp_path / "labels.npz")
     models = tmp_path / "models"
-    workflow.train(store, labels, models, specs=default_family()[:1], max_epochs=1)
+    model_folder.train(store, labels, models, specs=default_family()[:1], max_epochs=1)
     return tmp_path, models
 
 
 def test_kill_while_retraining_keeps_the_previous_good_models(trained):
     """Killed inside the training loop, then while the new models are being saved: the old ones stay, whole."""
-    from noscope_core import workflow
+    from noscope_core.model_folder import load_models
     from noscope_core.query import Query
 
     root, models = trained
@@ -265,13 +266,13 @@ def test_kill_while_retraining_keeps_the_previous_good_models(trained):
         markers = root / f"markers-{marker}"
         kill_when(spawn(root, "train", str(root), **slow, markers=str(markers)), (markers / marker).exists, marker)
         assert digest(models) == good, marker  # byte for byte the previous models
-        assert len(workflow.load_models(models, Query("person"))) == 1
+        assert len(load_models(models, Query("person"))) == 1
     # the kill mid-save left its half-written folder beside the models: nothing removes it (see docs)
     assert [p.name.startswith(".models.") for p in leftovers(root)] == [True]
 
     _train(root)  # the re-run (here in-process: the child would only repeat the same call)
     assert digest(models) != good  # replaced whole (another seed: other weights)
-    assert len(workflow.load_models(models, Query("person"))) == 1
+    assert len(load_models(models, Query("person"))) == 1
 
 
 # ---------------------------------------------------------------------------------------------- the child
@@ -342,27 +343,28 @@ def _slow_down() -> None:
 
         SpecializedModel.save = slow_save
     if env.get("RELIABILITY_SLOW_OPTIMIZE"):
-        from noscope_core import workflow
+        from noscope_core import orchestrate
 
-        optimize, delay_opt = workflow.optimize, float(env["RELIABILITY_SLOW_OPTIMIZE"])
+        optimize, delay_opt = orchestrate.optimize, float(env["RELIABILITY_SLOW_OPTIMIZE"])
 
         def slow_optimize(*args, **kwargs):
             _marker("optimize-started")
             time.sleep(delay_opt)
             return optimize(*args, **kwargs)
 
-        workflow.optimize = slow_optimize
+        orchestrate.optimize = slow_optimize
 
 
 def _train(root: Path) -> None:
     """What the pipeline's specialized_models asset does: train again into the same models folder."""
-    from noscope_core import workflow
+    from noscope_core import model_folder
     from noscope_core.framestore import FrameStore
+    from noscope_core.labelset import LabelSet
     from noscope_core.specialized import default_family
 
-    workflow.train(
+    model_folder.train(
         FrameStore.open(root / "store"),
-        workflow.LabelSet.load(root / "labels.npz"),
+        LabelSet.load(root / "labels.npz"),
         root / "models",
         specs=default_family()[:1],
         max_epochs=1,

@@ -110,13 +110,13 @@ def test_a_pickled_model_file_is_refused_without_running_its_code(tmp_path):
 def test_a_models_folder_with_a_pickled_model_is_refused_by_the_stage_loader(tmp_path):
     import json
 
-    from noscope_core import workflow
+    from noscope_core import model_folder
 
     marker = tmp_path / "pwned"
     _hostile_pt(tmp_path / "m.pt", marker)
     (tmp_path / "index.json").write_text(json.dumps({"query_key": None, "models": [{"file": "m.pt"}]}))
     with pytest.raises(ArtifactError):
-        workflow.load_models(tmp_path)
+        model_folder.load_models(tmp_path)
     assert not marker.exists()
 
 
@@ -140,7 +140,7 @@ def test_difference_detector_file_with_pickled_arrays_is_refused(tmp_path):
 
 
 def test_reference_labels_file_with_pickled_arrays_is_refused(tmp_path):
-    from noscope_core.workflow import LabelSet
+    from noscope_core.labelset import LabelSet
 
     marker = tmp_path / "pwned"
     obj = np.empty(1, dtype=object)
@@ -153,7 +153,7 @@ def test_reference_labels_file_with_pickled_arrays_is_refused(tmp_path):
 
 
 def test_truncated_reference_labels_file_is_an_artifact_error(tmp_path):
-    from noscope_core.workflow import LabelSet
+    from noscope_core.labelset import LabelSet
 
     (tmp_path / "labels.npz").write_bytes(b"PK\x03\x04 truncated download")
     with pytest.raises(ArtifactError, match="are unreadable"):

@@ -34,7 +34,9 @@ def optimized_cascade(
     Logs the difference detectors, the cascade and its frontier to the training run, registers the cascade
     (the tracker decides whether ``champion`` moves) and closes the run.
     """
-    from noscope_core import report, workflow
+    from noscope_core import orchestrate, report
+    from noscope_core.difference_folder import load_difference
+    from noscope_core.model_folder import load_models
 
     cam = cameras.get(context.partition_key)
     run_id = specialized_models.get("mlflow_run_id") if tracking(mlflow) else None
@@ -45,18 +47,15 @@ def optimized_cascade(
         reason = _fallback_reason(reference_labels, specialized_models, difference_detectors)
         if reason:
             context.log.warning(f"falling back to the reference on every frame: {reason}")
-            art = workflow.reference_only_artifact(
-                labels, store, cam.targets.max_fnr, cam.targets.max_fpr, reason, out_path=cascade_json
-            )
+            art = orchestrate.reference_only(cam, store, labels, reason, out_path=cascade_json)
             models_dir = dd_dir = None
             dds = []
         else:
-            models = workflow.load_models(models_dir, labels.query)
-            dds = workflow.load_difference(dd_dir, labels.query)
-            art = workflow.optimize(
-                store, labels, models, dds, cam.targets.max_fnr, cam.targets.max_fpr,
-                out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir, confidence=cam.targets.confidence,
-            )  # fmt: skip
+            models = load_models(models_dir, labels.query)
+            dds = load_difference(dd_dir, labels.query)
+            art = orchestrate.optimize(
+                cam, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir
+            )
         info = art.to_dict()
         reference_fps = 1000.0 / labels.reference_ms
         png = report.frontier_plot(

@@ -1,6 +1,6 @@
 """What every asset shares: the group and partitions, reopening upstream artifacts, tracker guards, metadata helpers.
 
-Nothing here computes anything NoScope-specific; the engine (``noscope_core.workflow``) does that.
+Nothing here computes anything NoScope-specific; the engine's stages (``noscope_core.orchestrate``) do that.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def footage_files(camera) -> list[Path]:
 
 
 def load_labels(labels: dict):
-    from noscope_core.workflow import LabelSet
+    from noscope_core.labelset import LabelSet
 
     return LabelSet.load(labels["labels"])
 

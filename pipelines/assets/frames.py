@@ -12,17 +12,17 @@ from pipelines.resources import ArtifactStore, CameraRegistry
 def decoded_frames(
     context: dg.AssetExecutionContext, cameras: CameraRegistry, artifacts: ArtifactStore
 ) -> dg.Output[dict]:
-    """Decode the camera's video into the small views the models read (50x50, 100x100, the ROI crop).
+    """Decode the camera's video into the small frames the cheap stages read (50x50, of the ROI when there is one).
 
     Every later stage reads frames from this store; none decodes the video again except to fetch the
     full-resolution frames the reference must see.
     """
-    from noscope_core import workflow
+    from noscope_core import orchestrate
 
     cam = cameras.get(context.partition_key)
     root = artifacts.path(cam.camera_id, "decoded_frames", "store")
     t0 = time.perf_counter()
-    store = workflow.decode(cam.video, root, cam.query, max_frames=cam.max_frames, progress=False)
+    store = orchestrate.decode(cam, root, progress=False)
     seconds = time.perf_counter() - t0
     info = store.info
     out = {

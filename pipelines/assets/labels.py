@@ -5,8 +5,6 @@ import dagster as dg
 from pipelines.assets.common import ASSET_KW, open_store
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 
-SEGMENTS = ("train", "threshold", "test")
-
 
 @dg.asset(**ASSET_KW, kinds={"opencv"})
 def reference_labels(
@@ -22,23 +20,16 @@ def reference_labels(
     held-out error. Degenerate labels are recorded, not raised: the check ``labels_not_degenerate`` reports
     them and the downstream assets fall back to the reference.
     """
-    from noscope_core import workflow
-    from noscope_core.errors import DegenerateLabelsError
+    from noscope_core import orchestrate
+    from noscope_core.labelset import ALL_SEGMENTS
 
     cam = cameras.get(context.partition_key)
     store = open_store(decoded_frames)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
-    labels = workflow.label(
-        store, detector, cam.query, cam.split.fractions, SEGMENTS, progress=False, blocks=cam.split.blocks
-    )
+    labels = orchestrate.label(cam, store, detector, ALL_SEGMENTS, progress=False)
     path = artifacts.path(cam.camera_id, "reference_labels", "labels.npz")
     labels.save(path)
-    degenerate = None
-    try:
-        for seg in ("train", "threshold"):
-            workflow.check_labels(labels, seg)
-    except DegenerateLabelsError as err:
-        degenerate = str(err)
+    degenerate = orchestrate.fallback_reason(labels)
     rates = labels.positive_rates()
     reference_fps = 1000.0 / labels.reference_ms
     out = {

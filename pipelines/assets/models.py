@@ -13,6 +13,9 @@ from pipelines.assets.common import ASSET_KW, end_failed, load_labels, md_table,
 from pipelines.resources import ArtifactStore, CameraRegistry
 from pipelines.tracking import MlflowTracker
 
+#: threshold-segment frames each variant's speed is measured on for the metadata
+SPEED_SAMPLE_FRAMES = 256
+
 
 class TrainConfig(dg.Config):
     """Training knobs; unset values come from the camera's entry in cameras.yaml (``max_epochs``, ``seed``)."""
@@ -34,7 +37,7 @@ def _model_fps(models, frames) -> dict[str, float]:
     """Measured frames/s of each variant on a sample of threshold-segment frames (the optimizer re-measures)."""
     from noscope_core.specialized import measure_fps
 
-    sample = frames[: min(len(frames), 256)]
+    sample = frames[: min(len(frames), SPEED_SAMPLE_FRAMES)]
     return {m.name: measure_fps(m, sample, repeats=2) for m in models}
 
 
@@ -55,12 +58,12 @@ def specialized_models(
 ) -> dg.Output[dict]:
     """Train the small-CNN family to mimic the reference on the train segment; one MLflow child run per variant.
 
-    Degenerate train labels do not fail the run: the reason is recorded and the optimizer falls back.
+    Degenerate labels do not fail the run: the reason is recorded and the optimizer falls back.
     """
     import numpy as np
 
-    from noscope_core import workflow
-    from noscope_core.errors import DegenerateLabelsError
+    from noscope_core import orchestrate
+    from noscope_core.views import model_view
 
     cam = cameras.get(context.partition_key)
     run_id = None
@@ -74,23 +77,20 @@ def specialized_models(
     try:
         store, labels = open_store(decoded_frames), load_labels(reference_labels)
         models_dir = artifacts.path(cam.camera_id, "specialized_models", "models")
-        training = _training(config, cam)
-        try:
-            results = workflow.train(
-                store,
-                labels,
-                models_dir,
-                specs=workflow.model_family(training.models),
-                max_epochs=training.max_epochs,
-                seed=training.seed,
-                logger_factory=mlflow.logger_factory(run_id) if run_id else None,
-            )
-        except DegenerateLabelsError as err:
-            out["skipped"] = str(err)
-            context.log.warning(f"no specialized models trained: {err}")
-            return dg.Output(out, metadata={"skipped": str(err), **mlflow_link(run_id)})
+        reason = orchestrate.fallback_reason(labels)
+        if reason is not None:
+            out["skipped"] = reason
+            context.log.warning(f"no specialized models trained: {reason}")
+            return dg.Output(out, metadata={"skipped": reason, **mlflow_link(run_id)})
+        results = orchestrate.train(
+            dataclasses.replace(cam, training=_training(config, cam)),
+            store,
+            labels,
+            models_dir,
+            logger_factory=mlflow.logger_factory(run_id) if run_id else None,
+        )
         seg = labels.segments.threshold.indices()
-        frames = np.asarray(store.frames(workflow.model_view(labels.query))[seg])
+        frames = np.asarray(store.frames(model_view(labels.query))[seg])
         fps = _model_fps([r.model for r in results], frames)
         if run_id:
             mlflow.log_variants(run_id, results, fps)
@@ -139,18 +139,16 @@ def difference_detectors(
 
     Logged to MLflow by ``optimized_cascade``, which measures their costs and owns the training run by then.
     """
-    from noscope_core import workflow
-    from noscope_core.errors import DegenerateLabelsError
+    from noscope_core import orchestrate
 
     cam = cameras.get(context.partition_key)
     store, labels = open_store(decoded_frames), load_labels(reference_labels)
-    try:
-        workflow.check_labels(labels, "train")
-    except DegenerateLabelsError as err:
-        context.log.warning(f"no difference detectors fitted: {err}")
-        return dg.Output({"dd_dir": None, "skipped": str(err), "detectors": []}, metadata={"skipped": str(err)})
+    reason = orchestrate.fallback_reason(labels)
+    if reason is not None:
+        context.log.warning(f"no difference detectors fitted: {reason}")
+        return dg.Output({"dd_dir": None, "skipped": reason, "detectors": []}, metadata={"skipped": reason})
     dd_dir = artifacts.path(cam.camera_id, "difference_detectors", "detectors")
-    dds = workflow.fit_difference(store, labels, dd_dir)
+    dds = orchestrate.fit_difference(store, labels, dd_dir)
     rows = [_dd_row(dd) for dd in dds]
     return dg.Output(
         {"dd_dir": str(dd_dir), "skipped": None, "detectors": rows},

@@ -81,16 +81,17 @@ def query_results(
     """Run the chosen cascade over the test segment (error measured against the reference's test labels),
     then over each new footage file (answers cached per file and cascade), and report the positive intervals.
     """
-    from noscope_core import workflow
+    from noscope_core import orchestrate
     from noscope_core.atomic import write_json
+    from noscope_core.cascade_artifact import load_cascade_json
 
     cam = cameras.get(context.partition_key)
     store, labels = open_store(decoded_frames), load_labels(reference_labels)
     cascade_json = Path(optimized_cascade["cascade_json"])
-    info = workflow.load_cascade_json(cascade_json)
+    info = load_cascade_json(cascade_json)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
-    cascade = workflow.build_cascade(info, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
-    result = workflow.run_query(
+    cascade = orchestrate.build_cascade(info, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
+    result = orchestrate.run_query(
         cascade, info, store, labels.segments.test, cam.video, truth=labels.segment("test").label
     ).data
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")

@@ -68,11 +68,11 @@ def train_pieces(video: Path, out: Path) -> tuple[Path, Path, dict]:
 
 def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict) -> dict:
     """cascade.json of ``config``, built with the engine's own types so its shape is the real one."""
+    from noscope_core.cascade_artifact import CascadeArtifact
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
     from noscope_core.video import ViewSpec
-    from noscope_core.workflow import CascadeArtifact
 
     best = Candidate(config, 0.02, 0.01, 10.0, 0.2, 5.0)
     return CascadeArtifact(
@@ -94,7 +94,7 @@ def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     """A store with the cascade registered as champion of camera "x", and the cascade itself."""
-    from noscope_core import workflow
+    from noscope_core import orchestrate
     from noscope_core.detectors import make_detector
 
     root = tmp_path_factory.mktemp("mlflow-model")
@@ -108,7 +108,7 @@ def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     parent = tracker.start_training(CAMERA, info["query"], {})
     reg = tracker.register_cascade(parent, CAMERA, path, models_dir, dd_dir, spec)
     assert reg.champion_moved
-    cascade = workflow.build_cascade(info, make_detector(spec), models_dir, dd_dir)
+    cascade = orchestrate.build_cascade(info, make_detector(spec), models_dir, dd_dir)
     return tracker, cascade
 
 

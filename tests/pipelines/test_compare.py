@@ -91,10 +91,10 @@ def test_print_comparison_reads_every_camera_from_the_registry(
     tmp_path_factory, tmp_path, monkeypatch, capsys, mlflow_template_db
 ):
     from noscope_core.cascade import CascadeConfig
+    from noscope_core.cascade_artifact import CascadeArtifact
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
-    from noscope_core.workflow import CascadeArtifact
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path_factory.mktemp("mlflow-compare")

@@ -73,10 +73,10 @@ class TrainResult:
 def cascade_info(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: float = 0.05, **query) -> dict:
     """A cascade.json dict built with the engine's own types, so its shape is the real one."""
     from noscope_core.cascade import CascadeConfig
+    from noscope_core.cascade_artifact import CascadeArtifact
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
-    from noscope_core.workflow import CascadeArtifact
 
     best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, 1 / 3, 50.0 / cost_ms)
     ref = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, 50.0, 1.0, 1.0)

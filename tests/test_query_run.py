@@ -1,11 +1,12 @@
-"""``workflow.run_query``: what a query reports, and what it costs to report it."""
+"""``query_run.run_query``: what a query reports, and what it costs to report it."""
 
 from __future__ import annotations
 
 import pytest
 
-from noscope_core import workflow
+from noscope_core import cascade_artifact, labelset, orchestrate, query_run
 from noscope_core.query import Query
+from noscope_core.spec import CameraSpec
 
 SCENE = {"width": 96, "height": 64, "mean_gap_s": 2.0, "mean_stay_s": 1.5, "distractors": 0}
 
@@ -32,21 +33,21 @@ def fallback(tmp_path):
 
     video = write_synthetic_video(tmp_path / "cam.avi", 160, SyntheticScene(**SCENE))
     query = Query("car")
-    store = workflow.decode(video, tmp_path / "store", query, progress=False)
+    store = orchestrate.decode(CameraSpec(video, query), tmp_path / "store", progress=False)
     detector = SyntheticDetector(video, cost_ms_per_frame=20.0)
-    labels = workflow.label(store, detector, query, (0.5, 0.25, 0.25), ("train", "threshold", "test"), progress=False)
-    art = workflow.reference_only_artifact(labels, store, 0.01, 0.01, "asked for in a test").to_dict()
+    labels = labelset.label(store, detector, query, (0.5, 0.25, 0.25), ("train", "threshold", "test"), progress=False)
+    art = cascade_artifact.reference_only_artifact(labels, store, 0.01, 0.01, "asked for in a test").to_dict()
     return video, store, labels, detector, art
 
 
 def test_a_reference_only_cascade_runs_the_reference_once_over_the_test_segment(fallback):
     video, store, labels, detector, art = fallback
     counting = CountingReference(detector)
-    cascade = workflow.build_cascade(art, counting, None, None)
+    cascade = cascade_artifact.build_cascade(art, counting, None, None)
     segment = labels.segments.test
     truth = labels.segment("test").label
 
-    result = workflow.run_query(cascade, art, store, segment, video, truth=truth, e2e=True).data
+    result = query_run.run_query(cascade, art, store, segment, video, truth=truth, e2e=True).data
 
     assert counting.frames_seen == len(segment)  # not once for the stored frames and again streaming
     assert result["fnr"] == 0.0 and result["fpr"] == 0.0

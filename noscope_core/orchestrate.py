@@ -1,0 +1,214 @@
+"""One path through the engine: decode → label → (reference-only decision) → train → fit difference detectors →
+optimize → build the cascade → run it.
+
+Every caller goes through these stages: ``noscope query`` and the benchmarks chain them in one process with
+``prepare_cascade``; each Dagster asset calls the one stage it materializes. Each stage takes the camera's
+``CameraSpec`` and the typed artifacts of the stages before it, and writes its own artifact atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from noscope_core import cascade_artifact, difference_folder, labelset, model_folder, query_run
+from noscope_core.artifacts import is_complete
+from noscope_core.cascade import Cascade
+from noscope_core.cascade_artifact import CascadeArtifact
+from noscope_core.detectors import ReferenceDetector, make_detector
+from noscope_core.framestore import FrameStore, build_frame_store
+from noscope_core.labelset import FIT_SEGMENTS, LabelSet, check_labels, degenerate_reason
+from noscope_core.query_run import QueryResult
+from noscope_core.spec import CameraSpec
+from noscope_core.split import Segment
+from noscope_core.views import store_views
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def open_reference(
+    spec: CameraSpec, frame_size: tuple[int, int] | None = None, video: str | Path | None = None
+) -> ReferenceDetector:
+    """The camera's reference detector for ``video`` (default: its training video)."""
+    return make_detector(spec.reference_spec(video), reference_fps=spec.reference_fps, frame_size=frame_size)
+
+
+def decode(spec: CameraSpec, root: str | Path, progress: bool = True) -> FrameStore:
+    """Decode the camera's video once into a frame store holding the small frames the cheap stages read."""
+    return build_frame_store(
+        spec.video, root, views=store_views(spec.query), progress=progress, max_frames=spec.max_frames
+    )
+
+
+def label(
+    spec: CameraSpec,
+    store: FrameStore,
+    detector: ReferenceDetector,
+    segments: Sequence[str] = FIT_SEGMENTS,
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> LabelSet:
+    """Run the reference on ``segments`` of the split (through the detection cache) and label them."""
+    return labelset.label(
+        store,
+        detector,
+        spec.query,
+        spec.split.fractions,
+        segments,
+        cache_root=cache_root,
+        progress=progress,
+        blocks=spec.split.blocks,
+    )
+
+
+#: the one decision whether a camera gets a cheap cascade: see ``labelset.degenerate_reason``
+fallback_reason = degenerate_reason
+
+
+def train(
+    spec: CameraSpec,
+    store: FrameStore,
+    labels: LabelSet,
+    out_dir: str | Path,
+    logger_factory: Callable | None = None,
+    progress: bool = False,
+) -> list:
+    """Train the spec's specialized-model variants on the train segment into ``out_dir``; ``TrainResult``s."""
+    return model_folder.train(
+        store,
+        labels,
+        out_dir,
+        specs=model_folder.model_family(spec.training.models),
+        max_epochs=spec.training.max_epochs,
+        seed=spec.training.seed,
+        logger_factory=logger_factory,
+        progress=progress,
+    )
+
+
+def fit_difference(store: FrameStore, labels: LabelSet, out_dir: str | Path) -> list:
+    """Fit every difference detector on the train segment into ``out_dir``."""
+    return difference_folder.fit_difference(store, labels, out_dir)
+
+
+def optimize(
+    spec: CameraSpec,
+    store: FrameStore,
+    labels: LabelSet,
+    models: Sequence,
+    dds: Sequence,
+    out_path: str | Path | None = None,
+    models_dir: str | Path | None = None,
+    dd_dir: str | Path | None = None,
+) -> CascadeArtifact:
+    """The cheapest cascade that meets the spec's targets on the threshold segment."""
+    return cascade_artifact.optimize(
+        store,
+        labels,
+        models,
+        dds,
+        spec.targets.max_fnr,
+        spec.targets.max_fpr,
+        out_path=out_path,
+        models_dir=models_dir,
+        dd_dir=dd_dir,
+        confidence=spec.targets.confidence,
+    )
+
+
+def reference_only(
+    spec: CameraSpec, store: FrameStore, labels: LabelSet, reason: str, out_path: str | Path | None = None
+) -> CascadeArtifact:
+    """The cascade of last resort: the reference on every frame, with the reason nothing cheaper was possible."""
+    return cascade_artifact.reference_only_artifact(
+        labels, store, spec.targets.max_fnr, spec.targets.max_fpr, reason, out_path=out_path
+    )
+
+
+def build_cascade(
+    artifact: dict, detector: ReferenceDetector, models_dir: str | Path | None, dd_dir: str | Path | None
+) -> Cascade:
+    """Rebuild the chosen cascade from its artifact; stale pieces are refused."""
+    return cascade_artifact.build_cascade(artifact, detector, models_dir, dd_dir)
+
+
+def run_query(
+    cascade: Cascade,
+    artifact: dict,
+    store: FrameStore,
+    segment: Segment,
+    video: str | Path,
+    truth=None,
+    e2e: bool = True,
+) -> QueryResult:
+    """Run the cascade over ``segment``: its answer, its speed against the reference and, with ``truth``, its error."""
+    return query_run.run_query(cascade, artifact, store, segment, video, truth=truth, e2e=e2e)
+
+
+@dataclass(frozen=True)
+class PreparedCascade:
+    """The chain's output between labels and the query: the cascade artifact and the pieces it was built from."""
+
+    artifact: CascadeArtifact
+    cascade_json: Path
+    models_dir: Path | None  # None: the reference-only cascade needs no models
+    dd_dir: Path | None
+    models: tuple = ()
+    dds: tuple = ()
+    train_results: tuple = ()  # empty when the models were reused or not trained
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+
+
+def prepare_cascade(
+    spec: CameraSpec,
+    store: FrameStore,
+    labels: LabelSet,
+    work: str | Path,
+    *,
+    reuse: bool = False,
+    allow_fallback: bool = True,
+    log: Callable[[str], None] = _quiet,
+) -> PreparedCascade:
+    """Labels → (reference-only decision) → train → fit difference detectors → optimize, under ``work``.
+
+    ``reuse``: keep complete model and difference-detector folders from an earlier run (their index is checked
+    against the query). ``allow_fallback=False`` raises the degenerate-labels error instead of falling back.
+    """
+    work = Path(work)
+    cascade_json = work / "cascade.json"
+    reason = fallback_reason(labels)
+    if reason is not None:
+        if not allow_fallback:
+            for segment in FIT_SEGMENTS:
+                check_labels(labels, segment)
+        log(f"warning: {reason} -- falling back to the reference on every frame")
+        art = reference_only(spec, store, labels, reason, out_path=cascade_json)
+        return PreparedCascade(art, cascade_json, None, None)
+    models_dir, dd_dir = work / "models", work / "difference"
+    seconds: dict[str, float] = {}
+    log("[3/5] training specialized models and difference detectors ...")
+    t0 = time.perf_counter()
+    models, results = None, []
+    if reuse and is_complete(models_dir):
+        models = model_folder.load_models(models_dir, spec.query)
+    if models is None:
+        results = train(spec, store, labels, models_dir)
+        models = [r.model for r in results]
+        for r in results:
+            log(f"      {r.model.name}: val accuracy {r.val_accuracy:.3f} ({r.train_seconds:.1f} s)")
+    seconds["train"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if reuse and is_complete(dd_dir):
+        dds = difference_folder.load_difference(dd_dir, spec.query)
+    else:
+        dds = fit_difference(store, labels, dd_dir)
+    seconds["fit_difference"] = time.perf_counter() - t0
+    log("[4/5] optimizing the cascade on the threshold segment ...")
+    t0 = time.perf_counter()
+    art = optimize(spec, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir)
+    seconds["optimize"] = time.perf_counter() - t0
+    return PreparedCascade(art, cascade_json, models_dir, dd_dir, tuple(models), tuple(dds), tuple(results), seconds)

@@ -1,0 +1,22 @@
+"""The small frames the cheap stages read, and the views a frame store is decoded with."""
+
+from __future__ import annotations
+
+from noscope_core.query import Query
+from noscope_core.video import ViewSpec
+
+#: side in pixels of the small square frames the difference detectors and specialized models read
+MODEL_VIEW_SIZE = 50
+
+
+def model_view(query: Query) -> ViewSpec:
+    """The small-frame input of the cheap models: the ROI crop when the query has one, else the whole frame."""
+    return ViewSpec(MODEL_VIEW_SIZE, roi=query.roi) if query.roi is not None else ViewSpec(MODEL_VIEW_SIZE)
+
+
+def store_views(query: Query) -> list[ViewSpec]:
+    """The views a query's frame store holds: the whole small frame, and the ROI crop when there is one."""
+    views = [ViewSpec(MODEL_VIEW_SIZE)]
+    if query.roi is not None:
+        views.append(model_view(query))
+    return views
