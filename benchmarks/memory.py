@@ -76,7 +76,7 @@ def _child(argv: list[str]) -> None:
         return
     if mode == "query":
         from noscope_core import orchestrate
-        from noscope_core.cascade_artifact import load_cascade_json
+        from noscope_core.cascade_artifact import CascadeArtifact
         from noscope_core.detectors import make_detector
 
         video, frames, cascade_json, models_dir, dd_dir, reference, declared = argv[1:8]
@@ -84,8 +84,7 @@ def _child(argv: list[str]) -> None:
         detector = make_detector(
             reference, reference_fps=1000.0 / declared_ms if declared_ms else None, video_path=video
         )
-        info = load_cascade_json(cascade_json)
-        cascade = orchestrate.build_cascade(info, detector, models_dir, dd_dir)
+        cascade = orchestrate.build_cascade(CascadeArtifact.load(cascade_json), detector, models_dir, dd_dir)
         t0 = time.perf_counter()
         run = cascade.run_video(video, start=0, stop=int(frames))
         _report(mode=mode, frames=len(run.frame_index), seconds=time.perf_counter() - t0, fps_e2e=run.fps_e2e)

@@ -241,7 +241,7 @@ def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> di
         rows[name] = _row(name, run, streaming=True, repeats=reps, **common)
         _log_row(rows[name], log)
 
-    describe = prep.artifact["best"]["describe"]
+    describe = prep.artifact.best.config.describe()
     run, reps = _repeat(
         lambda: _over_ranges(lambda a, b: prep.cascade.run_video(cam.video, start=a, stop=b), seg.ranges, describe),
         key=lambda r: r.seconds["total"],
@@ -287,9 +287,9 @@ def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> di
             "threshold_fnr": gate.threshold_fnr_,
             "threshold_reference_fraction": gate.threshold_reference_fraction_,
         },
-        "cascade_fell_back": bool(prep.artifact.get("fell_back")),
-        "cascade_threshold_fnr": prep.artifact["best"]["fnr"],
-        "cascade_threshold_fpr": prep.artifact["best"]["fpr"],
+        "cascade_fell_back": prep.artifact.fell_back,
+        "cascade_threshold_fnr": prep.artifact.best.fnr,
+        "cascade_threshold_fpr": prep.artifact.best.fpr,
         "cascade_speedup": casc["speedup"],
         "cascade_speedup_e2e": casc["speedup_e2e"],
         "cascade_speedup_priced": casc["speedup_priced"],

@@ -277,7 +277,7 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
     out: dict[str, Any] = {"camera": camera.to_dict()}
     t0 = time.perf_counter()
     prep = prepare(camera, home, args.max_fnr, args.max_fpr, args.max_epochs, log=log, models=args.models)
-    out["prepare"] = {"seconds": prep.seconds, "notes": prep.notes, "cascade": prep.artifact["best"]}
+    out["prepare"] = {"seconds": prep.seconds, "notes": prep.notes, "cascade": prep.artifact.best.to_dict()}
     out["methods"] = run_methods(prep, args.max_fnr, args.max_fpr, log=log)
     if "limits" in args.sections:
         log("  decode limits ...")

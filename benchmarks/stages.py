@@ -10,6 +10,7 @@ from typing import Any
 from benchmarks.cameras import BenchCamera
 from noscope_core import orchestrate
 from noscope_core.artifacts import FINGERPRINT_CHARS
+from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.errors import ArtifactError
 from noscope_core.framestore import FrameStore
 from noscope_core.labelset import ALL_SEGMENTS
@@ -28,7 +29,7 @@ class Prepared:
     detector: Any  # ReferenceDetector
     models: list
     dds: list
-    artifact: dict  # CascadeArtifact.to_dict()
+    artifact: CascadeArtifact
     cascade: Any  # noscope_core.cascade.Cascade
     work: Path
     seconds: dict[str, float] = field(default_factory=dict)
@@ -98,9 +99,9 @@ def prepare(
         for r in prepared.train_results
     }
     log(f"  trained {len(prepared.models)} specialized models in {seconds['train']:.1f} s")
-    info_dict = prepared.artifact.to_dict()
-    log(f"  cascade: {info_dict['best']['describe']}" + ("  [FELL BACK]" if info_dict["fell_back"] else ""))
-    cascade = orchestrate.build_cascade(info_dict, detector, prepared.models_dir, prepared.dd_dir)
+    art = prepared.artifact
+    log(f"  cascade: {art.best.config.describe()}" + ("  [FELL BACK]" if art.fell_back else ""))
+    cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     return Prepared(
         camera,
         store,
@@ -108,7 +109,7 @@ def prepare(
         detector,
         list(prepared.models),
         list(prepared.dds),
-        info_dict,
+        art,
         cascade,
         work,
         seconds,

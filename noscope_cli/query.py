@@ -67,7 +67,7 @@ def run(args) -> int:
 
     opts = options_from_args(args)
     result = run_query_command(opts, log=(lambda *_: None) if args.quiet else _log)
-    print(format_summary(result.data))
+    print(format_summary(result))
     return 0
 
 
@@ -106,38 +106,38 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def format_summary(d: dict) -> str:
-    """The human summary of a query result (the JSON shape of ``noscope query --json``)."""
+def format_summary(answer) -> str:
+    """The human summary of a ``noscope_core.query_command.QueryCommandResult``."""
     from noscope_core.report import preview_intervals
 
+    r, art, dec = answer.result, answer.result.artifact, answer.decode
+    seg = r.test_segment
     lines = [
-        f"video            {d['video']}",
-        f"query            {Query.from_dict(d['query']).describe()}  (reference {d['reference']})",
-        f"test frames      {d['frames_test']}  (frames {d['test_segment'][0]}-{d['test_segment'][1] - 1})",
+        f"video            {r.video}",
+        f"query            {art.query.describe()}  (reference {art.reference_name})",
+        f"test frames      {len(seg)}  (frames {seg.start}-{seg.stop - 1})",
     ]
-    dec = d.get("decode") or {}
-    if dec.get("frames_missing_at_end") or dec.get("corrupt_frames"):
+    if dec.damaged:
         lines.append(
-            f"DAMAGED VIDEO    decoded {dec['frames']} of {dec['frames_claimed']} frames "
-            f"({dec['frames_missing_at_end']} missing at the end, {dec['corrupt_frames']} corrupt)"
+            f"DAMAGED VIDEO    decoded {dec.frames} of {dec.frames_claimed} frames "
+            f"({dec.frames_missing_at_end} missing at the end, {dec.corrupt_frames} corrupt)"
         )
     lines += [
-        f"cascade          {d['cascade']['describe']}"
-        + ("  [FELL BACK: " + str(d["fallback_reason"]) + "]" if d["fell_back"] else ""),
-        f"reference        {d['reference_fps']:.1f} frames/s",
-        f"cascade          {d['cascade_fps']:.1f} frames/s  ->  speed-up {d['speedup']:.1f}x (decode excluded)",
+        f"cascade          {art.best.config.describe()}" + (f"  [FELL BACK: {art.reason}]" if art.fell_back else ""),
+        f"reference        {r.reference_fps:.1f} frames/s",
+        f"cascade          {r.cascade_fps:.1f} frames/s  ->  speed-up {r.speedup:.1f}x (decode excluded)",
     ]
-    if d.get("speedup_e2e") is not None:
+    if r.speedup_e2e is not None:
         lines.append(
-            f"end to end       {d['cascade_fps_e2e']:.1f} frames/s  ->  speed-up {d['speedup_e2e']:.1f}x (decode included)"
+            f"end to end       {r.cascade_fps_e2e:.1f} frames/s  ->  speed-up {r.speedup_e2e:.1f}x (decode included)"
         )
-    lines.append(f"reference calls  {d['reference_calls']} ({100 * d['reference_call_fraction']:.2f}% of test frames)")
-    if d.get("fnr") is not None:
+    lines.append(f"reference calls  {r.reference_calls} ({100 * r.reference_call_fraction:.2f}% of test frames)")
+    if r.fnr is not None:
         lines.append(
-            f"error vs ref     FNR {100 * d['fnr']:.2f}%  FPR {100 * d['fpr']:.2f}%  (targets {100 * d['targets']['max_fnr']:g}% / {100 * d['targets']['max_fpr']:g}%)"
+            f"error vs ref     FNR {100 * r.fnr:.2f}%  FPR {100 * r.fpr:.2f}%  "
+            f"(targets {100 * art.targets.max_fnr:g}% / {100 * art.targets.max_fpr:g}%)"
         )
     else:
         lines.append("error vs ref     not measured (add --evaluate)")
-    iv = d["intervals"]
-    lines.append(f"intervals        {len(iv)} positive: {preview_intervals(iv)}")
+    lines.append(f"intervals        {len(r.intervals)} positive: {preview_intervals(r.intervals)}")
     return "\n".join(lines)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from noscope_core.labelset import LabelSet
 from noscope_core.optimizer import Candidate, OptimizationResult
 from noscope_core.optimizer import optimize as search
 from noscope_core.query import Query
+from noscope_core.spec import Targets
 from noscope_core.specialized import SpecializedModel
 from noscope_core.video import ViewSpec
 from noscope_core.views import model_view
@@ -53,48 +53,132 @@ def _dd_scores_for(dd, frames: np.ndarray, skip: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CascadeArtifact:
-    """The optimizer's choice and everything needed to rebuild and audit it."""
+    """The optimizer's choice and everything needed to rebuild and audit it; on disk, ``cascade.json``."""
 
-    result: Any  # optimizer.OptimizationResult
-    costs: Any  # costs.StageCosts
     query: Query
-    view: dict
+    view: ViewSpec  # the small frames the cascade's cheap stages read
     reference_name: str
-    reference_identity: str
-    max_fnr: float
-    max_fpr: float
-    skips: list[int]
-    fps: float
-    model_files: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    reference_identity: str  # the cascade only runs with a reference of this identity
+    targets: Targets
+    skips: tuple[int, ...]  # the frame skips searched
+    fps: float  # of the video it was optimized on
+    costs: StageCosts
+    best: Candidate  # the chosen configuration, with its threshold-segment error and cost
+    frontier: tuple[Candidate, ...]
+    fell_back: bool  # best is the reference on every frame
+    reason: str | None  # why it fell back
+    n_evaluated: int
+    model_files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     dd_files: dict[str, str] = field(default_factory=dict)
-    fallback_reason: str | None = None
     optimize_seconds: float = 0.0
-    confidence: float | None = None
+
+    @classmethod
+    def from_result(
+        cls,
+        result: OptimizationResult,
+        *,
+        costs: StageCosts,
+        query: Query,
+        view: ViewSpec,
+        reference_name: str,
+        reference_identity: str,
+        targets: Targets,
+        skips: Sequence[int],
+        fps: float,
+        model_files: dict[str, str] | None = None,
+        dd_files: dict[str, str] | None = None,
+        fallback_reason: str | None = None,
+        optimize_seconds: float = 0.0,
+    ) -> CascadeArtifact:
+        """The artifact of one search; ``fallback_reason`` marks a fallback decided before the search."""
+        return cls(
+            query=query,
+            view=view,
+            reference_name=reference_name,
+            reference_identity=reference_identity,
+            targets=targets,
+            skips=tuple(int(s) for s in skips),
+            fps=float(fps),
+            costs=costs,
+            best=result.best,
+            frontier=tuple(result.frontier),
+            fell_back=bool(result.fell_back or fallback_reason),
+            reason=fallback_reason or result.reason,
+            n_evaluated=int(result.n_evaluated),
+            model_files=dict(model_files or {}),
+            dd_files=dict(dd_files or {}),
+            optimize_seconds=float(optimize_seconds),
+        )
+
+    @property
+    def query_key(self) -> str:
+        return self.query.key()
 
     def to_dict(self) -> dict:
-        res = self.result
         return {
             "query": self.query.to_dict(),
             "query_key": self.query.key(),
-            "view": self.view,
+            "view": self.view.to_dict(),
             "reference": {"name": self.reference_name, "identity": self.reference_identity},
-            "targets": {"max_fnr": self.max_fnr, "max_fpr": self.max_fpr, "confidence": self.confidence},
-            "skips": self.skips,
+            "targets": self.targets.to_dict(),
+            "skips": list(self.skips),
             "fps": self.fps,
-            "costs": {
-                "dd_ms": self.costs.dd_ms,
-                "model_ms": self.costs.model_ms,
-                "reference_ms": self.costs.reference_ms,
-            },
-            "best": res.best.to_dict(),
-            "frontier": [c.to_dict() for c in res.frontier],
-            "fell_back": bool(res.fell_back or self.fallback_reason),
-            "reason": self.fallback_reason or res.reason,
-            "n_evaluated": res.n_evaluated,
-            "model_files": self.model_files,
-            "dd_files": self.dd_files,
+            "costs": self.costs.to_dict(),
+            "best": self.best.to_dict(),
+            "frontier": [c.to_dict() for c in self.frontier],
+            "fell_back": self.fell_back,
+            "reason": self.reason,
+            "n_evaluated": self.n_evaluated,
+            "model_files": dict(self.model_files),
+            "dd_files": dict(self.dd_files),
             "optimize_seconds": self.optimize_seconds,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CascadeArtifact:
+        targets = d["targets"]
+        return cls(
+            query=Query.from_dict(d["query"]),
+            view=ViewSpec.from_dict(d["view"]),
+            reference_name=str(d["reference"]["name"]),
+            reference_identity=str(d["reference"]["identity"]),
+            targets=Targets(float(targets["max_fnr"]), float(targets["max_fpr"]), targets.get("confidence")),
+            skips=tuple(int(s) for s in d.get("skips") or ()),
+            fps=float(d["fps"]),
+            costs=StageCosts.from_dict(d["costs"]),
+            best=_candidate(d["best"]),
+            frontier=tuple(_candidate(c) for c in d.get("frontier") or ()),
+            fell_back=bool(d.get("fell_back", False)),
+            reason=d.get("reason"),
+            n_evaluated=int(d.get("n_evaluated", 0)),
+            model_files=dict(d.get("model_files") or {}),
+            dd_files=dict(d.get("dd_files") or {}),
+            optimize_seconds=float(d.get("optimize_seconds", 0.0)),
+        )
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> CascadeArtifact:
+        d = read_index(path, "optimized cascade")
+        try:
+            return cls.from_dict(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArtifactError(
+                f"optimized cascade {path} lacks or mangles {exc}", "re-run the optimizer (optimized_cascade)"
+            ) from None
+
+
+def _candidate(d: dict) -> Candidate:
+    return Candidate(
+        CascadeConfig.from_dict(d["config"]),
+        float(d["fnr"]),
+        float(d["fpr"]),
+        float(d["cost_ms"]),
+        float(d["reference_fraction"]),
+        float(d["speedup"]),
+    )
 
 
 def optimize(
@@ -102,18 +186,16 @@ def optimize(
     labels: LabelSet,
     models: Sequence,
     dds: Sequence,
-    max_fnr: float,
-    max_fpr: float,
+    targets: Targets,
     out_path: str | Path | None = None,
     skips: Sequence[int] | None = None,
     models_dir: str | Path | None = None,
     dd_dir: str | Path | None = None,
     fallback_reason: str | None = None,
-    confidence: float | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
-    ``confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``)."""
+    ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``)."""
     start = time.perf_counter()
     view = model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
@@ -142,78 +224,70 @@ def optimize(
         dd_scores,
         {dd.spec.name: dd.spec.reference for dd in dds},
         costs,
-        max_fnr=max_fnr,
-        max_fpr=max_fpr,
+        max_fnr=targets.max_fnr,
+        max_fpr=targets.max_fpr,
         skips=skips,
-        confidence=confidence,
+        confidence=targets.confidence,
     )
-    art = CascadeArtifact(
-        result=result,
+    art = CascadeArtifact.from_result(
+        result,
         costs=costs,
         query=labels.query,
-        view=view.to_dict(),
+        view=view,
         reference_name=labels.reference_name,
         reference_identity=labels.reference_identity,
-        max_fnr=max_fnr,
-        max_fpr=max_fpr,
+        targets=targets,
         skips=skips,
         fps=store.fps,
         model_files=file_hashes(models_dir, "*.pt") if models_dir else {},
         dd_files=file_hashes(dd_dir, "*.npz") if dd_dir else {},
         fallback_reason=fallback_reason,
         optimize_seconds=time.perf_counter() - start,
-        confidence=confidence,
     )
     if out_path is not None:
-        write_json(out_path, art.to_dict())
+        art.save(out_path)
     return art
 
 
 def reference_only_artifact(
-    labels: LabelSet, store, max_fnr: float, max_fpr: float, reason: str, out_path=None
+    labels: LabelSet, store, targets: Targets, reason: str, out_path: str | Path | None = None
 ) -> CascadeArtifact:
     """The cascade of last resort: the reference on every frame, with the reason nothing cheaper was possible."""
     cand = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, labels.reference_ms, 1.0, 1.0)
     result = OptimizationResult(best=cand, frontier=[cand], fell_back=True, reason=reason, n_evaluated=1)
-    art = CascadeArtifact(
-        result=result,
+    art = CascadeArtifact.from_result(
+        result,
         costs=StageCosts({}, {}, labels.reference_ms),
         query=labels.query,
-        view=model_view(labels.query).to_dict(),
+        view=model_view(labels.query),
         reference_name=labels.reference_name,
         reference_identity=labels.reference_identity,
-        max_fnr=max_fnr,
-        max_fpr=max_fpr,
+        targets=targets,
         skips=[1],
         fps=store.fps,
         fallback_reason=reason,
     )
     if out_path is not None:
-        write_json(out_path, art.to_dict())
+        art.save(out_path)
     return art
 
 
-def load_cascade_json(path: str | Path) -> dict:
-    return read_index(Path(path), "optimized cascade")
-
-
-def build_cascade(cascade: dict, detector, models_dir: str | Path | None, dd_dir: str | Path | None):
+def build_cascade(
+    artifact: CascadeArtifact, detector, models_dir: str | Path | None, dd_dir: str | Path | None
+) -> Cascade:
     """Rebuild the chosen cascade from its artifact; refuse stale pieces (other query, other reference, changed files)."""
-    query = Query.from_dict(cascade["query"])
-    if cascade["reference"]["identity"] != detector.identity():
+    if artifact.reference_identity != detector.identity():
         raise ArtifactError(
-            f"the cascade was optimized for reference {cascade['reference']['name']!r} with other weights or settings",
+            f"the cascade was optimized for reference {artifact.reference_name!r} with other weights or settings",
             "re-run the optimizer with this reference detector",
         )
-    config = CascadeConfig.from_dict(cascade["best"]["config"])
+    config = artifact.best.config
     model = dd = None
     if config.model_name:
-        model = _load_checked(
-            models_dir, f"{config.model_name}.pt", cascade.get("model_files", {}), "specialized model"
-        )
+        model = _load_checked(models_dir, f"{config.model_name}.pt", artifact.model_files, "specialized model")
     if config.dd_name:
-        dd = _load_checked(dd_dir, f"{config.dd_name}.npz", cascade.get("dd_files", {}), "difference detector")
-    return Cascade(config, detector, query, ViewSpec.from_dict(cascade["view"]), dd=dd, model=model)
+        dd = _load_checked(dd_dir, f"{config.dd_name}.npz", artifact.dd_files, "difference detector")
+    return Cascade(config, detector, artifact.query, artifact.view, dd=dd, model=model)
 
 
 def _load_checked(folder, fname: str, hashes: dict[str, str], what: str):

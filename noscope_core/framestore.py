@@ -25,6 +25,7 @@ import numpy as np
 from noscope_core import __version__
 from noscope_core.atomic import atomic_dir, recover_dir, write_json
 from noscope_core.errors import ArtifactError, VideoError
+from noscope_core.locks import file_lock
 from noscope_core.video import (
     DecodeStats,
     VideoInfo,
@@ -180,16 +181,8 @@ def _reusable(root: Path, info: VideoInfo, views: Sequence[ViewSpec], max_frames
 @contextlib.contextmanager
 def _build_lock(root: Path) -> Iterator[None]:
     """Exclusive lock beside ``root``: a second builder waits, then finds the first one's store and reuses it."""
-    if fcntl is None:
+    with file_lock(root.parent / f".{root.name}.lock"):
         yield
-        return
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.lock", "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _remove_stale_builds(root: Path) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +23,52 @@ from noscope_core.views import model_view
 
 #: the last fifth of each train range validates (early stopping), in time order
 VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One trained variant in the folder: its file and how its training went."""
+
+    name: str
+    spec: dict  # ModelSpec.to_dict()
+    file: str
+    train_seconds: float
+    epochs: int
+    val_accuracy: float
+    val_loss: float
+    history: Any = None
+
+
+@dataclass(frozen=True)
+class ModelIndex:
+    """``index.json`` of a specialized-model folder: which query the variants were trained for, and each variant."""
+
+    query: Query
+    models: tuple[ModelEntry, ...]
+
+    @property
+    def query_key(self) -> str:
+        return self.query.key()
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query.to_dict(),
+            "query_key": self.query_key,
+            "models": [dataclasses.asdict(m) for m in self.models],
+        }
+
+    def save(self, folder: str | Path) -> None:
+        write_json(Path(folder) / "index.json", self.to_dict())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ModelIndex:
+        path = Path(folder) / "index.json"
+        d = read_index(path, "specialized models")
+        try:
+            entries = tuple(ModelEntry(**{k: m.get(k) for k in ModelEntry.__dataclass_fields__}) for m in d["models"])
+            return cls(Query.from_dict(d["query"]), entries)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"specialized models index {path} is incomplete: {exc}", "re-run training") from None
 
 
 def _train_val_split(segment: Segment, val_fraction: float = VAL_FRACTION) -> tuple[np.ndarray, np.ndarray]:
@@ -78,34 +127,31 @@ def train(
         logger_factory=logger_factory,
         progress=progress,
     )
-    out_dir = Path(out_dir)
-    index = []
-    with atomic_dir(out_dir) as tmp:
+    entries = tuple(
+        ModelEntry(
+            name=r.model.name,
+            spec=r.model.spec.to_dict(),
+            file=f"{r.model.name}.pt",
+            train_seconds=r.train_seconds,
+            epochs=r.epochs,
+            val_accuracy=r.val_accuracy,
+            val_loss=r.val_loss,
+            history=r.history,
+        )
+        for r in results
+    )
+    with atomic_dir(Path(out_dir)) as tmp:
         for r in results:
             r.model.save(tmp / f"{r.model.name}.pt")
-            index.append(
-                {
-                    "name": r.model.name,
-                    "spec": r.model.spec.to_dict(),
-                    "file": f"{r.model.name}.pt",
-                    "train_seconds": r.train_seconds,
-                    "epochs": r.epochs,
-                    "val_accuracy": r.val_accuracy,
-                    "val_loss": r.val_loss,
-                    "history": r.history,
-                }
-            )
-        write_json(
-            tmp / "index.json", {"query": labels.query.to_dict(), "query_key": labels.query.key(), "models": index}
-        )
+        ModelIndex(labels.query, entries).save(tmp)
     return results
 
 
 def load_models(models_dir: str | Path, query: Query | None = None) -> list:
-    index = read_index(Path(models_dir) / "index.json", "specialized models")
-    if query is not None and index.get("query_key") != query.key():
+    index = ModelIndex.load(models_dir)
+    if query is not None and index.query_key != query.key():
         raise ArtifactError(
             f"the specialized models in {models_dir} were trained for another query",
             "re-run training (materialize specialized_models) for this query",
         )
-    return [SpecializedModel.load(Path(models_dir) / m["file"]) for m in index["models"]]
+    return [SpecializedModel.load(Path(models_dir) / m.file) for m in index.models]

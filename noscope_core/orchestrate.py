@@ -111,12 +111,10 @@ def optimize(
         labels,
         models,
         dds,
-        spec.targets.max_fnr,
-        spec.targets.max_fpr,
+        spec.targets,
         out_path=out_path,
         models_dir=models_dir,
         dd_dir=dd_dir,
-        confidence=spec.targets.confidence,
     )
 
 
@@ -124,13 +122,11 @@ def reference_only(
     spec: CameraSpec, store: FrameStore, labels: LabelSet, reason: str, out_path: str | Path | None = None
 ) -> CascadeArtifact:
     """The cascade of last resort: the reference on every frame, with the reason nothing cheaper was possible."""
-    return cascade_artifact.reference_only_artifact(
-        labels, store, spec.targets.max_fnr, spec.targets.max_fpr, reason, out_path=out_path
-    )
+    return cascade_artifact.reference_only_artifact(labels, store, spec.targets, reason, out_path=out_path)
 
 
 def build_cascade(
-    artifact: dict, detector: ReferenceDetector, models_dir: str | Path | None, dd_dir: str | Path | None
+    artifact: CascadeArtifact, detector: ReferenceDetector, models_dir: str | Path | None, dd_dir: str | Path | None
 ) -> Cascade:
     """Rebuild the chosen cascade from its artifact; stale pieces are refused."""
     return cascade_artifact.build_cascade(artifact, detector, models_dir, dd_dir)
@@ -138,7 +134,7 @@ def build_cascade(
 
 def run_query(
     cascade: Cascade,
-    artifact: dict,
+    artifact: CascadeArtifact,
     store: FrameStore,
     segment: Segment,
     video: str | Path,

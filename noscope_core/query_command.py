@@ -4,6 +4,7 @@ The stages are ``noscope_core.orchestrate``'s; this module chooses where their a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from noscope_core.errors import QueryError
 from noscope_core.labelset import ALL_SEGMENTS, FIT_SEGMENTS
 from noscope_core.paths import noscope_home
 from noscope_core.query import Query
+from noscope_core.query_run import QueryResult
 from noscope_core.spec import CameraSpec
 from noscope_core.video import probe_video
 
@@ -37,10 +39,43 @@ class QueryOptions:
 
 
 @dataclass(frozen=True)
-class QueryCommandResult:
-    """What ``noscope query`` answers, in the JSON shape of ``noscope query --json``."""
+class DecodeReport:
+    """How much of the video could be decoded: a truncated or damaged file still answers from what decodes."""
 
-    data: dict
+    frames: int
+    frames_claimed: int
+    frames_missing_at_end: int
+    corrupt_frames: int
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.frames_missing_at_end or self.corrupt_frames)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class QueryCommandResult:
+    """What ``noscope query`` answers: the query result, the labels' positive rates and the decode report.
+
+    ``to_dict`` is the JSON ``noscope query --json`` writes."""
+
+    result: QueryResult
+    positive_rates: dict[str, float]
+    decode: DecodeReport
+    wall_seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            **self.result.to_dict(),
+            "wall_seconds": self.wall_seconds,
+            "positive_rates": dict(self.positive_rates),
+            "decode": self.decode.to_dict(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
 
 
 def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) -> QueryCommandResult:
@@ -56,10 +91,10 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
         spec, root / "frames" / f"{info.fingerprint[:FINGERPRINT_CHARS]}-{_views_key(spec.query)}"
     )
     decode_report = _decode_report(store)
-    if decode_report["frames_missing_at_end"] or decode_report["corrupt_frames"]:
+    if decode_report.damaged:
         log(
             f"warning: {spec.video} is damaged: decoded {store.n_frames} of the {info.frame_count} frames it claims "
-            f"({decode_report['frames_missing_at_end']} missing at the end, {decode_report['corrupt_frames']} "
+            f"({decode_report.frames_missing_at_end} missing at the end, {decode_report.corrupt_frames} "
             "undecodable in between, read as empty); the query uses the decoded frames"
         )
     segments_to_label = ALL_SEGMENTS if opts.evaluate else FIT_SEGMENTS
@@ -75,29 +110,25 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     run_key += f"|{labels.segments.to_dict()}|{spec.training.max_epochs}"
     work = root / "runs" / hashlib.sha256(run_key.encode()).hexdigest()[:FINGERPRINT_CHARS]
     prepared = orchestrate.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
-    info_dict = prepared.artifact.to_dict()
-    log(f"      chosen: {info_dict['best']['describe']}")
+    art = prepared.artifact
+    log(f"      chosen: {art.best.config.describe()}")
     log("[5/5] running the cascade on the test segment ...")
-    cascade = orchestrate.build_cascade(info_dict, detector, prepared.models_dir, prepared.dd_dir)
+    cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     truth = labels.segment("test").label if opts.evaluate else None
-    result = orchestrate.run_query(cascade, info_dict, store, labels.segments.test, spec.video, truth=truth)
-    data = dict(result.data)
-    data["wall_seconds"] = time.perf_counter() - t0
-    data["positive_rates"] = rates
-    data["decode"] = decode_report
+    result = orchestrate.run_query(cascade, art, store, labels.segments.test, spec.video, truth=truth)
+    answer = QueryCommandResult(result, rates, decode_report, wall_seconds=time.perf_counter() - t0)
     if opts.json_out:
-        write_json(opts.json_out, data)
-    return QueryCommandResult(data)
+        answer.save(opts.json_out)
+    return answer
 
 
-def _decode_report(store) -> dict:
-    """How much of the video could be decoded: a truncated or damaged file still answers from what decodes."""
-    return {
-        "frames": int(store.n_frames),
-        "frames_claimed": int(store.meta.get("frames_claimed", store.n_frames)),
-        "frames_missing_at_end": int(store.meta.get("frames_missing_at_end", 0)),
-        "corrupt_frames": int(store.n_corrupt),
-    }
+def _decode_report(store) -> DecodeReport:
+    return DecodeReport(
+        frames=int(store.n_frames),
+        frames_claimed=int(store.meta.get("frames_claimed", store.n_frames)),
+        frames_missing_at_end=int(store.meta.get("frames_missing_at_end", 0)),
+        corrupt_frames=int(store.n_corrupt),
+    )
 
 
 def _views_key(query: Query) -> str:

@@ -4,12 +4,16 @@ without decoding, and, given the reference's labels, its error."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from noscope_core.atomic import write_json
+from noscope_core.cascade import Cascade
+from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.evaluate import error_rates
+from noscope_core.query import Query
 from noscope_core.reference import measure_cost_ms
 from noscope_core.split import Segment
 from noscope_core.video import DecodeStats, iter_frames, read_frames
@@ -20,14 +24,81 @@ REFERENCE_TIMING_FRAMES = 16
 
 @dataclass(frozen=True)
 class QueryResult:
-    """What a query answers, in the exact JSON shape of ``noscope query --json``."""
+    """What a query answers, with its speed against the reference and (given its labels) its error against it.
 
-    data: dict
+    ``to_dict`` is the JSON shape of ``noscope query --json``."""
+
+    video: str
+    artifact: CascadeArtifact  # the cascade that answered, with its targets and threshold-segment frontier
+    test_segment: Segment
+    reference_fps: float
+    cascade_fps: float
+    reference_calls: int
+    reference_call_fraction: float
+    positive_frames: int
+    intervals: tuple[tuple[int, int], ...]  # positive frames, half-open [start, end)
+    intervals_s: tuple[tuple[float, float], ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+    reference_fps_e2e: float | None = None  # decode included
+    cascade_fps_e2e: float | None = None
+    fnr: float | None = None  # None: not measured (no reference labels for the test segment)
+    fpr: float | None = None
+    labels_agree_e2e: float | None = None  # share of frames where streaming and stored-frame runs agree
+
+    @property
+    def query(self) -> Query:
+        return self.artifact.query
+
+    @property
+    def speedup(self) -> float:
+        return self.cascade_fps / self.reference_fps
+
+    @property
+    def speedup_e2e(self) -> float | None:
+        return self.cascade_fps_e2e / self.reference_fps_e2e if self.cascade_fps_e2e else None
+
+    def to_dict(self) -> dict:
+        art, seg = self.artifact, self.test_segment
+        data = {
+            "video": self.video,
+            "object": art.query.object_class,
+            "roi": list(art.query.roi.as_tuple()) if art.query.roi else None,
+            "query": art.query.to_dict(),
+            "frames_test": int(len(seg)),
+            "test_segment": [seg.start, seg.stop],
+            "test_ranges": [list(r) for r in seg.ranges],
+            "reference": art.reference_name,
+            "reference_fps": self.reference_fps,
+            "reference_fps_e2e": self.reference_fps_e2e,
+            "cascade_fps": self.cascade_fps,
+            "speedup": self.speedup,
+            "cascade_fps_e2e": self.cascade_fps_e2e,
+            "speedup_e2e": self.speedup_e2e,
+            "fnr": self.fnr,
+            "fpr": self.fpr,
+            "reference_call_fraction": self.reference_call_fraction,
+            "reference_calls": self.reference_calls,
+            "seconds": dict(self.seconds),
+            "cascade": art.best.to_dict(),
+            "fell_back": art.fell_back,
+            "fallback_reason": art.reason,
+            "targets": art.targets.to_dict(),
+            "frontier": [c.to_dict() for c in art.frontier],
+            "intervals": [list(iv) for iv in self.intervals],
+            "intervals_s": [list(iv) for iv in self.intervals_s],
+            "positive_frames": self.positive_frames,
+        }
+        if self.labels_agree_e2e is not None:
+            data["labels_agree_e2e"] = self.labels_agree_e2e
+        return data
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
 
 
 def run_query(
-    cascade,
-    cascade_info: dict,
+    cascade: Cascade,
+    artifact: CascadeArtifact,
     store,
     segment: Segment,
     video: str | Path,
@@ -41,9 +112,7 @@ def run_query(
     run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
     # Speed-ups are ratios measured in this one run: the reference is timed now, beside the cascade (its
     # cost from labelling time may come from a cache filled on a busier or quieter machine).
-    ref_ms = measure_cost_ms(video, cascade.reference, idx, n=REFERENCE_TIMING_FRAMES) or float(
-        cascade_info["costs"]["reference_ms"]
-    )
+    ref_ms = measure_cost_ms(video, cascade.reference, idx, n=REFERENCE_TIMING_FRAMES) or artifact.costs.reference_ms
     reference_fps = 1000.0 / ref_ms
     e2e_labels, e2e_fps, reference_fps_e2e = None, None, None
     if e2e:
@@ -61,39 +130,28 @@ def run_query(
             e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
     rates = error_rates(run.labels, truth) if truth is not None else None
     intervals = run.intervals(store.fps)
-    data = {
-        "video": str(video),
-        "object": cascade.query.object_class,
-        "roi": list(cascade.query.roi.as_tuple()) if cascade.query.roi else None,
-        "query": cascade.query.to_dict(),
-        "frames_test": int(len(segment)),
-        "test_segment": [segment.start, segment.stop],
-        "test_ranges": [list(r) for r in segment.ranges],
-        "reference": cascade_info["reference"]["name"],
-        "reference_fps": reference_fps,
-        "reference_fps_e2e": reference_fps_e2e,
-        "cascade_fps": float(run.fps),
-        "speedup": float(run.fps) / reference_fps,
-        "cascade_fps_e2e": e2e_fps,
-        "speedup_e2e": e2e_fps / reference_fps_e2e if e2e_fps else None,
-        "fnr": float(rates.fnr) if rates else None,
-        "fpr": float(rates.fpr) if rates else None,
-        "reference_call_fraction": float(run.reference_call_fraction),
-        "reference_calls": int(run.reference_calls),
-        "seconds": {k: float(v) for k, v in run.seconds.items()},
-        "cascade": cascade_info["best"],
-        "fell_back": cascade_info.get("fell_back", False),
-        "fallback_reason": cascade_info.get("reason"),
-        "targets": cascade_info["targets"],
-        "frontier": cascade_info["frontier"],
-        "intervals": [[iv.start_frame, iv.end_frame] for iv in intervals],
-        "intervals_s": [[iv.start_s, iv.end_s] for iv in intervals],
-        "positive_frames": int(run.labels.sum()),
-    }
+    agree = None
     if e2e_labels is not None and len(e2e_labels) == len(run.labels):
         # streaming and stored frames go through the same preprocess: the two runs should agree
-        data["labels_agree_e2e"] = float(np.mean(e2e_labels == run.labels))
-    return QueryResult(data)
+        agree = float(np.mean(e2e_labels == run.labels))
+    return QueryResult(
+        video=str(video),
+        artifact=artifact,
+        test_segment=segment,
+        reference_fps=reference_fps,
+        cascade_fps=float(run.fps),
+        reference_calls=int(run.reference_calls),
+        reference_call_fraction=float(run.reference_call_fraction),
+        positive_frames=int(run.labels.sum()),
+        intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in intervals),
+        intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in intervals),
+        seconds={k: float(v) for k, v in run.seconds.items()},
+        reference_fps_e2e=reference_fps_e2e,
+        cascade_fps_e2e=e2e_fps,
+        fnr=float(rates.fnr) if rates else None,
+        fpr=float(rates.fpr) if rates else None,
+        labels_agree_e2e=agree,
+    )
 
 
 def _decode_fps(video: str | Path, segment: Segment) -> float:

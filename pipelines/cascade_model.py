@@ -54,7 +54,7 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         from noscope_core import orchestrate
-        from noscope_core.cascade_artifact import load_cascade_json
+        from noscope_core.cascade_artifact import CascadeArtifact
         from noscope_core.detectors import make_detector
 
         config = dict(context.model_config or {})
@@ -64,7 +64,7 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
 
             raise ArtifactError("the model has no reference_spec in its model_config", "register it again")
         artifacts = context.artifacts
-        self.info = load_cascade_json(artifacts["cascade"])
+        self.info = CascadeArtifact.load(artifacts["cascade"])
         self.reference_spec = str(spec)
         self.reference_fps = config.get("reference_fps")
         frame_size = config.get("frame_size")

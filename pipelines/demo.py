@@ -16,10 +16,10 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
     home = dagster_home()  # before Dagster reads DAGSTER_HOME
     import dagster as dg
 
+    from noscope_core.locks import file_lock
     from pipelines.definitions import defs
     from pipelines.partitions import sync_instance
     from pipelines.resources import CameraRegistry
-    from pipelines.tracking import file_lock
 
     registry = CameraRegistry()
     cams = registry.cameras()

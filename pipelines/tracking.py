@@ -32,13 +32,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from noscope_core.atomic import json_default
 from noscope_core.errors import ArtifactError
+from noscope_core.locks import file_lock
 from noscope_core.paths import safe_name
+
+if TYPE_CHECKING:  # the engine's artifact types load torch: imported where a cascade is actually read
+    from noscope_core.cascade_artifact import CascadeArtifact
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_PREFIX = "noscope-cascade-"
@@ -70,16 +74,15 @@ class CascadeSummary:
     max_fpr: float
 
     @classmethod
-    def from_cascade(cls, info: Mapping) -> CascadeSummary:
-        best, targets = info["best"], info["targets"]
+    def from_cascade(cls, artifact: CascadeArtifact) -> CascadeSummary:
         return cls(
-            query_key=str(info["query_key"]),
-            reference_identity=str(info["reference"]["identity"]),
-            fnr=float(best["fnr"]),
-            fpr=float(best["fpr"]),
-            cost_ms=float(best["cost_ms"]),
-            max_fnr=float(targets["max_fnr"]),
-            max_fpr=float(targets["max_fpr"]),
+            query_key=artifact.query_key,
+            reference_identity=artifact.reference_identity,
+            fnr=artifact.best.fnr,
+            fpr=artifact.best.fpr,
+            cost_ms=artifact.best.cost_ms,
+            max_fnr=artifact.targets.max_fnr,
+            max_fpr=artifact.targets.max_fpr,
         )
 
     @classmethod
@@ -147,8 +150,6 @@ class MlflowTracker(dg.ConfigurableResource):
     experiment: str = "noscope"
     enabled: bool = True
 
-    # ------------------------------------------------------------------------------------ store
-
     def resolved_root(self) -> Path:
         root = self.root or os.environ.get("NOSCOPE_MLFLOW_ROOT") or os.environ.get("NOSCOPE_MLFLOW")
         return Path(root or REPO_ROOT / ".noscope" / "mlflow").expanduser().resolve()
@@ -194,8 +195,6 @@ class MlflowTracker(dg.ConfigurableResource):
             if exp is None:
                 raise
             return exp.experiment_id
-
-    # ------------------------------------------------------------------------------------ runs
 
     def start_training(self, camera_id: str, query: dict, tags: dict[str, str]) -> str:
         """Create the parent run of one training of ``camera_id``; return its run id (the run is left open).
@@ -324,7 +323,7 @@ class MlflowTracker(dg.ConfigurableResource):
                     client.log_artifacts(run_id, tmp, "detector")
             _finish(client, run_id)
 
-    def log_cascade(self, parent_run_id: str, cascade_info: dict, frontier_png: Path | None) -> None:
+    def log_cascade(self, parent_run_id: str, artifact: CascadeArtifact, frontier_png: Path | None) -> None:
         """Query, targets, split, reference cost, the chosen cascade, threshold-segment FNR/FPR/speed-up, frontier
         table (JSON + markdown) + plot (drawn here when ``frontier_png`` is None).
 
@@ -338,36 +337,38 @@ class MlflowTracker(dg.ConfigurableResource):
         from noscope_core import report
 
         client = self.client()
-        best, costs, targets = cascade_info["best"], cascade_info["costs"], cascade_info["targets"]
-        ref_ms = float(costs["reference_ms"])
-        frontier = list(cascade_info.get("frontier") or [])
+        art, cascade_info = artifact, artifact.to_dict()
+        best, targets, costs = art.best, art.targets, art.costs
+        ref_ms = costs.reference_ms
+        frontier = [c.to_dict() for c in art.frontier]
+        config = best.config.to_dict()
         now = _now_ms()
         values = {
-            "threshold_fnr": best["fnr"],
-            "threshold_fpr": best["fpr"],
-            "threshold_speedup": best["speedup"],
-            "threshold_reference_fraction": best["reference_fraction"],
-            "expected_cost_ms": best["cost_ms"],
+            "threshold_fnr": best.fnr,
+            "threshold_fpr": best.fpr,
+            "threshold_speedup": best.speedup,
+            "threshold_reference_fraction": best.reference_fraction,
+            "expected_cost_ms": best.cost_ms,
             "reference_ms": ref_ms,
             "reference_fps": 1000.0 / ref_ms if ref_ms > 0 else None,
-            "target_max_fnr": targets["max_fnr"],
-            "target_max_fpr": targets["max_fpr"],
+            "target_max_fnr": targets.max_fnr,
+            "target_max_fpr": targets.max_fpr,
             "frontier_size": len(frontier),
-            "n_evaluated": cascade_info.get("n_evaluated"),
-            "optimize_seconds": cascade_info.get("optimize_seconds"),
-            "fell_back": 1.0 if cascade_info.get("fell_back") else 0.0,
+            "n_evaluated": art.n_evaluated,
+            "optimize_seconds": art.optimize_seconds,
+            "fell_back": 1.0 if art.fell_back else 0.0,
         }
-        values.update({f"model_ms.{k}": v for k, v in (costs.get("model_ms") or {}).items()})
-        values.update({f"dd_ms.{k}": v for k, v in (costs.get("dd_ms") or {}).items()})
+        values.update({f"model_ms.{k}": v for k, v in costs.model_ms.items()})
+        values.update({f"dd_ms.{k}": v for k, v in costs.dd_ms.items()})
         tags = {
-            "cascade": best.get("describe", ""),
-            "cascade.config": json.dumps(best["config"], sort_keys=True),
-            **{f"cascade.{k}": "" if v is None else v for k, v in best["config"].items() if k != "view"},
-            "fell_back": str(bool(cascade_info.get("fell_back"))).lower(),
-            "fallback_reason": cascade_info.get("reason") or "",
-            "reference": cascade_info["reference"]["name"],
-            "reference_identity": cascade_info["reference"]["identity"],
-            "skips": ",".join(str(s) for s in cascade_info.get("skips") or []),
+            "cascade": best.config.describe(),
+            "cascade.config": json.dumps(config, sort_keys=True),
+            **{f"cascade.{k}": "" if v is None else v for k, v in config.items() if k != "view"},
+            "fell_back": str(art.fell_back).lower(),
+            "fallback_reason": art.reason or "",
+            "reference": art.reference_name,
+            "reference_identity": art.reference_identity,
+            "skips": ",".join(str(s) for s in art.skips),
         }
         from mlflow.entities import RunTag
 
@@ -379,7 +380,7 @@ class MlflowTracker(dg.ConfigurableResource):
         )
         self._log_params(
             parent_run_id,
-            {"targets.max_fnr": targets["max_fnr"], "targets.max_fpr": targets["max_fpr"]},
+            {"targets.max_fnr": targets.max_fnr, "targets.max_fpr": targets.max_fpr},
             skip_existing=True,
         )
         client.log_dict(parent_run_id, cascade_info, "cascade.json")
@@ -392,13 +393,15 @@ class MlflowTracker(dg.ConfigurableResource):
                 client.log_artifact(parent_run_id, str(frontier_png), "frontier")
             else:
                 with tempfile.TemporaryDirectory() as tmp:
-                    png = report.frontier_plot(frontier, Path(tmp) / "frontier.png", values["reference_fps"], best)
+                    png = report.frontier_plot(
+                        frontier, Path(tmp) / "frontier.png", values["reference_fps"], best.to_dict()
+                    )
                     client.log_artifact(parent_run_id, str(png), "frontier")
 
     def log_query(self, parent_run_id: str, result: dict, prefix: str = "test") -> None:
         """Measured FNR/FPR/speed-up of the cascade on the test segment (or new footage, with another prefix).
 
-        ``result`` is a ``QueryResult.to_json()``; the whole result (less the frontier) is kept as an artifact.
+        ``result`` is a ``QueryResult.to_dict()``; the whole result (less the frontier) is kept as an artifact.
         Calling it again with the same prefix appends to each metric's history; the UI shows the latest.
         """
         if not self.enabled or not parent_run_id:
@@ -453,10 +456,10 @@ class MlflowTracker(dg.ConfigurableResource):
             return Registration(name, 0, False, "tracking disabled")
         from mlflow.exceptions import MlflowException
 
-        from noscope_core.cascade_artifact import load_cascade_json
+        from noscope_core.cascade_artifact import CascadeArtifact
 
-        info = load_cascade_json(cascade_json)
-        summary = CascadeSummary.from_cascade(info)
+        art = CascadeArtifact.load(cascade_json)
+        summary = CascadeSummary.from_cascade(art)
         client = self.client()
         champion = None
         try:
@@ -469,7 +472,7 @@ class MlflowTracker(dg.ConfigurableResource):
             moved, reason = True, "the champion's tags are unreadable (not registered by noscope)"
 
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts = _stage_artifacts(info, Path(cascade_json), models_dir, dd_dir, Path(tmp))
+            artifacts = _stage_artifacts(art, Path(cascade_json), models_dir, dd_dir, Path(tmp))
             # MLflow also logs model_config as params of the run: unset entries are left out, not logged as "None"
             model_config = {
                 k: v
@@ -482,31 +485,31 @@ class MlflowTracker(dg.ConfigurableResource):
                 if v is not None
             }
             model_info = self._log_pyfunc(parent_run_id, camera_id, artifacts, model_config)
-        best = info["best"]
+        best = art.best
         tags = {
             "camera": camera_id,
-            "query": _query_describe(info),
+            "query": art.query.describe(),
             "query_key": summary.query_key,
-            "reference": info["reference"]["name"],
+            "reference": art.reference_name,
             "reference_identity": summary.reference_identity,
             "reference_spec": reference_spec,
             "threshold_fnr": repr(summary.fnr),
             "threshold_fpr": repr(summary.fpr),
-            "threshold_speedup": repr(float(best["speedup"])),
-            "threshold_reference_fraction": repr(float(best["reference_fraction"])),
+            "threshold_speedup": repr(float(best.speedup)),
+            "threshold_reference_fraction": repr(float(best.reference_fraction)),
             "expected_cost_ms": repr(summary.cost_ms),
-            "reference_ms": repr(float(info["costs"]["reference_ms"])),
+            "reference_ms": repr(float(art.costs.reference_ms)),
             "max_fnr": repr(summary.max_fnr),
             "max_fpr": repr(summary.max_fpr),
-            "fell_back": str(bool(info.get("fell_back"))).lower(),
-            "cascade": best.get("describe", ""),
+            "fell_back": str(art.fell_back).lower(),
+            "cascade": best.config.describe(),
             "parent_run_id": parent_run_id,
             "champion_decision": reason,
             "champion_moved": str(moved).lower(),
         }
         with contextlib.suppress(MlflowException):
             client.create_registered_model(
-                name, description=f"NoScope cascade of camera {camera_id}: {_query_describe(info)}"
+                name, description=f"NoScope cascade of camera {camera_id}: {art.query.describe()}"
             )
         version = client.create_model_version(
             name,
@@ -531,8 +534,6 @@ class MlflowTracker(dg.ConfigurableResource):
         if not self.enabled or not parent_run_id:
             return
         self.client().set_terminated(parent_run_id, status)
-
-    # ------------------------------------------------------------------------------------ helpers
 
     def _create_child(self, parent_run_id: str, kind: str, name: str) -> str:
         client = self.client()
@@ -596,9 +597,6 @@ class MlflowTracker(dg.ConfigurableResource):
             )
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-
-
 _CLIENTS: dict[str, Any] = {}
 
 
@@ -629,22 +627,6 @@ def _store_init_lock(uri: str) -> Iterator[None]:
     db.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(db.parent / f".{db.name}.init.lock"):
         yield
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block; no-op without fcntl."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks
-        yield
-        return
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -697,15 +679,17 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(rest) if rest and rest != ":memory:" else None
 
 
-def _stage_artifacts(info: dict, cascade_json: Path, models_dir: Path | None, dd_dir: Path | None, tmp: Path) -> dict:
+def _stage_artifacts(
+    art: CascadeArtifact, cascade_json: Path, models_dir: Path | None, dd_dir: Path | None, tmp: Path
+) -> dict:
     """Copy what the chosen cascade uses into ``tmp``: its model and DD files, with a one-entry index each."""
     import shutil
 
-    config = info["best"]["config"]
+    config = art.best.config
     artifacts = {"cascade": str(cascade_json)}
     for key, folder, fname, what in (
-        ("models", models_dir, f"{config.get('model_name')}.pt" if config.get("model_name") else None, "model"),
-        ("difference", dd_dir, f"{config.get('dd_name')}.npz" if config.get("dd_name") else None, "detector"),
+        ("models", models_dir, f"{config.model_name}.pt" if config.model_name else None, "model"),
+        ("difference", dd_dir, f"{config.dd_name}.npz" if config.dd_name else None, "detector"),
     ):
         if fname is None:
             continue
@@ -721,12 +705,6 @@ def _stage_artifacts(info: dict, cascade_json: Path, models_dir: Path | None, dd
             shutil.copy2(Path(folder) / "index.json", dest / "index.json")
         artifacts[key] = str(dest)
     return artifacts
-
-
-def _query_describe(info: Mapping) -> str:
-    from noscope_core.query import Query
-
-    return Query.from_dict(info["query"]).describe()
 
 
 def _name_of(spec: Any) -> str:

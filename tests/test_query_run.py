@@ -6,7 +6,7 @@ import pytest
 
 from noscope_core import cascade_artifact, labelset, orchestrate, query_run
 from noscope_core.query import Query
-from noscope_core.spec import CameraSpec
+from noscope_core.spec import CameraSpec, Targets
 
 SCENE = {"width": 96, "height": 64, "mean_gap_s": 2.0, "mean_stay_s": 1.5, "distractors": 0}
 
@@ -36,7 +36,7 @@ def fallback(tmp_path):
     store = orchestrate.decode(CameraSpec(video, query), tmp_path / "store", progress=False)
     detector = SyntheticDetector(video, cost_ms_per_frame=20.0)
     labels = labelset.label(store, detector, query, (0.5, 0.25, 0.25), ("train", "threshold", "test"), progress=False)
-    art = cascade_artifact.reference_only_artifact(labels, store, 0.01, 0.01, "asked for in a test").to_dict()
+    art = cascade_artifact.reference_only_artifact(labels, store, Targets(), "asked for in a test")
     return video, store, labels, detector, art
 
 
@@ -47,7 +47,7 @@ def test_a_reference_only_cascade_runs_the_reference_once_over_the_test_segment(
     segment = labels.segments.test
     truth = labels.segment("test").label
 
-    result = query_run.run_query(cascade, art, store, segment, video, truth=truth, e2e=True).data
+    result = query_run.run_query(cascade, art, store, segment, video, truth=truth, e2e=True).to_dict()
 
     assert counting.frames_seen == len(segment)  # not once for the stored frames and again streaming
     assert result["fnr"] == 0.0 and result["fpr"] == 0.0

@@ -56,7 +56,7 @@ def optimized_cascade(
             art = orchestrate.optimize(
                 cam, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir
             )
-        info = art.to_dict()
+        info = art.to_dict()  # the JSON the MLflow run keeps, and what the report's tables read
         reference_fps = 1000.0 / labels.reference_ms
         png = report.frontier_plot(
             info["frontier"],
@@ -72,7 +72,7 @@ def optimized_cascade(
                     dds,
                     {n: {"cost_ms": ms, "fps": 1000.0 / ms if ms > 0 else 0.0} for n, ms in art.costs.dd_ms.items()},
                 )
-            mlflow.log_cascade(run_id, info, png)
+            mlflow.log_cascade(run_id, art, png)
             registration = mlflow.register_cascade(
                 run_id,
                 cam.camera_id,
@@ -87,18 +87,18 @@ def optimized_cascade(
     except BaseException:
         end_failed(mlflow, run_id)
         raise
-    best = info["best"]
+    best = art.best.to_dict()
     out = {
         "cascade_json": str(cascade_json),
         "frontier_png": str(png),
         "models_dir": models_dir,
         "dd_dir": dd_dir,
         "best": best,
-        "targets": info["targets"],
-        "fell_back": info["fell_back"],
-        "reason": info["reason"],
+        "targets": art.targets.to_dict(),
+        "fell_back": art.fell_back,
+        "reason": art.reason,
         "reference_fps": reference_fps,
-        "n_evaluated": info["n_evaluated"],
+        "n_evaluated": art.n_evaluated,
         "mlflow_run_id": run_id,
         "registered": None
         if registration is None
@@ -110,23 +110,23 @@ def optimized_cascade(
         },
     }
     meta = {
-        "cascade": best["describe"],
+        "cascade": art.best.config.describe(),
         "cascade_json": dg.MetadataValue.path(str(cascade_json)),
-        "threshold_fnr": best["fnr"],
-        "threshold_fpr": best["fpr"],
-        "speedup": best["speedup"],
-        "reference_call_fraction": best["reference_fraction"],
-        "cost_ms_per_frame": best["cost_ms"],
+        "threshold_fnr": art.best.fnr,
+        "threshold_fpr": art.best.fpr,
+        "speedup": art.best.speedup,
+        "reference_call_fraction": art.best.reference_fraction,
+        "cost_ms_per_frame": art.best.cost_ms,
         "reference_frames_per_s": reference_fps,
-        "fell_back": info["fell_back"],
-        "n_evaluated": info["n_evaluated"],
-        "optimize_seconds": info["optimize_seconds"],
+        "fell_back": art.fell_back,
+        "n_evaluated": art.n_evaluated,
+        "optimize_seconds": art.optimize_seconds,
         "frontier": dg.MetadataValue.md(report.frontier_table_md(info["frontier"])),
         "frontier_plot": png_markdown(png, "speed-up vs error frontier"),
         **mlflow_link(run_id),
     }
-    if info["reason"]:
-        meta["reason"] = info["reason"]
+    if art.reason:
+        meta["reason"] = art.reason
     if registration is not None:
         meta["registered"] = f"{registration.model_name} v{registration.version}: {registration.reason}"
     return dg.Output(out, metadata=meta)

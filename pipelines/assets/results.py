@@ -83,17 +83,17 @@ def query_results(
     """
     from noscope_core import orchestrate
     from noscope_core.atomic import write_json
-    from noscope_core.cascade_artifact import load_cascade_json
+    from noscope_core.cascade_artifact import CascadeArtifact
 
     cam = cameras.get(context.partition_key)
     store, labels = open_store(decoded_frames), load_labels(reference_labels)
     cascade_json = Path(optimized_cascade["cascade_json"])
-    info = load_cascade_json(cascade_json)
+    art = CascadeArtifact.load(cascade_json)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
-    cascade = orchestrate.build_cascade(info, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
+    cascade = orchestrate.build_cascade(art, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
     result = orchestrate.run_query(
-        cascade, info, store, labels.segments.test, cam.video, truth=labels.segment("test").label
-    ).data
+        cascade, art, store, labels.segments.test, cam.video, truth=labels.segment("test").label
+    ).to_dict()
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")

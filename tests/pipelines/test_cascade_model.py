@@ -72,18 +72,18 @@ def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
+    from noscope_core.spec import Targets
     from noscope_core.video import ViewSpec
 
     best = Candidate(config, 0.02, 0.01, 10.0, 0.2, 5.0)
-    return CascadeArtifact(
-        result=OptimizationResult(best=best, frontier=[best], fell_back=False, reason=None, n_evaluated=1),
+    return CascadeArtifact.from_result(
+        OptimizationResult(best=best, frontier=[best], fell_back=False, reason=None, n_evaluated=1),
         costs=StageCosts({config.dd_name: 0.01}, {config.model_name: 0.2}, 50.0),
         query=Query("person"),
-        view=ViewSpec(50).to_dict(),
+        view=ViewSpec(50),
         reference_name=detector.name,
         reference_identity=detector.identity(),
-        max_fnr=0.05,
-        max_fpr=0.05,
+        targets=Targets(0.05, 0.05),
         skips=[1, 2],
         fps=fps,
         model_files=model_files,
@@ -95,6 +95,7 @@ def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict
 def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     """A store with the cascade registered as champion of camera "x", and the cascade itself."""
     from noscope_core import orchestrate
+    from noscope_core.cascade_artifact import CascadeArtifact
     from noscope_core.detectors import make_detector
 
     root = tmp_path_factory.mktemp("mlflow-model")
@@ -108,7 +109,7 @@ def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     parent = tracker.start_training(CAMERA, info["query"], {})
     reg = tracker.register_cascade(parent, CAMERA, path, models_dir, dd_dir, spec)
     assert reg.champion_moved
-    cascade = orchestrate.build_cascade(info, make_detector(spec), models_dir, dd_dir)
+    cascade = orchestrate.build_cascade(CascadeArtifact.from_dict(info), make_detector(spec), models_dir, dd_dir)
     return tracker, cascade
 
 

@@ -95,6 +95,8 @@ def test_print_comparison_reads_every_camera_from_the_registry(
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
+    from noscope_core.spec import Targets
+    from noscope_core.video import ViewSpec
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path_factory.mktemp("mlflow-compare")
@@ -105,15 +107,14 @@ def test_print_comparison_reads_every_camera_from_the_registry(
 
     def register(camera: str, cost_ms: float) -> None:
         best = Candidate(CascadeConfig(skip=2), 0.01, 0.0, cost_ms, 0.5, 50.0 / cost_ms)
-        info = CascadeArtifact(
-            result=OptimizationResult(best, [best], False, None, 1),
+        info = CascadeArtifact.from_result(
+            OptimizationResult(best, [best], False, None, 1),
             costs=StageCosts({}, {}, 50.0),
             query=Query("person"),
-            view={"size": 50},
+            view=ViewSpec(50),
             reference_name="synthetic",
             reference_identity="synthetic:abc",
-            max_fnr=0.05,
-            max_fpr=0.05,
+            targets=Targets(0.05, 0.05),
             skips=[1, 2],
             fps=10.0,
         ).to_dict()

@@ -72,27 +72,32 @@ class TrainResult:
 
 def cascade_info(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: float = 0.05, **query) -> dict:
     """A cascade.json dict built with the engine's own types, so its shape is the real one."""
+    return cascade_artifact(cost_ms, fnr, fpr, max_fnr, **query).to_dict()
+
+
+def cascade_artifact(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: float = 0.05, **query):
     from noscope_core.cascade import CascadeConfig
     from noscope_core.cascade_artifact import CascadeArtifact
     from noscope_core.costs import StageCosts
     from noscope_core.optimizer import Candidate, OptimizationResult
     from noscope_core.query import Query
+    from noscope_core.spec import Targets
+    from noscope_core.video import ViewSpec
 
     best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, 1 / 3, 50.0 / cost_ms)
     ref = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, 50.0, 1.0, 1.0)
     result = OptimizationResult(best=best, frontier=[best, ref], fell_back=False, reason=None, n_evaluated=40)
-    return CascadeArtifact(
-        result=result,
+    return CascadeArtifact.from_result(
+        result,
         costs=StageCosts({}, {}, 50.0),
         query=Query.from_dict({**QUERY, **query}),
-        view={"size": 50},
+        view=ViewSpec(50),
         reference_name="synthetic",
         reference_identity="synthetic:abc:jitter=1",
-        max_fnr=max_fnr,
-        max_fpr=0.05,
+        targets=Targets(max_fnr, 0.05),
         skips=[1, 3],
         fps=10.0,
-    ).to_dict()
+    )
 
 
 def children(tracker: MlflowTracker, parent: str, kind: str) -> list:
@@ -125,7 +130,7 @@ def test_disabled_tracker_does_nothing_and_touches_no_store(tmp_path):
     t.log_variants("", [TrainResult(Model("m"))], {})
     t.log_difference("", [], {})
     t.log_query("", {"fnr": 0.0})
-    t.log_cascade("", cascade_info(5.0), None)
+    t.log_cascade("", cascade_artifact(5.0), None)
     reg = t.register_cascade("", "cam", tmp_path / "missing.json", None, None, "synthetic")
     assert (reg.version, reg.champion_moved) == (0, False)
     t.end("")
@@ -201,7 +206,7 @@ def test_training_logs_one_child_per_variant_and_difference_detector_with_their_
     ]
 
     info = cascade_info(5.0)
-    tracker.log_cascade(parent, info, None)
+    tracker.log_cascade(parent, cascade_artifact(5.0), None)
     tracker.log_query(
         parent,
         {"fnr": 0.02, "fpr": 0.01, "speedup": 9.5, "speedup_e2e": None, "reference_call_fraction": 0.3,
@@ -238,8 +243,8 @@ def test_a_retried_training_step_leaves_one_child_per_variant(tracker):
 
 def test_re_optimizing_under_the_same_parent_overwrites_the_choice(tracker):
     parent = tracker.start_training("cam-reopt", QUERY, {})
-    tracker.log_cascade(parent, cascade_info(5.0), None)
-    tracker.log_cascade(parent, cascade_info(2.0), None)  # params would refuse a new value; tags/metrics do not
+    tracker.log_cascade(parent, cascade_artifact(5.0), None)
+    tracker.log_cascade(parent, cascade_artifact(2.0), None)  # params would refuse a new value; tags/metrics do not
     run = tracker.client().get_run(parent)
     assert run.data.metrics["expected_cost_ms"] == 2.0
     assert run.data.tags["cascade.skip"] == "3"
