@@ -87,9 +87,6 @@ class SyntheticScene:
         return cls(**d)
 
 
-# --------------------------------------------------------------------------------------------------- schedule
-
-
 @dataclass(frozen=True)
 class _Tracks:
     """Every object of the video: its motion (pixels, seconds) and its appearance."""
@@ -267,9 +264,6 @@ def _truth_arrays(tr: _Tracks, scene: SyntheticScene, n_frames: int) -> _TruthAr
     )
 
 
-# --------------------------------------------------------------------------------------------------- truth
-
-
 @dataclass(frozen=True)
 class SyntheticTruth:
     """Ground truth of a synthetic video: every object's class and per-frame box (fractions of the frame)."""
@@ -388,9 +382,6 @@ def load_truth(video_path: str | Path) -> SyntheticTruth:
             f"ground truth {path} belongs to another version of {video_path.name}", "regenerate the synthetic video"
         )
     return truth
-
-
-# --------------------------------------------------------------------------------------------------- rendering
 
 
 class _Renderer:
@@ -583,9 +574,6 @@ def _draw_animal(img, x0, y0, x1, y1, fur, phase: float, left: bool) -> None:
     swing = math.sin(phase * 2 * math.pi) * w * 0.08
     for lx in (x0 + w * 0.28, x1 - w * 0.28):
         cv2.line(img, _pt(lx, body_y), _pt(lx + swing, y1), fur, max(1, int(w * 0.06)))
-
-
-# --------------------------------------------------------------------------------------------------- writing
 
 
 def _progress(total: int, enabled: bool):

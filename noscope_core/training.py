@@ -236,9 +236,6 @@ def train_models(
     return results
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-
-
 def _dataset(frames: Any, labels: Any, size: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     frames = check_frames(frames, f"{what} frames", size=(size, size))
     labels = np.asarray(labels)

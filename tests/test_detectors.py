@@ -14,8 +14,6 @@ from noscope_core.detectors.coco import COCO80_NAMES, canonical_name
 from noscope_core.errors import DetectorError, QueryError
 from noscope_core.fetch import require_model_files, verify
 
-# ---------------------------------------------------------------------------------------------- real files
-
 
 def _real_frames(indices: list[int]) -> list[np.ndarray]:
     import cv2
@@ -104,9 +102,6 @@ def test_yolov3_tiny_finds_people_with_full_height_boxes():
     assert det.class_names == COCO80_NAMES
 
 
-# ------------------------------------------------------------------------------------------- missing files
-
-
 def test_ssd_with_corrupt_model_file_raises_detector_error(tmp_path):
     from noscope_core.detectors.ssd import SSDMobileNetV3Detector
 
@@ -125,9 +120,6 @@ def test_factory_reports_unfetched_detectors_with_the_fetch_command(tmp_path, mo
     with pytest.raises(DetectorError) as err:
         make_detector("yolov3-tiny")
     assert "noscope fetch --yolov3-tiny" in err.value.hint
-
-
-# -------------------------------------------------------------------------------------------------- ONNX
 
 
 def _onnx_model(path: Path, rows: np.ndarray, layout: str, size: int = 64, names: str | None = None) -> Path:
@@ -242,9 +234,6 @@ def test_onnx_missing_file_is_a_detector_error(tmp_path):
         make_detector(f"onnx:{tmp_path / 'nope.onnx'}")
 
 
-# -------------------------------------------------------------------------------------------- precomputed
-
-
 def _table(rows: list[tuple]) -> dict[str, list]:
     cols = ("frame", "class", "score", "x", "y", "w", "h")
     return {c: [r[i] for r in rows] for i, c in enumerate(cols)}
@@ -320,9 +309,6 @@ def test_precomputed_cost_is_unknown_without_reference_fps(tmp_path):
     det = PrecomputedDetector(path)
     det.detect([], [1, 3])
     assert det.cost_ms_per_frame is None
-
-
-# ------------------------------------------------------------------------------------------------ factory
 
 
 def test_factory_requires_reference_fps_for_precomputed_detections(tmp_path):

@@ -89,9 +89,6 @@ def home(tmp_path) -> Path:
     return tmp_path / "noscope_home"
 
 
-# ------------------------------------------------------------------------------------------------ videos
-
-
 def test_missing_video_is_one_line_naming_the_path(home, tmp_path):
     proc = run_query(home, str(tmp_path / "nope.avi"), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "video file not found:", "nope.avi", "noscope fetch")
@@ -168,9 +165,6 @@ def test_damaged_video_answers_from_what_decodes_and_reports_the_rest(home, tmp_
     assert f"DAMAGED VIDEO    decoded {dec['frames']} of 400 frames" in proc.stdout
     assert result["test_segment"][1] <= dec["frames"]  # never answers for frames it could not decode
     assert leftovers(home) == []
-
-
-# ------------------------------------------------------------------------------------------------ the query
 
 
 def test_unknown_class_lists_the_valid_ones(home, video):
@@ -283,9 +277,6 @@ def test_impossible_targets_with_a_noisy_reference_fall_back_without_looping(hom
     assert leftovers(home) == []
 
 
-# ------------------------------------------------------------------------------------------------ detectors
-
-
 def test_missing_ssd_files_name_the_folder_and_the_fetch_command(home, video):
     proc = run_query(home, str(video), "--object", "person", "--reference", "ssd-mobilenet-v3")
     line = assert_clean_failure(proc, home, "SSD model files missing or corrupt at", "frozen_inference_graph.pb")
@@ -365,9 +356,6 @@ def test_detections_file_without_its_speed_asks_for_reference_fps(home, video, t
     csv = _detections_csv(tmp_path / "dets.csv", 10, lambda f: f % 2 == 0)
     proc = run_query(home, str(video), "--object", "person", "--reference", f"detections:{csv}")
     assert_clean_failure(proc, home, "precomputed detections have no run time", "--reference-fps")
-
-
-# ------------------------------------------------------------------------------------------------ Dagster
 
 
 def test_the_same_error_fails_the_dagster_step_and_the_demo_prints_it(home, tmp_path, monkeypatch):

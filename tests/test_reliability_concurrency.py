@@ -52,9 +52,6 @@ def synthetic(path: Path, n_frames: int, seed: int = 0) -> Path:
     return write_synthetic_video(path, n_frames, SyntheticScene(**SCENE, seed=seed))
 
 
-# ---------------------------------------------------------------------------------------------- two cameras
-
-
 def _local(uri: str) -> Path:
     parsed = urlparse(uri)
     assert parsed.scheme in ("", "file"), uri
@@ -184,9 +181,6 @@ def test_camera_partition_sync_tolerates_a_sync_running_at_the_same_moment():
         assert sorted(instance.get_dynamic_partitions(CAMERAS)) == ["north", "south"]
 
 
-# ---------------------------------------------------------------------------------------------- frame store
-
-
 def test_frame_store_readers_see_the_old_or_the_new_store_whole_while_another_process_rebuilds_it(tmp_path):
     from noscope_core.framestore import build_frame_store
 
@@ -216,9 +210,6 @@ def test_two_processes_building_one_store_decode_it_once(tmp_path):
     built = [json.loads(r.stdout) for r in results]
     assert built[0] == built[1]  # the second waited on the lock, then reused the first one's store
     assert leftovers(tmp_path) == []
-
-
-# ---------------------------------------------------------------------------------------------- detection cache
 
 
 def test_detection_cache_readers_see_only_whole_chunks_while_another_process_labels(tmp_path):
@@ -264,9 +255,6 @@ def _wait_ready(folder: Path, readers: list[subprocess.Popen], timeout: float = 
         assert all(r.poll() is None for r in readers), [r.communicate()[1][-2000:] for r in readers]
         assert time.monotonic() < deadline, "the readers never started"
         time.sleep(0.02)
-
-
-# ---------------------------------------------------------------------------------------------- the child
 
 
 def _child(argv: list[str]) -> int:

@@ -36,9 +36,6 @@ QUERY = [
 ]
 
 
-# ---------------------------------------------------------------------------------------------- harness
-
-
 def _env(home: Path, **slow: str) -> dict[str, str]:
     env = {**os.environ, "NOSCOPE_HOME": str(home), "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -123,9 +120,6 @@ def _cached_frames(home: Path, video: Path) -> set[int]:
     return set(range(400)) - set(_cache(home, video).missing(range(400)))
 
 
-# ---------------------------------------------------------------------------------------------- decode
-
-
 def test_kill_mid_decode_leaves_no_store_and_the_rerun_builds_it(tmp_path, video):
     home = tmp_path / "home"
     proc = spawn(home, "query", str(video), *QUERY, *NOBODY, slow_preprocess="0.25")
@@ -167,9 +161,6 @@ def test_kill_mid_rebuild_keeps_the_previous_good_store(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-# ---------------------------------------------------------------------------------------------- label
-
-
 def test_kill_mid_labelling_keeps_finished_chunks_and_the_rerun_detects_only_the_rest(tmp_path, video):
     home = tmp_path / "home"
     chunks = home / "cache" / "detections"
@@ -190,9 +181,6 @@ def test_kill_mid_labelling_keeps_finished_chunks_and_the_rerun_detects_only_the
     assert cached_before < cached_after
     assert detected_now == len(cached_after - cached_before)  # only the missing frames went to the detector
     assert leftovers(home) == []
-
-
-# ---------------------------------------------------------------------------------------------- train
 
 
 def test_kill_mid_training_then_mid_optimizing_resumes_without_redoing_finished_stages(tmp_path):
@@ -273,9 +261,6 @@ def test_kill_while_retraining_keeps_the_previous_good_models(trained):
     _train(root)  # the re-run (here in-process: the child would only repeat the same call)
     assert digest(models) != good  # replaced whole (another seed: other weights)
     assert len(load_models(models, Query("person"))) == 1
-
-
-# ---------------------------------------------------------------------------------------------- the child
 
 
 def _marker(name: str) -> None:

@@ -23,9 +23,6 @@ from noscope_core.errors import ArtifactError, DetectorError, QueryError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-# ---------------------------------------------------------------------------------------------- servers
-
-
 @pytest.mark.parametrize(("command", "port"), [("ui", 3000), ("mlflow-ui", 5000)])
 def test_cli_servers_default_to_localhost(command, port):
     from noscope_cli.main import build_parser as _parser
@@ -68,9 +65,6 @@ def test_web_servers_bind_localhost_unless_told_otherwise(server, flag, monkeypa
             getattr(servers, server)(**kwargs)
         cmd = launched.value.args[0]
         assert cmd[cmd.index(flag) + 1] == host, cmd
-
-
-# ---------------------------------------------------------------------------------------------- hostile files
 
 
 class _RunsCode:
@@ -224,9 +218,6 @@ def test_no_engine_or_pipeline_module_loads_pickles():
     assert found == []
 
 
-# ---------------------------------------------------------------------------------------------- paths
-
-
 @pytest.mark.parametrize("camera_id", ["../other", "..", ".", "a/b", "/etc", "", "cam id", ".hidden", "x" * 65])
 def test_camera_ids_that_could_leave_the_artifact_root_are_refused(camera_id, tmp_path):
     from pipelines.resources import ArtifactStore
@@ -273,9 +264,6 @@ def test_footage_file_names_become_safe_metric_names():
         prefix = _metric_prefix(name)
         assert prefix.startswith("footage_") and "/" not in prefix and "\\" not in prefix
         assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in prefix), prefix
-
-
-# ---------------------------------------------------------------------------------------------- random input
 
 
 class _Model:

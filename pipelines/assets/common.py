@@ -44,9 +44,6 @@ def load_labels(labels: dict):
     return LabelSet.load(labels["labels"])
 
 
-# ---------------------------------------------------------------------------------------------- MLflow
-
-
 def tracking(tracker) -> bool:
     """False when the tracker is switched off (``enabled: false``): the assets then run without MLflow."""
     return bool(getattr(tracker, "enabled", True))
@@ -68,9 +65,6 @@ def end_failed(tracker, run_id: str | None) -> None:
             tracker.end(run_id, status="FAILED")
         except Exception:  # noqa: BLE001 - the step's own error is the one to report
             pass
-
-
-# ---------------------------------------------------------------------------------------------- metadata
 
 
 def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
