@@ -18,7 +18,6 @@ from noscope_core.query import Query
 from noscope_core.spec import DEFAULT_MAX_EPOCHS, DEFAULT_SEED
 from noscope_core.specialized import SpecializedModel, default_family
 from noscope_core.split import Segment
-from noscope_core.training import train_models
 from noscope_core.views import model_view
 
 #: the last fifth of each train range validates (early stopping), in time order
@@ -109,6 +108,9 @@ def train(
     progress: bool = False,
 ) -> list:
     """Train the specialized-model family on the train segment and save every variant (state dict + config)."""
+    # Imported here: Lightning costs seconds and ~150 MiB, and every inference path imports this module.
+    from noscope_core.training import train_models
+
     check_labels(labels, "train")
     view = model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.train.indices()])

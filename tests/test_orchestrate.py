@@ -73,3 +73,16 @@ def test_the_model_index_round_trips_and_a_mangled_one_is_an_artifact_error(tmp_
     (tmp_path / "index.json").write_text(json.dumps({"models": []}))
     with pytest.raises(ArtifactError, match="incomplete"):
         ModelIndex.load(tmp_path)
+
+
+def test_the_stage_chain_and_the_cascade_artifact_import_without_lightning():
+    # Inference paths (the CLI's query run, the pyfunc model, streaming) must not pay for the training stack.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, noscope_core.orchestrate, noscope_core.cascade_artifact; "
+        "assert 'pytorch_lightning' not in sys.modules and 'noscope_core.training' not in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
