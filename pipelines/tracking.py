@@ -17,8 +17,9 @@ Children carry the tag ``mlflow.parentRunId`` (the UI nests them) and ``kind`` /
 :meth:`MlflowTracker.log_variants` finds the child that :meth:`MlflowTracker.logger_factory` created during
 training, so each variant has exactly one child run.
 
-The ``champion`` alias (see :func:`champion_decision`) moves to a newly registered version when it answers
-the camera's current question within the camera's error targets at no higher expected cost than the champion.
+The ``champion`` alias moves to a newly registered version when it answers the camera's current question within
+the camera's error targets at no higher expected cost than the champion (the policy: ``pipelines.champion``; the
+MLflow client and its limits: ``pipelines.mlflow_client``).
 """
 
 from __future__ import annotations
@@ -29,113 +30,38 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from noscope_core.atomic import json_default
 from noscope_core.errors import ArtifactError
-from noscope_core.locks import file_lock
 from noscope_core.paths import safe_name
+from pipelines.champion import CHAMPION, MODEL_PREFIX, CascadeSummary, Registration, champion_decision
+from pipelines.mlflow_client import (
+    _client,
+    _finish,
+    _finite,
+    _json_default,
+    _log_batch,
+    _now_ms,
+    _param_value,
+    _quiet_model_logging,
+    _quote,
+    _sqlite_path,
+    _tag_values,
+    _use_tracking_uri,
+)
 
 if TYPE_CHECKING:  # the engine's artifact types load torch: imported where a cascade is actually read
     from noscope_core.cascade_artifact import CascadeArtifact
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODEL_PREFIX = "noscope-cascade-"
-CHAMPION = "champion"
 MODEL_ARTIFACT = "cascade"  # name of the logged pyfunc model inside the parent run
 #: tags copied from a parent run to its children, so child runs can be filtered alone in the UI
 _INHERITED_TAGS = ("camera", "query", "query_key", "partition", "dagster_run_id", "reference")
-_TAG_MAX = 5000  # MLflow caps tag values at 8000 characters; long texts go to artifacts
-
-
-@dataclass(frozen=True)
-class Registration:
-    model_name: str  # registered model name, e.g. "noscope-cascade-vtest"
-    version: int  # 0 when tracking is disabled
-    champion_moved: bool
-    reason: str  # why the alias moved or did not
-
-
-@dataclass(frozen=True)
-class CascadeSummary:
-    """What the champion rule compares: a cascade's threshold-segment errors and expected cost, and what it answers."""
-
-    query_key: str
-    reference_identity: str
-    fnr: float
-    fpr: float
-    cost_ms: float
-    max_fnr: float
-    max_fpr: float
-
-    @classmethod
-    def from_cascade(cls, artifact: CascadeArtifact) -> CascadeSummary:
-        return cls(
-            query_key=artifact.query_key,
-            reference_identity=artifact.reference_identity,
-            fnr=artifact.best.fnr,
-            fpr=artifact.best.fpr,
-            cost_ms=artifact.best.cost_ms,
-            max_fnr=artifact.targets.max_fnr,
-            max_fpr=artifact.targets.max_fpr,
-        )
-
-    @classmethod
-    def from_tags(cls, tags: Mapping[str, str]) -> CascadeSummary | None:
-        """Read back from a model version's tags; None when they are incomplete (a version not made here)."""
-        try:
-            return cls(
-                query_key=tags["query_key"],
-                reference_identity=tags["reference_identity"],
-                fnr=float(tags["threshold_fnr"]),
-                fpr=float(tags["threshold_fpr"]),
-                cost_ms=float(tags["expected_cost_ms"]),
-                max_fnr=float(tags["max_fnr"]),
-                max_fpr=float(tags["max_fpr"]),
-            )
-        except (KeyError, ValueError):
-            return None
-
-    def meets(self, max_fnr: float, max_fpr: float) -> bool:
-        return self.fnr <= max_fnr + 1e-12 and self.fpr <= max_fpr + 1e-12
-
-
-def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, force: bool = False) -> tuple[bool, str]:
-    """Whether the ``champion`` alias moves to ``new``, and why. Rules, first match wins:
-
-    1. ``force`` → move.
-    2. no champion yet (or one whose tags cannot be read) → move.
-    3. the champion answers another query or trusts another reference → move: it answers a stale question.
-    4. ``new`` misses the camera's targets on the threshold segment → stay.
-    5. the champion misses those (current) targets, e.g. after they were tightened → move.
-    6. both meet the targets: move when ``new``'s expected cost_ms is <= the champion's, else stay.
-
-    Errors are compared against the targets rather than against each other on purpose: within the error budget
-    the user set, the cheaper cascade is the better one (that is the optimizer's own objective).
-    """
-    if force:
-        return True, "forced"
-    if champion is None:
-        return True, "first registered cascade for this camera"
-    if champion.query_key != new.query_key:
-        return True, "the champion answers a different query"
-    if champion.reference_identity != new.reference_identity:
-        return True, "the champion was optimized for a different reference detector"
-    if not new.meets(new.max_fnr, new.max_fpr):
-        return False, (
-            f"misses the targets (FNR {new.fnr:.4f} / FPR {new.fpr:.4f} vs "
-            f"{new.max_fnr:g} / {new.max_fpr:g}); champion kept"
-        )
-    if not champion.meets(new.max_fnr, new.max_fpr):
-        return True, "the champion misses the current targets"
-    if new.cost_ms <= champion.cost_ms:
-        return True, f"meets the targets at {new.cost_ms:.3f} ms/frame <= champion's {champion.cost_ms:.3f}"
-    return False, f"meets the targets but costs {new.cost_ms:.3f} ms/frame > champion's {champion.cost_ms:.3f}"
 
 
 class MlflowTracker(dg.ConfigurableResource):
@@ -597,88 +523,6 @@ class MlflowTracker(dg.ConfigurableResource):
             )
 
 
-_CLIENTS: dict[str, Any] = {}
-
-
-def _client(uri: str):
-    """One client per URI per process: creating a SQLite store checks its schema, which takes a while.
-
-    The first use of a new SQLite store creates its schema; two processes doing that at once (two cameras
-    materializing side by side) collide in MLflow's migrations ("Online migration expected to match one row"),
-    so that first use runs under a file lock beside the database.
-    """
-    if uri not in _CLIENTS:
-        from mlflow import MlflowClient
-
-        with _store_init_lock(uri):
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments(max_results=1)  # creates or migrates the schema while the lock is held
-            client.search_registered_models(max_results=1)
-        _CLIENTS[uri] = client
-    return _CLIENTS[uri]
-
-
-@contextlib.contextmanager
-def _store_init_lock(uri: str) -> Iterator[None]:
-    db = _sqlite_path(uri)
-    if db is None:  # not a SQLite file: no folder to put a lock in
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(db.parent / f".{db.name}.init.lock"):
-        yield
-
-
-@contextlib.contextmanager
-def _use_tracking_uri(uri: str) -> Iterator[None]:
-    """``mlflow.models.Model.log`` resolves the global tracking URI: set it for the call only, then restore."""
-    import mlflow
-
-    old_env = os.environ.get("MLFLOW_TRACKING_URI")
-    old = mlflow.get_tracking_uri() if old_env or _tracking_uri_set() else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(old)  # type: ignore[arg-type]
-        if old_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_env
-
-
-@contextlib.contextmanager
-def _quiet_model_logging() -> Iterator[None]:
-    """No progress bars and no "cannot infer a signature" warning (the model takes several input forms)."""
-    import logging
-
-    log = logging.getLogger("mlflow.pyfunc")
-    level, bar = log.level, os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
-    log.setLevel(logging.ERROR)
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-        if bar is None:
-            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
-        else:
-            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
-
-
-def _tracking_uri_set() -> bool:
-    from mlflow.tracking._tracking_service import utils
-
-    return getattr(utils, "_tracking_uri", None) is not None
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    rest = uri[len("sqlite:///") :].split("?", 1)[0]
-    return Path(rest) if rest and rest != ":memory:" else None
-
-
 def _stage_artifacts(
     art: CascadeArtifact, cascade_json: Path, models_dir: Path | None, dd_dir: Path | None, tmp: Path
 ) -> dict:
@@ -741,53 +585,3 @@ def _curves(history: Any) -> dict[str, list[tuple[int, float]]]:
                     if key != "epoch":
                         curves.setdefault(str(key), []).append((step, v))
     return curves
-
-
-def _finite(v: Any) -> bool:
-    import math
-
-    try:
-        return v is not None and not isinstance(v, bool | str) and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _param_value(v: Any) -> str:
-    text = v if isinstance(v, str) else json.dumps(v, default=_json_default)
-    return text[:6000]  # MLflow's param value limit
-
-
-def _tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): str(v)[:_TAG_MAX] for k, v in tags.items()}
-
-
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
-    metrics, params, tags = list(metrics), list(params), list(tags)
-    for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1000 metrics per batch
-        chunk = metrics[i : i + 1000]
-        if chunk or (i == 0 and (params or tags)):
-            client.log_batch(run_id, metrics=chunk, params=params if i == 0 else (), tags=tags if i == 0 else ())
-
-
-def _finish(client, run_id: str) -> None:
-    if client.get_run(run_id).info.status == "RUNNING":
-        client.set_terminated(run_id, "FINISHED")
-
-
-def _json_default(obj: Any) -> Any:
-    # tags and logged configs never fail on an odd value: fall back to its text
-    try:
-        return json_default(obj)
-    except TypeError:
-        return str(obj)
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    return str(obj)
