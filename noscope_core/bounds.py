@@ -89,6 +89,8 @@ def mean_upper(mean: np.ndarray | float, n: int | float, delta: float) -> np.nda
 
     The largest μ ≥ mean with n·KL(mean ‖ μ) ≤ ln(1/δ) (Chernoff–Hoeffding); elementwise over ``mean``.
     """
+    if n > 0 and np.ndim(mean) == 0:
+        return np.float64(_upper_scalar(min(1.0, max(0.0, float(mean))), math.log(1.0 / delta) / n))
     mean = np.clip(np.asarray(mean, dtype=np.float64), 0.0, 1.0)
     if n <= 0:
         return np.ones_like(mean)
@@ -98,6 +100,25 @@ def mean_upper(mean: np.ndarray | float, n: int | float, delta: float) -> np.nda
         mid = (lo + hi) / 2
         inside = bernoulli_kl(mean, mid) <= level
         lo, hi = np.where(inside, mid, lo), np.where(inside, hi, mid)
+    return hi
+
+
+def _kl(p: float, q: float) -> float:
+    q = min(max(q, 1e-300), 1.0 - 1e-16)
+    a = p * math.log(p / q) if p > 0 else 0.0
+    b = (1 - p) * math.log((1 - p) / (1 - q)) if p < 1 else 0.0
+    return a + b
+
+
+def _upper_scalar(mean: float, level: float) -> float:
+    """The scalar :func:`mean_upper`, in plain floats: the optimizer calls it thousands of times."""
+    lo, hi = mean, 1.0
+    for _ in range(_BISECT_STEPS):
+        mid = (lo + hi) / 2
+        if _kl(mean, mid) <= level:
+            lo = mid
+        else:
+            hi = mid
     return hi
 
 
@@ -132,11 +153,10 @@ def evidence_unit_frames(labels: np.ndarray | list[np.ndarray] | tuple[np.ndarra
     if acov[0] <= 0:
         return 1  # constant labels: no correlation to measure
     rho = acov / acov[0]
-    tau = 1.0
-    for k in range(1, longest):
-        tau += 2.0 * rho[k]
-        if k >= 5.0 * tau:
-            break
+    taus = 1.0 + 2.0 * np.cumsum(rho[1:])  # taus[k - 1] = τ with window k
+    k = np.arange(1, longest)
+    stop = np.flatnonzero(k >= 5.0 * taus)
+    tau = float(taus[stop[0]] if len(stop) else taus[-1]) if len(taus) else 1.0
     return max(1, math.ceil(tau))
 
 
@@ -164,18 +184,32 @@ def max_errors_proven(class_frames: int, n_frames: int, unit_frames: int, rate: 
     """
     if rate <= 0 or class_frames <= 0:
         return -1
-    if rate_bound(0, class_frames, n_frames, unit_frames, confidence) > rate:
+    delta = 1.0 - confidence
+    L = max(1, int(unit_frames))
+    units = max(1, math.ceil(n_frames / L))
+    scale = float(L * units)
+    level = math.log(2.0 / delta) / units
+    # the bound meets the rate iff the errors' block mean y satisfies upper(y) <= m, m = rate * lower(class):
+    # the largest such y solves KL(y || m) = level on [0, m] (KL falls as y rises towards m)
+    m = rate * float(mean_lower(class_frames / scale, units, delta / 2))
+    if m <= 0 or _kl(0.0, min(m, 1.0)) < level:
         return -1
-    lo, hi = 0, int(class_frames)  # invariant: bound(lo) meets the rate; bound(hi + 1) does not, or hi = all
-    if rate_bound(hi, class_frames, n_frames, unit_frames, confidence) <= rate:
-        return hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if rate_bound(mid, class_frames, n_frames, unit_frames, confidence) <= rate:
+    if m >= 1.0:
+        return int(class_frames)
+    lo, hi = 0.0, m
+    for _ in range(_BISECT_STEPS):
+        mid = (lo + hi) / 2
+        if _kl(mid, m) >= level:
             lo = mid
         else:
             hi = mid
-    return lo
+    k = min(int(class_frames), math.floor(lo * scale))
+    # settle the last frame exactly against the bound itself (bisection leaves a sliver of doubt at the edge)
+    while k >= 0 and rate_bound(k, class_frames, n_frames, L, confidence) > rate:
+        k -= 1
+    while k < class_frames and rate_bound(k + 1, class_frames, n_frames, L, confidence) <= rate:
+        k += 1
+    return k
 
 
 def fnr_fpr_bounds(
