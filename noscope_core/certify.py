@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from noscope_core.bounds import check_confidence
-from noscope_core.cascade import Route
+from noscope_core.cascade import CascadeConfig, CascadeRun, Route
 from noscope_core.query import parse_target
 
 #: reference frames certification may spend by default; the planner spends only what the answer's own counts
@@ -78,6 +78,12 @@ class Decisions:
     def from_routes(cls, labels: np.ndarray, routes: np.ndarray, risk: np.ndarray | None = None) -> Decisions:
         """From an executor's (labels, routes): REFERENCE frames are exact."""
         return cls(labels, np.asarray(routes) == Route.REFERENCE, risk)
+
+    @classmethod
+    def from_run(cls, run: CascadeRun, config: CascadeConfig) -> Decisions:
+        """From an executor's run: REFERENCE frames exact, risk from the model's scores and the config's band."""
+        risk = risk_from_scores(run.routes, run.model_scores, config.c_low, config.c_high)
+        return cls(run.labels, run.routes == Route.REFERENCE, risk)
 
 
 def risk_from_scores(

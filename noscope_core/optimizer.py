@@ -541,7 +541,9 @@ def _fallback_reason(
         short = zero_error_shortfall(
             search.negatives, search.n, search.unit_frames, search.fpr_limit, search.confidence
         )
-        return msg + "; " + shortfall_sentence(f"fpr <= {search.fpr_limit:g}", short, fps, "stretches without the object")
+        return (
+            msg + "; " + shortfall_sentence(f"fpr <= {search.fpr_limit:g}", short, fps, "stretches without the object")
+        )
     if closest is not None:
         msg += (
             f"; the closest, {closest.config.describe()}, measured fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "

@@ -155,3 +155,16 @@ def test_hypergeometric_cdf_agrees_with_scipy():
         assert np.allclose(
             hypergeom_cdf(hits, 3500, marked, draws), hypergeom.cdf(hits, 3500, marked, draws), atol=1e-9
         )
+
+
+def test_decisions_from_an_executor_run_take_exact_frames_and_risk_from_its_model_scores():
+    from noscope_core.cascade import CascadeRun
+
+    routes = np.array([Route.REFERENCE, Route.MODEL_ABSENT, Route.MODEL_ABSENT, Route.SKIPPED, Route.MODEL_PRESENT])
+    scores = np.array([0.5, 0.29, 0.01, np.nan, 0.99], dtype=np.float32)
+    labels = np.array([True, False, False, False, True])
+    run = CascadeRun(np.arange(5), labels, routes.astype(np.int8), {}, 1.0, None, 1, 0.2, model_scores=scores)
+    d = Decisions.from_run(run, CascadeConfig(model_name="m", c_low=0.3, c_high=0.7))
+    assert d.exact.tolist() == [True, False, False, False, False]
+    # a skipped frame carries a label it never saw: riskier than any model verdict; p near c_low before p far
+    assert d.risk[3] > d.risk[1] > d.risk[2] and d.risk[1] > d.risk[4]
