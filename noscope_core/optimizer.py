@@ -267,6 +267,9 @@ class _Search:
             # (-1: not even zero errors prove the target), so the prefix-sum search stays a comparison
             self.max_fn = max_errors_proven(self.positives, self.n, unit_frames, fnr_limit, confidence)
             self.max_fp = max_errors_proven(self.negatives, self.n, unit_frames, fpr_limit, confidence)
+            # every possible error count's bound, once: candidates then look theirs up
+            self._fnr_table = rate_bound(np.arange(self.positives + 1), self.positives, self.n, unit_frames, confidence)
+            self._fpr_table = rate_bound(np.arange(self.negatives + 1), self.negatives, self.n, unit_frames, confidence)
         self.best: Candidate | None = None
         self.n_evaluated = 0
         self._pareto: list[Candidate] = []
@@ -323,8 +326,8 @@ class _Search:
     def bounds(self, fn: np.ndarray, fp: np.ndarray, n_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Upper confidence bounds of FNR and FPR for these error counts; 0 for the reference on every frame."""
         exact = np.asarray(n_ref) >= self.n
-        fnr_b = rate_bound(fn, self.positives, self.n, self.unit_frames, self.confidence)
-        fpr_b = rate_bound(fp, self.negatives, self.n, self.unit_frames, self.confidence)
+        fnr_b = self._fnr_table[np.asarray(fn, dtype=np.int64)]
+        fpr_b = self._fpr_table[np.asarray(fp, dtype=np.int64)]
         return np.where(exact, 0.0, fnr_b), np.where(exact, 0.0, fpr_b)
 
     def frontier(self) -> list[Candidate]:
