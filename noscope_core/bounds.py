@@ -128,12 +128,15 @@ def mean_lower(mean: np.ndarray | float, n: int | float, delta: float) -> np.nda
 
 
 def evidence_unit_frames(labels: np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...]) -> int:
-    """Frames per evidence block: the labels' integrated autocorrelation time, rounded up, at least 1.
+    """Frames per evidence block: the labels' integrated autocorrelation time, and at least the appearance a
+    positive frame belongs to (frame-weighted mean positive run, Σr²/Σr), rounded up, at least 1.
 
     ``labels`` is one per-frame boolean array or several (e.g. the train and threshold segments' ranges; each
     is treated as its own stretch of time). τ = 1 + 2·Σ ρ_k with Sokal's automatic window (stop at the first
     k ≥ 5·τ(k)): for runs of positives of mean length r among long gaps τ ≈ 2r, about one appearance and the
     gap after it. Slow drift in the rate lengthens τ, which only makes the blocks longer (more conservative).
+    Regular comings and goings make ρ swing negative and τ short, but a cascade that misses a person still
+    misses their whole appearance: hence the run-length floor.
     """
     parts = [np.asarray(labels, dtype=np.float64).reshape(-1)] if isinstance(labels, np.ndarray) else None
     if parts is None:
@@ -157,7 +160,17 @@ def evidence_unit_frames(labels: np.ndarray | list[np.ndarray] | tuple[np.ndarra
     k = np.arange(1, longest)
     stop = np.flatnonzero(k >= 5.0 * taus)
     tau = float(taus[stop[0]] if len(stop) else taus[-1]) if len(taus) else 1.0
-    return max(1, math.ceil(tau))
+    return max(1, math.ceil(tau), math.ceil(_appearance_frames(parts)))
+
+
+def _appearance_frames(parts: list[np.ndarray]) -> float:
+    """Mean length of the positive run a random positive frame sits in (Σ r² / Σ r); 0 without positives."""
+    runs = []
+    for p in parts:
+        edges = np.diff(np.concatenate([[0], (p > 0.5).astype(np.int8), [0]]))
+        runs.append(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
+    r = np.concatenate(runs).astype(np.float64) if runs else np.zeros(0)
+    return float((r * r).sum() / r.sum()) if r.sum() else 0.0
 
 
 def rate_bound(errors: np.ndarray | float, class_frames: int, n_frames: int, unit_frames: int, confidence: float):
