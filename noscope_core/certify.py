@@ -24,8 +24,8 @@ needs no assumption about the video at all.
   holds at once with probability 1 − δ, so the adaptivity costs validity nothing.
 
 The price is inherent: with no error found, proving FN ≤ t·P among |U0| frames takes about
-|U0|·ln(2/δ)/(t·P) draws, about ln(2/δ)/(t·positive share) — some 4,000 frames at 1 %, 0.95 and 10 % positives,
-whatever the video's length. See docs/guarantees.md for measured budgets.
+|U0|·ln(2/δ)/(t·P) draws, about ln(2/δ)/(t·positive share) — at least some 3,300 frames at 1 %, 0.95 and 10 %
+positives, whatever the video's length (measured spends, with errors to find: docs/guarantees.md).
 """
 
 from __future__ import annotations
