@@ -260,6 +260,9 @@ class CascadeRun:
     reference_calls: int
     reference_call_fraction: float
     source_fps: float | None = None  # the video's frame rate, for timestamps
+    #: float32 (N,) the specialized model's probability where it ran (NaN elsewhere: skipped, DD-decided, no
+    #: model); what certification ranks frames by (noscope_core.certify.risk_from_scores)
+    model_scores: np.ndarray | None = None
 
     def intervals(self, fps: float | None = None) -> list[Interval]:
         """Positive runs ``[start_frame, end_frame)`` with timestamps from ``fps`` (default: the video's)."""
@@ -345,6 +348,7 @@ class Cascade:
         positions = evaluated_positions(n, skip)
         routes_eval = np.empty(len(positions), dtype=np.int8)
         labels_eval = np.empty(len(positions), dtype=bool)
+        p_eval = np.full(len(positions), np.nan, dtype=np.float32)
         for a in range(0, len(positions), batch_size):
             b = min(a + batch_size, len(positions))
             # a strided slice: a view, so a memmapped store is read only where frames are evaluated
@@ -358,10 +362,17 @@ class Cascade:
                     raise VideoError(f"fetch_full returned {len(frames)} frames for {len(sel)} requested")
                 return frames
 
-            routes_eval[a:b], labels_eval[a:b] = self._decide(small, src, full_for, carry, timer)
+            routes_eval[a:b], labels_eval[a:b], p_eval[a:b] = self._decide(small, src, full_for, carry, timer)
         labels, routes = expand_to_frames(positions, routes_eval, labels_eval, n)
         return self._finish(
-            frame_indices, labels, routes, timer, time.perf_counter() - t_start, e2e=False, source_fps=None
+            frame_indices,
+            labels,
+            routes,
+            timer,
+            time.perf_counter() - t_start,
+            e2e=False,
+            source_fps=None,
+            model_scores=_frame_scores(positions, p_eval, n),
         )
 
     def run_video(
@@ -381,7 +392,7 @@ class Cascade:
         info = probe_video(video_path)
         n_video = info.frame_count or None  # 0: the container does not say
         source_fps = info.fps or None
-        idx_parts, route_parts, label_parts = [], [], []
+        idx_parts, route_parts, label_parts, p_parts = [], [], [], []
         # the decoder runs a batch ahead in its own thread (OpenCV releases the GIL), so "decode" is the time
         # this loop waited for it: what decoding adds to the query, not what it cost in total
         batches = prefetch(
@@ -399,10 +410,11 @@ class Cascade:
                     small = preprocess(batch.frames, self.view)
                 src = np.asarray(batch.indices, dtype=np.int64)
                 full = batch.frames
-                routes, labels = self._decide(small, src, lambda sel, f=full: [f[i] for i in sel], carry, timer)
+                routes, labels, p = self._decide(small, src, lambda sel, f=full: [f[i] for i in sel], carry, timer)
                 idx_parts.append(src)
                 route_parts.append(routes)
                 label_parts.append(labels)
+                p_parts.append(p)
         finally:
             batches.close()
         if not idx_parts:
@@ -420,7 +432,10 @@ class Cascade:
         labels, routes = expand_to_frames(
             eval_idx - first, np.concatenate(route_parts), np.concatenate(label_parts), len(frame_index)
         )
-        return self._finish(frame_index, labels, routes, timer, time.perf_counter() - t_start, True, source_fps)
+        scores = _frame_scores(eval_idx - first, np.concatenate(p_parts), len(frame_index))
+        return self._finish(
+            frame_index, labels, routes, timer, time.perf_counter() - t_start, True, source_fps, model_scores=scores
+        )
 
     def _decide(
         self,
@@ -429,8 +444,9 @@ class Cascade:
         full_for: Callable[[np.ndarray], Sequence[np.ndarray]],
         carry: _Carry,
         timer: _Timer,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Routes and labels of one chunk of evaluated frames, in order; updates ``carry``."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Routes, labels and model probabilities (NaN where it did not run) of one chunk of evaluated frames,
+        in order; updates ``carry``."""
         n = len(small)
         dd_scores = np.full(n, np.nan, dtype=np.float64)
         if self.dd is not None and n:
@@ -471,7 +487,8 @@ class Cascade:
         if n:
             carry.label = bool(labels[-1])
             carry.prev_small = np.array(small[-1])
-        return routes, labels
+        p = np.full(n, np.nan, dtype=np.float32) if model_scores is None else model_scores.astype(np.float32)
+        return routes, labels, p
 
     def _finish(
         self,
@@ -482,6 +499,7 @@ class Cascade:
         total_s: float,
         e2e: bool,
         source_fps: float | None,
+        model_scores: np.ndarray | None = None,
     ) -> CascadeRun:
         n = len(frame_index)
         total_s += timer.charged_s
@@ -498,7 +516,15 @@ class Cascade:
             reference_calls=calls,
             reference_call_fraction=calls / n if n else 0.0,
             source_fps=source_fps,
+            model_scores=model_scores,
         )
+
+
+def _frame_scores(positions: np.ndarray, p_eval: np.ndarray, n: int) -> np.ndarray:
+    """Per-frame model probabilities: the evaluated frames' own, NaN on every other frame."""
+    out = np.full(n, np.nan, dtype=np.float32)
+    out[positions] = p_eval
+    return out
 
 
 def _rate(n: int, seconds: float) -> float:

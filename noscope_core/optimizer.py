@@ -27,6 +27,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from noscope_core.bounds import (
+    check_confidence,
+    evidence_unit_frames,
+    max_errors_proven,
+    rate_bound,
+    shortfall_sentence,
+    zero_error_shortfall,
+)
 from noscope_core.cascade import (
     DD_REFERENCES,
     PENDING,
@@ -57,6 +65,9 @@ class Candidate:
     cost_ms: float  # expected per-frame cost from measured stage costs
     reference_fraction: float  # share of all frames sent to the reference
     speedup: float  # reference_ms / cost_ms
+    # upper confidence bounds for unseen footage (noscope_core.bounds); None when searched without a confidence
+    fnr_bound: float | None = None
+    fpr_bound: float | None = None
 
     @property
     def error(self) -> float:
@@ -71,6 +82,8 @@ class Candidate:
             "cost_ms": self.cost_ms,
             "reference_fraction": self.reference_fraction,
             "speedup": self.speedup,
+            "fnr_bound": self.fnr_bound,
+            "fpr_bound": self.fpr_bound,
         }
 
 
@@ -81,6 +94,8 @@ class OptimizationResult:
     fell_back: bool  # nothing cheaper than the reference met the targets; best is reference-only
     reason: str | None  # why it fell back
     n_evaluated: int  # configurations scored
+    confidence: float | None = None  # the confidence the bounds were computed at; None: point rule
+    unit_frames: int | None = None  # frames per evidence block behind the bounds
 
     def to_dict(self) -> dict:
         return {
@@ -89,6 +104,8 @@ class OptimizationResult:
             "fell_back": self.fell_back,
             "reason": self.reason,
             "n_evaluated": self.n_evaluated,
+            "confidence": self.confidence,
+            "unit_frames": self.unit_frames,
         }
 
 
@@ -106,6 +123,8 @@ def optimize(
     safety_margin: float = 0.0,
     view: dict | None = None,
     confidence: float | None = None,
+    unit_frames: int | None = None,
+    fps: float | None = None,
 ) -> OptimizationResult:
     """Pick the cheapest cascade meeting ``max_fnr``/``max_fpr`` on a threshold segment.
 
@@ -117,11 +136,12 @@ def optimize(
     plus 0 and 1.
     ``view`` is recorded in every config. Reference-only (error 0, speed-up 1) is always a candidate.
 
-    ``confidence`` (e.g. 0.95) turns the targets into promises about unseen frames: a cascade is accepted
-    only if the one-sided Clopper-Pearson upper bound of its FNR and FPR at that confidence meets the targets,
-    not just the rates measured on this segment. A small threshold segment then makes cheap cascades
-    infeasible instead of letting one that was lucky on a few frames through. ``None`` keeps NoScope's point
-    estimates.
+    ``confidence`` (e.g. 0.95) turns the targets into promises about unseen footage: a cascade is accepted only
+    if the time-aware upper bounds of its FNR and FPR (:mod:`noscope_core.bounds`: evidence counted in blocks of
+    ``unit_frames`` consecutive frames, default the threshold labels' correlation time) meet the targets, not
+    just the rates measured on this segment. A short segment then makes cheap cascades infeasible instead of
+    letting one that was lucky on three people through, and the reason says how much more footage would do
+    (in time too when ``fps`` is given). ``None`` keeps NoScope's point estimates.
     """
     truth = np.asarray(truth, dtype=bool).reshape(-1)
     n = len(truth)
@@ -143,9 +163,13 @@ def optimize(
     models = {name: _check_model_scores(name, s, n) for name, s in model_scores.items()}
     _check_components(models, dd_kinds, costs)
 
-    if confidence is not None and not 0.0 < confidence < 1.0:
-        raise QueryError(f"confidence must lie in (0, 1), got {confidence}")
-    search = _Search(truth, costs, max(0.0, max_fnr - safety_margin), max(0.0, max_fpr - safety_margin), confidence)
+    if confidence is not None:
+        confidence = check_confidence(confidence)
+        unit_frames = evidence_unit_frames(truth) if unit_frames is None else max(1, int(unit_frames))
+    else:
+        unit_frames = None
+    fnr_limit, fpr_limit = max(0.0, max_fnr - safety_margin), max(0.0, max_fpr - safety_margin)
+    search = _Search(truth, costs, fnr_limit, fpr_limit, confidence, unit_frames)
     get_dd = _dd_getter(dd_scores, dd_kinds)
     if 1 not in skips:  # reference-only; otherwise the loop reaches it as (skip 1, no DD, no model)
         _search_skip(search, 1, {}, {}, get_dd, dd_thresholds, model_thresholds, view)
@@ -157,14 +181,8 @@ def optimize(
     fell_back = best.config.is_reference_only
     reason = None
     if fell_back:
-        reason = _fallback_reason(search.frontier(), costs.reference_ms, max_fnr, max_fpr, safety_margin, n)
-        if confidence is not None:
-            reason += (
-                f"; at {confidence:g} confidence the segment's {search.positives} positive and "
-                f"{search.negatives} negative frames allow at most {search.max_fn} false negatives and "
-                f"{search.max_fp} false positives (-1: not even zero errors prove the target; label more footage)"
-            )
-    return OptimizationResult(best, search.frontier(), fell_back, reason, search.n_evaluated)
+        reason = _fallback_reason(search, costs.reference_ms, max_fnr, max_fpr, safety_margin, fps)
+    return OptimizationResult(best, search.frontier(), fell_back, reason, search.n_evaluated, confidence, unit_frames)
 
 
 def score_config(
@@ -228,7 +246,13 @@ class _Search:
     """Scores batches of candidates; keeps the cheapest feasible one and every batch's Pareto points."""
 
     def __init__(
-        self, truth: np.ndarray, costs: StageCosts, fnr_limit: float, fpr_limit: float, confidence: float | None = None
+        self,
+        truth: np.ndarray,
+        costs: StageCosts,
+        fnr_limit: float,
+        fpr_limit: float,
+        confidence: float | None = None,
+        unit_frames: int | None = None,
     ) -> None:
         self.truth = truth
         self.n = len(truth)
@@ -237,9 +261,15 @@ class _Search:
         self.costs = costs
         self.fnr_limit, self.fpr_limit = fnr_limit, fpr_limit
         self.confidence = confidence
-        # the most errors of each kind whose upper confidence bound still meets the target (-1: none does)
-        self.max_fn = max_errors_within(self.positives, fnr_limit, confidence)
-        self.max_fp = max_errors_within(self.negatives, fpr_limit, confidence)
+        self.unit_frames = unit_frames
+        if confidence is not None:
+            # the bound grows with the error count and the class totals are fixed: one allowance per kind
+            # (-1: not even zero errors prove the target), so the prefix-sum search stays a comparison
+            self.max_fn = max_errors_proven(self.positives, self.n, unit_frames, fnr_limit, confidence)
+            self.max_fp = max_errors_proven(self.negatives, self.n, unit_frames, fpr_limit, confidence)
+            # every possible error count's bound, once: candidates then look theirs up
+            self._fnr_table = rate_bound(np.arange(self.positives + 1), self.positives, self.n, unit_frames, confidence)
+            self._fpr_table = rate_bound(np.arange(self.negatives + 1), self.negatives, self.n, unit_frames, confidence)
         self.best: Candidate | None = None
         self.n_evaluated = 0
         self._pareto: list[Candidate] = []
@@ -256,7 +286,7 @@ class _Search:
         err = np.maximum(fnr, fpr)
         self.n_evaluated += len(fn)
 
-        def candidate(k: int) -> Candidate:
+        def candidate(k: int, fnr_bound: float | None = None, fpr_bound: float | None = None) -> Candidate:
             cost = float(cost_ms[k])
             return Candidate(
                 make_config(k),
@@ -265,7 +295,15 @@ class _Search:
                 cost,
                 float(n_ref[k]) / self.n,
                 _speedup(self.costs.reference_ms, cost),
+                fnr_bound,
+                fpr_bound,
             )
+
+        def candidates(ks: np.ndarray) -> list[Candidate]:
+            if self.confidence is None:
+                return [candidate(int(k)) for k in ks]
+            fnr_b, fpr_b = self.bounds(fn[ks], fp[ks], n_ref[ks])
+            return [candidate(int(k), float(a), float(b)) for k, a, b in zip(ks, fnr_b, fpr_b, strict=True)]
 
         order = np.lexsort((err, cost_ms))  # by cost, then error: ties go to the more accurate
         if self.confidence is None:
@@ -277,13 +315,20 @@ class _Search:
         if feasible.any():
             k = int(order[np.argmax(feasible)])
             if self.best is None or (cost_ms[k], err[k]) < (self.best.cost_ms, self.best.error):
-                self.best = candidate(k)
+                self.best = candidates(np.array([k]))[0]
         # this batch's Pareto points: those more accurate than everything cheaper in the batch
         running = np.minimum.accumulate(err[order])
         keep = np.concatenate([[True], err[order][1:] < running[:-1]])
-        self._pareto.extend(candidate(int(k)) for k in order[keep])
+        self._pareto.extend(candidates(order[keep]))
         if len(self._pareto) > 4096:
             self.frontier()  # compact: bounded memory however large the search
+
+    def bounds(self, fn: np.ndarray, fp: np.ndarray, n_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Upper confidence bounds of FNR and FPR for these error counts; 0 for the reference on every frame."""
+        exact = np.asarray(n_ref) >= self.n
+        fnr_b = self._fnr_table[np.asarray(fn, dtype=np.int64)]
+        fpr_b = self._fpr_table[np.asarray(fp, dtype=np.int64)]
+        return np.where(exact, 0.0, fnr_b), np.where(exact, 0.0, fpr_b)
 
     def frontier(self) -> list[Candidate]:
         points = sorted(self._pareto, key=lambda c: (c.cost_ms, c.error))
@@ -472,28 +517,40 @@ def _speedup(reference_ms: float, cost_ms: float) -> float:
     return reference_ms / cost_ms if cost_ms > 0 else float("inf")
 
 
-def max_errors_within(n: int, rate: float, confidence: float | None) -> int:
-    """Largest error count k out of ``n`` whose one-sided Clopper-Pearson upper bound at ``confidence`` is at
-    most ``rate`` (-1 when even zero errors cannot show it). Without a confidence: floor(rate * n)."""
-    if confidence is None:
-        return int(np.floor(rate * n + 1e-9))
-    if rate <= 0.0 or n == 0:
-        return -1
-    from scipy.stats import binom
-
-    # upper bound(k) <= rate  <=>  P(X <= k | n, rate) <= 1 - confidence; the CDF grows with k
-    ks = np.arange(0, n + 1)
-    ok = np.flatnonzero(binom.cdf(ks, n, rate) <= 1.0 - confidence)
-    return int(ok[-1]) if len(ok) else -1
-
-
 def _fallback_reason(
-    frontier: list[Candidate], reference_ms: float, max_fnr: float, max_fpr: float, margin: float, n: int
+    search: _Search, reference_ms: float, max_fnr: float, max_fpr: float, margin: float, fps: float | None
 ) -> str:
     target = f"fnr <= {max_fnr:g} and fpr <= {max_fpr:g}" + (f" (less a safety margin of {margin:g})" if margin else "")
-    cheaper = [c for c in frontier if c.cost_ms < reference_ms]
-    msg = f"no cascade cheaper than the reference met {target} on the {n}-frame threshold segment"
-    if cheaper:
-        c = cheaper[-1]  # the most accurate of the cheaper ones
-        msg += f"; the closest, {c.config.describe()}, reached fnr={c.fnr:.3g}, fpr={c.fpr:.3g} ({c.speedup:.3g}x)"
+    cheaper = [c for c in search.frontier() if c.cost_ms < reference_ms]
+    closest = cheaper[-1] if cheaper else None  # the most accurate of the cheaper ones
+    if search.confidence is None:
+        msg = f"no cascade cheaper than the reference met {target} on the {search.n}-frame threshold segment"
+        if closest is not None:
+            msg += (
+                f"; the closest, {closest.config.describe()}, reached fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "
+                f"({closest.speedup:.3g}x)"
+            )
+        return msg
+    msg = (
+        f"no cascade cheaper than the reference could be proven to meet {target} at {search.confidence:g} "
+        f"confidence on the {search.n}-frame threshold segment"
+    )
+    if search.max_fn < 0:  # evidence, not the models, is what is missing: say how much
+        short = zero_error_shortfall(
+            search.positives, search.n, search.unit_frames, search.fnr_limit, search.confidence
+        )
+        return msg + "; " + shortfall_sentence(f"fnr <= {search.fnr_limit:g}", short, fps, "positive events")
+    if search.max_fp < 0:
+        short = zero_error_shortfall(
+            search.negatives, search.n, search.unit_frames, search.fpr_limit, search.confidence
+        )
+        return (
+            msg + "; " + shortfall_sentence(f"fpr <= {search.fpr_limit:g}", short, fps, "stretches without the object")
+        )
+    if closest is not None:
+        msg += (
+            f"; the closest, {closest.config.describe()}, measured fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "
+            f"but could only be bounded by fnr <= {closest.fnr_bound:.3g}, fpr <= {closest.fpr_bound:.3g} "
+            f"({closest.speedup:.3g}x)"
+        )
     return msg

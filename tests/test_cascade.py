@@ -156,6 +156,14 @@ def test_run_frames_labels_and_routes_equal_simulate(skip, dd_kind, with_model, 
     np.testing.assert_array_equal(got.routes, want_routes)
     np.testing.assert_array_equal(got.labels, want_labels)
     np.testing.assert_array_equal(got.frame_index, np.arange(100, 161))
+    # the model's probability is reported exactly where the model ran (what certification ranks frames by)
+    ran = (want_routes == Route.MODEL_ABSENT) | (want_routes == Route.MODEL_PRESENT)
+    if with_model:
+        ran |= (want_routes == Route.REFERENCE) & (np.arange(61) % skip == 0)
+        ran &= np.arange(61) % skip == 0
+    np.testing.assert_array_equal(np.isfinite(got.model_scores), ran)
+    if ran.any():
+        np.testing.assert_allclose(got.model_scores[ran], model_scores[ran], rtol=1e-6)
 
 
 def test_reference_sees_exactly_the_frames_routed_to_it_and_model_only_dd_survivors():

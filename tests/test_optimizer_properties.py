@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from noscope_core.bounds import fnr_fpr_bounds
 from noscope_core.cascade import CascadeConfig, Route, dd_routes, range_dd_scores, simulate
 from noscope_core.costs import StageCosts
 from noscope_core.evaluate import error_rates
@@ -116,3 +117,42 @@ def test_prefix_sum_errors_equal_simulation_for_any_thresholds(seg, skip, dd_nam
         rates = error_rates(labels, truth)
         assert (rates.fn, rates.fp) == (fn[k], fp[k])
         assert np.count_nonzero(routes == Route.REFERENCE) == n_ref[k]
+
+
+@SETTINGS
+@given(
+    seg=segments(),
+    max_fnr=st.floats(0, 0.9),
+    max_fpr=st.floats(0, 0.9),
+    confidence=st.sampled_from([0.5, 0.8, 0.95]),
+    unit_frames=st.sampled_from([None, 1, 3]),
+)
+def test_with_a_confidence_the_chosen_config_s_bounds_are_those_of_its_simulated_labels(
+    seg, max_fnr, max_fpr, confidence, unit_frames
+):
+    truth, models, dd = seg
+    stage = StageCosts({"bg": 0.1, "prev": 0.1}, {"m": 1.0}, 50.0)
+    res = optimize(
+        truth,
+        models,
+        dd,
+        KINDS,
+        stage,
+        max_fnr,
+        max_fpr,
+        skips=(1, 2, 5),
+        dd_thresholds=4,
+        model_thresholds=8,
+        confidence=confidence,
+        unit_frames=unit_frames,
+    )
+    for cand in [res.best, *res.frontier]:
+        c = cand.config
+        if c.is_reference_only:
+            assert (cand.fnr_bound, cand.fpr_bound) == (0.0, 0.0)
+            continue
+        labels, _ = simulate(c, truth, dd(c.dd_name, c.skip) if c.dd_name else None, models.get(c.model_name))
+        b = fnr_fpr_bounds(truth, labels, confidence, res.unit_frames)
+        assert np.isclose(b.fnr_bound, cand.fnr_bound) and np.isclose(b.fpr_bound, cand.fpr_bound)
+    if not res.fell_back:
+        assert res.best.fnr_bound <= max_fnr and res.best.fpr_bound <= max_fpr
