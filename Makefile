@@ -10,7 +10,7 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo test ui mlflow-ui bench lint clean
+.PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ ui: install
 
 mlflow-ui: install
 	$(BIN)/noscope mlflow-ui
+
+# The real UIs after a demo-like run, checked through their APIs, plus headless-Chromium screenshots
+# (Debian: apt-get install -y chromium chromium-driver); the screenshots land in .noscope/ui-check/.
+ui-check: install
+	NOSCOPE_UI_SHOTS=$(abspath .noscope/ui-check) $(BIN)/python -m pytest -q -m ui -p no:cacheprovider \
+		--basetemp=$(abspath .noscope/ui-check/tmp) tests/pipelines/test_ui_check.py
 
 bench: fetch
 	$(BIN)/python -m benchmarks.run

@@ -1,14 +1,24 @@
-"""Nightly re-training: one ``train_camera`` run per camera, so each camera's cascade follows its footage."""
+"""Nightly re-training: one ``train_camera`` run per camera, so each camera's cascade follows its footage.
+
+Each run request names its camera (run key, tags, partition), so the schedule's preview and the Runs list say
+which camera a run re-trains. Dagster 1.13 shows no partition set for a schedule over a dynamic partition
+(``ScheduleSnap.partition_set_name`` is always None), so the schedule's description lists the cameras instead.
+"""
 
 import os
+from collections.abc import Sequence
+from datetime import datetime
 
 import dagster as dg
 
+from noscope_core.errors import NoScopeError
 from pipelines.assets import train_camera
 from pipelines.partitions import CAMERAS
 from pipelines.resources import CameraRegistry
 
 DEFAULT_RETRAIN_CRON = "0 2 * * *"
+#: what every scheduled re-training run carries, besides its camera
+TRIGGER_TAGS = {"noscope/trigger": "schedule"}
 
 
 def retrain_cron() -> str:
@@ -16,12 +26,47 @@ def retrain_cron() -> str:
     return os.environ.get("NOSCOPE_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON
 
 
+def retrain_request(camera_id: str, when: datetime) -> dg.RunRequest:
+    """The run request that re-trains ``camera_id`` for the tick at ``when``: its key, partition and tags name it."""
+    stamp = when.strftime("%Y-%m-%dT%H:%M")
+    return dg.RunRequest(
+        run_key=f"retrain-{camera_id}-{stamp}",
+        partition_key=camera_id,
+        tags={
+            "dagster/partition": camera_id,  # set at launch anyway; here so the schedule's preview shows it
+            "noscope/camera": camera_id,
+            "noscope/purpose": f"re-train camera {camera_id} ({stamp} tick)",
+            **TRIGGER_TAGS,
+        },
+    )
+
+
+def schedule_description(camera_ids: Sequence[str] | None, cron: str) -> str:
+    """What the schedule does and which cameras it covers (the registry as the code location loaded it)."""
+    head = f"Re-train each camera ({cron}, one train_camera run per camera): decode, label, train, optimize, query."
+    if camera_ids is None:
+        return head + " Covers every camera in the registry that has a partition."
+    covered = ", ".join(camera_ids) if camera_ids else "none yet"
+    return (
+        f"{head} Covers the registry's cameras: {covered}. The registry is read again at each tick; "
+        "a camera runs once the camera_registry_sensor has made it a partition."
+    )
+
+
+def _registry_ids() -> list[str] | None:
+    """The registry's camera ids when the code location loads, or None when it cannot be read yet."""
+    try:
+        return list(CameraRegistry().cameras())
+    except (NoScopeError, OSError):
+        return None
+
+
 @dg.schedule(
     cron_schedule=retrain_cron(),
     job=train_camera,
     name="retrain_cameras",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Re-train every camera: decode, label, train, optimize and query again.",
+    description=schedule_description(_registry_ids(), retrain_cron()),
 )
 def retrain_cameras(context: dg.ScheduleEvaluationContext, cameras: CameraRegistry):
     """One run request per camera that is both in the registry and a partition (the registry sensor adds them)."""
@@ -33,12 +78,4 @@ def retrain_cameras(context: dg.ScheduleEvaluationContext, cameras: CameraRegist
             f"no camera partitions yet (registry: {', '.join(registered) or 'empty'}); "
             "the camera_registry_sensor adds them"
         )
-    date = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
-    return [
-        dg.RunRequest(
-            run_key=f"retrain-{cam}-{date}",
-            partition_key=cam,
-            tags={"noscope/camera": cam, "noscope/trigger": "schedule"},
-        )
-        for cam in ready
-    ]
+    return [retrain_request(cam, context.scheduled_execution_time) for cam in ready]

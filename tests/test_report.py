@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from noscope_core.errors import ArtifactError
-from noscope_core.report import frontier_plot, frontier_table_md, pareto_front
+from noscope_core.report import error_axis_limit, frontier_plot, frontier_table, frontier_table_md, pareto_front
 
 
 def cand(fnr: float, fpr: float, speedup: float, describe: str = "model m") -> dict:
@@ -60,3 +60,42 @@ def test_malformed_candidates_raise_artifact_error(tmp_path):
         frontier_table_md([{"fpr": 0.0, "speedup": 1.0}])
     with pytest.raises(ArtifactError):
         frontier_plot([{"speedup": 1.0}], tmp_path / "x.png")
+
+
+def test_frontier_plot_with_targets_and_candidates_off_the_error_axis(tmp_path):
+    frontier = [*FRONTIER, cand(0.6, 0.1, 90000.0, "skip 30")]  # 60 % error: counted, not drawn
+    out = frontier_plot(frontier, tmp_path / "t.png", 20.0, chosen=FRONTIER[2], max_fnr=0.05, max_fpr=0.02)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_error_axis_spans_ten_percent_or_twice_the_loosest_target():
+    assert error_axis_limit(None, None) == 10.0
+    assert error_axis_limit(0.01, 0.05) == 10.0
+    assert error_axis_limit(0.08, 0.02) == 16.0
+    assert error_axis_limit(0.9, 0.9) == 100.0
+
+
+def test_frontier_table_marks_the_chosen_row_and_rounds_for_reading():
+    table = frontier_table(FRONTIER, chosen=dict(FRONTIER[2]))
+    assert [c.name for c in table.columns][:3] == ["rank", "chosen", "cascade"]
+    assert {c.kind for c in table.columns} <= {"int", "float", "string", "bool"}
+    assert [r["chosen"] for r in table.rows] == [False, False, True, False]
+    assert table.rows[1] == {
+        "rank": 2,
+        "chosen": False,
+        "cascade": "model m",
+        "fnr_pct": 1.0,
+        "fpr_pct": 0.5,
+        "speedup": 8.0,
+        "cost_ms": 6.25,
+        "reference_calls_pct": 12.5,
+    }
+    assert table.n_left_out == 0
+
+
+def test_frontier_table_keeps_the_chosen_row_beyond_the_limit():
+    table = frontier_table(FRONTIER, chosen=FRONTIER[3], limit=1)
+    assert [(r["rank"], r["chosen"]) for r in table.rows] == [(1, False), (4, True)]
+    assert table.n_left_out == 2
+    md = frontier_table_md(FRONTIER, limit=1, chosen=FRONTIER[3])
+    assert "| ★ 4 | model m |" in md and "and 2 more candidates" in md

@@ -11,7 +11,7 @@ import pytest
 from noscope_core.errors import QueryError
 from pipelines.partitions import CAMERAS, plan_sync
 from pipelines.resources import CameraRegistry
-from pipelines.schedules import DEFAULT_RETRAIN_CRON, retrain_cameras, retrain_cron
+from pipelines.schedules import DEFAULT_RETRAIN_CRON, retrain_cameras, retrain_cron, schedule_description
 from pipelines.sensors import camera_registry_sensor, new_footage_sensor
 
 
@@ -152,3 +152,28 @@ def test_footage_sensor_waits_for_a_trained_cascade_and_for_files_to_settle(
     (footage / "copying.avi").write_bytes(footage_video.read_bytes())  # modified just now
     runs, cursor = _evaluate(instance, registry, cursor)
     assert [r.tags["noscope/footage"] for r in runs] == ["early.avi"]
+
+
+def test_schedule_run_requests_name_their_camera(stored_instance, registry):
+    stored_instance.add_dynamic_partitions(CAMERAS, ["cam-a", "cam-b"])
+    requests = _schedule(stored_instance, registry, datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc))
+    for r in requests:
+        cam = r.partition_key
+        assert r.run_key == f"retrain-{cam}-2026-03-01T02:00"
+        assert r.tags["dagster/partition"] == r.tags["noscope/camera"] == cam
+        assert r.tags["noscope/purpose"] == f"re-train camera {cam} (2026-03-01T02:00 tick)"
+        assert r.tags["noscope/trigger"] == "schedule"
+
+
+def test_schedule_description_lists_the_cameras_it_covers():
+    text = schedule_description(["cam-a", "cam-b"], "0 2 * * *")
+    assert "Covers the registry's cameras: cam-a, cam-b." in text and "0 2 * * *" in text
+    assert "none yet" in schedule_description([], "0 2 * * *")
+    assert "every camera in the registry" in schedule_description(None, "0 2 * * *")
+
+
+def test_the_loaded_schedule_describes_the_repository_registry():
+    from pipelines.resources import CameraRegistry
+
+    ids = list(CameraRegistry().cameras())
+    assert retrain_cameras.description == schedule_description(ids, retrain_cron())

@@ -1,0 +1,164 @@
+"""What MLflow shows a person: the experiment's view, run and registry-version descriptions, UI links.
+
+Pure functions from figures to text; the tracker sets them (run tag ``mlflow.note.content`` is the run's
+description in the UI, a model version's ``description`` its page text).
+
+The MLflow 3 UI opens an experiment in its GenAI view unless told otherwise. In MLflow 3.17 the UI picks the
+view from the ``workflowType`` URL parameter (``machine_learning`` or ``genai``), else from the browser's
+remembered choice (local storage ``mlflow.workflowType``, default ``genai``); the experiment tag
+``mlflow.experimentKind`` (``custom_model_development`` for classic training) is what the UI reads where that
+switch is off (earlier 3.x). So: tag the experiment, and link with ``?workflowType=machine_learning``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: the experiment tag MLflow's UI reads for the experiment's kind, and the kind of a classic training experiment
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_KIND = "custom_model_development"
+#: run tag shown as the run's description
+RUN_DESCRIPTION_TAG = "mlflow.note.content"
+_CLASSIC_VIEW = "workflowType=machine_learning"
+
+
+def classic_view_tags() -> dict[str, str]:
+    """Experiment tags that make the UI open the experiment on its training-runs view, not the GenAI one."""
+    return {EXPERIMENT_KIND_TAG: CLASSIC_KIND}
+
+
+def experiment_url(ui: str, experiment_id: str) -> str:
+    """The experiment's runs table in the classic (machine learning) view."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?{_CLASSIC_VIEW}"
+
+
+def run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{_CLASSIC_VIEW}"
+
+
+def compare_url(ui: str, run_ids: Sequence[str], experiment_ids: Sequence[str]) -> str:
+    """MLflow's compare page for ``run_ids`` (what "tick runs → Compare" opens)."""
+    runs, exps = json.dumps(list(run_ids)), json.dumps(list(dict.fromkeys(experiment_ids)))
+    return f"{ui.rstrip('/')}/#/compare-runs?runs={runs}&experiments={exps}"
+
+
+@dataclass(frozen=True)
+class CascadeFigures:
+    """A cascade's headline figures: chosen on the threshold segment, measured on the test segment (None until
+    queried) and certified as upper bounds (None unless the optimizer certified them)."""
+
+    camera_id: str
+    cascade: str
+    max_fnr: float
+    max_fpr: float
+    threshold_fnr: float
+    threshold_fpr: float
+    expected_speedup: float
+    expected_cost_ms: float
+    reference_ms: float | None = None
+    test_fnr: float | None = None
+    test_fpr: float | None = None
+    test_speedup: float | None = None
+    certified_fnr: float | None = None
+    certified_fpr: float | None = None
+    confidence: float | None = None
+    fell_back: bool = False
+    reason: str | None = None
+
+    @classmethod
+    def from_cascade(
+        cls, camera_id: str, info: Mapping[str, Any], test: Mapping[str, Any] | None = None
+    ) -> CascadeFigures:
+        """From a cascade.json dict (``best``, ``targets``, ``costs``) and optionally the test query's result
+        (``fnr``, ``fpr``, ``speedup``; ``certified_fnr`` / ``certified_fpr`` when the result carries bounds)."""
+        best, targets, test = info["best"], info["targets"], test or {}
+        return cls(
+            camera_id=camera_id,
+            cascade=str(best.get("describe", "")),
+            max_fnr=float(targets["max_fnr"]),
+            max_fpr=float(targets["max_fpr"]),
+            threshold_fnr=float(best["fnr"]),
+            threshold_fpr=float(best["fpr"]),
+            expected_speedup=float(best["speedup"]),
+            expected_cost_ms=float(best["cost_ms"]),
+            reference_ms=_opt((info.get("costs") or {}).get("reference_ms")),
+            test_fnr=_opt(test.get("fnr")),
+            test_fpr=_opt(test.get("fpr")),
+            test_speedup=_opt(test.get("speedup")),
+            certified_fnr=_opt(test.get("certified_fnr", best.get("certified_fnr"))),
+            certified_fpr=_opt(test.get("certified_fpr", best.get("certified_fpr"))),
+            confidence=_opt(targets.get("confidence")),
+            fell_back=bool(info.get("fell_back")),
+            reason=info.get("reason"),
+        )
+
+    def meets_on_test(self) -> bool | None:
+        """Whether the measured test error is within the targets; None before the test query."""
+        if self.test_fnr is None or self.test_fpr is None:
+            return None
+        return self.test_fnr <= self.max_fnr + 1e-12 and self.test_fpr <= self.max_fpr + 1e-12
+
+
+def run_description(f: CascadeFigures) -> str:
+    """Markdown for the training run's description: speed-up, the error table, the cascade, the verdict."""
+    lines = [f"**Camera `{f.camera_id}`**: {_speed_sentence(f)}", "", *_error_table(f), ""]
+    lines.append(f"Cascade: {f.cascade}")
+    if f.fell_back:
+        lines.append(f"\nFell back to the reference on every frame: {f.reason or 'no cheaper cascade met the targets'}")
+    verdict = f.meets_on_test()
+    if verdict is not None:
+        lines.append(
+            "\nMeets the targets on the test segment."
+            if verdict
+            else f"\n**Misses the targets on the test segment** "
+            f"(FNR {_p(f.test_fnr)}, FPR {_p(f.test_fpr)} vs {_p(f.max_fnr)} / {_p(f.max_fpr)})."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def version_description(f: CascadeFigures, moved: bool, reason: str, champion_version: int | None = None) -> str:
+    """Markdown for a registered cascade version: the figures and why it did or did not become champion."""
+    if moved:
+        decision = f"**Became champion**: {reason}."
+    else:
+        kept = f" (v{champion_version} stays champion)" if champion_version is not None else ""
+        decision = f"**Not champion**{kept}: {reason}."
+    return "\n".join([decision, "", run_description(f).rstrip("\n")]) + "\n"
+
+
+def _speed_sentence(f: CascadeFigures) -> str:
+    cost = f"{f.expected_cost_ms:.2f} ms/frame"
+    if f.reference_ms:
+        cost += f" vs the reference's {f.reference_ms:.2f}"
+    text = f"expected {_x(f.expected_speedup)} faster than the reference ({cost})"
+    if f.test_speedup is not None:
+        text += f", measured {_x(f.test_speedup)} on the test segment"
+    return text + "."
+
+
+def _error_table(f: CascadeFigures) -> list[str]:
+    rows = [
+        ("target (at most)", f.max_fnr, f.max_fpr),
+        ("threshold segment (chosen on)", f.threshold_fnr, f.threshold_fpr),
+    ]
+    if f.test_fnr is not None or f.test_fpr is not None:
+        rows.append(("test segment (measured, footage not used to choose)", f.test_fnr, f.test_fpr))
+    if f.certified_fnr is not None or f.certified_fpr is not None:
+        level = f" at {100 * f.confidence:g} % confidence" if f.confidence else ""
+        rows.append((f"certified upper bound{level}", f.certified_fnr, f.certified_fpr))
+    return ["| | FNR | FPR |", "|---|---:|---:|", *(f"| {name} | {_p(a)} | {_p(b)} |" for name, a, b in rows)]
+
+
+def _p(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.2f} %"
+
+
+def _x(factor: float) -> str:
+    return f"{factor:,.0f}×" if factor >= 100 else f"{factor:.1f}×"
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,335 @@
+"""The real UIs after a demo-like run: what a person sees in Dagster and MLflow, checked through their APIs.
+
+``dagster dev`` (webserver + daemon, the repository's dagster.yaml) and ``mlflow server`` run on 127.0.0.1 free
+ports over temporary homes. Two synthetic cameras are added and trained from the webserver's GraphQL API, the
+way the UI's "Materialize" does, so the runs go through the code location and the instance's run queue. Then:
+the runs belong to their job, the asset's figures are typed, the frontier is a table, MLflow holds two
+registered cascades to compare, and headless Chromium screenshots the pages (skipped without Chromium).
+
+Run with ``make ui-check`` (``pytest -m ui``); deselected from the default run (it trains two cameras and
+starts three servers). Screenshots go to $NOSCOPE_UI_SHOTS (default: the test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CAMS = ("synth-a", "synth-b")
+LOCATION, REPOSITORY, JOB = "noscope", "__repository__", "train_camera"
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).is_file()), None)
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http(url: str, body: dict | None = None, timeout: float = 30) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+class Server:
+    """A server in its own session, so stopping it by its process group also stops what it spawned."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, log_dir: Path) -> None:
+        self.name, self.log_path = name, log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def tail(self, n: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:]
+
+    def alive(self) -> None:
+        assert self.proc.poll() is None, f"{self.name} exited:\n{self.tail()}"
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        finally:
+            self._log.close()
+
+
+class Dagster:
+    def __init__(self, server: Server, base: str) -> None:
+        self.server, self.base = server, base
+
+    def gql(self, query: str, variables: dict | None = None) -> dict:
+        out = _http(f"{self.base}/graphql", {"query": query, "variables": variables or {}})
+        assert "errors" not in out, out["errors"]
+        return out["data"]
+
+    def wait_loaded(self, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.server.alive()
+            try:
+                data = self.gql("{ assetNodes { id } }")
+                if data["assetNodes"]:  # empty while the code location still loads
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(1)
+        pytest.fail(f"the Dagster webserver did not serve the code location:\n{self.server.tail()}")
+
+    def add_camera(self, cam: str) -> None:
+        data = self.gql(
+            """mutation($sel: RepositorySelector!, $key: String!) {
+                 addDynamicPartition(repositorySelector: $sel, partitionsDefName: "cameras", partitionKey: $key) {
+                   __typename ... on PythonError { message } ... on DuplicateDynamicPartitionError { partitionName }
+                 } }""",
+            {"sel": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}, "key": cam},
+        )
+        assert data["addDynamicPartition"]["__typename"] in (
+            "AddDynamicPartitionSuccess",
+            "DuplicateDynamicPartitionError",
+        ), data
+
+    def launch(self, cam: str) -> str:
+        """What the UI's "Materialize" on the job does: a run of ``train_camera`` for one camera partition."""
+        params = {
+            "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB},
+            "mode": "default",
+            "runConfigData": {},
+            "executionMetadata": {
+                "tags": [{"key": "dagster/partition", "value": cam}, {"key": "noscope/trigger", "value": "ui-check"}]
+            },
+        }
+        data = self.gql(
+            """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+                 __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+                 ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message } } }""",
+            {"p": params},
+        )
+        assert data["launchRun"]["__typename"] == "LaunchRunSuccess", data
+        return data["launchRun"]["run"]["runId"]
+
+    def wait_runs(self, run_ids: list[str], timeout_s: float = 1200) -> dict[str, str]:
+        deadline, status = time.monotonic() + timeout_s, {}
+        while time.monotonic() < deadline:
+            self.server.alive()
+            for rid in run_ids:
+                data = self.gql("query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": rid})
+                status[rid] = data["runOrError"]["status"]
+            if all(s in ("SUCCESS", "FAILURE", "CANCELED") for s in status.values()):
+                return status
+            time.sleep(5)
+        pytest.fail(f"runs did not finish in {timeout_s:.0f} s: {status}\n{self.server.tail()}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, synthetic_video, camera_entry, write_registry):
+    """Both servers over fresh homes, with the two cameras trained through the code location."""
+    from pipelines.tracking import MlflowTracker
+
+    root = tmp_path_factory.mktemp("ui-check").resolve()
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")  # the instance `make demo` uses
+    registry = write_registry(
+        root / "cameras.yaml",
+        [camera_entry(CAMS[0], synthetic_video), camera_entry(CAMS[1], synthetic_video, max_fnr=0.1, max_fpr=0.1)],
+    )
+    shots = Path(os.environ.get("NOSCOPE_UI_SHOTS") or root / "shots").resolve()
+    shots.mkdir(parents=True, exist_ok=True)
+    d_port, m_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "NOSCOPE_CAMERAS": str(registry),
+        "NOSCOPE_ARTIFACTS": str(root / "artifacts"),
+        "NOSCOPE_HOME": str(root / "noscope_home"),
+        "NOSCOPE_MLFLOW_ROOT": str(root / "mlflow"),
+        "NOSCOPE_MLFLOW_UI": f"http://127.0.0.1:{m_port}",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    bin_dir = Path(sys.executable).parent
+    servers: list[Server] = []
+    try:
+        dagster_cmd = [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(d_port), "-w", "workspace.yaml"]
+        dagster = Dagster(Server("dagster", dagster_cmd, env, root), f"http://127.0.0.1:{d_port}")
+        servers.append(dagster.server)
+        dagster.wait_loaded()
+        for cam in CAMS:
+            dagster.add_camera(cam)
+        run_ids = {cam: dagster.launch(cam) for cam in CAMS}
+        status = dagster.wait_runs(list(run_ids.values()))
+        assert set(status.values()) == {"SUCCESS"}, f"{status}\n{dagster.server.tail()}"
+
+        tracker = MlflowTracker(root=str(root / "mlflow"))
+        mlflow_cmd = [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(m_port),
+            "--workers", "1", "--backend-store-uri", tracker.uri(),
+        ]  # fmt: skip
+        if artifacts := tracker.artifact_location():
+            mlflow_cmd += ["--artifacts-destination", artifacts]
+        mlflow = Server("mlflow", mlflow_cmd, env, root)
+        servers.append(mlflow)
+        m_base = f"http://127.0.0.1:{m_port}"
+        _wait_http(mlflow, f"{m_base}/health")
+        yield {"dagster": dagster, "mlflow": m_base, "runs": run_ids, "shots": shots, "root": root}
+    finally:
+        for s in reversed(servers):
+            s.stop()
+
+
+def _wait_http(server: Server, url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        server.alive()
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    pytest.fail(f"{server.name} did not answer {url}:\n{server.tail()}")
+
+
+def _materialization(dagster: Dagster, asset: str, cam: str) -> dict:
+    data = dagster.gql(
+        """query($key: AssetKeyInput!, $p: [String!]) { assetOrError(assetKey: $key) { ... on Asset {
+             assetMaterializations(partitions: $p, limit: 1) { runId partition metadataEntries {
+               __typename label
+               ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue }
+               ... on TextMetadataEntry { text }
+               ... on TableMetadataEntry { table { records schema { columns { name type } } } } } } } } }""",
+        {"key": {"path": [asset]}, "p": [cam]},
+    )
+    [mat] = data["assetOrError"]["assetMaterializations"]
+    return mat
+
+
+def test_runs_launched_from_the_ui_belong_to_their_job(stack):
+    data = stack["dagster"].gql(
+        """query($sel: PipelineSelector!) { pipelineOrError(params: $sel) { __typename ... on Pipeline {
+             runs { runId status tags { key value } } } } }""",
+        {"sel": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "pipelineName": JOB}},
+    )
+    runs = {r["runId"]: r for r in data["pipelineOrError"]["runs"]}  # what the job's Runs tab lists
+    for cam, rid in stack["runs"].items():
+        assert rid in runs, f"run of {cam} not under the job's runs"
+        tags = {t["key"]: t["value"] for t in runs[rid]["tags"]}
+        assert tags["dagster/partition"] == cam and runs[rid]["status"] == "SUCCESS"
+
+
+def test_materializations_carry_typed_numbers(stack):
+    mat = _materialization(stack["dagster"], "optimized_cascade", CAMS[0])
+    kinds = {e["label"]: e["__typename"] for e in mat["metadataEntries"]}
+    assert mat["runId"] == stack["runs"][CAMS[0]]
+    assert kinds.get("n_evaluated") == "IntMetadataEntry"
+    numbers = [e for e in mat["metadataEntries"] if e["__typename"] == "FloatMetadataEntry"]
+    assert numbers, kinds
+
+
+@pytest.mark.xfail(strict=True, reason="until optimized_cascade returns pipelines.metadata.cascade_headline")
+def test_headline_figures_are_rounded_for_people(stack):
+    from pipelines.metadata import cascade_headline
+
+    wanted = set(cascade_headline({}, {}, 1.0))
+    mat = _materialization(stack["dagster"], "optimized_cascade", CAMS[0])
+    entries = {e["label"]: e for e in mat["metadataEntries"]}
+    assert wanted <= set(entries), sorted(wanted - set(entries))
+    for label in ("speedup_x", "threshold_fnr_pct", "threshold_fpr_pct"):
+        value = entries[label]["floatValue"]
+        assert round(value, 2) == value, (label, value)
+
+
+@pytest.mark.xfail(strict=True, reason="until optimized_cascade's frontier is pipelines.metadata.frontier_table")
+def test_frontier_is_a_table_with_the_chosen_row_marked(stack):
+    mat = _materialization(stack["dagster"], "optimized_cascade", CAMS[0])
+    [frontier] = [e for e in mat["metadataEntries"] if e["label"] == "frontier"]
+    assert frontier["__typename"] == "TableMetadataEntry"
+    rows = [json.loads(r) for r in frontier["table"]["records"]]
+    assert sum(bool(r["chosen"]) for r in rows) == 1
+
+
+def test_the_schedule_says_which_cameras_it_covers(stack):
+    data = stack["dagster"].gql(
+        """query($sel: ScheduleSelector!) { scheduleOrError(scheduleSelector: $sel) {
+             ... on Schedule { description } } }""",
+        {"sel": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "scheduleName": "retrain_cameras"}},
+    )
+    assert f"{CAMS[0]}, {CAMS[1]}" in data["scheduleOrError"]["description"]
+
+
+def test_mlflow_holds_two_registered_cascades_to_compare(stack):
+    base = stack["mlflow"] + "/api/2.0/mlflow"
+    [exp] = [e for e in _http(f"{base}/experiments/search?max_results=100")["experiments"] if e["name"] == "noscope"]
+    runs = _http(f"{base}/runs/search", {"experiment_ids": [exp["experiment_id"]], "max_results": 200})["runs"]
+    parents = {}
+    for r in runs:
+        tags = {t["key"]: t["value"] for t in r["data"].get("tags", [])}
+        if "mlflow.parentRunId" not in tags and "camera" in tags:
+            parents[tags["camera"]] = r
+    assert set(CAMS) <= set(parents), sorted(parents)
+    for cam in CAMS:
+        name = f"noscope-cascade-{cam}"
+        query = urllib.parse.urlencode({"filter": f"name='{name}'"})
+        versions = _http(f"{base}/model-versions/search?{query}")["model_versions"]
+        assert versions, f"no registered version of {name}"
+        metrics = {m["key"] for m in parents[cam]["data"].get("metrics", [])}
+        assert metrics, f"the {cam} run has no metrics to compare"
+
+
+@pytest.mark.xfail(strict=True, reason="until the tracker creates its experiment with mlflow_text.classic_view_tags()")
+def test_the_mlflow_experiment_opens_on_the_training_view(stack):
+    from pipelines.mlflow_text import classic_view_tags
+
+    base = stack["mlflow"] + "/api/2.0/mlflow"
+    [exp] = [e for e in _http(f"{base}/experiments/search?max_results=100")["experiments"] if e["name"] == "noscope"]
+    tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
+    assert classic_view_tags().items() <= tags.items()
+
+
+def _screenshot(url: str, out: Path, profile: Path, wait_ms: int = 15000) -> Path:
+    cmd = [
+        CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+        f"--user-data-dir={profile}", "--window-size=1440,1100",
+        f"--virtual-time-budget={wait_ms}", f"--screenshot={out}", url,
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    return out
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is absent: apt-get install -y chromium chromium-driver")
+def test_asset_page_and_job_runs_screenshots(stack):
+    base, shots, cam = stack["dagster"].base, stack["shots"], CAMS[0]
+    stack["dagster"].gql("mutation { setNuxSeen }")  # the "Join the community" dialog would cover every page
+    pages = {
+        "asset_optimized_cascade.png": f"{base}/assets/optimized_cascade?view=events&partition={cam}",
+        "asset_query_results.png": f"{base}/assets/query_results?view=events&partition={cam}",
+        "job_runs.png": f"{base}/locations/{LOCATION}/jobs/{JOB}/runs",
+        "schedule.png": f"{base}/locations/{LOCATION}/schedules/retrain_cameras",
+    }
+    for name, url in pages.items():
+        png = _screenshot(url, shots / name, stack["root"] / "chromium-profile")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
