@@ -132,11 +132,15 @@ def _shifted(placed, dx: int, dy: int, width: int, height: int):
 
 
 def make_long_camera(
-    spec: LongCameraSpec, out_path: str | Path, progress: Callable[[str, int, int], None] | None = None
+    spec: LongCameraSpec,
+    out_path: str | Path,
+    progress: Callable[[str, int, int], None] | None = None,
+    bank: SourceBank | None = None,
 ) -> LongCameraResult:
     """Write the video (atomically), then its placement truth beside it (``truth_path``), atomically too.
 
-    ``progress(stage, done, total)`` is called now and then with stage ``"source"`` or ``"render"``.
+    ``progress(stage, done, total)`` is called now and then with stage ``"source"`` or ``"render"``. ``bank``
+    replaces the material cut from ``spec.source`` (tests pass a small synthetic one).
     """
     from noscope_core.paths import default_video
     from noscope_core.video import file_fingerprint
@@ -145,13 +149,17 @@ def make_long_camera(
     ext = out_path.suffix.lower()
     if ext not in CODECS:
         raise VideoError(f"unsupported output extension {ext or '(none)'!r}", hint=f"use {' or '.join(CODECS)}")
-    source = Path(spec.source).expanduser() if spec.source else default_video()
-    if not source.is_file():
-        raise VideoError(f"source video {source} not found", hint="run `noscope fetch` or give --source PATH")
     t0 = time.perf_counter()
-    bank = source_bank(
-        source, spec.detector, spec.min_score, progress=(lambda d, n: progress("source", d, n)) if progress else None
-    )
+    if bank is None:
+        source = Path(spec.source).expanduser() if spec.source else default_video()
+        if not source.is_file():
+            raise VideoError(f"source video {source} not found", hint="run `noscope fetch` or give --source PATH")
+        bank = source_bank(
+            source,
+            spec.detector,
+            spec.min_score,
+            progress=(lambda d, n: progress("source", d, n)) if progress else None,
+        )
     bank_s = time.perf_counter() - t0
     class_names = ["person"] + ([bank.vehicle.class_name] if bank.vehicle is not None else [])
     rows_f, rows_id, rows_cls, rows_box, rows_vis = [], [], [], [], []
