@@ -120,6 +120,8 @@ def walk(
     """Foot points frame by frame along ``path`` at a speed proportional to the local body height (perspective),
     shifted sideways by ``offset_heights``; returns (feet (n, 2), moving (n,) bool). ``stop_at`` is a share of the
     path length where the walker stands still for ``stop_frames``."""
+    if not speed_heights_per_frame > 0:
+        raise ValueError(f"walking speed must be positive, got {speed_heights_per_frame}")
     seg = np.diff(path, axis=0)
     seg_len = np.linalg.norm(seg, axis=1)
     cum = np.concatenate([[0.0], np.cumsum(seg_len)])
@@ -159,7 +161,7 @@ def plan_people(
         members = rng.choice(walkers, size=k, replace=False)
         path = plan_path(walk_points, bank.size, top_row, rng)
         speeds = np.array([bank.people[m].speed_heights_per_frame for m in members])
-        group_speed = float(np.median(speeds)) * rng.uniform(0.9, 1.1)
+        group_speed = max(float(np.median(speeds)), MIN_WALK_SPEED) * rng.uniform(0.9, 1.1)
         stop_at = float(rng.uniform(0.3, 0.7)) if rng.random() < spec.stand_prob else None
         stop_frames = int(rng.uniform(*spec.stand_s) * fps)
         heading = path[-1, 0] - path[0, 0]
