@@ -27,7 +27,7 @@ from noscope_core.composite.sprites import (
 from noscope_core.errors import VideoError
 
 #: bump when extraction changes, so old caches are not reused
-BANK_VERSION = 3
+BANK_VERSION = 5
 VEHICLE_CLASSES = ("car", "truck", "bus")
 
 

@@ -197,14 +197,14 @@ def person_mask(
         keep = np.zeros(n, dtype=np.uint8)
         keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= 0.1 * biggest
         hard = keep[lab]
-    # the blur spreads the edge both ways; eroding first keeps the soft rim on the person, not on their old
-    # background (else a grey halo follows people across the lawn)
-    hard = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     hard[:1, :] = 0
     hard[-1:, :] = 0
     hard[:, :1] = 0
     hard[:, -1:] = 0
-    return cv2.GaussianBlur(hard.astype(np.float32), (0, 0), 1.0)
+    # Feather inwards only: the blurred core is cut at the mask's outline. A blur spreading outwards would carry
+    # a rim of the old background (grey path) with the person onto the lawn, a halo a detector can notice.
+    core = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    return cv2.GaussianBlur(core.astype(np.float32), (0, 0), 1.0) * hard
 
 
 def loop_length(alphas: list[np.ndarray]) -> int:
@@ -258,6 +258,8 @@ def cut_track(
             continue
         exclude = neighbours(boxes_px[k], others_px[f]) if others_px is not None else []
         alpha = person_mask(frames[f], background, (x0, y0, x1, y1), exclude)
+        # below the feet is the person's shadow on the old ground (grey path): on the lawn it would be a grey blob
+        alpha[max(0, int(foot_y[k] + 0.03 * h[k]) - y0 + 1) :] = 0.0
         share = float((alpha > 0.5).mean())
         if not 0.15 <= share <= 0.9:
             continue
@@ -300,8 +302,9 @@ def cut_object(background: np.ndarray, box_px: np.ndarray, class_name: str, trac
     cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global generator
     rect = (int(x - x0), int(y - y0), int(w), int(h))
     cv2.grabCut(crop, mask, rect, bgd, fgd, 5, cv2.GC_INIT_WITH_RECT)
-    hard = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    alpha = cv2.GaussianBlur(hard, (0, 0), 1.0)
+    hard = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    core = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    alpha = cv2.GaussianBlur(core.astype(np.float32), (0, 0), 1.0) * hard
     rgba = np.dstack([crop, np.round(alpha * 255).astype(np.uint8)])
     foot = np.array([[x + w / 2 - x0, y + h - y0]], dtype=np.float32)
     return SpriteTrack(
