@@ -88,6 +88,8 @@ def truth_misses(truth, frames, dets, static_boxes, min_visible=0.8, min_iou=0.3
     checked = np.zeros(len(HEIGHT_BINS_PX) - 1, int)
     missed = np.zeros(len(HEIGHT_BINS_PX) - 1, int)
     n_ssd = on_static = elsewhere = 0
+    alone = {True: [0, 0], False: [0, 0]}  # alone -> [checked, missed]
+    missed_by_object: dict[int, int] = {}
     for f, frame_dets in zip(frames, dets, strict=True):
         rows = truth.rows_at(int(f))
         boxes = [truth.boxes_px[r] for r in rows if truth.class_id[r] == pid]
@@ -98,8 +100,13 @@ def truth_misses(truth, frames, dets, static_boxes, min_visible=0.8, min_iou=0.3
                 continue
             b = int(np.searchsorted(HEIGHT_BINS_PX, height, side="right")) - 1
             checked[b] += 1
+            solo = not any(r2 != r and iou_xywh(truth.boxes_px[r2], truth.boxes_px[r]) > 0 for r2 in rows)
+            alone[solo][0] += 1
             if not any(iou_xywh(truth.boxes_px[r], s) >= min_iou for s in ssd):
                 missed[b] += 1
+                alone[solo][1] += 1
+                o = int(truth.object_id[r])
+                missed_by_object[o] = missed_by_object.get(o, 0) + 1
         for s in ssd:
             n_ssd += 1
             if any(iou_xywh(b, s) >= min_iou for b in boxes):
@@ -121,6 +128,11 @@ def truth_misses(truth, frames, dets, static_boxes, min_visible=0.8, min_iou=0.3
         "missed": int(missed.sum()),
         "miss_rate": float(missed.sum() / max(checked.sum(), 1)),
         "by_height": by_height,
+        "miss_rate_alone": alone[True][1] / max(alone[True][0], 1),
+        "miss_rate_overlapping_another": alone[False][1] / max(alone[False][0], 1),
+        "checked_alone": alone[True][0],
+        "objects_with_misses": len(missed_by_object),
+        "share_of_misses_in_top5_objects": sum(sorted(missed_by_object.values())[-5:]) / max(int(missed.sum()), 1),
         "ssd_person_boxes": n_ssd,
         "ssd_boxes_on_background_false_persons": on_static,
         "ssd_boxes_on_nothing_else": elsewhere,
@@ -264,6 +276,12 @@ def main(argv=None) -> int:
         "truth_based": truth_misses(truth, idx, run.detections, static),
         "track_based": track_misses_windows(run.detections, win, truth.width, truth.height),
     }
+    if run.frames_detected == 0 and args.out.is_file():
+        # every frame came from the detection cache: the labelling time is the one measured when they were made
+        before = json.loads(args.out.read_text()).get("ssd_sample", {})
+        if before.get("frames") == len(idx) and before.get("frames_detected_now"):
+            for key in ("frames_detected_now", "label_seconds", "cost_ms_per_frame", "label_seconds_per_video_hour"):
+                out["ssd_sample"][key] = before[key]
     print(json.dumps(out["ssd_sample"], indent=1))
 
     # real vtest.avi: SSD misses inside tracks
