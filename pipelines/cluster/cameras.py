@@ -45,5 +45,18 @@ def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path) -
                 "models": list(cam.models),
             }
         )
-    write_text(registry, yaml.safe_dump({"cameras": entries}, sort_keys=False))
+    # cameras registered before stay registered: the registry sensor would otherwise drop their partitions
+    ids = {e["id"] for e in entries}
+    kept = [e for e in _entries(registry) if e.get("id") not in ids]
+    write_text(registry, yaml.safe_dump({"cameras": kept + entries}, sort_keys=False))
     return registry
+
+
+def _entries(registry: Path) -> list[dict]:
+    if not registry.is_file():
+        return []
+    return list((yaml.safe_load(registry.read_text()) or {}).get("cameras") or [])
+
+
+def registered_ids(registry: Path) -> list[str]:
+    return [e["id"] for e in _entries(registry)]

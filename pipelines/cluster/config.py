@@ -15,6 +15,17 @@ DEFAULT_STATE = REPO_ROOT / ".cluster"
 DEFAULT_BASE_PORT = 47100
 #: Celery queues: the reference (labelling) and training go to workers of their own; the rest share "dagster"
 WORKER_QUEUES = {"w1": ("dagster", "labelling"), "w2": ("dagster", "training")}
+#: what every process running pipeline code needs, here and on Kubernetes (cluster/k8s/values.yaml)
+PORTABLE_ENV = (
+    "NOSCOPE_ARTIFACT_URL",
+    "NOSCOPE_S3_ENDPOINT_URL",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "MLFLOW_TRACKING_URI",
+    "NOSCOPE_CAMERAS",
+    "AWS_DEFAULT_REGION",
+)
+#: the same, but secret (a Kubernetes Secret there)
+SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,32 @@ class ClusterConfig:
         (self.state / "worker.yaml").write_text(yaml.safe_dump(self.worker_yaml(), sort_keys=False))
         lines = [f"export {k}={v}" for k, v in self.client_env().items()]
         (self.state / "env.sh").write_text("# source this to use the stack from a shell\n" + "\n".join(lines) + "\n")
+
+
+def ports_free(cfg: ClusterConfig) -> bool:
+    """True when every port the stack would bind on 127.0.0.1 is free now."""
+    import socket
+
+    ports = [cfg.pg_port, cfg.redis_port, cfg.mlflow_port, cfg.webserver_port, *cfg.weed_ports().values()]
+    for port in [*ports, cfg.admin_port + 10000]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_base_port(start: int = 20000, stop: int = 40000, step: int = 100) -> int:
+    """A base port whose whole block is free (tests run their own stack beside a developer's)."""
+    import random
+
+    bases = list(range(start, stop, step))
+    random.shuffle(bases)
+    for base in bases:
+        if ports_free(ClusterConfig(base_port=base)):
+            return base
+    raise OSError(f"no free block of ports between {start} and {stop}")
 
 
 def celery_config(env: dict[str, str] | None = None) -> dict:

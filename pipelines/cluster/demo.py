@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipelines.cluster import backfill, observe
 from pipelines.cluster import processes as proc
-from pipelines.cluster.cameras import demo_cameras, write_registry
+from pipelines.cluster.cameras import demo_cameras, registered_ids, write_registry
 from pipelines.cluster.champion import load_champion_fresh
 from pipelines.cluster.config import REPO_ROOT, ClusterConfig
 from pipelines.cluster.processes import ClusterError
@@ -39,7 +39,7 @@ def run_cluster(cfg: ClusterConfig, camera_ids: list[str], timeout_s: float, log
 
     use_cluster(cfg)
     with dg.DagsterInstance.get() as instance:
-        sync_instance(instance, camera_ids)
+        sync_instance(instance, registered_ids(cfg.state / "cameras.yaml"))
         t0 = time.time()
         backfill_id = backfill.launch_backfill(cfg.webserver_port, camera_ids)
         log(f"backfill {backfill_id}: {len(camera_ids)} cameras queued")
