@@ -101,7 +101,11 @@ def start_postgres(cfg: ClusterConfig) -> None:
             capture_output=True, text=True, user=user, check=False,
         )  # fmt: skip
         if r.returncode != 0:
-            raise ClusterError(f"initdb failed: {r.stderr.strip()[-300:]}", f"remove {data} and retry")
+            raise ClusterError(
+                f"initdb failed: {r.stderr.strip()[-300:]}",
+                f"the {user or 'current'} user must reach {data} (a state folder under a 0700 home is not); "
+                "set NOSCOPE_CLUSTER_STATE elsewhere or remove the folder and retry",
+            )
     argv = [str(bindir / "postgres"), "-D", str(data), "-c", "listen_addresses=127.0.0.1",
             "-p", str(cfg.pg_port), "-k", str(run)]  # fmt: skip
     proc.start("postgres", argv, cfg.pid_dir, cfg.log_dir, server_env(cfg), user=user)

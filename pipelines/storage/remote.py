@@ -5,8 +5,8 @@ Layout under the root URL::
     blobs/<sha[:2]>/<sha256>                  every file, by content (unchanged files are not sent again)
     <camera>/<asset>/manifest.json            written last: an artifact without it does not exist
 
-A blob is written under a temporary name and moved into place (one PUT on S3 is already all-or-nothing), and the
-manifest only names blobs that are complete, so a writer killed at any point leaves the previous version readable.
+On S3 an object appears whole or not at all (one PUT, or a multipart upload once completed); on ``file://`` a blob
+is written under a temporary name and renamed into place. The manifest only names blobs that are complete, so a writer killed at any point leaves the previous version readable.
 """
 
 from __future__ import annotations
@@ -87,9 +87,12 @@ class RemoteArtifacts:
         key = self.blob_key(sha256)
         if self._exists(key):
             return
-        tmp = f"{key}.{uuid.uuid4().hex}.part"
+        if self.root.protocol == "s3":
+            self.fs.put_file(str(path), key)  # one PUT, or a multipart upload that appears only when completed
+            return
+        tmp = f"{key}.{os.getpid()}.{uuid.uuid4().hex}.part"
         self.fs.put_file(str(path), tmp)
-        self.fs.mv(tmp, key)  # S3: copy + delete of the part; the blob key appears complete or not at all
+        os.replace(tmp, key)
 
     def _put_bytes(self, key: str, data: bytes) -> None:
         if self.root.protocol == "s3":
