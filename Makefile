@@ -10,14 +10,14 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean
+.PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean cluster-install cluster-up cluster-demo cluster-down
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
 	touch $(STAMP)
 
 fetch: install
@@ -26,7 +26,10 @@ fetch: install
 demo: fetch
 	$(BIN)/noscope demo
 
+# The cluster tests (marker `cluster`) start the real stack themselves. cluster/install.sh gets its servers; when
+# it cannot, the tests run anyway and fail naming exactly what is missing.
 test: fetch
+	-cluster/install.sh $(BIN)/python
 	$(BIN)/python -m pytest -q
 
 ui: install
@@ -46,6 +49,19 @@ bench: fetch
 
 lint: install
 	$(BIN)/pre-commit run --all-files
+
+# The distributed stack (docs/scale.md): state in .cluster/ (git-ignored), everything on 127.0.0.1.
+cluster-install: install
+	cluster/install.sh $(BIN)/python
+
+cluster-up: cluster-install
+	$(BIN)/python -m pipelines.cluster up
+
+cluster-demo: cluster-up
+	$(BIN)/python -m pipelines.cluster.demo --embedded --champion
+
+cluster-down:
+	$(BIN)/python -m pipelines.cluster down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

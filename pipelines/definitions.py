@@ -9,6 +9,7 @@ import dagster as dg
 
 from pipelines.assets import ASSETS, JOBS
 from pipelines.checks import CHECKS
+from pipelines.executor import job_executor
 from pipelines.resources import default_resources
 from pipelines.schedules import retrain_cameras
 from pipelines.sensors import camera_registry_sensor, new_footage_sensor
@@ -20,4 +21,5 @@ defs = dg.Definitions(
     schedules=[retrain_cameras],
     sensors=[camera_registry_sensor, new_footage_sensor],
     resources=default_resources(),
+    executor=job_executor(),  # NOSCOPE_EXECUTOR=celery on the cluster; Dagster's default otherwise
 )

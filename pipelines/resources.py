@@ -1,7 +1,8 @@
 """Dagster resources with local defaults: the camera registry, the artifact store, the reference detector, MLflow.
 
 Every default resolves at run time (not import time) so environment variables set by a test or the Makefile
-apply: ``NOSCOPE_CAMERAS`` (registry file), ``NOSCOPE_ARTIFACTS`` (artifact root); the MLflow tracker resolves
+apply: ``NOSCOPE_CAMERAS`` (registry file), ``NOSCOPE_ARTIFACTS`` (local artifact root), ``NOSCOPE_ARTIFACT_URL``
+(a ``file://`` or ``s3://`` root the artifacts are published to, off by default); the MLflow tracker resolves
 its own (``NOSCOPE_MLFLOW``, ``MLFLOW_TRACKING_URI``; default ``<repo>/.noscope/mlflow``).
 """
 
@@ -54,9 +55,23 @@ class ArtifactStore(dg.ConfigurableResource):
     """Where the stages' artifacts live: ``<root>/<camera_id>/<asset>/...`` (default ``<repo>/.noscope/artifacts``)."""
 
     root: str = ""
+    #: where finished artifacts are published (``file://...`` or ``s3://bucket/prefix``); "" keeps them local only
+    root_url: str = ""
 
     def resolved_root(self) -> Path:
         return _default(self.root, "NOSCOPE_ARTIFACTS", REPO_ROOT / ".noscope" / "artifacts")
+
+    def resolved_url(self) -> str:
+        return self.root_url or os.environ.get("NOSCOPE_ARTIFACT_URL", "")
+
+    def remote(self):
+        """The published root (``pipelines.storage.RemoteArtifacts``) with its cache beside the local root, or None."""
+        url = self.resolved_url()
+        if not url:
+            return None
+        from pipelines.storage import open_root
+
+        return open_root(url, os.environ.get("NOSCOPE_ARTIFACT_CACHE") or self.resolved_root() / ".cache")
 
     def path(self, camera_id: str, asset: str, *parts: str) -> Path:
         """A path under the camera's folder for ``asset``; ids and parts cannot climb out of the root."""
@@ -79,16 +94,33 @@ class ManifestIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: dict[str, Any]) -> None:
         if not isinstance(obj, dict):
             raise TypeError(f"assets hand on small dicts, got {type(obj).__name__}")
-        write_json(self._manifest(context), obj)
+        path = self._manifest(context)
+        write_json(path, obj)
+        remote = self.store.remote()
+        if remote is not None:  # files first, manifest last: a reader never sees half an artifact
+            man = remote.publish(context.asset_partition_key, context.asset_key.path[-1], path.parent, obj)
+            context.add_output_metadata(
+                {
+                    "artifact_url": dg.MetadataValue.url(remote.url_of(man.camera_id, man.asset)),
+                    "artifact_digest": man.digest,
+                    "artifact_bytes": man.size_bytes,
+                }
+            )
 
     def load_input(self, context: dg.InputContext) -> dict[str, Any]:
         import json
 
         path = self._manifest(context)
-        if not path.is_file():
+        remote = self.store.remote()
+        if remote is not None:  # another machine may have produced it: read it from the root into the local cache
+            fetched = remote.fetch(context.asset_partition_key, context.asset_key.path[-1])
+            if fetched is not None:
+                return fetched
+        if not path.is_file() or remote is not None:
             asset = context.asset_key.path[-1]
+            where = remote.url_of(context.asset_partition_key, asset) if remote is not None else path
             raise ArtifactError(
-                f"{asset} has not been materialized for camera {context.asset_partition_key!r} ({path} missing)",
+                f"{asset} has not been materialized for camera {context.asset_partition_key!r} ({where} missing)",
                 f"materialize {asset} for this camera first (job train_camera)",
             )
         return json.loads(path.read_text())

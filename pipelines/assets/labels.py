@@ -3,10 +3,11 @@
 import dagster as dg
 
 from pipelines.assets.common import ASSET_KW, open_store
+from pipelines.executor import queue_tags
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 
 
-@dg.asset(**ASSET_KW, kinds={"opencv"})
+@dg.asset(**ASSET_KW, kinds={"opencv"}, op_tags=queue_tags("reference_labels"))
 def reference_labels(
     context: dg.AssetExecutionContext,
     decoded_frames: dict,

@@ -10,6 +10,7 @@ import dagster as dg
 
 from noscope_core.spec import CameraSpec, TrainingOptions
 from pipelines.assets.common import ASSET_KW, end_failed, load_labels, md_table, mlflow_link, open_store, tracking
+from pipelines.executor import queue_tags
 from pipelines.resources import ArtifactStore, CameraRegistry
 from pipelines.tracking import MlflowTracker
 
@@ -46,7 +47,7 @@ def _finite_or_none(x) -> float | None:
     return None if x is None or x != x else float(x)
 
 
-@dg.asset(**ASSET_KW, kinds={"pytorch"})
+@dg.asset(**ASSET_KW, kinds={"pytorch"}, op_tags=queue_tags("specialized_models"))
 def specialized_models(
     context: dg.AssetExecutionContext,
     config: TrainConfig,

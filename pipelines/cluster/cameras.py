@@ -1,0 +1,62 @@
+"""The cluster's own camera registry: synthetic cameras rendered into the state folder (cameras.yaml stays as is)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DemoCamera:
+    camera_id: str
+    seed: int
+    n_frames: int
+    max_epochs: int = 2
+    models: tuple[str, ...] = ("c1-f16-d32",)
+
+
+def demo_cameras(n: int, n_frames: int = 600, max_epochs: int = 2, prefix: str = "synth") -> list[DemoCamera]:
+    return [DemoCamera(f"{prefix}-{i + 1}", seed=100 + i, n_frames=n_frames, max_epochs=max_epochs) for i in range(n)]
+
+
+def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path) -> Path:
+    """Render each camera's video once (160x120, 10 fps, a person coming and going) and list them in ``registry``."""
+    from noscope_core.atomic import write_text
+    from noscope_core.synthetic import SyntheticScene, truth_path, write_synthetic_video
+
+    entries = []
+    for cam in cameras:
+        video = video_dir / f"{cam.camera_id}.avi"
+        if not (video.is_file() and truth_path(video).is_file()):
+            scene = SyntheticScene(width=160, height=120, fps=10.0, seed=cam.seed, mean_gap_s=4.0, mean_stay_s=3.0)
+            write_synthetic_video(video, cam.n_frames, scene)
+        entries.append(
+            {
+                "id": cam.camera_id,
+                "video": str(video),
+                "object": "person",
+                "reference": "synthetic",
+                "max_fnr": 0.05,
+                "max_fpr": 0.05,
+                "split": [0.5, 0.25, 0.25],
+                "max_epochs": cam.max_epochs,
+                "models": list(cam.models),
+            }
+        )
+    # cameras registered before stay registered: the registry sensor would otherwise drop their partitions
+    ids = {e["id"] for e in entries}
+    kept = [e for e in _entries(registry) if e.get("id") not in ids]
+    write_text(registry, yaml.safe_dump({"cameras": kept + entries}, sort_keys=False))
+    return registry
+
+
+def _entries(registry: Path) -> list[dict]:
+    if not registry.is_file():
+        return []
+    return list((yaml.safe_load(registry.read_text()) or {}).get("cameras") or [])
+
+
+def registered_ids(registry: Path) -> list[str]:
+    return [e["id"] for e in _entries(registry)]

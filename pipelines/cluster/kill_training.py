@@ -1,0 +1,124 @@
+"""``python -m pipelines.cluster.kill_training``: SIGKILL the Celery process running a camera's training step and
+show what follows: the run fails, the daemon retries it from the failed step, the upstream artifacts in S3 are the
+same objects before and after, and the training artifact appears once, complete."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pipelines.cluster import backfill
+from pipelines.cluster.cameras import DemoCamera, registered_ids, write_registry
+from pipelines.cluster.config import ClusterConfig
+from pipelines.cluster.demo import require_up, use_cluster
+from pipelines.cluster.processes import ClusterError, running_pid
+
+UPSTREAM = ("decoded_frames", "reference_labels", "difference_detectors")
+
+
+def pool_children(worker_pgid: int) -> list[int]:
+    """The Celery pool processes of a worker: its group's processes whose parent is the celery main process."""
+    procs = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if int(fields[2]) == worker_pgid:
+                procs[int(entry.name)] = (int(fields[1]), cmd)
+    mains = {pid for pid, (_, cmd) in procs.items() if " celery " in f" {cmd} " or "/celery " in cmd}
+    return sorted(pid for pid, (ppid, _) in procs.items() if ppid in mains and pid in mains)
+
+
+def step_started(instance, run_id: str, step: str) -> bool:
+    import dagster as dg
+
+    recs = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
+    return any(r.event_log_entry.step_key == step for r in recs)
+
+
+def steps_run(instance, run_id: str) -> list[str]:
+    import dagster as dg
+
+    recs = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
+    return [r.event_log_entry.step_key for r in recs]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipelines.cluster.kill_training")
+    ap.add_argument("--camera", default="kill-1")
+    ap.add_argument("--frames", type=int, default=800)
+    ap.add_argument("--max-epochs", type=int, default=8)
+    ap.add_argument("--after", type=float, default=8.0, help="seconds into the training step to kill")
+    args = ap.parse_args(argv)
+    cfg = ClusterConfig.from_env()
+    try:
+        require_up(cfg)
+        use_cluster(cfg)
+        import dagster as dg
+
+        from pipelines.partitions import sync_instance
+        from pipelines.resources import ArtifactStore
+
+        cam = DemoCamera(args.camera, seed=7, n_frames=args.frames, max_epochs=args.max_epochs)
+        registry = write_registry([cam], cfg.state / "videos", cfg.state / "cameras.yaml")
+        remote = ArtifactStore().remote()
+        with dg.DagsterInstance.get() as instance:
+            sync_instance(instance, registered_ids(registry))
+            bf = backfill.launch_backfill(cfg.webserver_port, [cam.camera_id])
+            print(f"backfill {bf}: camera {cam.camera_id}, {args.frames} frames, {args.max_epochs} epochs")
+            run_id = None
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline:
+                spans = backfill.runs_of(instance, {"dagster/backfill": bf})
+                run_id = spans[0].run_id if spans else None
+                if run_id and step_started(instance, run_id, "specialized_models"):
+                    break
+                time.sleep(1)
+            else:
+                raise ClusterError("the training step never started")
+            before = {a: remote.manifest(cam.camera_id, a) for a in UPSTREAM}
+            time.sleep(args.after)
+            pgid = running_pid(cfg.pid_dir, "worker-w2")
+            victims = pool_children(pgid) if pgid else []
+            if not victims:
+                raise ClusterError("found no Celery pool process of worker w2 to kill")
+            for pid in victims:
+                os.kill(pid, signal.SIGKILL)
+            print(f"SIGKILLed worker w2's pool process(es) {victims} {args.after:.0f} s into specialized_models "
+                  f"of run {run_id[:8]}")  # fmt: skip
+            spans = backfill.wait_for_cameras(instance, bf, [cam.camera_id], 900)
+            for s in spans:
+                status = instance.get_run_by_id(s.run_id).status.value
+                print(f"  run {s.run_id[:8]} {status:<8} retry of {(s.retry_of or '-')[:8]:<8} "
+                      f"steps started: {', '.join(steps_run(instance, s.run_id))}")  # fmt: skip
+            failure = [
+                r.event_log_entry.dagster_event.message
+                for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+            ]
+            print(f"  first run's failure: {(failure[0] if failure else '(none)')[:300]}")
+        after = {a: remote.manifest(cam.camera_id, a) for a in UPSTREAM}
+        for a in UPSTREAM:
+            same = before[a] is not None and after[a] is not None and before[a].to_json() == after[a].to_json()
+            print(
+                f"  {a:<22} manifest {'unchanged' if same else 'CHANGED'} ({after[a].digest[:12] if after[a] else '-'})"
+            )
+        trained = remote.manifest(cam.camera_id, "specialized_models")
+        files = remote.materialize(trained) if trained else None
+        print(f"  specialized_models     published {trained.published_utc if trained else 'NEVER'}: "
+              f"{len(trained.files) if trained else 0} files, verified into {files}")  # fmt: skip
+        ok = any(s.status == "SUCCESS" for s in spans)
+    except ClusterError as err:
+        print(f"kill_training: {err}", file=sys.stderr)
+        return 2
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
