@@ -191,6 +191,8 @@ class DecodeStats:
     reader: str = "opencv"
     #: part of ``seconds`` spent shrinking into small views (readers that shrink while decoding, else 0)
     shrink_seconds: float = 0.0
+    #: frames the decoder skipped (non-reference frames nobody wanted; only in streams with B-frames)
+    n_skipped: int = 0
     #: reduced-resolution level the decoder actually ran at (0 when the codec ignores ``lowres``, e.g. H.264)
     lowres: int = 0
 

@@ -58,21 +58,32 @@ def sequential(clip) -> list[np.ndarray]:
     return frames
 
 
-@pytest.fixture(scope="module")
-def h264(tmp_path_factory, sequential) -> Path:
-    """The same frames as H.264 with a fixed GOP, written by PyAV's libx264 (one slice, no B-frames)."""
-    path = tmp_path_factory.mktemp("h264") / "clip.mp4"
+def _encode_h264(path: Path, frames: list[np.ndarray], bframes: int = 0) -> Path:
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = SCENE.width, SCENE.height, "yuv420p"
         stream.codec_context.thread_type = "FRAME"  # one slice per frame
-        stream.options = {"x264-params": f"keyint={H264_GOP}:min-keyint={H264_GOP}:scenecut=0:bframes=0"}
-        for f in sequential:
+        # b-pyramid none: every B-frame is a non-reference frame the decoder may skip
+        params = f"keyint={H264_GOP}:min-keyint={H264_GOP}:scenecut=0:bframes={bframes}:b-pyramid=none:b-adapt=0"
+        stream.options = {"x264-params": params}
+        for f in frames:
             frame = av.VideoFrame.from_ndarray(f, format="bgr24")
             frame.pict_type = av.video.frame.PictureType.NONE  # let x264 place keyframes by the GOP alone
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+@pytest.fixture(scope="module")
+def h264(tmp_path_factory, sequential) -> Path:
+    """The same frames as H.264 with a fixed GOP, written by PyAV's libx264 (one slice, no B-frames)."""
+    return _encode_h264(tmp_path_factory.mktemp("h264") / "clip.mp4", sequential)
+
+
+@pytest.fixture(scope="module")
+def h264_b(tmp_path_factory, sequential) -> Path:
+    """The same with two non-reference B-frames between reference frames."""
+    return _encode_h264(tmp_path_factory.mktemp("h264b") / "clip.mp4", sequential, bframes=2)
 
 
 def _collect(reader, path, views=VIEWS, **kw):
@@ -156,12 +167,12 @@ def _decoded_keyframes(path: Path) -> list[int]:
         return [i for i, f in enumerate(c.decode(c.streams.video[0])) if f.key_frame]
 
 
-@pytest.mark.parametrize("which", ["clip", "h264"])
+@pytest.mark.parametrize("which", ["clip", "h264", "h264_b"])
 def test_keyframe_scan_returns_exactly_the_keyframes(request, which):
     path = request.getfixturevalue(which)
     keys = _decoded_keyframes(path)
     assert 1 < len(keys) < N
-    if which == "h264":
+    if which.startswith("h264"):
         assert keys == list(range(0, N, H264_GOP))
     assert KeyframeIndex.of(path).keyframes.tolist() == keys
     stats = DecodeStats()
@@ -175,7 +186,7 @@ def test_keyframe_scan_returns_exactly_the_keyframes(request, which):
     assert np.concatenate([b.indices for b in inner]).tolist() == keys[1:-1]
 
 
-@pytest.mark.parametrize("which", ["clip", "h264"])
+@pytest.mark.parametrize("which", ["clip", "h264", "h264_b"])
 def test_frame_fetcher_seeks_to_the_gop_and_matches_sequential_frames(request, which):
     path = request.getfixturevalue(which)
     seq = _sequential(path)
@@ -255,3 +266,15 @@ def test_pyav_crop_widens_an_odd_box_by_at_most_one_pixel_per_side(clip):
     x0e, y0e = x0 - x0 % 2, y0 - y0 % 2
     expect = bgr[y0e : y0e + cropped.height, x0e : x0e + cropped.width]
     assert np.array_equal(cropped.to_ndarray(format="bgr24"), expect)
+
+
+@pytest.mark.parametrize("start,step", [(0, 3), (4, 5), (1, 2)])
+def test_unwanted_non_reference_frames_are_skipped_and_the_rest_match(h264_b, start, step):
+    idx_cv, small_cv, _, _ = _collect(OpenCVReader(), h264_b, start=start, step=step)
+    _, dense, _, dense_stats = _collect(PyAVReader(threads="AUTO"), h264_b)
+    idx, small, full, stats = _collect(PyAVReader(threads="AUTO"), h264_b, start=start, step=step, batch_size=4)
+    assert idx == idx_cv == list(range(start, N, step))
+    assert stats.n_skipped > 0 and dense_stats.n_skipped == 0 and stats.n_read == len(idx)
+    for v in VIEWS:
+        assert np.array_equal(small[v.name], dense[v.name][idx])  # skipping changes no decoded pixel
+        assert np.abs(small[v.name].astype(int) - small_cv[v.name]).mean() < SHRINK_TOLERANCE

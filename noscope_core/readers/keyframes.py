@@ -24,6 +24,17 @@ from noscope_core.readers.pyav_reader import Shrinker, configure, decoded_frames
 from noscope_core.video import DecodeStats, ViewSpec, _check_file
 
 
+def packet_timestamps(path: str | Path, stream_index: int = 0) -> np.ndarray:
+    """pts of every non-empty packet of the video stream, in decode order (one demux pass, nothing decoded)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if stream_index is None else container.streams[stream_index]
+        return np.asarray(
+            [-1 if p.pts is None else int(p.pts) for p in container.demux(stream) if p.size], dtype=np.int64
+        )
+
+
 @dataclass(frozen=True)
 class KeyframeIndex:
     """Display-order frame numbers of the keyframes of a video and their packet timestamps (one demux pass)."""

@@ -80,6 +80,49 @@ def effective_lowres(full_width: int, decoded_width: int) -> int:
     return level
 
 
+def _frames_by_pts(container: Any, stream: Any, wanted: Any, stats: DecodeStats) -> Iterator[tuple[int, Any]]:
+    """``(frame number, frame)`` in display order, letting the decoder skip non-reference frames nobody wants.
+
+    For streams with B-frames: ``skip_frame`` is set per packet ("NONREF" when the packet's frame is not
+    wanted), which frame threading copies to the worker with the packet. Skipped frames never come out, so
+    frames are numbered by the rank of their timestamp among all packets' (one demux pass first).
+    ``stats.n_skipped`` counts the packets the decoder was allowed to skip and did.
+    """
+    import av
+
+    from noscope_core.readers.keyframes import packet_timestamps
+
+    pts_sorted = np.sort(packet_timestamps(container.name, stream.index))
+    cc = stream.codec_context
+    n_sent = n_out = 0
+
+    def number(pts: int | None) -> int:
+        return int(np.searchsorted(pts_sorted, pts)) if pts is not None else -1
+
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        i = number(packet.pts)
+        cc.skip_frame = "DEFAULT" if i < 0 or wanted(i) else "NONREF"
+        n_sent += 1
+        try:
+            frames = cc.decode(packet)
+        except av.error.FFmpegError:
+            yield i, None
+            continue
+        for frame in frames:
+            n_out += 1
+            yield number(frame.pts), frame
+    cc.skip_frame = "DEFAULT"
+    try:
+        for frame in cc.decode(None):
+            n_out += 1
+            yield number(frame.pts), frame
+    except av.error.FFmpegError:
+        pass
+    stats.n_skipped += max(0, n_sent - n_out)
+
+
 class Shrinker:
     """One view's small frame from a decoded :class:`av.VideoFrame`, through one reused swscale context.
 
@@ -198,12 +241,18 @@ class PyAVReader:
 
             done = False
             t0 = time.perf_counter()
-            for frame in decoded_frames(container, stream):
-                if stop is not None and idx >= stop:
+            skip_nonref = step > 1 and bool(stream.codec_context.has_b_frames)
+            numbered = (
+                _frames_by_pts(container, stream, lambda i: i >= start and (i - start) % step == 0, stats)
+                if skip_nonref
+                else enumerate(decoded_frames(container, stream))
+            )
+            for i, frame in numbered:
+                if stop is not None and i >= stop:
                     done = True
                     break
-                wanted = idx >= start and (idx - start) % step == 0
-                idx += 1
+                wanted = i >= start and (i - start) % step == 0
+                idx = i + 1
                 if frame is None:
                     stats.n_failed += wanted
                     continue
@@ -215,7 +264,7 @@ class PyAVReader:
                 for k, shrink in enumerate(shrinkers):
                     buf_small[k].append(shrink(frame))
                 stats.shrink_seconds += time.perf_counter() - t1
-                buf_idx.append(idx - 1)
+                buf_idx.append(i)
                 buf_ts.append(1000.0 * frame.time if frame.time is not None else float("nan"))
                 if level == 0:
                     held.append(frame)
