@@ -278,3 +278,21 @@ def test_unwanted_non_reference_frames_are_skipped_and_the_rest_match(h264_b, st
     for v in VIEWS:
         assert np.array_equal(small[v.name], dense[v.name][idx])  # skipping changes no decoded pixel
         assert np.abs(small[v.name].astype(int) - small_cv[v.name]).mean() < SHRINK_TOLERANCE
+
+
+@pytest.mark.parametrize("which", ["clip", "h264"])
+def test_a_late_start_seeks_to_its_gop_and_yields_the_same_frames(request, which, monkeypatch):
+    from noscope_core.readers import pyav_reader
+
+    path = request.getfixturevalue(which)
+    _, dense, _, _ = _collect(PyAVReader(), path)
+    monkeypatch.setattr(pyav_reader, "MIN_SEEK_FRAMES", 1)
+    opened = []
+    real_open = pyav_reader.open_video
+    monkeypatch.setattr(pyav_reader, "open_video", lambda p: opened.append(p) or real_open(p))
+    for start, step in ((41, 1), (25, 3), (59, 1)):
+        idx, small, full, _ = _collect(PyAVReader(), path, start=start, step=step)
+        assert idx == list(range(start, N, step))
+        for v in VIEWS:
+            assert np.array_equal(small[v.name], dense[v.name][idx])
+    assert len(opened) == 3  # every seek landed on its keyframe: no reopening to decode from the start

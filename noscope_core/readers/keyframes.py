@@ -20,7 +20,7 @@ import numpy as np
 
 from noscope_core.errors import VideoError
 from noscope_core.readers.base import ViewBatch
-from noscope_core.readers.pyav_reader import Shrinker, configure, decoded_frames, open_video
+from noscope_core.readers.pyav_reader import _END, Shrinker, _prepend, configure, decoded_frames, open_video
 from noscope_core.video import DecodeStats, ViewSpec, _check_file
 
 
@@ -241,11 +241,3 @@ class FrameFetcher:
                 "they lie past the end of the video or are corrupt",
             )
         return [got[int(i)] for i in indices]
-
-
-_END = object()
-
-
-def _prepend(first: Any, rest: Iterator[Any | None]) -> Iterator[Any | None]:
-    yield first
-    yield from rest

@@ -80,6 +80,41 @@ def effective_lowres(full_width: int, decoded_width: int) -> int:
     return level
 
 
+#: frames below which decoding from the file's start beats reading the keyframe index to seek
+MIN_SEEK_FRAMES = 64
+_END = object()
+
+
+def _prepend(first: Any, rest: Iterator[Any | None]) -> Iterator[Any | None]:
+    yield first
+    yield from rest
+
+
+def _from_gop_of(container: Any, path: Path, start: int, threads: str, lowres: int) -> tuple[Any, int, Iterator]:
+    """``(container, n, frames)``: frames decoded from frame ``n``, the keyframe at or before ``start``.
+
+    The seek lands on the keyframe's timestamp or is not trusted: then the file is opened again and decoded
+    from its first frame (``n`` = 0), as OpenCV's reader does when its seeks are inexact.
+    """
+    stream = container.streams.video[0]
+    if start >= MIN_SEEK_FRAMES:
+        from noscope_core.readers.keyframes import KeyframeIndex
+
+        index = KeyframeIndex.of(path)
+        k = index.keyframe_before(start)
+        if k >= 1 and index.keyframes[k] > 0 and index.keyframe_pts[k] >= 0:
+            pts = int(index.keyframe_pts[k])
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            frames = decoded_frames(container, stream)
+            first = next(frames, _END)
+            if first is not _END and first is not None and first.pts == pts:
+                return container, int(index.keyframes[k]), _prepend(first, frames)
+            container.close()
+            container, stream = open_video(path)
+            configure(stream, threads, lowres)
+    return container, 0, decoded_frames(container, stream)
+
+
 def _frames_by_pts(container: Any, stream: Any, wanted: Any, stats: DecodeStats) -> Iterator[tuple[int, Any]]:
     """``(frame number, frame)`` in display order, letting the decoder skip non-reference frames nobody wants.
 
@@ -241,12 +276,11 @@ class PyAVReader:
 
             done = False
             t0 = time.perf_counter()
-            skip_nonref = step > 1 and bool(stream.codec_context.has_b_frames)
-            numbered = (
-                _frames_by_pts(container, stream, lambda i: i >= start and (i - start) % step == 0, stats)
-                if skip_nonref
-                else enumerate(decoded_frames(container, stream))
-            )
+            if step > 1 and stream.codec_context.has_b_frames:
+                numbered = _frames_by_pts(container, stream, lambda i: i >= start and (i - start) % step == 0, stats)
+            else:
+                container, first_index, frames = _from_gop_of(container, path, start, self.choice.threads, level)
+                numbered = enumerate(frames, start=first_index)
             for i, frame in numbered:
                 if stop is not None and i >= stop:
                     done = True
