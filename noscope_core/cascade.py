@@ -406,6 +406,7 @@ class Cascade:
                 batch_size=decode_batch_size(info, batch_size),
                 stats=stats,
                 reader=chosen,
+                keep_full=self.reference.needs_pixels,
             )
         )
         try:

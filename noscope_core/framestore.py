@@ -430,7 +430,12 @@ def _build_into(
             for n_pass, pass_views in enumerate(passes):
                 pass_stats = stats if n_pass == 0 else DecodeStats()
                 batches = reader.iter_views(
-                    Path(info.path), pass_views, stop=max_frames, batch_size=decode_batch, stats=pass_stats
+                    Path(info.path),
+                    pass_views,
+                    stop=max_frames,
+                    batch_size=decode_batch,
+                    stats=pass_stats,
+                    keep_full=False,
                 )
                 for batch in prefetch(batches):
                     idx = batch.indices

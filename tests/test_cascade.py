@@ -317,7 +317,7 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
     class FakeReader:
         choice = SimpleNamespace(name="fake")
 
-        def iter_views(self, path, views, start=0, stop=None, step=1, batch_size=32, stats=None):
+        def iter_views(self, path, views, start=0, stop=None, step=1, batch_size=32, stats=None, keep_full=True):
             requested.update(start=start, stop=stop, step=step)
             idx = np.arange(start, 23 if stop is None else stop, step)
             for a in range(0, len(idx), batch_size):

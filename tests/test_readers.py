@@ -296,3 +296,11 @@ def test_a_late_start_seeks_to_its_gop_and_yields_the_same_frames(request, which
         for v in VIEWS:
             assert np.array_equal(small[v.name], dense[v.name][idx])
     assert len(opened) == 3  # every seek landed on its keyframe: no reopening to decode from the start
+
+
+@pytest.mark.parametrize("reader", [OpenCVReader(), PyAVReader()], ids=["opencv", "pyav"])
+def test_batches_read_without_full_frames_refuse_to_give_them(clip, reader):
+    batch = next(reader.iter_views(clip, VIEWS, batch_size=8, keep_full=False))
+    assert len(batch) == 8 and batch.small[VIEWS[0].name].shape == (8, 32, 32, 3)
+    with pytest.raises(VideoError, match="without full-resolution frames"):
+        batch.full([0])

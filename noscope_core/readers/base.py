@@ -14,9 +14,15 @@ from typing import Protocol
 
 import numpy as np
 
+from noscope_core.errors import VideoError
 from noscope_core.video import DecodeStats, ViewSpec
 
 READER_NAMES = ("auto", "opencv", "pyav")
+
+
+def no_full_frames(sel: Sequence[int]) -> list[np.ndarray]:
+    """``ViewBatch.full`` of a batch read with ``keep_full=False``."""
+    raise VideoError("this batch was read without full-resolution frames", "read it with keep_full=True")
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,11 @@ class ViewBatch:
 
 
 class VideoReader(Protocol):
-    """Decodes ``path`` and yields :class:`ViewBatch` es of frames ``start, start+step, … < stop``."""
+    """Decodes ``path`` and yields :class:`ViewBatch` es of frames ``start, start+step, … < stop``.
+
+    ``keep_full=False`` promises that ``ViewBatch.full`` is never called (no reference needs pixels, or a frame
+    store is being built): decoded frames are then released as soon as they are shrunk.
+    """
 
     choice: ReaderChoice
 
@@ -74,4 +84,5 @@ class VideoReader(Protocol):
         step: int = 1,
         batch_size: int = 32,
         stats: DecodeStats | None = None,
+        keep_full: bool = True,
     ) -> Iterator[ViewBatch]: ...

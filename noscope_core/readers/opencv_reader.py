@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from noscope_core.errors import VideoError
-from noscope_core.readers.base import ReaderChoice, ViewBatch
+from noscope_core.readers.base import ReaderChoice, ViewBatch, no_full_frames
 from noscope_core.video import DecodeStats, ViewSpec, iter_frames, preprocess
 
 
@@ -26,6 +26,7 @@ class OpenCVReader:
         step: int = 1,
         batch_size: int = 32,
         stats: DecodeStats | None = None,
+        keep_full: bool = True,
     ) -> Iterator[ViewBatch]:
         lowres = [v.name for v in views if v.lowres]
         if lowres:
@@ -41,5 +42,6 @@ class OpenCVReader:
             dt = time.perf_counter() - t0
             stats.shrink_seconds += dt
             stats.seconds += dt
-            frames = batch.frames
-            yield ViewBatch(batch.indices, small, batch.timestamps_ms, lambda sel, f=frames: [f[i] for i in sel])
+            frames = batch.frames if keep_full else []
+            full = (lambda sel, f=frames: [f[i] for i in sel]) if keep_full else no_full_frames
+            yield ViewBatch(batch.indices, small, batch.timestamps_ms, full)

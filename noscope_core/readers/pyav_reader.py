@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from noscope_core.errors import VideoError
-from noscope_core.readers.base import ReaderChoice, ViewBatch
+from noscope_core.readers.base import ReaderChoice, ViewBatch, no_full_frames
 from noscope_core.video import DecodeStats, ViewSpec
 
 #: decoders where frame + slice threading ("AUTO") speeds decoding up (DECODE.md: none helps MS-MPEG4)
@@ -221,6 +221,7 @@ class PyAVReader:
         step: int = 1,
         batch_size: int = 32,
         stats: DecodeStats | None = None,
+        keep_full: bool = True,
     ) -> Iterator[ViewBatch]:
         """Frames ``start, start+step, … < stop`` shrunk into ``views`` (all with one ``lowres``).
 
@@ -254,7 +255,9 @@ class PyAVReader:
                 nonlocal buf_idx, buf_ts, buf_small, held, fetcher
                 indices = np.asarray(buf_idx, dtype=np.int64)
                 small = {v.name: np.stack(s) for v, s in zip(views, buf_small, strict=True)}
-                if level == 0:
+                if not keep_full:
+                    full = no_full_frames
+                elif level == 0:
                     frames = held
 
                     def full(sel: Sequence[int], frames: list[Any] = frames) -> list[np.ndarray]:
@@ -300,7 +303,7 @@ class PyAVReader:
                 stats.shrink_seconds += time.perf_counter() - t1
                 buf_idx.append(i)
                 buf_ts.append(1000.0 * frame.time if frame.time is not None else float("nan"))
-                if level == 0:
+                if keep_full and level == 0:  # held frames keep their buffers from the decoder's pool
                     held.append(frame)
                 stats.n_read += 1
                 if len(buf_idx) >= batch_size:

@@ -20,6 +20,7 @@ def iter_views(
     batch_size: int = 32,
     stats: DecodeStats | None = None,
     reader: str | VideoReader = "auto",
+    keep_full: bool = True,
 ) -> Iterator[ViewBatch]:
     """Frames ``start, start+step, … < stop`` of ``path`` shrunk into ``views``, in batches; ``stats.reader``
     says which reader ran ("auto": PyAV with the codec's best options, OpenCV where PyAV cannot read the file;
@@ -33,4 +34,6 @@ def iter_views(
     if not views:
         raise VideoError("no views to shrink frames into", "e.g. views=(ViewSpec(50),)")
     chosen = choose_reader(path, reader) if isinstance(reader, str) else reader
-    yield from chosen.iter_views(path, views, start=start, stop=stop, step=step, batch_size=batch_size, stats=stats)
+    yield from chosen.iter_views(
+        path, views, start=start, stop=stop, step=step, batch_size=batch_size, stats=stats, keep_full=keep_full
+    )
