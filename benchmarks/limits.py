@@ -45,20 +45,24 @@ def _timed_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[
 
 
 def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[int, float]:
-    """Like "decode_prep", through the engine's own streaming path: :func:`iter_frames` in the prefetching
-    decoder thread (what :meth:`Cascade.run_video` uses), the preprocess here. OpenCV releases the GIL while it
-    decodes and resizes, so on two cores the two overlap. Positioning at ``start`` is measured apart and taken out.
+    """Like "decode_prep", through the engine's own streaming path: the chosen reader (see
+    :mod:`noscope_core.readers`) decoding and shrinking into the view in the prefetching thread, as
+    :meth:`Cascade.run_video` reads. OpenCV's positioning at ``start`` is measured apart and taken out; PyAV's
+    (a seek to the keyframe, then the frames before ``start`` in its GOP) stays in: it is what a query pays.
     """
     from benchmarks.methods import positioning_seconds
-    from noscope_core.video import decode_batch_size, iter_frames, prefetch, preprocess, probe_video
+    from noscope_core.readers import choose_reader, iter_views
+    from noscope_core.video import decode_batch_size, prefetch, probe_video
 
     batch = decode_batch_size(probe_video(video), 256)
+    reader = choose_reader(video)
     done = 0
     t0 = time.perf_counter()
-    for frames in prefetch(iter_frames(video, start=start, stop=start + n, batch_size=batch)):
-        preprocess(frames.frames, view)
+    for frames in prefetch(iter_views(video, (view,), start=start, stop=start + n, batch_size=batch, reader=reader)):
         done += len(frames.indices)
-    seconds = time.perf_counter() - t0 - (positioning_seconds(video, start, repeats=1) if start else 0.0)
+    seconds = time.perf_counter() - t0
+    if start and reader.choice.name == "opencv":
+        seconds -= positioning_seconds(video, start, repeats=1)
     return done, max(seconds, 1e-9)
 
 

@@ -63,7 +63,7 @@ def limits_table(cam: dict) -> list[str]:
         f"| decode only (grab + retrieve: the floor of an end-to-end query) | {_f(lim['decode_fps'])} |",
         f"| decode + resize to 50×50 (cv2 INTER_AREA) | {_f(lim['decode_resize_fps'])} |",
         f"| decode + the engine's preprocess to the cascade's view | {_f(lim['decode_prep_fps'])} |",
-        f"| the same through the engine's prefetching decoder (decoding in its own thread) "
+        f"| the engine's reading path (its reader decoding and shrinking in its own thread, as `run_video`) "
         f"| {_f(lim.get('decode_prep_threaded_fps'))} |",
         f"| cascade end to end (streaming, the whole test segment, in the methods run) | {_f(casc['fps_e2e'])} |",
         f"| cascade end to end with the reference's time taken out (its own stages' ceiling) "

@@ -263,6 +263,7 @@ class CascadeRun:
     #: float32 (N,) the specialized model's probability where it ran (NaN elsewhere: skipped, DD-decided, no
     #: model); what certification ranks frames by (noscope_core.certify.risk_from_scores)
     model_scores: np.ndarray | None = None
+    reader: str | None = None  # which reader decoded ("pyav" / "opencv") when the run read the video itself
 
     def intervals(self, fps: float | None = None) -> list[Interval]:
         """Positive runs ``[start_frame, end_frame)`` with timestamps from ``fps`` (default: the video's)."""
@@ -376,15 +377,24 @@ class Cascade:
         )
 
     def run_video(
-        self, video_path: str | Path, start: int = 0, stop: int | None = None, batch_size: int = 256
+        self,
+        video_path: str | Path,
+        start: int = 0,
+        stop: int | None = None,
+        batch_size: int = 256,
+        reader: str = "auto",
     ) -> CascadeRun:
-        """Stream a video through the cascade; with skip > 1 only evaluated frames are decoded.
+        """Stream a video through the cascade; with skip > 1 only evaluated frames are shrunk.
 
-        Decoding runs a batch ahead in its own thread. Memory is bounded by the batches in flight (about three,
-        each capped near 64 MB of full-resolution frames) plus a few bytes per covered frame. A frame that
-        fails to decode is treated like a skipped one: it inherits the label before it.
+        ``reader`` ("auto", "pyav", "opencv"; see :func:`noscope_core.readers.choose_reader`) decodes and
+        shrinks into the cascade's view, a batch ahead in its own thread; read the way the frame store the
+        models were trained on was built (``FrameStore.reader``; "auto" picks the same for the same file).
+        Memory is bounded by the batches in flight (about three, each capped near 64 MB of full-resolution
+        frames) plus a few bytes per covered frame. A frame that fails to decode is treated like a skipped one:
+        it inherits the label before it.
         """
-        from noscope_core.video import decode_batch_size, iter_frames, prefetch, preprocess, probe_video
+        from noscope_core.readers import choose_reader, iter_views
+        from noscope_core.video import DecodeStats, decode_batch_size, prefetch, probe_video
 
         _check_batch_size(batch_size)
         t_start = time.perf_counter()
@@ -393,10 +403,22 @@ class Cascade:
         n_video = info.frame_count or None  # 0: the container does not say
         source_fps = info.fps or None
         idx_parts, route_parts, label_parts, p_parts = [], [], [], []
-        # the decoder runs a batch ahead in its own thread (OpenCV releases the GIL), so "decode" is the time
-        # this loop waited for it: what decoding adds to the query, not what it cost in total
+        chosen = choose_reader(info.path, reader)
+        stats = DecodeStats()
+        # the reader decodes and shrinks a batch ahead in its own thread (OpenCV and FFmpeg release the GIL), so
+        # "decode" is the time this loop waited for it: what reading adds to the query, not what it cost in total
         batches = prefetch(
-            iter_frames(video_path, start=start, stop=stop, step=skip, batch_size=decode_batch_size(info, batch_size))
+            iter_views(
+                video_path,
+                (self.view,),
+                start=start,
+                stop=stop,
+                step=skip,
+                batch_size=decode_batch_size(info, batch_size),
+                stats=stats,
+                reader=chosen,
+                keep_full=self.reference.needs_pixels,
+            )
         )
         try:
             while True:
@@ -406,20 +428,21 @@ class Cascade:
                     break
                 if len(batch.indices) == 0:
                     continue
-                with timer("preprocess"):
-                    small = preprocess(batch.frames, self.view)
+                small = batch.small[self.view.name]
                 src = np.asarray(batch.indices, dtype=np.int64)
-                full = batch.frames
-                routes, labels, p = self._decide(small, src, lambda sel, f=full: [f[i] for i in sel], carry, timer)
+                routes, labels, p = self._decide(small, src, lambda sel, b=batch: b.full(sel), carry, timer)
                 idx_parts.append(src)
                 route_parts.append(routes)
                 label_parts.append(labels)
                 p_parts.append(p)
         finally:
             batches.close()
+        # shrinking ran in the reader's thread; it is still a cascade stage, as when it ran here
+        timer.seconds["preprocess"] += stats.shrink_seconds
+        name = chosen.choice.name
         if not idx_parts:
             empty = np.zeros(0, np.int64)
-            return self._finish(empty, empty.astype(bool), empty.astype(np.int8), timer, 0.0, True, source_fps)
+            return self._finish(empty, empty.astype(bool), empty.astype(np.int8), timer, 0.0, True, source_fps, name)
         eval_idx = np.concatenate(idx_parts)
         first, last = int(eval_idx[0]), int(eval_idx[-1])
         # frames after the last evaluated one inherit its label, up to the range's or the video's end;
@@ -434,7 +457,15 @@ class Cascade:
         )
         scores = _frame_scores(eval_idx - first, np.concatenate(p_parts), len(frame_index))
         return self._finish(
-            frame_index, labels, routes, timer, time.perf_counter() - t_start, True, source_fps, model_scores=scores
+            frame_index,
+            labels,
+            routes,
+            timer,
+            time.perf_counter() - t_start,
+            True,
+            source_fps,
+            name,
+            model_scores=scores,
         )
 
     def _decide(
@@ -499,6 +530,7 @@ class Cascade:
         total_s: float,
         e2e: bool,
         source_fps: float | None,
+        reader: str | None = None,
         model_scores: np.ndarray | None = None,
     ) -> CascadeRun:
         n = len(frame_index)
@@ -516,6 +548,7 @@ class Cascade:
             reference_calls=calls,
             reference_call_fraction=calls / n if n else 0.0,
             source_fps=source_fps,
+            reader=reader,
             model_scores=model_scores,
         )
 

@@ -8,6 +8,7 @@ instead of decoding again. A store is built in a private temporary folder and re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import io
 import json
@@ -26,23 +27,17 @@ from noscope_core import __version__
 from noscope_core.atomic import atomic_dir, recover_dir, write_json
 from noscope_core.errors import ArtifactError, VideoError
 from noscope_core.locks import file_lock
-from noscope_core.video import (
-    DecodeStats,
-    VideoInfo,
-    ViewSpec,
-    decode_batch_size,
-    iter_frames,
-    prefetch,
-    preprocess,
-    probe_video,
-)
+from noscope_core.readers import ReaderChoice, VideoReader, choose_reader
+from noscope_core.video import DecodeStats, VideoInfo, ViewSpec, decode_batch_size, prefetch, probe_video
 
 try:  # POSIX advisory locks serialise concurrent builders; elsewhere the atomic rename alone keeps stores whole
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-FORMAT_VERSION = 1
+#: 2: small frames come from the reader that queries use (PyAV's AREA shrink where PyAV reads the file, see
+#: noscope_core.readers); version 1 stores hold OpenCV-shrunk pixels the models would no longer see at query time
+FORMAT_VERSION = 2
 META_NAME = "meta.json"
 #: initial row capacity when the container does not report a plausible frame count
 _FALLBACK_CAPACITY = 4096
@@ -115,8 +110,9 @@ class FrameStore:
             meta = json.loads(meta_path.read_text())
             if meta.get("format_version") != FORMAT_VERSION:
                 raise ArtifactError(
-                    f"frame store at {root} has format {meta.get('format_version')}, expected {FORMAT_VERSION}",
-                    "delete it and build it again",
+                    f"frame store at {root} has format {meta.get('format_version')}, expected {FORMAT_VERSION}: "
+                    "its small frames were shrunk another way than queries now read them",
+                    "rebuild it (build_frame_store or `noscope` does so automatically), then retrain its models",
                 )
             n = int(meta["n_frames"])
             timestamps = np.load(root / "timestamps_s.npy")
@@ -157,6 +153,11 @@ class FrameStore:
     def decode_fps(self) -> float:
         return float(self.meta.get("decode_fps", 0.0))
 
+    @property
+    def reader(self) -> str:
+        """The reader ("pyav" or "opencv") that decoded and shrank this store: queries should read the same way."""
+        return str(self.meta.get("reader", {}).get("name", "opencv"))
+
     def __repr__(self) -> str:
         views = ",".join(v.name for v in self.views)
         return f"FrameStore({self.root}, n_frames={self.n_frames}, fps={self.fps:g}, views=[{views}], corrupt={self.n_corrupt})"
@@ -165,17 +166,28 @@ class FrameStore:
 # --------------------------------------------------------------------------------------------------- building
 
 
-def _reusable(root: Path, info: VideoInfo, views: Sequence[ViewSpec], max_frames: int | None) -> FrameStore | None:
-    """The existing store at ``root`` if it is complete, of this very video and holds every wanted view."""
+def _reusable(
+    root: Path, info: VideoInfo, views: Sequence[ViewSpec], max_frames: int | None, choice: ReaderChoice
+) -> FrameStore | None:
+    """The existing store at ``root`` if it is complete, of this very video, shrunk by the same path and holds
+    every wanted view."""
     try:
         store = FrameStore.open(root)
     except ArtifactError:
         return None
-    if store.info.fingerprint != info.fingerprint or store.meta.get("max_frames") != max_frames:
+    if not _same_source(store, info, max_frames, choice):
         return None
     if not all(store.has_view(v) for v in views):
         return None
     return store
+
+
+def _same_source(store: FrameStore, info: VideoInfo, max_frames: int | None, choice: ReaderChoice) -> bool:
+    return (
+        store.info.fingerprint == info.fingerprint
+        and store.meta.get("max_frames") == max_frames
+        and store.meta.get("reader", {}).get("shrink") == choice.shrink
+    )
 
 
 @contextlib.contextmanager
@@ -322,11 +334,14 @@ def build_frame_store(
     progress: bool = True,
     batch_size: int = 128,
     max_frames: int | None = None,
+    reader: str = "auto",
 ) -> FrameStore:
     """Decode ``video_path`` once into a store at ``root`` holding every view; reuse it if already built.
 
-    A complete store of the same video (by fingerprint), the same ``max_frames`` and a superset of ``views`` is
-    returned without decoding. Otherwise the store is rebuilt with the union of the wanted views and those it had,
+    ``reader`` ("auto", "pyav", "opencv", see :func:`noscope_core.readers.choose_reader`) decodes and shrinks;
+    the one chosen is recorded in ``meta["reader"]``, and a query should read the same way (``auto`` picks the
+    same reader for the same file). A complete store of the same video (by fingerprint), the same
+    ``max_frames``, the same shrink path and a superset of ``views`` is returned without decoding. Otherwise the store is rebuilt with the union of the wanted views and those it had,
     so two callers asking for different views do not rebuild back and forth. Corrupt frames are counted (rows of
     zeros, ``decoded_ok`` False), frames missing at the end of a truncated file are dropped and reported in
     ``meta``; a file that is not a video raises :class:`VideoError`.
@@ -339,12 +354,13 @@ def build_frame_store(
     if max_frames is not None and max_frames < 1:
         raise VideoError(f"max_frames must be >= 1, got {max_frames}")
     info = probe_video(video_path)
-    store = _reusable(root, info, views, max_frames)
+    chosen = choose_reader(info.path, reader)
+    store = _reusable(root, info, views, max_frames, chosen.choice)
     if store is not None:
         return store
     with _build_lock(root):
         _remove_stale_builds(root)
-        store = _reusable(root, info, views, max_frames)  # another builder may have finished while we waited
+        store = _reusable(root, info, views, max_frames, chosen.choice)  # another builder may have finished meanwhile
         if store is not None:
             return store
         if root.exists() and not (root / META_NAME).is_file() and (not root.is_dir() or any(root.iterdir())):
@@ -354,10 +370,10 @@ def build_frame_store(
             )
         with contextlib.suppress(ArtifactError):
             old = FrameStore.open(root)
-            if old.info.fingerprint == info.fingerprint and old.meta.get("max_frames") == max_frames:
+            if _same_source(old, info, max_frames, chosen.choice):
                 views = _unique_views([*views, *old.views])
         with atomic_dir(root) as tmp:
-            _build_into(tmp, info, views, progress, batch_size, max_frames)
+            _build_into(tmp, info, views, progress, batch_size, max_frames, chosen)
     return FrameStore.open(root)
 
 
@@ -373,7 +389,13 @@ def _unique_views(views: Sequence[ViewSpec]) -> tuple[ViewSpec, ...]:
 
 
 def _build_into(
-    tmp: Path, info: VideoInfo, views: tuple[ViewSpec, ...], progress: bool, batch_size: int, max_frames: int | None
+    tmp: Path,
+    info: VideoInfo,
+    views: tuple[ViewSpec, ...],
+    progress: bool,
+    batch_size: int,
+    max_frames: int | None,
+    reader: VideoReader,
 ) -> None:
     t_start = time.perf_counter()
     tmp.chmod(0o755)  # mkdtemp makes it private; the store is meant to be shared read-only
@@ -386,34 +408,54 @@ def _build_into(
     ts_ms = np.full(capacity, np.nan)  # per-frame vectors are small enough to keep in memory
     decoded_ok = np.zeros(capacity, dtype=bool)
     stats = DecodeStats()
-    prep_s = {v.name: 0.0 for v in views}
     n_rows = 0
+    # views decoded at different reduced resolutions need one pass each; the first pass sets the frame rows
+    levels = sorted({v.lowres for v in views})
+    passes = [tuple(v for v in views if v.lowres == level) for level in levels]
     total = (
         min(info.frame_count, max_frames)
         if max_frames and info.frame_count
         else (max_frames or info.frame_count or None)
     )
     try:
-        with _progress(total, progress, f"decode {Path(info.path).name}") as bar:
+        with _progress(total and total * len(passes), progress, f"decode {Path(info.path).name}") as bar:
             decode_batch = decode_batch_size(info, batch_size)
-            for batch in prefetch(iter_frames(info.path, stop=max_frames, batch_size=decode_batch, stats=stats)):
-                idx = batch.indices
-                n_new = int(idx[-1]) + 1
-                if n_new > len(ts_ms):  # the container under-reported its length
-                    for rows in arrays.values():
-                        rows.ensure(n_new)
-                    grow = max(n_new, int(len(ts_ms) * 1.5) + 1) - len(ts_ms)
-                    ts_ms = np.concatenate([ts_ms, np.full(grow, np.nan)])
-                    decoded_ok = np.concatenate([decoded_ok, np.zeros(grow, dtype=bool)])
-                for v in views:
-                    t0 = time.perf_counter()
-                    small = preprocess(batch.frames, v)
-                    arrays[v.name].write(idx, small)
-                    prep_s[v.name] += time.perf_counter() - t0
-                ts_ms[idx] = batch.timestamps_ms
-                decoded_ok[idx] = True
-                n_rows = max(n_rows, n_new)
-                bar.update(len(idx))
+            for n_pass, pass_views in enumerate(passes):
+                pass_stats = stats if n_pass == 0 else DecodeStats()
+                batches = reader.iter_views(
+                    Path(info.path),
+                    pass_views,
+                    stop=max_frames,
+                    batch_size=decode_batch,
+                    stats=pass_stats,
+                    keep_full=False,
+                )
+                for batch in prefetch(batches):
+                    idx = batch.indices
+                    n_new = int(idx[-1]) + 1
+                    if n_pass and n_new > n_rows:  # a later pass decoded more than the first: keep the first's rows
+                        keep = idx < n_rows
+                        idx = idx[keep]
+                        batch = dataclasses.replace(batch, small={k: v[keep] for k, v in batch.small.items()})
+                        if not len(idx):
+                            continue
+                        n_new = n_rows
+                    if n_new > len(ts_ms):  # the container under-reported its length
+                        for rows in arrays.values():
+                            rows.ensure(n_new)
+                        grow = max(n_new, int(len(ts_ms) * 1.5) + 1) - len(ts_ms)
+                        ts_ms = np.concatenate([ts_ms, np.full(grow, np.nan)])
+                        decoded_ok = np.concatenate([decoded_ok, np.zeros(grow, dtype=bool)])
+                    for v in pass_views:
+                        arrays[v.name].write(idx, batch.small[v.name])
+                    if n_pass == 0:
+                        ts_ms[idx] = batch.timestamps_ms
+                        decoded_ok[idx] = True
+                        n_rows = max(n_rows, n_new)
+                    bar.update(len(idx))
+                if n_pass:
+                    stats.seconds += pass_stats.seconds
+                    stats.shrink_seconds += pass_stats.shrink_seconds
         if n_rows == 0:
             raise VideoError(
                 f"no frame of {info.path} could be decoded", "the file is corrupt; re-encode or fetch it again"
@@ -453,9 +495,13 @@ def _build_into(
         "frames_claimed": info.frame_count,
         "frames_missing_at_end": max(0, claimed - n_rows),
         "timestamps_from": "container" if from_container else "index/fps",
+        "reader": reader.choice.to_dict(),
         "decode_fps": stats.fps,
         "decode_seconds": stats.seconds,
-        "preprocess_fps": {k: (stats.n_read / s if s > 0 else 0.0) for k, s in prep_s.items()},
+        # decoding and shrinking run together in the reader: one shrink rate for all views of a pass
+        "preprocess_fps": {
+            v.name: stats.n_read / stats.shrink_seconds if stats.shrink_seconds > 0 else 0.0 for v in views
+        },
         "build_seconds": build_s,
         "decode_gave_up_at": stats.gave_up_at,
     }

@@ -187,6 +187,14 @@ class DecodeStats:
     seconds: float = 0.0
     #: frame where decoding gave up after repeated failures (a truncated file), None if the stream ended cleanly
     gave_up_at: int | None = None
+    #: which reader decoded ("opencv" or "pyav", see noscope_core.readers)
+    reader: str = "opencv"
+    #: part of ``seconds`` spent shrinking into small views (readers that shrink while decoding, else 0)
+    shrink_seconds: float = 0.0
+    #: frames the decoder skipped (non-reference frames nobody wanted; only in streams with B-frames)
+    n_skipped: int = 0
+    #: reduced-resolution level the decoder actually ran at (0 when the codec ignores ``lowres``, e.g. H.264)
+    lowres: int = 0
 
     @property
     def fps(self) -> float:
@@ -504,24 +512,32 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """How a full frame becomes a cheap model's input: optional crop to a region (plus margin), then size×size RGB."""
+    """How a full frame becomes a cheap model's input: optional crop to a region (plus margin), then size×size RGB.
+
+    ``lowres`` > 0 decodes at 1/2**lowres of the resolution first (FFmpeg's reduced-resolution decoding, PyAV
+    only, ignored by codecs without it such as H.264): cheaper, but other pixels, so it is part of the view.
+    """
 
     size: int = 50
     roi: ROI | None = None
     margin: float = 0.1  # fractions of the frame added around the ROI on each side (clipped to the frame)
+    lowres: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, (int, np.integer)) or not (4 <= int(self.size) <= 4096):
             raise VideoError(f"view size must be an integer in [4, 4096], got {self.size!r}")
         if not (math.isfinite(self.margin) and 0.0 <= self.margin <= 1.0):
             raise VideoError(f"view margin must lie in [0, 1], got {self.margin!r}")
+        if isinstance(self.lowres, bool) or self.lowres not in (0, 1, 2, 3):
+            raise VideoError(f"view lowres must be 0, 1, 2 or 3, got {self.lowres!r}", "0 decodes at full resolution")
 
     @property
     def name(self) -> str:
+        suffix = f"-lr{self.lowres}" if self.lowres else ""
         if self.roi is None:
-            return f"full{self.size}"
+            return f"full{self.size}{suffix}"
         blob = json.dumps([round(v, 6) for v in (*self.roi.as_tuple(), self.margin)]).encode()
-        return f"roi{self.size}-{hashlib.sha256(blob).hexdigest()[:8]}"
+        return f"roi{self.size}-{hashlib.sha256(blob).hexdigest()[:8]}{suffix}"
 
     def crop_box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Pixel box ``(x0, y0, x1, y1)`` (exclusive ends) of a ``width``×``height`` frame this view keeps."""
@@ -535,15 +551,23 @@ class ViewSpec:
         return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "size": int(self.size),
             "roi": list(self.roi.as_tuple()) if self.roi else None,
             "margin": float(self.margin),
         }
+        if self.lowres:  # absent at 0, so full-resolution views keep the dicts they always had
+            d["lowres"] = int(self.lowres)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ViewSpec:
-        return cls(size=int(d["size"]), roi=ROI.parse(d.get("roi")), margin=float(d.get("margin", 0.1)))
+        return cls(
+            size=int(d["size"]),
+            roi=ROI.parse(d.get("roi")),
+            margin=float(d.get("margin", 0.1)),
+            lowres=int(d.get("lowres", 0)),
+        )
 
 
 def _prescale(n: int, size: int) -> int:

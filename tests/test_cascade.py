@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -324,30 +322,32 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
     small, full, truth = make_segment(23, seed=9)
     requested = {}
 
-    def iter_frames(path, start=0, stop=None, step=1, batch_size=32, stats=None):
-        requested.update(start=start, stop=stop, step=step)
-        idx = np.arange(start, 23 if stop is None else stop, step)
-        for a in range(0, len(idx), batch_size):
-            sel = idx[a : a + batch_size]
-            yield SimpleNamespace(indices=sel, frames=[full[i] for i in sel])
+    class FakeReader:
+        choice = SimpleNamespace(name="fake")
 
-    def preprocess(frames, view):
-        return np.stack([small[int(f[1, 1, 0])] for f in frames])
+        def iter_views(self, path, views, start=0, stop=None, step=1, batch_size=32, stats=None, keep_full=True):
+            requested.update(start=start, stop=stop, step=step)
+            idx = np.arange(start, 23 if stop is None else stop, step)
+            for a in range(0, len(idx), batch_size):
+                sel = idx[a : a + batch_size]
+                yield SimpleNamespace(
+                    indices=sel, small={"fake": small[sel]}, full=lambda ii, sel=sel: [full[sel[i]] for i in ii]
+                )
 
-    import noscope_core.video as real_video
+    import noscope_core.readers as readers
+    import noscope_core.video as video
 
-    fake_video = types.ModuleType("noscope_core.video")
-    fake_video.iter_frames, fake_video.preprocess = iter_frames, preprocess
-    fake_video.prefetch = real_video.prefetch  # the real decoder thread around the fake decoder
-    fake_video.decode_batch_size = lambda info, batch_size: batch_size
-    fake_video.probe_video = lambda path: SimpleNamespace(frame_count=0, fps=0.0)  # a container that says nothing
-    monkeypatch.setitem(sys.modules, "noscope_core.video", fake_video)
-    # each full frame carries its number so the fake preprocess can find its small frame
-    full[:, 1, 1, 0] = np.arange(23)
+    monkeypatch.setattr(readers, "choose_reader", lambda path, reader="auto": FakeReader())
+    monkeypatch.setattr(readers, "iter_views", lambda path, views, reader, **kw: reader.iter_views(path, views, **kw))
+    monkeypatch.setattr(video, "decode_batch_size", lambda info, batch_size: batch_size)
+    # a container that says nothing
+    monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(frame_count=0, fps=0.0, path=path))
 
     dd, model = FakeDD("previous"), FakeModel()
     config = make_config(5, dd, model)
-    got = Cascade(config, FakeReference(), QUERY, None, dd=dd, model=model).run_video("none.avi", batch_size=2)
+    view = SimpleNamespace(name="fake")
+    got = Cascade(config, FakeReference(), QUERY, view, dd=dd, model=model).run_video("none.avi", batch_size=2)
+    assert got.reader == "fake"
     assert requested == {"start": 0, "stop": None, "step": 5}
     np.testing.assert_array_equal(got.frame_index, np.arange(0, 21))  # unknown length: last evaluated + skip
     dd_scores, model_scores = scores_for(config, small, dd, model)
@@ -356,7 +356,7 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
     np.testing.assert_array_equal(got.routes, want_routes[:21])
     assert got.fps_e2e is not None and got.seconds["decode"] >= 0
 
-    got = Cascade(config, FakeReference(), QUERY, None, dd=dd, model=model).run_video("none.avi", 3, 19, batch_size=4)
+    got = Cascade(config, FakeReference(), QUERY, view, dd=dd, model=model).run_video("none.avi", 3, 19, batch_size=4)
     np.testing.assert_array_equal(got.frame_index, np.arange(3, 19))
 
 
@@ -416,8 +416,10 @@ def test_random_ranges_never_crash_and_match_simulate(n, skip, batch_size, dd_ki
     np.testing.assert_array_equal(got.routes, want_routes)
 
 
-def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(tmp_path):
+@pytest.mark.parametrize("reader", ["opencv", "auto"])
+def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(tmp_path, reader):
     cv2 = pytest.importorskip("cv2")
+    from noscope_core.readers import iter_views
     from noscope_core.video import ViewSpec, preprocess, read_frames
 
     rng = np.random.default_rng(11)
@@ -437,11 +439,15 @@ def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(t
     dd, model = FakeDD("previous"), FakeModel()
     config = make_config(4, dd, model, thr=0.02, c_low=0.2, c_high=0.6)
     cascade = Cascade(config, FakeReference(), QUERY, view, dd=dd, model=model)
-    streamed = cascade.run_video(path, batch_size=3)
+    streamed = cascade.run_video(path, batch_size=3, reader=reader)
+    assert streamed.reader == ("opencv" if reader == "opencv" else "pyav")
     assert all(streamed.route_counts()[r] > 0 for r in ("skipped", "dd_carry", "model_absent", "reference"))
 
-    decoded = read_frames(path, list(range(n)))
-    stored = cascade.run_frames(preprocess(decoded, view), np.arange(n), lambda ii: read_frames(path, ii), 5)
+    # the small frames the store would hold when built with the same reader
+    store_rows = np.concatenate([b.small[view.name] for b in iter_views(path, (view,), reader=reader)])
+    if reader == "opencv":
+        assert np.array_equal(store_rows, preprocess(read_frames(path, list(range(n))), view))
+    stored = cascade.run_frames(store_rows, np.arange(n), lambda ii: read_frames(path, ii), 5)
     np.testing.assert_array_equal(streamed.frame_index, np.arange(n))  # tail frames 29.. covered via frame count
     np.testing.assert_array_equal(streamed.labels, stored.labels)
     np.testing.assert_array_equal(streamed.routes, stored.routes)

@@ -15,6 +15,7 @@ from noscope_core.errors import ArtifactError, VideoError
 from noscope_core.framestore import FrameStore, build_frame_store
 from noscope_core.paths import default_video
 from noscope_core.query import ROI
+from noscope_core.readers import PyAVReader, iter_views
 from noscope_core.synthetic import SyntheticScene, write_synthetic_video
 from noscope_core.video import ViewSpec, iter_frames, preprocess, probe_video
 
@@ -33,12 +34,50 @@ def decoded(clip) -> list[np.ndarray]:
     return [f for b in iter_frames(clip) for f in b.frames]
 
 
+@pytest.fixture(scope="module")
+def pyav_rows(clip) -> dict[str, np.ndarray]:
+    """Every view of every frame through PyAV's reader: what a store built by the "auto" reader must hold."""
+    batches = list(PyAVReader().iter_views(clip, VIEWS))
+    return {v.name: np.concatenate([b.small[v.name] for b in batches]) for v in VIEWS}
+
+
+class _Watched:
+    """A reader that reports each decode pass and each batch to ``hook`` (to count or interrupt decoding)."""
+
+    def __init__(self, inner, hook) -> None:
+        self.inner, self.choice, self.hook = inner, inner.choice, hook
+
+    def iter_views(self, *a, **k):
+        self.hook("pass")
+        for batch in self.inner.iter_views(*a, **k):
+            self.hook("batch")
+            yield batch
+
+
+def _watch_reader(monkeypatch, hook) -> None:
+    real = framestore.choose_reader
+    monkeypatch.setattr(framestore, "choose_reader", lambda path, reader="auto": _Watched(real(path, reader), hook))
+
+
+def _no_decode(event):
+    raise AssertionError("decoded again")
+
+
 def _leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name.endswith(".tmp") or ".old." in p.name)
 
 
-def test_store_rows_equal_preprocess_of_decoded_frames(tmp_path, clip, decoded):
+def test_store_rows_are_the_auto_readers_small_frames(tmp_path, clip, decoded, pyav_rows):
     store = build_frame_store(clip, tmp_path / "store", views=VIEWS, progress=False, batch_size=16)
+    assert store.reader == "pyav" and store.meta["reader"]["shrink"] == "pyav-area"
+    for view in VIEWS:
+        assert np.array_equal(store.frames(view), pyav_rows[view.name])  # what a query reading with "auto" sees
+        assert np.abs(store.frames(view).astype(int) - preprocess(decoded, view)).mean() < 3.0
+
+
+def test_store_rows_equal_preprocess_of_decoded_frames(tmp_path, clip, decoded):
+    store = build_frame_store(clip, tmp_path / "store", views=VIEWS, progress=False, batch_size=16, reader="opencv")
+    assert store.reader == "opencv"
     assert store.n_frames == N and store.fps == pytest.approx(10.0)
     assert store.views == VIEWS
     for view in VIEWS:
@@ -77,10 +116,7 @@ def test_open_missing_or_incomplete_store_is_an_artifact_error(tmp_path, clip):
 def test_second_build_reuses_the_store_without_decoding(tmp_path, clip, monkeypatch):
     first = build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False)
 
-    def no_decode(*a, **k):
-        raise AssertionError("decoded again")
-
-    monkeypatch.setattr(framestore, "iter_frames", no_decode)
+    _watch_reader(monkeypatch, _no_decode)
     again = build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False)  # a subset is enough
     assert again.meta["created_utc"] == first.meta["created_utc"]
     assert again.views == VIEWS  # still holds both
@@ -90,10 +126,7 @@ def test_a_store_left_aside_by_a_builder_killed_mid_swap_is_put_back_not_rebuilt
     first = build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False)
     (tmp_path / "s").rename(tmp_path / f".s.old.{dead_pid}")  # a kill between the fallback swap's two renames
 
-    def no_decode(*a, **k):
-        raise AssertionError("decoded again")
-
-    monkeypatch.setattr(framestore, "iter_frames", no_decode)
+    _watch_reader(monkeypatch, _no_decode)
     again = build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False)
     assert again.meta["created_utc"] == first.meta["created_utc"]
     assert _leftovers(tmp_path) == []
@@ -125,15 +158,13 @@ def test_failed_build_leaves_no_half_store_and_keeps_the_previous_one(tmp_path, 
     before = np.array(good.frames(VIEWS[0]))
     meta_before = (tmp_path / "s" / "meta.json").read_text()
     calls = {"n": 0}
-    real = framestore.preprocess
 
-    def dies_midway(frames, view):
-        calls["n"] += 1
+    def dies_midway(event):
+        calls["n"] += event == "batch"
         if calls["n"] == 3:
             raise KeyboardInterrupt  # like Ctrl-C or a killed worker, mid-decode
-        return real(frames, view)
 
-    monkeypatch.setattr(framestore, "preprocess", dies_midway)
+    _watch_reader(monkeypatch, dies_midway)
     with pytest.raises(KeyboardInterrupt):
         build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False, batch_size=8)
     assert _leftovers(tmp_path) == []
@@ -147,13 +178,7 @@ def test_failed_build_leaves_no_half_store_and_keeps_the_previous_one(tmp_path, 
 
 def test_concurrent_builders_decode_once_and_share_the_store(tmp_path, clip, monkeypatch):
     decodes = []
-    real = framestore.iter_frames
-
-    def counting(*a, **k):
-        decodes.append(1)
-        yield from real(*a, **k)
-
-    monkeypatch.setattr(framestore, "iter_frames", counting)
+    _watch_reader(monkeypatch, lambda event: decodes.append(1) if event == "pass" else None)
     results: list[FrameStore] = []
     errors: list[BaseException] = []
 
@@ -173,7 +198,7 @@ def test_concurrent_builders_decode_once_and_share_the_store(tmp_path, clip, mon
     assert _leftovers(tmp_path) == []
 
 
-def test_truncated_video_keeps_decodable_frames_and_reports_missing_tail(tmp_path, clip, decoded):
+def test_truncated_video_keeps_decodable_frames_and_reports_missing_tail(tmp_path, clip, pyav_rows):
     cut = tmp_path / "cut.avi"
     data = clip.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
@@ -182,16 +207,18 @@ def test_truncated_video_keeps_decodable_frames_and_reports_missing_tail(tmp_pat
     assert store.meta["frames_missing_at_end"] == N - store.n_frames
     assert store.meta["decode_gave_up_at"] == store.n_frames
     k = store.n_frames - 2  # the last frames before the cut may be damaged
-    assert np.array_equal(store.frames(VIEWS[0])[:k], preprocess(decoded[:k], VIEWS[0]))
+    assert np.array_equal(store.frames(VIEWS[0])[:k], pyav_rows[VIEWS[0].name][:k])
 
 
 @pytest.mark.parametrize("claimed", [10, 500])
-def test_store_follows_the_decoder_when_the_container_lies_about_length(tmp_path, clip, decoded, monkeypatch, claimed):
+def test_store_follows_the_decoder_when_the_container_lies_about_length(
+    tmp_path, clip, pyav_rows, monkeypatch, claimed
+):
     real_probe = framestore.probe_video
     monkeypatch.setattr(framestore, "probe_video", lambda p: dataclasses.replace(real_probe(p), frame_count=claimed))
     store = build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False, batch_size=4)
     assert store.n_frames == N
-    assert np.array_equal(store.frames(VIEWS[0]), preprocess(decoded, VIEWS[0]))
+    assert np.array_equal(store.frames(VIEWS[0]), pyav_rows[VIEWS[0].name])
     assert store.timestamps_s.shape == (N,) and store.decoded_ok.all()
 
 
@@ -232,8 +259,8 @@ def test_real_camera_store_holds_all_795_frames_at_50_and_100(tmp_path):
     assert store.n_frames == 795 and store.n_corrupt == 0
     assert (store.info.width, store.info.height) == (768, 576) and store.fps == pytest.approx(10.0)
     assert store.frames("full50").shape == (795, 50, 50, 3) and store.frames("full100").shape == (795, 100, 100, 3)
-    head = [f for b in iter_frames(video, stop=8) for f in b.frames]
-    assert np.array_equal(store.frames("full100")[:8], preprocess(head, ViewSpec(100)))
+    head = next(iter_views(video, (ViewSpec(100),), stop=8))
+    assert np.array_equal(store.frames("full100")[:8], head.small["full100"])
     assert np.all(np.diff(store.timestamps_s) > 0)
 
 
@@ -244,3 +271,32 @@ def test_refuses_to_replace_a_folder_that_is_not_a_store(tmp_path, clip):
     with pytest.raises(ArtifactError, match="not a frame store"):
         build_frame_store(clip, precious, views=VIEWS[:1], progress=False)
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_a_store_of_the_previous_format_names_the_rebuild_and_is_rebuilt(tmp_path, clip):
+    build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False)
+    meta_path = tmp_path / "s" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(ArtifactError, match="shrunk another way") as err:
+        FrameStore.open(tmp_path / "s")
+    assert "rebuild it" in str(err.value) and "retrain" in str(err.value)
+    store = build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False)
+    assert store.meta["format_version"] == framestore.FORMAT_VERSION
+
+
+def test_a_store_shrunk_by_another_reader_is_rebuilt(tmp_path, clip, pyav_rows):
+    assert build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False, reader="opencv").reader == "opencv"
+    store = build_frame_store(clip, tmp_path / "s", views=VIEWS[:1], progress=False)
+    assert store.reader == "pyav" and np.array_equal(store.frames(VIEWS[0]), pyav_rows[VIEWS[0].name])
+
+
+def test_lowres_views_are_decoded_in_their_own_pass(tmp_path, clip, monkeypatch, pyav_rows):
+    passes = []
+    _watch_reader(monkeypatch, lambda event: passes.append(1) if event == "pass" else None)
+    low = ViewSpec(16, lowres=1)
+    store = build_frame_store(clip, tmp_path / "s", views=(VIEWS[0], low), progress=False)
+    assert len(passes) == 2 and store.n_frames == N and store.decoded_ok.all()
+    assert np.array_equal(store.frames(VIEWS[0]), pyav_rows[VIEWS[0].name])
+    expect = np.concatenate([b.small[low.name] for b in PyAVReader().iter_views(clip, (low,))])
+    assert np.array_equal(store.frames(low), expect) and not np.array_equal(store.frames(low), store.frames(VIEWS[0]))

@@ -266,13 +266,18 @@ def _child(argv: list[str]) -> int:
     if role == "build":
         import noscope_core.framestore as framestore
 
-        delay, preprocess = float(os.environ.get("RELIABILITY_SLOW_PREPROCESS", 0)), framestore.preprocess
+        delay, choose = float(os.environ.get("RELIABILITY_SLOW_PREPROCESS", 0)), framestore.choose_reader
 
-        def slow_preprocess(frames, view):
-            time.sleep(delay)
-            return preprocess(frames, view)
+        class SlowReader:  # the store's reader shrinks while it decodes: slow each batch, per view, as before
+            def __init__(self, inner):
+                self.inner, self.choice = inner, inner.choice
 
-        framestore.preprocess = slow_preprocess
+            def iter_views(self, *a, **k):
+                for batch in self.inner.iter_views(*a, **k):
+                    time.sleep(delay * len(batch.small))
+                    yield batch
+
+        framestore.choose_reader = lambda path, reader="auto": SlowReader(choose(path, reader))
         store = framestore.build_frame_store(args[0], args[1], progress=False)
         print(json.dumps({k: store.meta[k] for k in ("created_utc", "build_seconds", "n_frames")}))
         return 0

@@ -276,13 +276,18 @@ def _slow_down() -> None:
     if env.get("RELIABILITY_SLOW_PREPROCESS"):
         import noscope_core.framestore as framestore
 
-        delay, preprocess = float(env["RELIABILITY_SLOW_PREPROCESS"]), framestore.preprocess
+        delay, choose = float(env["RELIABILITY_SLOW_PREPROCESS"]), framestore.choose_reader
 
-        def slow_preprocess(frames, view):
-            time.sleep(delay)
-            return preprocess(frames, view)
+        class SlowReader:  # the store's reader shrinks while it decodes: slow each batch, per view, as before
+            def __init__(self, inner):
+                self.inner, self.choice = inner, inner.choice
 
-        framestore.preprocess = slow_preprocess
+            def iter_views(self, *a, **k):
+                for batch in self.inner.iter_views(*a, **k):
+                    time.sleep(delay * len(batch.small))
+                    yield batch
+
+        framestore.choose_reader = lambda path, reader="auto": SlowReader(choose(path, reader))
     if env.get("RELIABILITY_SLOW_DETECT"):
         from noscope_core.detectors.synthetic import SyntheticDetector
 

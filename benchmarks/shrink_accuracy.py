@@ -1,0 +1,115 @@
+"""``python -m benchmarks.shrink_accuracy [--frames N]``: does a cheaper shrink path cost the models accuracy?
+
+On the synthetic camera (exact ground truth for "car"), each shrink path (OpenCV's read + preprocess, PyAV's
+reused AREA reformatter, PyAV ``lowres`` 1/2/3) makes the 50×50 frames of the same video; one small specialized
+model is trained per path on the first half and scored on the last third, on frames of its own path ("train on
+the path you query with") and, for the model trained on OpenCV's frames, on every other path (what an old model
+sees when the query reads another way). Reported per path: the test ROC AUC and the fraction of test frames the
+model leaves to the reference when its two thresholds are set for 1 % false negatives and 1 % false positives
+(the cascade's cost driver). Results: ``benchmarks/results/shrink_accuracy.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MODEL = dict(conv_blocks=1, filters=16, dense=32, stem_stride=2)  # c1-f16-d32-s2, the fastest long-camera model
+TARGET = 0.01
+
+
+def path_frames(video: Path) -> dict[str, np.ndarray]:
+    from noscope_core.readers import OpenCVReader, PyAVReader
+    from noscope_core.video import ViewSpec
+
+    paths = {"opencv": (OpenCVReader(), ViewSpec(50)), "pyav": (PyAVReader(), ViewSpec(50))}
+    paths.update({f"lowres{k}": (PyAVReader(), ViewSpec(50, lowres=k)) for k in (1, 2, 3)})
+    out = {}
+    for key, (reader, view) in paths.items():
+        out[key] = np.concatenate([b.small[view.name] for b in reader.iter_views(video, (view,), batch_size=512)])
+    return out
+
+
+def reference_fraction(p: np.ndarray, y: np.ndarray, target: float = TARGET) -> float:
+    """Test frames between the thresholds that keep FNR and FPR at ``target`` (oracle thresholds on the test)."""
+    c_low = np.quantile(p[y], target) if y.any() else 1.0
+    c_high = np.quantile(p[~y], 1 - target) if (~y).any() else 0.0
+    if c_low > c_high:
+        return 0.0
+    return float(np.mean((p >= c_low) & (p <= c_high)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.shrink_accuracy", description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=4000)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = p.parse_args(argv)
+
+    from sklearn.metrics import roc_auc_score
+
+    from benchmarks.cameras import synthetic_camera
+    from noscope_core.atomic import write_json, write_text
+    from noscope_core.paths import noscope_home
+    from noscope_core.specialized import ModelSpec
+    from noscope_core.synthetic import load_truth
+    from noscope_core.training import train_models
+
+    video = synthetic_camera(noscope_home(), args.frames).video
+    y = load_truth(video).presence("car")
+    frames = path_frames(video)
+    n = min(len(y), *(len(f) for f in frames.values()))
+    tr, va, te = slice(0, n // 2), slice(n // 2, 2 * n // 3), slice(2 * n // 3, n)
+    spec = ModelSpec(**MODEL)
+    res: dict[str, Any] = {"video": str(video), "frames": n, "model": spec.name, "paths": {}}
+    models = {}
+    for key, x in frames.items():
+        (trained,) = train_models(
+            [spec], x[tr], y[tr], x[va], y[va], max_epochs=args.epochs, num_threads=2, augment=True, seed=0
+        )
+        models[key] = trained.model
+        prob = trained.model.predict_proba(np.ascontiguousarray(x[te]))
+        res["paths"][key] = {
+            "auc": float(roc_auc_score(y[te], prob)),
+            "reference_fraction": reference_fraction(prob, y[te]),
+            "epochs": trained.epochs,
+        }
+        print(key, res["paths"][key])
+    for key, x in frames.items():  # the model trained on OpenCV's frames, queried through each path
+        prob = models["opencv"].predict_proba(np.ascontiguousarray(x[te]))
+        res["paths"][key]["opencv_model_auc"] = float(roc_auc_score(y[te], prob))
+        res["paths"][key]["opencv_model_reference_fraction"] = reference_fraction(prob, y[te])
+    res["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    lines = [
+        "# Shrink path vs model accuracy (synthetic camera, exact truth)",
+        "",
+        f"{n:,} frames of {Path(video).name}; model {spec.name} trained on the first half, scored on the last third. "
+        f"Reference fraction: test frames left to the reference at {TARGET:.0%} FNR and {TARGET:.0%} FPR.",
+        "",
+        "| shrink path | AUC (own model) | reference fraction (own model) | AUC (OpenCV-trained model) | "
+        "reference fraction (OpenCV-trained model) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, r in res["paths"].items():
+        lines.append(
+            f"| {key} | {r['auc']:.4f} | {r['reference_fraction']:.3f} | {r['opencv_model_auc']:.4f} | "
+            f"{r['opencv_model_reference_fraction']:.3f} |"
+        )
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    write_json(args.results_dir / "shrink_accuracy.json", res)
+    write_text(args.results_dir / "shrink_accuracy.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

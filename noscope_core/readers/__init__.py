@@ -1,0 +1,24 @@
+"""Video readers behind one interface: OpenCV's (the fallback) and PyAV's (threaded, lowres, keyframe scans)."""
+
+from noscope_core.readers.base import READER_NAMES, ReaderChoice, VideoReader, ViewBatch
+from noscope_core.readers.choose import choose_reader, probe_codec
+from noscope_core.readers.keyframes import FrameFetcher, KeyframeIndex, iter_keyframes
+from noscope_core.readers.opencv_reader import OpenCVReader
+from noscope_core.readers.pyav_reader import PyAVReader, Shrinker
+from noscope_core.readers.stream import iter_views
+
+__all__ = [
+    "READER_NAMES",
+    "ReaderChoice",
+    "VideoReader",
+    "ViewBatch",
+    "choose_reader",
+    "probe_codec",
+    "FrameFetcher",
+    "KeyframeIndex",
+    "iter_keyframes",
+    "OpenCVReader",
+    "PyAVReader",
+    "Shrinker",
+    "iter_views",
+]
