@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from noscope_core.errors import ArtifactError
-from noscope_core.fetch import sha256_file
+from noscope_core.model_files import sha256_file
 
 #: hex characters of a video fingerprint or a run key used in folder names
 FINGERPRINT_CHARS = 16

@@ -16,8 +16,8 @@ from noscope_core.cascade import Cascade, CascadeConfig
 from noscope_core.costs import StageCosts, measure_stage_costs
 from noscope_core.difference import DifferenceDetector
 from noscope_core.errors import ArtifactError
-from noscope_core.fetch import sha256_file
 from noscope_core.labelset import LabelSet
+from noscope_core.model_files import sha256_file
 from noscope_core.optimizer import Candidate, OptimizationResult
 from noscope_core.optimizer import optimize as search
 from noscope_core.query import Query

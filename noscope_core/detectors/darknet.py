@@ -21,7 +21,7 @@ from noscope_core.detectors._prep import as_bgr, default_num_threads, nms_detect
 from noscope_core.detectors.base import Detection, ReferenceDetector
 from noscope_core.detectors.coco import read_names
 from noscope_core.errors import DetectorError
-from noscope_core.fetch import MANIFEST, require_model_files
+from noscope_core.model_files import MANIFEST, require_model_files
 
 CFG = "yolov3-tiny.cfg"
 WEIGHTS = "yolov3-tiny.weights"

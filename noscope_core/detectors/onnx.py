@@ -26,7 +26,7 @@ from noscope_core.detectors._prep import as_bgr, default_num_threads, letterbox,
 from noscope_core.detectors.base import Detection, ReferenceDetector
 from noscope_core.detectors.coco import COCO80_NAMES, read_names
 from noscope_core.errors import DetectorError
-from noscope_core.fetch import sha256_file
+from noscope_core.model_files import sha256_file
 
 EXPECTED_SHAPES = "(B, N, 5+nc) [YOLOv5: box, objectness, classes] or (B, 4+nc, N) [YOLOv8: box, classes]"
 SHAPE_HINT = "check the class names (metadata 'names', a MODEL.names sidecar) match the model, and export the raw head without NMS"

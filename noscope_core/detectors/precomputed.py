@@ -26,7 +26,7 @@ import numpy as np
 
 from noscope_core.detectors.base import Detection, ReferenceDetector
 from noscope_core.errors import DetectorError
-from noscope_core.fetch import sha256_file
+from noscope_core.model_files import sha256_file
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("frame", "class", "score", "x", "y", "w", "h")
 _PIXEL_THRESHOLD = 1.5  # a fraction never exceeds 1 (plus rounding slack); anything above it is a pixel

@@ -19,7 +19,7 @@ from noscope_core.detectors._prep import as_bgr, default_num_threads
 from noscope_core.detectors.base import Detection, ReferenceDetector
 from noscope_core.detectors.coco import COCO91_UNANNOTATED, read_names
 from noscope_core.errors import DetectorError
-from noscope_core.fetch import MANIFEST, require_model_files
+from noscope_core.model_files import MANIFEST, require_model_files
 
 PB = "frozen_inference_graph.pb"
 PBTXT = "ssd_mobilenet_v3_large_coco_2020_01_14.pbtxt"
