@@ -416,11 +416,13 @@ def test_random_ranges_never_crash_and_match_simulate(n, skip, batch_size, dd_ki
     np.testing.assert_array_equal(got.routes, want_routes)
 
 
-@pytest.mark.parametrize("reader", ["opencv", "auto"])
-def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(tmp_path, reader):
+@pytest.mark.parametrize("reader,lowres", [("opencv", 0), ("auto", 0), ("auto", 1)])
+def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(tmp_path, reader, lowres):
+    """With ``lowres`` the small frames come from reduced-resolution decoding and the reference's full frames
+    are decoded again at full size: the same labels as a store built the same way."""
     cv2 = pytest.importorskip("cv2")
     from noscope_core.readers import iter_views
-    from noscope_core.video import ViewSpec, preprocess, read_frames
+    from noscope_core.video import DecodeStats, ViewSpec, preprocess, read_frames
 
     rng = np.random.default_rng(11)
     n, path = 30, tmp_path / "clip.avi"
@@ -435,7 +437,7 @@ def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(t
         writer.write(frame)
     writer.release()
 
-    view = ViewSpec(size=8)
+    view = ViewSpec(size=8, lowres=lowres)
     dd, model = FakeDD("previous"), FakeModel()
     config = make_config(4, dd, model, thr=0.02, c_low=0.2, c_high=0.6)
     cascade = Cascade(config, FakeReference(), QUERY, view, dd=dd, model=model)
@@ -444,7 +446,9 @@ def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(t
     assert all(streamed.route_counts()[r] > 0 for r in ("skipped", "dd_carry", "model_absent", "reference"))
 
     # the small frames the store would hold when built with the same reader
-    store_rows = np.concatenate([b.small[view.name] for b in iter_views(path, (view,), reader=reader)])
+    stats = DecodeStats()
+    store_rows = np.concatenate([b.small[view.name] for b in iter_views(path, (view,), reader=reader, stats=stats)])
+    assert stats.lowres == lowres  # MJPEG decodes at reduced resolution
     if reader == "opencv":
         assert np.array_equal(store_rows, preprocess(read_frames(path, list(range(n))), view))
     stored = cascade.run_frames(store_rows, np.arange(n), lambda ii: read_frames(path, ii), 5)
