@@ -72,7 +72,7 @@ def run_embedded(registry: Path, log=print) -> float:
     (work / "dagster_home").mkdir(parents=True)
     t0 = time.time()
     r = subprocess.run(
-        [sys.executable, "-m", "noscope_core.cli", "demo"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "noscope_cli", "demo"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
     )
     wall_s = time.time() - t0
     if r.returncode != 0:
