@@ -29,13 +29,7 @@ def register(subparsers) -> None:
     )
     q.add_argument("--max-fnr", type=float, default=spec.DEFAULT_MAX_FNR)
     q.add_argument("--max-fpr", type=float, default=spec.DEFAULT_MAX_FPR)
-    q.add_argument(
-        "--confidence",
-        type=float,
-        default=None,
-        help="demand the targets at this confidence (e.g. 0.95, Clopper-Pearson bound on the threshold segment) "
-        "instead of NoScope's point estimate",
-    )
+    add_promise_arguments(q)
     q.add_argument(
         "--split",
         default=",".join(f"{f:g}" for f in spec.DEFAULT_SPLIT),
@@ -62,6 +56,29 @@ def register(subparsers) -> None:
     q.set_defaults(func=run)
 
 
+def add_promise_arguments(parser) -> None:
+    """--confidence, --certify-budget, --no-certify: shared by ``query`` and ``apply``."""
+    from noscope_core.certify import DEFAULT_CERTIFY_BUDGET
+
+    parser.add_argument(
+        "--confidence",
+        default=str(spec.DEFAULT_CONFIDENCE),
+        help=f"the targets are promises at this confidence (default {spec.DEFAULT_CONFIDENCE}: time-aware bounds on "
+        "the threshold segment, and the answer certified on its own frames); none: NoScope's point rule",
+    )
+    parser.add_argument(
+        "--certify-budget",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"reference frames certification may spend on the answer (default {DEFAULT_CERTIFY_BUDGET:,}; "
+        "it spends only what the answer's counts need)",
+    )
+    parser.add_argument(
+        "--no-certify", action="store_true", help="skip certifying the answer (it then carries no bound)"
+    )
+
+
 def run(args) -> int:
     from noscope_core.query_command import run_query_command
 
@@ -82,12 +99,18 @@ def options_from_args(args):
         targets=spec.Targets(
             max_fnr=parse_target("--max-fnr", args.max_fnr),
             max_fpr=parse_target("--max-fpr", args.max_fpr),
-            confidence=args.confidence,
+            confidence=spec.parse_confidence(args.confidence),
         ),
         split=spec.SplitSpec(parse_split(args.split), parse_blocks(args.blocks)),
         training=spec.TrainingOptions(max_epochs=args.max_epochs),
     )
-    return QueryOptions(camera, evaluate=args.evaluate, json_out=args.json_out)
+    return QueryOptions(
+        camera,
+        evaluate=args.evaluate,
+        json_out=args.json_out,
+        certify=not args.no_certify,
+        certify_budget=args.certify_budget,
+    )
 
 
 def parse_blocks(text: str | int | None) -> int | None:
@@ -132,12 +155,39 @@ def format_summary(answer) -> str:
             f"end to end       {r.cascade_fps_e2e:.1f} frames/s  ->  speed-up {r.speedup_e2e:.1f}x (decode included)"
         )
     lines.append(f"reference calls  {r.reference_calls} ({100 * r.reference_call_fraction:.2f}% of test frames)")
-    if r.fnr is not None:
-        lines.append(
-            f"error vs ref     FNR {100 * r.fnr:.2f}%  FPR {100 * r.fpr:.2f}%  "
-            f"(targets {100 * art.targets.max_fnr:g}% / {100 * art.targets.max_fpr:g}%)"
-        )
-    else:
-        lines.append("error vs ref     not measured (add --evaluate)")
+    lines += promise_lines(r)
     lines.append(f"intervals        {len(r.intervals)} positive: {preview_intervals(r.intervals)}")
     return "\n".join(lines)
+
+
+def promise_lines(r, unmeasured: str = "not measured (add --evaluate)") -> list[str]:
+    """Each bound beside the measured error, and plainly whether the promise holds (a ``QueryResult``)."""
+    art, cert = r.artifact, r.certificate
+    t = art.targets
+
+    def pct(x: float | None) -> str:
+        return "   -  " if x is None else f"{100 * x:5.2f}%"
+
+    conf = "point rule (no promise)" if t.confidence is None else f"at {t.confidence:g} confidence"
+    lines = [
+        f"                 {'FNR':>7} {'FPR':>7}",
+        f"targets          {pct(t.max_fnr)} {pct(t.max_fpr)}  {conf}",
+    ]
+    if art.best.fnr_bound is not None:
+        lines.append(
+            f"bound, threshold {pct(art.best.fnr_bound)} {pct(art.best.fpr_bound)}  (optimizer, unseen footage)"
+        )
+    if cert is not None:
+        lines.append(
+            f"bound, this test {pct(cert.fnr_bound)} {pct(cert.fpr_bound)}  (certified on the answer's frames)"
+        )
+    if r.fnr is not None:
+        lines.append(f"measured vs ref  {pct(r.fnr)} {pct(r.fpr)}")
+    else:
+        lines.append(f"measured vs ref  {unmeasured}")
+    if cert is not None:
+        verdict = "PROMISE KEPT" if cert.certified else "PROMISE NOT MET"
+        lines.append(f"certificate      {verdict}: {r.certify_reason} ({cert.frames_labelled:,} reference frames)")
+    else:
+        lines.append(f"certificate      NOT CERTIFIED: {r.certify_reason}")
+    return lines

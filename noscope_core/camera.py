@@ -56,7 +56,8 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
     targets = Targets(
         max_fnr=float(d.get("max_fnr", Targets.max_fnr)),
         max_fpr=float(d.get("max_fpr", Targets.max_fpr)),
-        confidence=float(d["confidence"]) if d.get("confidence") else None,
+        # a missing key means the default confidence; an explicit null asks for NoScope's point rule
+        confidence=d["confidence"] if "confidence" in d else Targets.confidence,
     )
     split = SplitSpec(
         fractions=d.get("split", SplitSpec.fractions),

@@ -192,10 +192,12 @@ def optimize(
     models_dir: str | Path | None = None,
     dd_dir: str | Path | None = None,
     fallback_reason: str | None = None,
+    unit_frames: int | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
-    ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``)."""
+    ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``), with
+    evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone)."""
     start = time.perf_counter()
     view = model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
@@ -228,6 +230,8 @@ def optimize(
         max_fpr=targets.max_fpr,
         skips=skips,
         confidence=targets.confidence,
+        unit_frames=unit_frames,
+        fps=store.fps,
     )
     art = CascadeArtifact.from_result(
         result,

@@ -15,8 +15,11 @@ from pathlib import Path
 
 from noscope_core import cascade_artifact, difference_folder, labelset, model_folder, query_run
 from noscope_core.artifacts import is_complete
+from noscope_core.bounds import evidence_unit_frames
 from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact
+from noscope_core.certify_answer import CertifyOptions
+from noscope_core.detection_cache import DetectionCache
 from noscope_core.detectors import ReferenceDetector, make_detector
 from noscope_core.framestore import FrameStore, build_frame_store
 from noscope_core.labelset import FIT_SEGMENTS, LabelSet, check_labels, degenerate_reason
@@ -105,7 +108,11 @@ def optimize(
     models_dir: str | Path | None = None,
     dd_dir: str | Path | None = None,
 ) -> CascadeArtifact:
-    """The cheapest cascade that meets the spec's targets on the threshold segment."""
+    """The cheapest cascade that meets the spec's targets on the threshold segment (at the spec's confidence, with
+    evidence counted in blocks estimated on the train and threshold labels together)."""
+    unit_frames = None
+    if spec.targets.confidence is not None:
+        unit_frames = evidence_unit_frames([labels.segment(s).label for s in FIT_SEGMENTS])
     return cascade_artifact.optimize(
         store,
         labels,
@@ -115,6 +122,7 @@ def optimize(
         out_path=out_path,
         models_dir=models_dir,
         dd_dir=dd_dir,
+        unit_frames=unit_frames,
     )
 
 
@@ -140,9 +148,29 @@ def run_query(
     video: str | Path,
     truth=None,
     e2e: bool = True,
+    certify: CertifyOptions | None = None,
+    known_reference=None,
+    cache=None,
 ) -> QueryResult:
-    """Run the cascade over ``segment``: its answer, its speed against the reference and, with ``truth``, its error."""
-    return query_run.run_query(cascade, artifact, store, segment, video, truth=truth, e2e=e2e)
+    """Run the cascade over ``segment`` and certify its answer: the answer, its bounds, its speed against the
+    reference (certification included) and, with ``truth``, its error (see ``query_run.run_query``)."""
+    return query_run.run_query(
+        cascade,
+        artifact,
+        store,
+        segment,
+        video,
+        truth=truth,
+        e2e=e2e,
+        certify=certify,
+        known_reference=known_reference,
+        cache=cache,
+    )
+
+
+def detection_cache(root: str | Path, video_fingerprint: str, detector: ReferenceDetector) -> DetectionCache:
+    """The reference's detections of one video, kept across runs (labelling and certification share them)."""
+    return DetectionCache(Path(root), video_fingerprint, detector.identity())
 
 
 @dataclass(frozen=True)

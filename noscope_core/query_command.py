@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from noscope_core import orchestrate
 from noscope_core.artifacts import FINGERPRINT_CHARS
 from noscope_core.atomic import write_json
+from noscope_core.certify_answer import CertifyOptions
 from noscope_core.errors import QueryError
 from noscope_core.labelset import ALL_SEGMENTS, FIT_SEGMENTS
 from noscope_core.paths import noscope_home
@@ -31,11 +33,30 @@ class QueryOptions:
     evaluate: bool = False  # also label the test segment and measure the cascade's error against the reference
     json_out: Path | None = None
     work_root: Path | None = None  # default: $NOSCOPE_HOME
+    certify: bool = True  # certify the answer on its own frames (at the spec's confidence; none: never)
+    certify_budget: int | None = None  # reference frames certification may spend; None: DEFAULT_CERTIFY_BUDGET
 
     def __post_init__(self) -> None:
         # Checked before any work: a bad value found after minutes of decoding and training wastes the run.
-        if self.json_out is not None and Path(self.json_out).is_dir():
-            raise QueryError(f"--json {self.json_out} is a folder", "give the path of a file to write, e.g. out.json")
+        check_output_file(self.json_out, "--json")
+        self.certify_options()
+
+    def certify_options(self) -> CertifyOptions:
+        return CertifyOptions.of(self.certify, self.certify_budget, seed=self.spec.training.seed)
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse an output path that cannot be written before any work starts: a folder, or a missing folder."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise QueryError(f"{flag} {path} is a folder", "give the path of a file to write, e.g. out.json")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise QueryError(f"{flag} {path}: the folder {parent} does not exist", "create it first, or write elsewhere")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise QueryError(f"{flag} {path} is not writable", "choose a path you may write to")
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,21 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     log("[5/5] running the cascade on the test segment ...")
     cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     truth = labels.segment("test").label if opts.evaluate else None
-    result = orchestrate.run_query(cascade, art, store, labels.segments.test, spec.video, truth=truth)
+    # with --evaluate the test segment's detections are cached already: certification reads them from the cache
+    # (and is still charged for them); otherwise it runs the reference on the frames it samples
+    cache = orchestrate.detection_cache(root / "cache" / "detections", info.fingerprint, detector)
+    result = orchestrate.run_query(
+        cascade,
+        art,
+        store,
+        labels.segments.test,
+        spec.video,
+        truth=truth,
+        certify=opts.certify_options(),
+        cache=cache,
+    )
+    if result.certificate is not None or spec.targets.confidence is not None:
+        log(f"      {result.certify_reason}")
     answer = QueryCommandResult(result, rates, decode_report, wall_seconds=time.perf_counter() - t0)
     if opts.json_out:
         answer.save(opts.json_out)

@@ -12,7 +12,10 @@ import numpy as np
 from noscope_core.atomic import write_json
 from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact
+from noscope_core.certify import Certificate
+from noscope_core.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
 from noscope_core.evaluate import error_rates
+from noscope_core.evaluate import intervals as intervals_of
 from noscope_core.query import Query
 from noscope_core.reference import measure_cost_ms
 from noscope_core.split import Segment
@@ -44,10 +47,36 @@ class QueryResult:
     fnr: float | None = None  # None: not measured (no reference labels for the test segment)
     fpr: float | None = None
     labels_agree_e2e: float | None = None  # share of frames where streaming and stored-frame runs agree
+    # the answer's bounds on its own frames (None: not certified, see certify_reason); its corrected labels are
+    # the answer, and its reference frames are charged to cascade_fps (certify_seconds at the reference's rate)
+    certificate: Certificate | None = None
+    certify_reason: str | None = None
+    certify_seconds: float = 0.0
+    certify_seconds_e2e: float = 0.0
 
     @property
     def query(self) -> Query:
         return self.artifact.query
+
+    @property
+    def certified(self) -> bool:
+        return bool(self.certificate is not None and self.certificate.certified)
+
+    def promise(self) -> dict:
+        """The promise and whether it is kept: the JSON fields every report shares (CLI, benchmarks, Dagster)."""
+        art, cert = self.artifact, self.certificate
+        return {
+            "confidence": art.targets.confidence,
+            "fnr_bound": cert.fnr_bound if cert else None,
+            "fpr_bound": cert.fpr_bound if cert else None,
+            "threshold_fnr_bound": art.best.fnr_bound,
+            "threshold_fpr_bound": art.best.fpr_bound,
+            "certified": self.certified,
+            "certify_frames": cert.frames_labelled if cert else 0,
+            "certify_budget": cert.budget_frames if cert else None,
+            "certify_reason": self.certify_reason,
+            "certify_seconds": self.certify_seconds,
+        }
 
     @property
     def speedup(self) -> float:
@@ -82,6 +111,7 @@ class QueryResult:
             "cascade": art.best.to_dict(),
             "fell_back": art.fell_back,
             "fallback_reason": art.reason,
+            **self.promise(),
             "targets": art.targets.to_dict(),
             "frontier": [c.to_dict() for c in art.frontier],
             "intervals": [list(iv) for iv in self.intervals],
@@ -104,12 +134,25 @@ def run_query(
     video: str | Path,
     truth: np.ndarray | None = None,
     e2e: bool = True,
+    certify: CertifyOptions | None = None,
+    known_reference: np.ndarray | None = None,
+    cache=None,
 ) -> QueryResult:
     """Run the cascade over ``segment`` of the store (decode excluded), then streaming over the video (decode
-    included), and report speed against the reference and, with ``truth``, the error against it."""
+    included), certify its answer, and report speed against the reference and, with ``truth``, the error against it.
+
+    ``certify`` (default: on, the default budget) certifies at ``artifact.targets.confidence``; the reference
+    labels the sampled frames through ``cache`` (a ``DetectionCache``), or reads them from ``known_reference``
+    (the reference's unsmoothed labels of the segment's frames, already paid for). Either way each sampled frame
+    is charged at the reference's measured cost (decode included for the end-to-end figure), since a user's
+    query pays for it."""
+    certify = CertifyOptions() if certify is None else certify
     idx = segment.indices()
     frames = np.asarray(store.frames(cascade.view)[idx])
     run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
+    reference = SegmentReference(video, cascade.reference, cascade.query, idx, cache=cache, known=known_reference)
+    cert = certify_run(run, cascade.config, artifact.targets, reference, certify)
+    answer = cert.labels if cert is not None else run.labels
     # Speed-ups are ratios measured in this one run: the reference is timed now, beside the cascade (its
     # cost from labelling time may come from a cache filled on a busier or quieter machine).
     ref_ms = measure_cost_ms(video, cascade.reference, idx, n=REFERENCE_TIMING_FRAMES) or artifact.costs.reference_ms
@@ -128,8 +171,14 @@ def run_query(
             runs = [cascade.run_video(video, start=a, stop=b) for a, b in segment.ranges]
             e2e_labels = np.concatenate([r.labels for r in runs])
             e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
-    rates = error_rates(run.labels, truth) if truth is not None else None
-    intervals = run.intervals(store.fps)
+    rates = error_rates(answer, truth) if truth is not None else None
+    intervals = intervals_of(answer, run.frame_index, store.fps)
+    checked = cert.frames_labelled if cert is not None else 0
+    certify_s = checked * ref_ms / 1000.0
+    certify_s_e2e = checked / reference_fps_e2e if reference_fps_e2e else certify_s
+    cascade_fps = len(idx) / (len(idx) / max(float(run.fps), 1e-9) + certify_s)
+    if e2e_fps is not None:
+        e2e_fps = len(idx) / (len(idx) / max(e2e_fps, 1e-9) + certify_s_e2e)
     agree = None
     if e2e_labels is not None and len(e2e_labels) == len(run.labels):
         # streaming and stored frames go through the same preprocess: the two runs should agree
@@ -139,10 +188,10 @@ def run_query(
         artifact=artifact,
         test_segment=segment,
         reference_fps=reference_fps,
-        cascade_fps=float(run.fps),
+        cascade_fps=float(cascade_fps),
         reference_calls=int(run.reference_calls),
         reference_call_fraction=float(run.reference_call_fraction),
-        positive_frames=int(run.labels.sum()),
+        positive_frames=int(answer.sum()),
         intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in intervals),
         intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in intervals),
         seconds={k: float(v) for k, v in run.seconds.items()},
@@ -151,6 +200,10 @@ def run_query(
         fnr=float(rates.fnr) if rates else None,
         fpr=float(rates.fpr) if rates else None,
         labels_agree_e2e=agree,
+        certificate=cert,
+        certify_reason=cert.reason if cert is not None else not_certified_reason(certify, artifact.targets),
+        certify_seconds=certify_s,
+        certify_seconds_e2e=certify_s_e2e,
     )
 
 

@@ -19,6 +19,8 @@ DEFAULT_REFERENCE = DEFAULT_DETECTOR
 #: NoScope's error budget: at most 1% false negatives and 1% false positives against the reference
 DEFAULT_MAX_FNR = 0.01
 DEFAULT_MAX_FPR = 0.01
+#: the targets are promises at this confidence (time-aware bounds, docs/guarantees.md); None: NoScope's point rule
+DEFAULT_CONFIDENCE = 0.95
 #: train / threshold / test fractions, in time order
 DEFAULT_SPLIT = (0.5, 0.25, 0.25)
 #: specialized-model training epochs (early stopping usually ends sooner)
@@ -30,19 +32,37 @@ ADHOC_CAMERA_ID = "query"
 
 @dataclass(frozen=True)
 class Targets:
-    """The error budget against the reference; ``confidence``: the budget must hold at that confidence
-    (Clopper-Pearson on the threshold segment), None: NoScope's point estimates."""
+    """The error budget against the reference; ``confidence``: the budget must hold at that confidence (the
+    optimizer's time-aware bounds and the answer's certificate, docs/guarantees.md), None: NoScope's point rule
+    (the rates measured on the threshold segment, no certificate)."""
 
     max_fnr: float = DEFAULT_MAX_FNR
     max_fpr: float = DEFAULT_MAX_FPR
-    confidence: float | None = None
+    confidence: float | None = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_fnr", parse_target("max_fnr", self.max_fnr))
         object.__setattr__(self, "max_fpr", parse_target("max_fpr", self.max_fpr))
+        object.__setattr__(self, "confidence", parse_confidence(self.confidence))
 
     def to_dict(self) -> dict:
         return {"max_fnr": self.max_fnr, "max_fpr": self.max_fpr, "confidence": self.confidence}
+
+
+def parse_confidence(value) -> float | None:
+    """A confidence in (0, 1), or None for NoScope's point rule (also spelled "none" on the command line)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+        return None
+    try:
+        conf = float(value)
+    except (TypeError, ValueError):
+        conf = float("nan")
+    if isinstance(value, bool) or not 0.0 < conf < 1.0:
+        raise QueryError(
+            f"confidence must lie strictly between 0 and 1, or be none, got {value!r}",
+            f"e.g. --confidence {DEFAULT_CONFIDENCE} (the default), or --confidence none for NoScope's point rule",
+        )
+    return conf
 
 
 @dataclass(frozen=True)

@@ -272,6 +272,9 @@ class MlflowTracker(dg.ConfigurableResource):
         values = {
             "threshold_fnr": best.fnr,
             "threshold_fpr": best.fpr,
+            "threshold_fnr_bound": best.fnr_bound,
+            "threshold_fpr_bound": best.fpr_bound,
+            "confidence": targets.confidence,
             "threshold_speedup": best.speedup,
             "threshold_reference_fraction": best.reference_fraction,
             "expected_cost_ms": best.cost_ms,
@@ -346,6 +349,13 @@ class MlflowTracker(dg.ConfigurableResource):
             "frames": result.get("frames_test"),
             "positive_frames": result.get("positive_frames"),
             "intervals": len(result["intervals"]) if result.get("intervals") is not None else None,
+            # the promise: the optimizer's bounds (threshold segment) and the answer's certified bounds
+            "threshold_fnr_bound": result.get("threshold_fnr_bound"),
+            "threshold_fpr_bound": result.get("threshold_fpr_bound"),
+            "fnr_bound": result.get("fnr_bound"),
+            "fpr_bound": result.get("fpr_bound"),
+            "certified": None if result.get("certified") is None else float(bool(result.get("certified"))),
+            "certify_frames": result.get("certify_frames"),
         }
         now = _now_ms()
         _log_batch(
@@ -421,6 +431,9 @@ class MlflowTracker(dg.ConfigurableResource):
             "reference_spec": reference_spec,
             "threshold_fnr": repr(summary.fnr),
             "threshold_fpr": repr(summary.fpr),
+            "threshold_fnr_bound": repr(summary.fnr_bound),
+            "threshold_fpr_bound": repr(summary.fpr_bound),
+            "confidence": repr(art.targets.confidence),
             "threshold_speedup": repr(float(best.speedup)),
             "threshold_reference_fraction": repr(float(best.reference_fraction)),
             "expected_cost_ms": repr(summary.cost_ms),

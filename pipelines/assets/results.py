@@ -25,6 +25,14 @@ from pipelines.tracking import MlflowTracker
 _TEST_KEYS = (
     "fnr", "fpr", "speedup", "speedup_e2e", "cascade_fps", "cascade_fps_e2e", "reference_fps",
     "reference_call_fraction", "reference_calls", "positive_frames", "frames_test", "test_segment", "intervals",
+    "confidence", "fnr_bound", "fpr_bound", "threshold_fnr_bound", "threshold_fpr_bound", "certified",
+    "certify_frames", "certify_reason",
+)  # fmt: skip
+#: what each footage answer keeps of its ``QueryResult.to_dict()`` (the promise included)
+_FOOTAGE_KEYS = (
+    "positive_frames", "cascade_fps", "cascade_fps_e2e", "reference_calls", "reference_call_fraction", "speedup",
+    "speedup_e2e", "intervals", "intervals_s", "confidence", "fnr_bound", "fpr_bound", "certified",
+    "certify_frames", "certify_reason",
 )  # fmt: skip
 
 
@@ -35,33 +43,25 @@ def _file_key(path: Path, cascade_json: Path) -> str:
     return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{cascade_sha}".encode()).hexdigest()[:20]
 
 
-def _query_footage(cascade, cam: CameraSpec, path: Path, cascade_json: Path, out_dir: Path, reference) -> dict:
-    """Stream one footage file through the cascade (decode included) and keep its positive intervals."""
+def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, reference) -> dict:
+    """Stream one footage file through the cascade (decode included), certify the answer on the file's own frames
+    (the engine's ``apply_to_video``), and keep its positive intervals and its bounds."""
+    from noscope_core.apply import apply_to_video
     from noscope_core.atomic import write_json
-    from noscope_core.cascade import Cascade
     from noscope_core.video import probe_video
 
-    result_path = out_dir / f"{_file_key(path, cascade_json)}.json"
+    result_path = out_dir / f"{_file_key(path, trained.cascade_json)}.json"
     if result_path.is_file():
         return {**json.loads(result_path.read_text()), "cached": True}
     info = probe_video(path)
     detector = reference.build(cam, video=path, frame_size=(info.width, info.height))
-    if detector.identity() != cascade.reference.identity():  # e.g. synthetic truth, bound to its own video
-        cascade = Cascade(cascade.config, detector, cascade.query, cascade.view, dd=cascade.dd, model=cascade.model)
-    run = cascade.run_video(path)
-    intervals = run.intervals()
+    result = apply_to_video(trained, path, detector).to_dict()
     data = {
         "file": str(path),
         "name": path.name,
-        "frames": int(len(run.frame_index)),
-        "source_fps": run.source_fps,
-        "positive_frames": int(run.labels.sum()),
-        "cascade_fps": float(run.fps),
-        "cascade_fps_e2e": None if run.fps_e2e is None else float(run.fps_e2e),
-        "reference_calls": int(run.reference_calls),
-        "reference_call_fraction": float(run.reference_call_fraction),
-        "intervals": [[iv.start_frame, iv.end_frame] for iv in intervals],
-        "intervals_s": [[iv.start_s, iv.end_s] for iv in intervals],
+        "frames": int(result["frames_test"]),
+        "source_fps": info.fps or None,
+        **{k: result[k] for k in _FOOTAGE_KEYS},
     }
     write_json(result_path, data)
     return {**data, "cached": False}
@@ -79,9 +79,14 @@ def query_results(
     mlflow: MlflowTracker,
 ) -> dg.Output[dict]:
     """Run the chosen cascade over the test segment (error measured against the reference's test labels),
-    then over each new footage file (answers cached per file and cascade), and report the positive intervals.
+    then over each new footage file (answers cached per file and cascade), certify every answer on its own
+    frames at the camera's confidence, and report the positive intervals and the bounds.
+
+    On the test segment the certifier reads the reference labels already computed (free here), but they are
+    charged to the speed-up like fresh reference calls, since a user's query would pay for them.
     """
     from noscope_core import orchestrate
+    from noscope_core.apply import TrainedCascade
     from noscope_core.atomic import write_json
     from noscope_core.cascade_artifact import CascadeArtifact
 
@@ -91,13 +96,15 @@ def query_results(
     art = CascadeArtifact.load(cascade_json)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
     cascade = orchestrate.build_cascade(art, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
+    test = labels.segment("test")
     result = orchestrate.run_query(
-        cascade, art, store, labels.segments.test, cam.video, truth=labels.segment("test").label
+        cascade, art, store, labels.segments.test, cam.video, truth=test.label, known_reference=test.raw
     ).to_dict()
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
-    footage = [_query_footage(cascade, cam, p, cascade_json, footage_dir, reference) for p in footage_files(cam)]
+    trained = TrainedCascade.load(cascade_json, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
+    footage = [_query_footage(trained, cam, p, footage_dir, reference) for p in footage_files(cam)]
     run_id = optimized_cascade.get("mlflow_run_id") if tracking(mlflow) else None
     tracking_error = _log_to_mlflow(context, mlflow, run_id, result, footage)
     test = {k: result.get(k) for k in _TEST_KEYS}
@@ -107,7 +114,23 @@ def query_results(
         "fell_back": result["fell_back"],
         "targets": result["targets"],
         "test": test,
-        "footage": [{k: f[k] for k in ("file", "frames", "positive_frames", "intervals", "cached")} for f in footage],
+        "footage": [
+            {
+                k: f.get(k)
+                for k in (
+                    "file",
+                    "frames",
+                    "positive_frames",
+                    "intervals",
+                    "cached",
+                    "certified",
+                    "fnr_bound",
+                    "fpr_bound",
+                    "certify_reason",
+                )
+            }
+            for f in footage
+        ],
         "mlflow_run_id": run_id,
     }
     meta = {

@@ -270,6 +270,9 @@ def summary(cost_ms: float, fnr: float = 0.01, fpr: float = 0.01, **kw) -> Casca
         (summary(9.0), summary(5.0, query_key="old"), False, True, "different query"),
         (summary(9.0), summary(5.0, reference_identity="old"), False, True, "different reference"),
         (summary(9.0, fnr=0.5), summary(5.0), True, True, "forced"),
+        (summary(1.0, fnr_bound=0.08, fpr_bound=0.01), summary(5.0), False, False, "bound for unseen footage breaks"),
+        (summary(1.0, fnr_bound=0.04, fpr_bound=0.01), summary(5.0), False, True, "<= champion"),
+        (summary(9.0, fnr_bound=0.04), summary(5.0, fpr_bound=0.2), False, True, "champion's bound"),
     ],
 )
 def test_champion_decision_follows_the_documented_rules(new, champion, force, moved, why):
