@@ -49,7 +49,7 @@ def trained(tmp_path_factory, synthetic_video, footage_video, camera_entry, writ
         root / "cameras.yaml",
         [
             camera_entry(CAM, synthetic_video, footage),
-            camera_entry("empty-roi", synthetic_video, roi=[0.0, 0.0, 0.02, 0.02]),
+            camera_entry("empty-roi", synthetic_video, roi=[0.0, 0.0, 0.02, 0.02], confidence=0.95),
         ],
     )
     with pytest.MonkeyPatch.context() as mp, dg.instance_for_test(temp_dir=str(root)) as instance:
@@ -171,8 +171,12 @@ def test_degenerate_labels_fall_back_to_the_reference_without_failing_the_run(tr
     assert not labels_check.passed and labels_check.severity == dg.AssetCheckSeverity.ERROR
     assert "region of interest" in labels_check.description
     cascade_check = checks["cascade_meets_targets"]
-    assert not cascade_check.passed and cascade_check.severity == dg.AssetCheckSeverity.WARN
+    assert cascade_check.passed  # the reference on every frame keeps the targets exactly; the reason says why
     assert "reference runs on every frame" in cascade_check.description
+    assert "absent from every frame" in cascade_check.metadata["fallback_reason"].text
+    test_check = checks["test_error_within_targets"]  # the exact answer is certified trivially, at 0.95
+    assert test_check.passed and test_check.severity == dg.AssetCheckSeverity.ERROR
+    assert test_check.metadata["test_fnr_bound"].value == 0.0 and "exact" in test_check.description
     assert result.output_for_node("specialized_models")["skipped"]
     cascade = result.output_for_node("optimized_cascade")
     assert cascade["fell_back"] and "absent from every frame" in cascade["reason"]
