@@ -68,6 +68,17 @@ def failure_message(event) -> str:
     return err.message.strip() if err is not None else "failed"
 
 
+def _promise_line(test: dict) -> str:
+    """The certified bounds beside the measured error, and whether the promise is kept, in words."""
+    if test.get("fnr_bound") is None:
+        return f"promise          none: {test.get('certify_reason')}"
+    verdict = "KEPT" if test.get("certified") else "NOT MET"
+    return (
+        f"promise          {verdict}: FNR <= {100 * test['fnr_bound']:.2f}%  FPR <= {100 * test['fpr_bound']:.2f}% "
+        f"at {test.get('confidence')} confidence ({test.get('certify_frames')} reference frames checked)"
+    )
+
+
 def summary(result) -> str:
     """Where a finished run put its artifacts, what the cascade answers and how the checks came out."""
     frames = result.output_for_node("decoded_frames")
@@ -100,6 +111,7 @@ def summary(result) -> str:
         + (f"; {test['speedup_e2e']:.1f}x end to end" if test.get("speedup_e2e") else ""),
         f"test error       FNR {100 * test['fnr']:.2f}%  FPR {100 * test['fpr']:.2f}%  "
         f"(targets {100 * targets['max_fnr']:g}% / {100 * targets['max_fpr']:g}%)",
+        _promise_line(test),
         f"intervals        {len(iv)} positive in frames {test['test_segment'][0]}-{test['test_segment'][1] - 1}: {shown}",
         f"footage files    {len(query['footage'])}",
         f"MLflow run       {cascade['mlflow_run_id'] or '(tracking disabled)'}",
