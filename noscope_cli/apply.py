@@ -97,7 +97,7 @@ def _camera_cascade(camera_id: str):
     if not cascade_json.is_file():
         raise QueryError(
             f"camera {camera_id!r} has no trained cascade under {store.resolved_root()}",
-            "materialize its assets in Dagster first (e.g. make demo), or give a cascade.json",
+            "materialize its assets in Dagster first (make demo does), or give a cascade.json",
         )
     trained = TrainedCascade.load(
         cascade_json,

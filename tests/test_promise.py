@@ -201,3 +201,24 @@ def test_apply_certified_bounds_cover_the_error_on_new_footage(trained, new_vide
     fn = np.sum(truth & ~labels) / max(1, truth.sum())
     fp = np.sum(~truth & labels) / max(1, (~truth).sum())
     assert fn <= result.certificate.fnr_bound + 1e-12 and fp <= result.certificate.fpr_bound + 1e-12
+
+
+def test_apply_finds_a_registry_cameras_dagster_artifacts(trained, new_video, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from noscope_cli.main import main
+
+    artifacts = tmp_path / "artifacts"
+    (artifacts / "lobby" / "optimized_cascade").mkdir(parents=True)
+    (artifacts / "lobby" / "optimized_cascade" / "cascade.json").write_bytes(trained.read_bytes())
+    registry = tmp_path / "cameras.yaml"
+    entry = {"id": "lobby", "video": str(new_video), "object": "car", "reference": "synthetic"}
+    registry.write_text(yaml.safe_dump({"cameras": [entry]}))
+    monkeypatch.setenv("NOSCOPE_CAMERAS", str(registry))
+    monkeypatch.setenv("NOSCOPE_ARTIFACTS", str(artifacts))
+    out = tmp_path / "a.json"
+    assert main(["apply", "lobby", str(new_video), "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["certify_frames"] > 0
+    capsys.readouterr()
+    assert main(["apply", "hall", str(new_video), "--quiet"]) != 0
+    assert "neither a cascade.json nor a camera" in capsys.readouterr().err
