@@ -27,8 +27,12 @@ def register(subparsers) -> None:
     a.add_argument(
         "--reference-fps", type=float, default=None, help="declared reference speed (frames/s) instead of measuring it"
     )
-    add_promise_arguments(a)
-    a.set_defaults(confidence=None)  # default: the confidence the cascade was optimized at (or 0.95 for none)
+    add_promise_arguments(
+        a,
+        confidence_help="certify each answer at this confidence (default: the cascade's own, 0.95 for a cascade "
+        "chosen by the point rule); none: no certificate",
+    )
+    a.set_defaults(confidence=None)
     a.add_argument("--json", dest="json_out", type=Path, default=None, help="write the answers as JSON here")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(func=run)

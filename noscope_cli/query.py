@@ -56,14 +56,15 @@ def register(subparsers) -> None:
     q.set_defaults(func=run)
 
 
-def add_promise_arguments(parser) -> None:
+def add_promise_arguments(parser, confidence_help: str | None = None) -> None:
     """--confidence, --certify-budget, --no-certify: shared by ``query`` and ``apply``."""
     from noscope_core.certify import DEFAULT_CERTIFY_BUDGET
 
     parser.add_argument(
         "--confidence",
         default=str(spec.DEFAULT_CONFIDENCE),
-        help=f"the targets are promises at this confidence (default {spec.DEFAULT_CONFIDENCE}: time-aware bounds on "
+        help=confidence_help
+        or f"the targets are promises at this confidence (default {spec.DEFAULT_CONFIDENCE}: time-aware bounds on "
         "the threshold segment, and the answer certified on its own frames); none: NoScope's point rule",
     )
     parser.add_argument(
