@@ -387,9 +387,10 @@ def test_the_same_error_fails_the_dagster_step_and_the_demo_prints_it(home, tmp_
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
-        [record] = instance.get_records_for_run(
-            instance.get_runs(limit=1)[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-        ).records
+        run = instance.get_runs(limit=1)[0]
+        [record] = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    # launched from the code location: the run belongs to the job in the UI and re-executes as the same version
+    assert run.remote_job_origin.location_name == "noscope" and run.job_name == "train_camera"
     err = record.event_log_entry.dagster_event.step_failure_data.error
     while err.cause is not None:
         err = err.cause
