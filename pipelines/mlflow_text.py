@@ -104,8 +104,8 @@ class CascadeFigures:
 
 def run_description(f: CascadeFigures) -> str:
     """Markdown for the training run's description: speed-up, the error table, the cascade, the verdict."""
-    lines = [f"**Camera `{f.camera_id}`**: {_speed_sentence(f)}", "", *_error_table(f), ""]
-    lines.append(f"Cascade: {f.cascade}")
+    # the cascade line goes above the table: MLflow's markdown renderer runs a line after a table into its last row
+    lines = [f"**Camera `{f.camera_id}`**: {_speed_sentence(f)}", "", f"Cascade: {f.cascade}", "", *_error_table(f)]
     if f.fell_back:
         lines.append(f"\nFell back to the reference on every frame: {f.reason or 'no cheaper cascade met the targets'}")
     verdict = f.meets_on_test()
