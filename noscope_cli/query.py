@@ -51,6 +51,20 @@ def register(subparsers) -> None:
         "--evaluate", action="store_true", help="also run the reference on every test frame and report FNR/FPR"
     )
     q.add_argument("--json", dest="json_out", type=Path, default=None, help="write the result as JSON here")
+    q.add_argument(
+        "--timeline",
+        type=Path,
+        default=None,
+        metavar="OUT.png",
+        help="draw the positive intervals over the video's time, a thumbnail per interval, into this PNG",
+    )
+    q.add_argument(
+        "--clips",
+        type=Path,
+        default=None,
+        metavar="OUT.mp4",
+        help="cut the positive stretches into one short video for a quick review",
+    )
     q.add_argument("--max-epochs", type=int, default=spec.DEFAULT_MAX_EPOCHS)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=run)
@@ -84,9 +98,69 @@ def run(args) -> int:
     from noscope_core.query_command import run_query_command
 
     opts = options_from_args(args)
+    pictures = {
+        "--timeline": (getattr(args, "timeline", None), ".png"),
+        "--clips": (getattr(args, "clips", None), ".mp4"),
+    }
+    for flag, (path, suffix) in pictures.items():
+        check_output_path(flag, path, suffix)
     result = run_query_command(opts, log=(lambda *_: None) if args.quiet else _log)
     print(format_summary(result))
+    for line in write_pictures(result.result, args.timeline, args.clips):
+        print(line)
     return 0
+
+
+def check_output_path(flag: str, path: Path | None, suffix: str) -> None:
+    """Refuse an output path that cannot be written before any work starts (minutes of decoding and training)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise QueryError(f"{flag} {path} is a folder", f"give the path of a file to write, e.g. out{suffix}")
+    if path.suffix.lower() != suffix:
+        raise QueryError(f"{flag} {path} does not end in {suffix}", f"name the file out{suffix}")
+    if not path.parent.is_dir():
+        raise QueryError(f"{flag} {path}: the folder {path.parent} does not exist", "create it first")
+
+
+def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[str]:
+    """The test segment's positive intervals as a timeline picture and/or a review reel; one line each."""
+    from noscope_core.video import probe_video
+
+    if timeline is None and clips is None:
+        return []
+    info = probe_video(result.video)
+    lines = []
+    if timeline is not None:
+        from noscope_core.timeline import timeline_picture
+
+        seg = result.test_segment
+        pic = timeline_picture(
+            result.video,
+            result.intervals,
+            info.fps,
+            timeline,
+            n_frames=max(info.frame_count, seg.stop),  # a container may under-report its length
+            title=f"{Path(result.video).name}: test segment, frames {seg.start}-{seg.stop - 1}",
+        )
+        lines.append(
+            f"timeline         {pic.path} ({pic.n_intervals} intervals, {pic.n_thumbnails} thumbnails"
+            + (", capped" if pic.capped else "")
+            + ")"
+        )
+    if clips is not None:
+        if not result.intervals:
+            lines.append(f"clips            none written to {clips}: no positive frames")
+        else:
+            from noscope_core.clips import positive_clips
+
+            reel = positive_clips(result.video, result.intervals, info.fps, clips)
+            lines.append(
+                f"clips            {reel.path} ({reel.n_stretches} of {reel.n_intervals} stretches, "
+                f"{reel.duration_s:.1f} s)"
+            )
+    return lines
 
 
 def options_from_args(args):

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,8 +27,77 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class StageShares:
+    """The cost model's weights of one cascade: the share of all frames each stage sees.
+
+    Expected ms per frame = ``dd_share`` · dd_ms + ``model_share`` · model_ms + ``reference_share`` · reference_ms,
+    so two cascades priced with ONE table of stage costs differ only by what they do, not by the machine's load
+    when each was measured.
+    """
+
+    dd_name: str | None
+    dd_share: float
+    model_name: str | None
+    model_share: float
+    reference_share: float
+
+    def price_ms(self, stage_ms: Mapping[str, float], reference_ms: float) -> float | None:
+        """Expected ms per frame with ``stage_ms`` (keys ``dd:<name>`` / ``model:<name>``); None when a stage of
+        this cascade is not in the table."""
+        total = self.reference_share * reference_ms
+        for name, share, kind in ((self.dd_name, self.dd_share, "dd"), (self.model_name, self.model_share, "model")):
+            if name is None:
+                continue
+            ms = stage_ms.get(f"{kind}:{name}")
+            if ms is None:
+                return None
+            total += share * ms
+        return total
+
+    def to_tags(self) -> dict[str, str]:
+        return {
+            "stage.dd_name": self.dd_name or "",
+            "stage.dd_share": repr(self.dd_share),
+            "stage.model_name": self.model_name or "",
+            "stage.model_share": repr(self.model_share),
+            "stage.reference_share": repr(self.reference_share),
+        }
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> StageShares | None:
+        try:
+            return cls(
+                dd_name=tags["stage.dd_name"] or None,
+                dd_share=float(tags["stage.dd_share"]),
+                model_name=tags["stage.model_name"] or None,
+                model_share=float(tags["stage.model_share"]),
+                reference_share=float(tags["stage.reference_share"]),
+            )
+        except (KeyError, ValueError):
+            return None
+
+    @classmethod
+    def from_cascade(cls, artifact: CascadeArtifact) -> StageShares:
+        """Recovered from the chosen candidate: the DD sees every evaluated frame (1/skip), the reference its
+        recorded share, and the model what is left of the expected cost at the measured prices."""
+        best, costs = artifact.best, artifact.costs
+        config = best.config
+        dd_share = 1.0 / config.skip if config.dd_name else 0.0
+        rest = best.cost_ms - best.reference_fraction * costs.reference_ms
+        if config.dd_name:
+            rest -= dd_share * costs.dd_ms.get(config.dd_name, 0.0)
+        model_ms = costs.model_ms.get(config.model_name, 0.0) if config.model_name else 0.0
+        model_share = min(max(rest / model_ms, 0.0), 1.0) if model_ms > 0 else 0.0
+        return cls(config.dd_name, dd_share, config.model_name, model_share, float(best.reference_fraction))
+
+
+@dataclass(frozen=True)
 class CascadeSummary:
-    """What the champion rule compares: a cascade's threshold-segment errors and expected cost, and what it answers."""
+    """What the champion rule compares: a cascade's threshold-segment errors and expected cost, and what it answers.
+
+    ``shares`` and ``stage_ms`` (the stage costs its optimization measured side by side, keys ``dd:<name>`` /
+    ``model:<name>``) let the rule price two cascades with one table; ``reference_ms`` the reference-priced cost.
+    """
 
     query_key: str
     reference_identity: str
@@ -40,9 +109,13 @@ class CascadeSummary:
     # the optimizer's upper bounds for unseen footage at its confidence; None: chosen by the point rule
     fnr_bound: float | None = None
     fpr_bound: float | None = None
+    reference_ms: float | None = None
+    shares: StageShares | None = None
+    stage_ms: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_cascade(cls, artifact: CascadeArtifact) -> CascadeSummary:
+        costs = artifact.costs
         return cls(
             query_key=artifact.query_key,
             reference_identity=artifact.reference_identity,
@@ -53,12 +126,19 @@ class CascadeSummary:
             max_fpr=artifact.targets.max_fpr,
             fnr_bound=artifact.best.fnr_bound,
             fpr_bound=artifact.best.fpr_bound,
+            reference_ms=float(costs.reference_ms),
+            shares=StageShares.from_cascade(artifact),
+            stage_ms={
+                **{f"dd:{k}": float(v) for k, v in costs.dd_ms.items()},
+                **{f"model:{k}": float(v) for k, v in costs.model_ms.items()},
+            },
         )
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> CascadeSummary | None:
         """Read back from a model version's tags; None when they are incomplete (a version not made here)."""
         try:
+            ref_ms = tags.get("reference_ms")
             return cls(
                 query_key=tags["query_key"],
                 reference_identity=tags["reference_identity"],
@@ -69,6 +149,8 @@ class CascadeSummary:
                 max_fpr=float(tags["max_fpr"]),
                 fnr_bound=_optional_float(tags.get("threshold_fnr_bound")),
                 fpr_bound=_optional_float(tags.get("threshold_fpr_bound")),
+                reference_ms=None if ref_ms is None else float(ref_ms),
+                shares=StageShares.from_tags(tags),
             )
         except (KeyError, ValueError):
             return None
@@ -87,6 +169,29 @@ def _optional_float(text: str | None) -> float | None:
     return None if text in (None, "", "None", "none") else float(text)
 
 
+def comparable_costs(new: CascadeSummary, champion: CascadeSummary) -> tuple[float, float, str]:
+    """Both cascades' costs on one footing, and what that footing is (the units and basis, for the reason).
+
+    a. ``new``'s stage costs (measured side by side in one step) price both cascades' stage shares, when that
+       table holds the champion's stages: ms per frame with no load swing between the two.
+    b. else, when both reference costs are known, cost as a share of one reference call per frame
+       (``cost_ms / reference_ms``): each cascade priced against the reference measured on its own machine state.
+    c. else the expected ms per frame each optimization measured (older versions without these tags).
+    """
+    if new.shares is not None and champion.shares is not None and new.reference_ms:
+        a = new.shares.price_ms(new.stage_ms, new.reference_ms)
+        b = champion.shares.price_ms(new.stage_ms, new.reference_ms)
+        if a is not None and b is not None:
+            return a, b, "ms/frame, both priced with this optimization's stage costs measured side by side"
+    if new.reference_ms and champion.reference_ms:
+        return (
+            new.cost_ms / new.reference_ms,
+            champion.cost_ms / champion.reference_ms,
+            "reference calls/frame (expected cost priced in reference calls)",
+        )
+    return new.cost_ms, champion.cost_ms, "ms/frame, each as its optimization measured"
+
+
 def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, force: bool = False) -> tuple[bool, str]:
     """Whether the ``champion`` alias moves to ``new``, and why. Rules, first match wins:
 
@@ -98,7 +203,9 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
        the champion never moves to a cascade whose promise cannot be kept.
     6. the champion misses those (current) targets, or its bound breaks them, e.g. after they were tightened
        → move.
-    7. both meet the targets: move when ``new``'s expected cost_ms is <= the champion's, else stay.
+    7. both meet the targets: move when ``new``'s cost is <= the champion's, both on the footing of
+       :func:`comparable_costs` (never wall-clock speed-ups: re-training the same cascade minutes apart measured
+       3.8× then 2.4×, and a champion must not be kept or replaced by the machine's load), else stay.
 
     Errors are compared against the targets rather than against each other on purpose: within the error budget
     the user set, the cheaper cascade is the better one (that is the optimizer's own objective).
@@ -125,6 +232,7 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
         return True, "the champion misses the current targets"
     if champion.bound_breaks(new.max_fnr, new.max_fpr):
         return True, "the champion's bound for unseen footage breaks the current targets"
-    if new.cost_ms <= champion.cost_ms:
-        return True, f"meets the targets at {new.cost_ms:.3f} ms/frame <= champion's {champion.cost_ms:.3f}"
-    return False, f"meets the targets but costs {new.cost_ms:.3f} ms/frame > champion's {champion.cost_ms:.3f}"
+    mine, theirs, basis = comparable_costs(new, champion)
+    if mine <= theirs:
+        return True, f"meets the targets at {mine:.4g} <= champion's {theirs:.4g} ({basis})"
+    return False, f"meets the targets but costs {mine:.4g} > champion's {theirs:.4g} ({basis})"

@@ -1,30 +1,40 @@
-"""``noscope demo``: run the whole asset graph for the registry's cameras headlessly, through the Dagster instance
-in DAGSTER_HOME, so the runs, checks and metadata are in the UI afterwards (``make ui``)."""
+"""``noscope demo``: train every camera in the registry through the Dagster code location, headlessly.
+
+Each run is created from the code location ``noscope`` (``workspace.yaml``) exactly as the UI's "Materialize"
+creates it: with the job's snapshot and remote origin, so the run is listed under ``train_camera``, its
+"Re-execute" is clean, and the Dagster instance in DAGSTER_HOME keeps its checks and metadata for ``make ui``.
+It then runs in this process (no daemon needed, none left behind) while Dagster's own log goes to a file the
+terminal names; the terminal shows one progress line per step and the summary.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from noscope_core.report import preview_intervals
 
+LOCATION, JOB = "noscope", "train_camera"
+
 
 def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> int:
-    """Materialize ``train_camera`` for ``camera`` (default: every camera in the registry); 0 when all succeed."""
+    """Run ``train_camera`` for ``camera`` (default: every camera in the registry); 0 when all succeed."""
     from pipelines.servers import dagster_home
 
     home = dagster_home()  # before Dagster reads DAGSTER_HOME
     import dagster as dg
 
     from noscope_core.locks import file_lock
-    from pipelines.definitions import defs
     from pipelines.partitions import sync_instance
     from pipelines.resources import CameraRegistry
 
     registry = CameraRegistry()
     cams = registry.cameras()
     todo = [registry.get(camera).camera_id] if camera else list(cams)
-    job = defs.resolve_job_def("train_camera")
     failed = []
     # Two demos started together on a fresh DAGSTER_HOME both create its SQLite databases and collide in alembic
     # ("Version table 'alembic_version' has more than one head present"): open the instance under a lock.
@@ -35,28 +45,167 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
         except BaseException:
             instance.dispose()
             raise
+    log_path = home / "logs" / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with instance:
         log(f"Dagster instance {home}: {plan.describe()}")
+        log(f"Dagster's own log: {log_path}")
         for cam_id in todo:
             log(f"\n=== camera {cam_id}: decode -> label -> train -> optimize -> query ===")
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=cam_id,
-                raise_on_error=False,
-                tags={"noscope/camera": cam_id, "noscope/trigger": "demo"},
-            )
-            if result.success:
-                log(summary(result))
+            outcome = launch_and_wait(instance, cam_id, log_path, log)
+            if outcome.success:
+                log(summary(outcome))
             else:
                 failed.append(cam_id)
-                log(f"camera {cam_id}: run {result.run_id} FAILED")
-                for ev in result.get_step_failure_events():
+                log(f"camera {cam_id}: run {outcome.run_id} FAILED (Dagster's log: {log_path})")
+                for ev in outcome.get_step_failure_events():
                     log(f"  step {ev.step_key}: {failure_message(ev)}")
+                if not outcome.get_step_failure_events() and outcome.error:
+                    log(f"  {outcome.error}")
     log("\nSee the runs, checks and metadata in the Dagster UI: make ui  (MLflow: make mlflow-ui)")
     if failed:
         print(f"noscope demo: {len(failed)} camera(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def launch_and_wait(instance, cam_id: str, log_path: Path, log: Callable[[str], None]) -> RunOutcome:
+    """Create the camera's run from the code location and execute it here, Dagster's output into ``log_path``."""
+    from dagster._core.events import DagsterEventType
+    from dagster._core.execution.api import execute_run_iterator
+    from dagster._utils.hosted_user_process import recon_job_from_origin
+
+    from pipelines.resources import REPO_ROOT
+
+    tags = {"dagster/partition": cam_id, "noscope/camera": cam_id, "noscope/trigger": "demo"}
+    t0 = time.monotonic()
+    with _dagster_output_to(log_path):
+        with _workspace(instance, REPO_ROOT / "workspace.yaml") as workspace:
+            run, n_steps = _create_run(instance, workspace, tags)
+        done: list[str] = []
+        for event in execute_run_iterator(recon_job_from_origin(run.job_code_origin), run, instance):
+            if event.event_type == DagsterEventType.STEP_SUCCESS:
+                done.append(event.step_key)
+                log(f"  [{len(done)}/{n_steps}] {event.step_key} done ({time.monotonic() - t0:.0f} s)")
+            elif event.event_type == DagsterEventType.STEP_FAILURE:
+                log(f"  {event.step_key} FAILED ({time.monotonic() - t0:.0f} s)")
+    return RunOutcome(instance, run.run_id)
+
+
+def _create_run(instance, workspace, tags: dict[str, str]):
+    """(run, number of steps): the run as the UI (and ``dagster job launch``) creates it: snapshot, execution plan, remote origin."""
+    from dagster._core.definitions.selector import JobSubsetSelector
+
+    location = workspace.get_code_location(LOCATION)
+    [repo] = location.get_repositories().values()
+    remote_job = location.get_job(
+        JobSubsetSelector(location_name=LOCATION, repository_name=repo.name, job_name=JOB, op_selection=None)
+    )
+    plan = location.get_execution_plan(remote_job, {}, step_keys_to_execute=None, known_state=None, instance=instance)
+    run = instance.create_run(
+        job_name=JOB,
+        run_id=None,
+        run_config={},
+        resolved_op_selection=None,
+        step_keys_to_execute=None,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.tags, **tags},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan.execution_plan_snapshot,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=None,
+        asset_check_selection=None,
+        asset_graph=repo.asset_graph,
+    )
+    return run, len(plan.execution_plan_snapshot.steps)
+
+
+@contextlib.contextmanager
+def _workspace(instance, workspace_yaml: Path) -> Iterator:
+    """The code location as ``dagster dev`` loads it from ``workspace.yaml`` (relative paths from its folder)."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    cwd = os.getcwd()
+    os.chdir(workspace_yaml.parent)
+    try:
+        with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_yaml)])) as ctx:
+            request = ctx.create_request_context()
+            error = request.get_code_location_error(LOCATION)
+            if error is not None:
+                raise RuntimeError(f"the code location {LOCATION} did not load: {error.message.strip()}")
+            yield request
+    finally:
+        os.chdir(cwd)
+
+
+@contextlib.contextmanager
+def _dagster_output_to(path: Path) -> Iterator[None]:
+    """Send this process's (and its step subprocesses') stdout and stderr to ``path``; ``log`` still reaches the
+    terminal through a copy of the original stdout."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    real_stdout = sys.stdout
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        sys.stdout = terminal  # print() (the default ``log``) keeps writing to the terminal
+        try:
+            yield
+        finally:
+            sys.stdout = real_stdout
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            terminal.close()
+
+
+class RunOutcome:
+    """A finished run read back from the instance: what ``summary`` and the failure report need."""
+
+    def __init__(self, instance, run_id: str) -> None:
+        import dagster as dg
+
+        self.instance, self.run_id = instance, run_id
+        run = instance.get_run_by_id(run_id)
+        self.success = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+        self.error = None
+        if not self.success:
+            records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+            if records:
+                self.error = records[-1].event_log_entry.dagster_event.message
+        self._partition = run.tags.get("dagster/partition") if run is not None else None
+
+    def _events(self, event_type) -> list:
+        records = self.instance.get_records_for_run(self.run_id, of_type=event_type).records
+        return [r.event_log_entry.dagster_event for r in records]
+
+    def get_step_failure_events(self) -> list:
+        import dagster as dg
+
+        return self._events(dg.DagsterEventType.STEP_FAILURE)
+
+    def get_asset_check_evaluations(self) -> list:
+        import dagster as dg
+
+        return [ev.event_specific_data for ev in self._events(dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+
+    def output_for_node(self, asset: str) -> dict:
+        """The asset's manifest (its output, as the IO manager stored it for the downstream steps)."""
+        import json
+
+        from pipelines.resources import ArtifactStore
+
+        return json.loads(ArtifactStore().path(self._partition, asset, "manifest.json").read_text())
 
 
 def failure_message(event) -> str:

@@ -54,6 +54,14 @@ from pipelines.mlflow_client import (
     _tag_values,
     _use_tracking_uri,
 )
+from pipelines.mlflow_text import (
+    RUN_DESCRIPTION_TAG,
+    CascadeFigures,
+    classic_view_tags,
+    run_description,
+    run_url,
+    version_description,
+)
 
 if TYPE_CHECKING:  # the engine's artifact types load torch: imported where a cascade is actually read
     from noscope_core.cascade_artifact import CascadeArtifact
@@ -113,9 +121,14 @@ class MlflowTracker(dg.ConfigurableResource):
         if exp is not None and exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
         if exp is not None:
+            for key, value in classic_view_tags().items():  # an experiment made before the tag existed
+                if exp.tags.get(key) != value:
+                    client.set_experiment_tag(exp.experiment_id, key, value)
             return exp.experiment_id
         try:
-            return client.create_experiment(self.experiment, artifact_location=self.artifact_location())
+            return client.create_experiment(
+                self.experiment, artifact_location=self.artifact_location(), tags=classic_view_tags()
+            )
         except MlflowException:  # another step created it in the meantime
             exp = client.get_experiment_by_name(self.experiment)
             if exp is None:
@@ -312,6 +325,9 @@ class MlflowTracker(dg.ConfigurableResource):
             {"targets.max_fnr": targets.max_fnr, "targets.max_fpr": targets.max_fpr},
             skip_existing=True,
         )
+        camera_id = client.get_run(parent_run_id).data.tags.get("camera", "")
+        description = run_description(CascadeFigures.from_cascade(camera_id, cascade_info))
+        client.set_tag(parent_run_id, RUN_DESCRIPTION_TAG, description)
         client.log_dict(parent_run_id, cascade_info, "cascade.json")
         if frontier:
             client.log_dict(parent_run_id, {"frontier": frontier}, "frontier/frontier.json")
@@ -445,11 +461,14 @@ class MlflowTracker(dg.ConfigurableResource):
             "parent_run_id": parent_run_id,
             "champion_decision": reason,
             "champion_moved": str(moved).lower(),
+            **(summary.shares.to_tags() if summary.shares is not None else {}),
         }
         with contextlib.suppress(MlflowException):
             client.create_registered_model(
                 name, description=f"NoScope cascade of camera {camera_id}: {art.query.describe()}"
             )
+        figures = CascadeFigures.from_cascade(camera_id, art.to_dict())
+        champion_version = None if current is None else int(current.version)
         version = client.create_model_version(
             name,
             # the storage location itself: a models:/ source makes the SQLite registry look the logged model up
@@ -458,6 +477,7 @@ class MlflowTracker(dg.ConfigurableResource):
             run_id=parent_run_id,
             tags=_tag_values({**tags, "model_id": model_info.model_id}),
             model_id=model_info.model_id,
+            description=version_description(figures, moved, reason, champion_version),
         )
         # the SQLite registry does not keep model_id: this tag is what links the logged model to it in the UI
         client.set_logged_model_tags(
@@ -467,6 +487,50 @@ class MlflowTracker(dg.ConfigurableResource):
             client.set_registered_model_alias(name, CHAMPION, version.version)
         client.set_tag(parent_run_id, "registered_version", f"{name}/{version.version}")
         return Registration(name, int(version.version), moved, reason)
+
+    def describe_tested(
+        self, parent_run_id: str, figures: CascadeFigures, registered: tuple[str, int] | None = None
+    ) -> None:
+        """After the test query: the run's description and the registered version's description and tags
+        carry the test error (and certified bounds when measured) next to the threshold figures."""
+        if not self.enabled or not parent_run_id:
+            return
+        client = self.client()
+        client.set_tag(parent_run_id, RUN_DESCRIPTION_TAG, run_description(figures))
+        if not registered or not registered[1]:
+            return
+        name, version = registered[0], str(registered[1])
+        tags = client.get_model_version(name, version).tags
+        moved = tags.get("champion_moved") == "true"
+        reason = tags.get("champion_decision", "")
+        champion = None
+        if not moved:
+            with contextlib.suppress(Exception):
+                champion = int(client.get_model_version_by_alias(name, CHAMPION).version)
+        client.update_model_version(name, version, description=version_description(figures, moved, reason, champion))
+        test_tags = {
+            "test_fnr": figures.test_fnr,
+            "test_fpr": figures.test_fpr,
+            "test_speedup": figures.test_speedup,
+            "certified_fnr": figures.certified_fnr,
+            "certified_fpr": figures.certified_fpr,
+            "meets_targets_on_test": figures.meets_on_test(),
+        }
+        for key, value in test_tags.items():
+            if value is not None:
+                client.set_model_version_tag(
+                    name, version, key, str(value).lower() if isinstance(value, bool) else repr(value)
+                )
+
+    def log_figure(self, parent_run_id: str, path: Path, folder: str) -> None:
+        """A picture (the results timeline) as an artifact of the training run."""
+        if not self.enabled or not parent_run_id:
+            return
+        self.client().log_artifact(parent_run_id, str(path), folder)
+
+    def run_link(self, run_id: str, ui: str) -> str:
+        """The run's page in the MLflow UI at ``ui``, on the classic training view."""
+        return run_url(ui, self.client().get_run(run_id).info.experiment_id, run_id)
 
     def end(self, parent_run_id: str, status: str = "FINISHED") -> None:
         """Close the parent run (FINISHED, FAILED or KILLED)."""

@@ -387,11 +387,41 @@ def test_the_same_error_fails_the_dagster_step_and_the_demo_prints_it(home, tmp_
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
-        [record] = instance.get_records_for_run(
-            instance.get_runs(limit=1)[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-        ).records
+        run = instance.get_runs(limit=1)[0]
+        [record] = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    # launched from the code location: the run belongs to the job in the UI and re-executes as the same version
+    assert run.remote_job_origin.location_name == "noscope" and run.job_name == "train_camera"
     err = record.event_log_entry.dagster_event.step_failure_data.error
     while err.cause is not None:
         err = err.cause
     assert cli_message in err.message  # what the Dagster UI shows for the step
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "message"),
+    [
+        ("--timeline", "missing/out.png", "the folder"),
+        ("--timeline", "out.jpg", "does not end in .png"),
+        ("--clips", "out.avi", "does not end in .mp4"),
+    ],
+)
+def test_picture_paths_are_checked_before_any_work(home, tmp_path, video, flag, name, message):
+    proc = run_query(home, str(video), "--object", "person", "--reference", "synthetic", flag, str(tmp_path / name))
+    assert_clean_failure(proc, home, flag, message)
+    assert not (home / "frames").exists()  # refused before decoding
+
+
+def test_query_draws_the_timeline_and_cuts_the_clips(home, tmp_path, video):
+    png, mp4 = tmp_path / "timeline.png", tmp_path / "clips.mp4"
+    proc = run_query(
+        home, str(video), "--object", "person", "--reference", "synthetic", *FAST,
+        "--timeline", str(png), "--clips", str(mp4),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"timeline         {png}" in proc.stdout
+    if "intervals        0 positive" in proc.stdout:
+        assert "clips            none written" in proc.stdout and not mp4.exists()
+    else:
+        assert mp4.stat().st_size > 1000 and f"clips            {mp4}" in proc.stdout

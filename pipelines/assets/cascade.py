@@ -4,7 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.assets.common import ASSET_KW, end_failed, load_labels, mlflow_link, open_store, png_markdown, tracking
+from pipelines import metadata
+from pipelines.assets.common import ASSET_KW, end_failed, load_labels, mlflow_link, open_store, tracking
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 from pipelines.tracking import MlflowTracker
 
@@ -63,6 +64,14 @@ def optimized_cascade(
             artifacts.path(cam.camera_id, "optimized_cascade", "frontier.png"),
             reference_fps=reference_fps,
             chosen=info["best"],
+            max_fnr=art.targets.max_fnr,
+            max_fpr=art.targets.max_fpr,
+        )
+        context.log.info(
+            f"chose {art.best.config.describe()}: expected {metadata.times_text(art.best.speedup)} faster than the "
+            f"reference ({art.best.cost_ms:.2f} ms/frame), threshold FNR {100 * art.best.fnr:.2f}% / FPR "
+            f"{100 * art.best.fpr:.2f}% (targets {100 * art.targets.max_fnr:g}% / {100 * art.targets.max_fpr:g}%); "
+            f"{art.n_evaluated} configurations scored, {len(info['frontier'])} on the frontier"
         )
         registration = None
         if run_id:
@@ -83,6 +92,7 @@ def optimized_cascade(
                 reference_fps=reference.fps_for(cam),
                 frame_size=(decoded_frames["width"], decoded_frames["height"]),
             )
+            context.log.info(f"registered {registration.model_name} v{registration.version}: {registration.reason}")
             mlflow.end(run_id)
     except BaseException:
         end_failed(mlflow, run_id)
@@ -110,23 +120,23 @@ def optimized_cascade(
         },
     }
     meta = {
-        "cascade": art.best.config.describe(),
+        **metadata.cascade_headline(best, out["targets"], reference_fps),
+        **_bounds(best),
         "cascade_json": dg.MetadataValue.path(str(cascade_json)),
-        "threshold_fnr": art.best.fnr,
-        "threshold_fpr": art.best.fpr,
-        "speedup": art.best.speedup,
-        "reference_call_fraction": art.best.reference_fraction,
-        "cost_ms_per_frame": art.best.cost_ms,
-        "reference_frames_per_s": reference_fps,
         "fell_back": art.fell_back,
-        "n_evaluated": art.n_evaluated,
-        "optimize_seconds": art.optimize_seconds,
-        "frontier": dg.MetadataValue.md(report.frontier_table_md(info["frontier"])),
-        "frontier_plot": png_markdown(png, "speed-up vs error frontier"),
-        **mlflow_link(run_id),
+        "n_evaluated": dg.MetadataValue.int(int(art.n_evaluated)),
+        "optimize_seconds": metadata.num(art.optimize_seconds, 1),
+        "frontier": metadata.frontier_table(info["frontier"], chosen=best),
+        "frontier_plot": metadata.png_markdown(png, "speed-up vs error frontier"),
+        **mlflow_link(run_id, mlflow),
     }
     if art.reason:
         meta["reason"] = art.reason
     if registration is not None:
         meta["registered"] = f"{registration.model_name} v{registration.version}: {registration.reason}"
     return dg.Output(out, metadata=meta)
+
+
+def _bounds(best: dict) -> dict:
+    """Upper confidence bounds on the chosen cascade's error, when the optimizer searched with a confidence."""
+    return {f"{key}_pct": metadata.pct(best[key]) for key in ("fnr_bound", "fpr_bound") if best.get(key) is not None}

@@ -5,7 +5,6 @@ Nothing here computes anything NoScope-specific; the engine's stages (``noscope_
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,13 +48,17 @@ def tracking(tracker) -> bool:
     return bool(getattr(tracker, "enabled", True))
 
 
-def mlflow_link(run_id: str | None) -> dict[str, dg.MetadataValue]:
+def mlflow_link(run_id: str | None, tracker=None) -> dict[str, dg.MetadataValue]:
+    """The run id and a link to the run's page, on MLflow's classic training view when the tracker is given."""
     if not run_id:
         return {"mlflow_run_id": dg.MetadataValue.text("(MLflow tracking disabled)")}
-    return {
-        "mlflow_run_id": dg.MetadataValue.text(run_id),
-        "mlflow_run": dg.MetadataValue.url(f"{MLFLOW_UI}/#/runs/{run_id}"),
-    }
+    url = f"{MLFLOW_UI}/#/runs/{run_id}"
+    if tracker is not None:
+        try:
+            url = tracker.run_link(run_id, MLFLOW_UI)
+        except Exception:  # noqa: BLE001 - a link is not worth failing the step over
+            pass
+    return {"mlflow_run_id": dg.MetadataValue.text(run_id), "mlflow_run": dg.MetadataValue.url(url)}
 
 
 def end_failed(tracker, run_id: str | None) -> None:
@@ -81,36 +84,3 @@ def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]])
     sep = "|" + "|".join("---" for _ in columns) + "|"
     body = ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
     return "\n".join([head, sep, *body]) + "\n"
-
-
-def png_markdown(path: str | Path, alt: str) -> dg.MetadataValue:
-    """An image embedded in markdown metadata as a data URI, so the UI shows it without serving files."""
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
-
-
-def intervals_md(intervals: Sequence[Sequence[int]], fps: float | None, limit: int = 50) -> str:
-    """Positive intervals ``[start, end)`` as a markdown table of frames and seconds."""
-    rows = [
-        {
-            "start": int(a),
-            "end": int(b),
-            "frames": int(b) - int(a),
-            "start_s": (a / fps) if fps else None,
-            "end_s": (b / fps) if fps else None,
-        }
-        for a, b in list(intervals)[:limit]
-    ]
-    text = md_table(
-        rows,
-        [
-            ("start", "first frame"),
-            ("end", "end frame (excl.)"),
-            ("frames", "frames"),
-            ("start_s", "start s"),
-            ("end_s", "end s"),
-        ],
-    )
-    if len(intervals) > limit:
-        text += f"\n... and {len(intervals) - limit} more intervals.\n"
-    return text if intervals else "no positive frames\n"

@@ -25,6 +25,10 @@ def decoded_frames(
     store = orchestrate.decode(cam, root, progress=False)
     seconds = time.perf_counter() - t0
     info = store.info
+    context.log.info(
+        f"decoded {store.n_frames} frames of {cam.video.name} ({info.width}x{info.height}, {store.fps:g} fps) at "
+        f"{store.decode_fps:.0f} frames/s" + (f", {store.n_corrupt} corrupt" if store.n_corrupt else "")
+    )
     out = {
         "camera_id": cam.camera_id,
         "video": str(cam.video),

@@ -33,6 +33,12 @@ def reference_labels(
     degenerate = orchestrate.fallback_reason(labels)
     rates = labels.positive_rates()
     reference_fps = 1000.0 / labels.reference_ms
+    context.log.info(
+        f"labelled {int(labels.labelled.sum())} frames with {labels.reference_name} ({labels.frames_detected} run "
+        f"now at {reference_fps:.1f} frames/s, the rest from the cache); positive rate "
+        + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rates.items())
+        + (f"; DEGENERATE: {degenerate}" if degenerate else "")
+    )
     out = {
         "labels": str(path),
         "reference": labels.reference_name,

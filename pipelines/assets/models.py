@@ -108,6 +108,12 @@ def specialized_models(
         }
         for r in results
     ]
+    for r in rows:
+        acc = "n/a" if r["val_accuracy"] is None else f"{100 * r['val_accuracy']:.1f}%"
+        context.log.info(
+            f"variant {r['name']}: {r['epochs']} epochs in {r['train_seconds']:.1f} s, val accuracy {acc}, "
+            f"{r['fps']:.0f} frames/s"
+        )
     out.update(models_dir=str(models_dir), models=rows)
     table = md_table(
         rows,
@@ -150,6 +156,7 @@ def difference_detectors(
         return dg.Output({"dd_dir": None, "skipped": reason, "detectors": []}, metadata={"skipped": reason})
     dd_dir = artifacts.path(cam.camera_id, "difference_detectors", "detectors")
     dds = orchestrate.fit_difference(store, labels, dd_dir)
+    context.log.info(f"fitted {len(dds)} difference detectors: {', '.join(dd.spec.name for dd in dds)}")
     rows = [_dd_row(dd) for dd in dds]
     return dg.Output(
         {"dd_dir": str(dd_dir), "skipped": None, "detectors": rows},

@@ -9,16 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from noscope_core.spec import CameraSpec
-from pipelines.assets.common import (
-    ASSET_KW,
-    footage_files,
-    intervals_md,
-    load_labels,
-    md_table,
-    mlflow_link,
-    open_store,
-    tracking,
-)
+from pipelines import metadata
+from pipelines.assets.common import ASSET_KW, footage_files, load_labels, md_table, mlflow_link, open_store, tracking
+from pipelines.mlflow_text import CascadeFigures
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 from pipelines.tracking import MlflowTracker
 
@@ -102,11 +95,25 @@ def query_results(
     ).to_dict()
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
+    context.log.info(
+        f"test segment {result['test_segment'][0]}-{result['test_segment'][1] - 1}: FNR {_pct(result['fnr'])} / "
+        f"FPR {_pct(result['fpr'])} against the reference, {metadata.times_text(result['speedup'])} faster, "
+        f"{len(result['intervals'])} positive intervals"
+    )
+    timeline, timeline_error = _timeline(context, cam, result, store, artifacts)
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
     trained = TrainedCascade.load(cascade_json, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
     footage = [_query_footage(trained, cam, p, footage_dir, reference) for p in footage_files(cam)]
+    for f in footage:
+        context.log.info(
+            f"footage {f['name']}: {f['frames']} frames, {len(f['intervals'])} positive intervals"
+            + (" (answer cached)" if f["cached"] else "")
+        )
     run_id = optimized_cascade.get("mlflow_run_id") if tracking(mlflow) else None
-    tracking_error = _log_to_mlflow(context, mlflow, run_id, result, footage)
+    figures = CascadeFigures.from_cascade(cam.camera_id, art.to_dict(), result)
+    registered = optimized_cascade.get("registered") or {}
+    version = (registered["model_name"], registered["version"]) if registered.get("version") else None
+    tracking_error = _log_to_mlflow(context, mlflow, run_id, result, footage, figures, version, timeline)
     test = {k: result.get(k) for k in _TEST_KEYS}
     out = {
         "test_json": str(test_json),
@@ -132,26 +139,22 @@ def query_results(
             for f in footage
         ],
         "mlflow_run_id": run_id,
+        "timeline_png": None if timeline is None else str(timeline),
     }
     meta = {
         "cascade": out["cascade"],
+        **metadata.query_headline(test, result["targets"]),
+        **{f"test_{k}_pct": metadata.pct(result[k]) for k in ("fnr_bound", "fpr_bound") if result.get(k) is not None},
         "test_json": dg.MetadataValue.path(str(test_json)),
-        "test_fnr": test["fnr"],
-        "test_fpr": test["fpr"],
-        "max_fnr": result["targets"]["max_fnr"],
-        "max_fpr": result["targets"]["max_fpr"],
-        "speedup": test["speedup"],
-        "speedup_e2e": test["speedup_e2e"],
-        "cascade_frames_per_s": test["cascade_fps"],
-        "reference_frames_per_s": test["reference_fps"],
-        "reference_call_fraction": test["reference_call_fraction"],
-        "test_frames": test["frames_test"],
-        "positive_frames": test["positive_frames"],
-        "n_intervals": len(test["intervals"]),
-        "intervals": dg.MetadataValue.md(intervals_md(test["intervals"], store.fps)),
-        "footage_files": len(footage),
-        **mlflow_link(run_id),
+        "intervals": metadata.intervals_table(test["intervals"], store.fps),
+        "footage_files": dg.MetadataValue.int(len(footage)),
+        **mlflow_link(run_id, mlflow),
     }
+    if timeline is not None:
+        meta["timeline"] = metadata.png_markdown(timeline, "positive intervals over the video's time")
+        meta["timeline_png"] = dg.MetadataValue.path(str(timeline))
+    if timeline_error:
+        meta["timeline_error"] = timeline_error
     if tracking_error:
         meta["mlflow_error"] = tracking_error
     if footage:
@@ -171,13 +174,55 @@ def query_results(
     return dg.Output(out, metadata=meta)
 
 
-def _log_to_mlflow(context, mlflow, run_id: str | None, result: dict, footage: list[dict]) -> str | None:
-    """Report the answers to the training run. A tracking failure (e.g. the store moved since training) must
-    not withhold answers already computed and written: it is logged and shown in metadata instead."""
+def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple[Path | None, str | None]:
+    """The test segment's positive intervals drawn over the video's time, with a thumbnail per interval.
+
+    A picture that cannot be drawn (e.g. the video moved since decoding) must not withhold the answers: the
+    error is logged and shown in metadata instead."""
+    from noscope_core.timeline import timeline_picture
+
+    out = artifacts.path(cam.camera_id, "query_results", "timeline.png")
+    a, b = result["test_segment"]
+    try:
+        pic = timeline_picture(
+            cam.video,
+            result["intervals"],
+            store.fps,
+            out,
+            n_frames=store.n_frames,
+            title=f"{cam.camera_id}: {cam.query.describe()} — test segment, frames {a}-{b - 1}",
+        )
+    except Exception as err:  # noqa: BLE001 - reported, the answers stand
+        context.log.warning(f"could not draw the results timeline: {err}")
+        return None, f"{type(err).__name__}: {err}"
+    context.log.info(f"timeline of {pic.n_intervals} intervals ({pic.positive_s:.1f} s positive) at {pic.path}")
+    return pic.path, None
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.2f}%"
+
+
+def _log_to_mlflow(
+    context,
+    mlflow,
+    run_id: str | None,
+    result: dict,
+    footage: list[dict],
+    figures: CascadeFigures,
+    version: tuple[str, int] | None,
+    timeline: Path | None,
+) -> str | None:
+    """Report the answers to the training run (metrics, the timeline, the descriptions of the run and the
+    registered version). A tracking failure (e.g. the store moved since training) must not withhold answers
+    already computed and written: it is logged and shown in metadata instead."""
     if not run_id:
         return None
     try:
         mlflow.log_query(run_id, result, prefix="test")
+        mlflow.describe_tested(run_id, figures, version)
+        if timeline is not None:
+            mlflow.log_figure(run_id, timeline, "query")
         for f in footage:
             if not f["cached"]:
                 mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))

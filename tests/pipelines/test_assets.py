@@ -98,11 +98,14 @@ def test_each_materialization_carries_its_key_figures(trained):
     dds = _metadata(result, "difference_detectors")
     assert dds["n_detectors"] >= 1
     cascade = _metadata(result, "optimized_cascade")
-    assert cascade["cascade"] and cascade["speedup"] > 0
-    assert "| # | cascade |" in cascade["frontier"]
+    assert cascade["cascade"] and cascade["speedup_x"] > 0 and cascade["speedup"].endswith("×")
+    assert round(cascade["threshold_fnr_pct"], 2) == cascade["threshold_fnr_pct"]
+    assert sum(bool(r.data["chosen"]) for r in cascade["frontier"].records) == 1
     assert cascade["frontier_plot"].startswith("![speed-up vs error frontier](data:image/png;base64,")
     query = _metadata(result, "query_results")
-    assert {"test_fnr", "test_fpr", "speedup", "n_intervals", "intervals"} <= set(query)
+    assert {"test_fnr_pct", "test_fpr_pct", "speedup_x", "n_intervals", "intervals"} <= set(query)
+    assert len(query["intervals"].records) == query["n_intervals"] >= 1
+    assert query["timeline"].startswith("![positive intervals over the video's time](data:image/png;base64,")
     assert query["footage_files"] == 1
 
 
@@ -146,13 +149,17 @@ def test_training_is_tracked_in_one_mlflow_run_that_the_query_also_reports_to(tr
     result = trained["result"]
     run_id = result.output_for_node("specialized_models")["mlflow_run_id"]
     assert run_id and result.output_for_node("optimized_cascade")["mlflow_run_id"] == run_id
-    assert _metadata(result, "optimized_cascade")["mlflow_run"].endswith(f"/#/runs/{run_id}")
+    assert f"/runs/{run_id}?workflowType=machine_learning" in _metadata(result, "optimized_cascade")["mlflow_run"]
     registered = result.output_for_node("optimized_cascade")["registered"]
     assert registered["model_name"] == f"noscope-cascade-{CAM}" and registered["version"] >= 1
     client = MlflowClient(trained["resources"]["mlflow"].uri())
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert "test_fnr" in run.data.metrics
+    assert "test segment (measured" in run.data.tags["mlflow.note.content"]
+    assert "query/timeline.png" in {a.path for a in client.list_artifacts(run_id, "query")}
+    version = client.get_model_version(registered["model_name"], str(registered["version"]))
+    assert "test_fnr" in version.tags and "champion" in version.description
 
 
 def test_query_job_reruns_on_the_trained_cascade_and_reuses_footage_answers(trained):

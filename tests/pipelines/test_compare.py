@@ -106,7 +106,8 @@ def test_print_comparison_reads_every_camera_from_the_registry(
         print_comparison(tracker.uri())
 
     def register(camera: str, cost_ms: float) -> None:
-        best = Candidate(CascadeConfig(skip=2), 0.01, 0.0, cost_ms, 0.5, 50.0 / cost_ms)
+        # a skip-only cascade: its cost is its reference share of the 50 ms reference
+        best = Candidate(CascadeConfig(skip=2), 0.01, 0.0, cost_ms, cost_ms / 50.0, 50.0 / cost_ms)
         info = CascadeArtifact.from_result(
             OptimizationResult(best, [best], False, None, 1),
             costs=StageCosts({}, {}, 50.0),

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.champion import StageShares
+from pipelines.mlflow_text import CascadeFigures, classic_view_tags
 from pipelines.tracking import CascadeSummary, MlflowTracker, champion_decision
 
 QUERY = {"object_class": "person", "roi": [0.0, 0.5, 0.5, 1.0], "min_score": 0.5, "smooth_frames": 1}
@@ -84,7 +86,8 @@ def cascade_artifact(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_f
     from noscope_core.spec import Targets
     from noscope_core.video import ViewSpec
 
-    best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, 1 / 3, 50.0 / cost_ms)
+    # skip only: the cost is the reference share of the 50 ms reference, as the cost model has it
+    best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, cost_ms / 50.0, 50.0 / cost_ms)
     ref = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, 50.0, 1.0, 1.0)
     result = OptimizationResult(best=best, frontier=[best, ref], fell_back=False, reason=None, n_evaluated=40)
     return CascadeArtifact.from_result(
@@ -281,6 +284,42 @@ def test_champion_decision_follows_the_documented_rules(new, champion, force, mo
     assert why in reason
 
 
+def shares(model: float, reference: float, dd: float = 0.5) -> StageShares:
+    return StageShares("dd", dd, "m", model, reference)
+
+
+TABLE = {"dd:dd": 0.1, "model:m": 2.0}
+
+
+def test_champion_rule_prices_both_cascades_with_one_stage_table_not_their_own_measurements():
+    # the champion was optimized on an idle machine (its own cost 3 ms), the new one under load (6 ms): priced with
+    # the new run's side-by-side stage costs, the new cascade sends fewer frames on and is the cheaper one
+    new = summary(6.0, reference_ms=50.0, shares=shares(0.5, 0.04), stage_ms=TABLE)
+    champion = summary(3.0, reference_ms=25.0, shares=shares(0.5, 0.08))
+    moved, reason = champion_decision(new, champion)
+    assert moved and "side by side" in reason
+    assert champion.shares.price_ms(TABLE, 50.0) == pytest.approx(0.05 + 1.0 + 4.0)
+    moved, reason = champion_decision(summary(2.0, reference_ms=10.0, shares=shares(0.5, 0.08), stage_ms=TABLE),
+                                      summary(6.0, reference_ms=50.0, shares=shares(0.5, 0.04)))  # fmt: skip
+    assert not moved and "side by side" in reason
+
+
+def test_champion_rule_falls_back_to_reference_priced_cost_without_stage_shares():
+    # both 2x slower in wall-clock terms under load, the same share of a reference call: a tie, so it moves;
+    # a dearer share of the reference stays
+    assert champion_decision(summary(10.0, reference_ms=100.0), summary(5.0, reference_ms=50.0))[0]
+    moved, reason = champion_decision(summary(12.0, reference_ms=100.0), summary(5.0, reference_ms=50.0))
+    assert not moved and "reference calls/frame" in reason
+
+
+def test_stage_shares_are_recovered_from_the_cost_model_and_survive_the_registry_tags():
+    art = cascade_artifact(5.0)
+    s = StageShares.from_cascade(art)
+    assert (s.dd_name, s.model_name, s.reference_share) == (None, None, pytest.approx(0.1))
+    assert StageShares.from_tags(s.to_tags()) == s
+    assert s.price_ms({}, 50.0) == pytest.approx(5.0)
+
+
 def test_registering_moves_the_champion_alias_only_when_the_rule_says(tracker, tmp_path):
     from mlflow.exceptions import MlflowException
 
@@ -300,6 +339,11 @@ def test_registering_moves_the_champion_alias_only_when_the_rule_says(tracker, t
     worse = register(6.0)
     assert (worse.version, worse.champion_moved, champion()) == (2, False, 1)
     assert client.get_model_version("noscope-cascade-cam-b", "2").tags["champion_decision"] == worse.reason
+    v2 = client.get_model_version("noscope-cascade-cam-b", "2")
+    assert v2.description.startswith("**Not champion** (v1 stays champion): meets the targets but costs")
+    assert "threshold segment" in v2.description
+    exp = client.get_experiment(client.get_run(parent).info.experiment_id)
+    assert classic_view_tags().items() <= exp.tags.items()
     inaccurate = register(1.0, fnr=0.3)
     assert (inaccurate.champion_moved, champion()) == (False, 1)
     better = register(4.0)
@@ -327,3 +371,21 @@ def test_registering_a_cascade_whose_model_file_is_missing_is_an_artifact_error(
     parent = tracker.start_training("cam-c", QUERY, {})
     with pytest.raises(ArtifactError, match="cnn-x.pt"):
         tracker.register_cascade(parent, "cam-c", path, tmp_path / "models", None, "synthetic")
+
+
+def test_the_tested_figures_reach_the_run_and_version_descriptions(tracker, tmp_path):
+    client = tracker.client()
+    parent = tracker.start_training("cam-t", QUERY, {})
+    path = tmp_path / "cascade.json"
+    info = cascade_info(5.0)
+    path.write_text(json.dumps(info))
+    tracker.log_cascade(parent, cascade_artifact(5.0), None)
+    assert "threshold segment" in client.get_run(parent).data.tags["mlflow.note.content"]
+    reg = tracker.register_cascade(parent, "cam-t", path, None, None, "synthetic")
+    figures = CascadeFigures.from_cascade("cam-t", info, {"fnr": 0.2, "fpr": 0.01, "speedup": 3.0})
+    tracker.describe_tested(parent, figures, (reg.model_name, reg.version))
+    assert "Misses the targets on the test segment" in client.get_run(parent).data.tags["mlflow.note.content"]
+    version = client.get_model_version(reg.model_name, str(reg.version))
+    assert version.description.startswith("**Became champion**: first registered cascade")
+    assert "test segment (measured" in version.description
+    assert (version.tags["test_fnr"], version.tags["meets_targets_on_test"]) == ("0.2", "false")

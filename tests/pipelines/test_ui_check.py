@@ -250,7 +250,6 @@ def test_materializations_carry_typed_numbers(stack):
     assert numbers, kinds
 
 
-@pytest.mark.xfail(strict=True, reason="until optimized_cascade returns pipelines.metadata.cascade_headline")
 def test_headline_figures_are_rounded_for_people(stack):
     from pipelines.metadata import cascade_headline
 
@@ -263,7 +262,6 @@ def test_headline_figures_are_rounded_for_people(stack):
         assert round(value, 2) == value, (label, value)
 
 
-@pytest.mark.xfail(strict=True, reason="until optimized_cascade's frontier is pipelines.metadata.frontier_table")
 def test_frontier_is_a_table_with_the_chosen_row_marked(stack):
     mat = _materialization(stack["dagster"], "optimized_cascade", CAMS[0])
     [frontier] = [e for e in mat["metadataEntries"] if e["label"] == "frontier"]
@@ -300,7 +298,6 @@ def test_mlflow_holds_two_registered_cascades_to_compare(stack):
         assert metrics, f"the {cam} run has no metrics to compare"
 
 
-@pytest.mark.xfail(strict=True, reason="until the tracker creates its experiment with mlflow_text.classic_view_tags()")
 def test_the_mlflow_experiment_opens_on_the_training_view(stack):
     from pipelines.mlflow_text import classic_view_tags
 
