@@ -1,12 +1,12 @@
 """``python -m benchmarks.run [--quick] [--only NAME[,NAME]] [--long-frames N]``: the benchmark, in one process.
 
-For each camera (the real default camera, the hour composited from its people, and a long synthetic one) it prepares a cascade exactly as
-``noscope query`` does, then runs on the same test segment at the same targets: the reference on every frame,
-frame skipping, a MOG2 motion gate, and the cascade. It also measures the decode limit, each stage on its own,
+For each camera (the real default camera, the hour composited from its people, and a long synthetic one) it
+prepares a cascade exactly as ``noscope query`` does, then runs on the same test segment at the same targets:
+the reference on every frame, frame skipping, a MOG2 motion gate, and the cascade. It also measures the decode limit, each stage on its own,
 and peak memory at two video lengths. Results: ``benchmarks/results/<name>.json`` and ``<name>.md``.
 
-``--only`` takes cameras (vtest, vtest-long, synthetic) and/or sections (methods, limits, stages, memory); methods always
-run for a selected camera because the other sections compare against them.
+``--only`` takes cameras (vtest, vtest-long, synthetic) and/or sections (methods, limits, stages, memory); methods
+always run for a selected camera because the other sections compare against them.
 """
 
 from __future__ import annotations
