@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         "make-camera",
         help="composite a long fixed-camera video from vtest.avi's background and people",
         description="Writes NAME.mp4 and NAME.truth.npz (the placement truth) under $NOSCOPE_HOME/videos, "
-        "or at the path given. The people are cut out of the source once (SSD pass, cached).",
+        "or at the path given. The people are cut out of the source once (SSD pass, cached). A camera already "
+        "made with the same options is left as it is (--force makes it again).",
     )
     p.add_argument("name", nargs="?", default="vtest-long", help="camera name or output path (.mp4 or .avi)")
     p.add_argument("--seconds", type=float, default=3600.0, help="length in seconds (default 3600)")
@@ -27,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--drift-start", type=float, default=0.5, help="share of the video after which drift starts")
     p.add_argument("--source", type=Path, help="the short real camera to cut from (default: vtest.avi)")
     p.add_argument("--peak-groups-per-min", type=float, default=None, help="arrivals at the busiest hour")
+    p.add_argument("--force", action="store_true", help="make it again even if it exists with the same options")
     p.set_defaults(func=run)
 
 
@@ -43,7 +45,7 @@ def output_path(name: str) -> Path:
 def run(args) -> int:
     import dataclasses
 
-    from noscope_core.composite import LongCameraSpec, make_long_camera
+    from noscope_core.composite import LongCameraSpec, existing_camera, make_long_camera
     from noscope_core.composite.drift import DriftSpec, parse_drift
     from noscope_core.composite.scene import SceneSpec
 
@@ -59,6 +61,9 @@ def run(args) -> int:
         source=str(args.source) if args.source else None,
     )
     out = output_path(args.name)
+    if not args.force and (truth := existing_camera(spec, out)) is not None:
+        print(f"{out}: up to date ({truth.n_frames} frames at {truth.fps:g} fps, same options); --force makes it again")
+        return 0
 
     def progress(stage: str, done: int, total: int) -> None:
         if sys.stderr.isatty():

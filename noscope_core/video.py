@@ -110,7 +110,9 @@ def _fourcc_text(code: float) -> str:
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise VideoError(
-            f"video file not found: {path}", "check the path, or run `noscope fetch` for the default camera"
+            f"video file not found: {path}",
+            "check the path; `noscope fetch` gets the default camera, `noscope make-camera` makes a composited one "
+            "(`make demo` runs both)",
         )
     if not path.is_file():
         raise VideoError(f"not a video file: {path} is a directory or special file", "give the path of a video file")

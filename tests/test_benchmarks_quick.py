@@ -26,7 +26,7 @@ def quick_result(tmp_path_factory) -> tuple[dict, str, Path]:
         "benchmarks.run",
         "--quick",
         "--only",
-        "vtest,synthetic",
+        "vtest,vtest-long,synthetic",
         "--long-frames",
         "800",
         "--models",
@@ -89,6 +89,7 @@ def test_quick_benchmark_reports_limits_stages_and_memory(quick_result):
 def test_quick_benchmark_skips_a_missing_real_camera_and_writes_the_markdown_table(quick_result):
     result, md, home, _ = quick_result
     assert "noscope fetch" in result["cameras"]["vtest"]["skipped"]  # asked for by name, but not fetched here
+    assert "noscope fetch" in result["cameras"]["vtest-long"]["skipped"]  # nothing to composite it from
     assert (home / "bench").is_dir()  # the generated camera is cached under $NOSCOPE_HOME/bench
     assert "| method |" in md and "NoScope cascade (streaming)" in md
     assert result["goals"] and all("met" in g for g in result["goals"])
@@ -116,3 +117,10 @@ def test_render_without_results_says_to_run_the_benchmark(tmp_path):
     cmd = [sys.executable, "-m", "benchmarks.run", "--render", "--name", "none", "--results-dir", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "run the benchmark first" in proc.stderr
+
+
+def test_the_benchmark_names_the_command_that_makes_a_missing_composited_hour(tmp_path):
+    from benchmarks.cameras import composite_camera
+
+    cam, why = composite_camera(tmp_path, quick=False)
+    assert cam is None and "noscope make-camera vtest-long" in why and "--seconds" not in why

@@ -35,3 +35,28 @@ def test_duplicate_ids_and_missing_fields_are_errors(tmp_path):
     reg.write_text("cameras:\n  - {id: a, object: x}\n")
     with pytest.raises(QueryError, match="video"):
         load_cameras(reg)
+
+
+def test_repository_registry_has_the_composited_camera_made_by_make_demo(tmp_path, monkeypatch):
+    """The second camera loads where its video is not made yet (CI runs make test, not make demo), asks what the
+    default camera asks, and its video is the file the Makefile's demo target makes."""
+    import re
+    from pathlib import Path
+
+    from noscope_cli.make_camera import output_path
+
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path))  # nothing made or fetched here
+    cams = load_cameras(repo / "cameras.yaml")
+    assert list(cams) == ["vtest", "vtest-long"]
+    vtest, long = cams["vtest"], cams["vtest-long"]
+    assert not long.video.exists()
+    assert (long.query, long.reference, long.targets, long.split) == (
+        vtest.query,
+        vtest.reference,
+        vtest.targets,
+        vtest.split,
+    )
+    made = re.search(r"noscope make-camera (\S+) --seconds (\S+)", (repo / "Makefile").read_text())
+    assert made is not None and output_path(made.group(1)) == long.video
+    assert 60 <= float(made.group(2)) <= 300  # the demo's length, not the hour

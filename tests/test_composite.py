@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from noscope_core.composite import LongCameraSpec, load_truth, make_long_camera, truth_path
+from noscope_core.composite import LongCameraSpec, existing_camera, load_truth, make_long_camera, truth_path
 from noscope_core.composite.background import boxes_mask, median_background
 from noscope_core.composite.bank import SourceBank, load_bank, save_bank
 from noscope_core.composite.drift import DriftSpec, parse_drift
@@ -198,6 +198,45 @@ def test_truth_file_written_beside_the_video(bank, tmp_path):
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 50
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_a_camera_made_with_the_same_spec_is_recognised_and_nothing_else_is(bank, tmp_path):
+    out = tmp_path / "cam.mp4"
+    spec = _spec(seconds=3.0)
+    assert existing_camera(spec, out) is None  # nothing there yet
+    make_long_camera(spec, out, bank=bank)
+    truth = existing_camera(spec, out)
+    assert truth is not None and truth.n_frames == 30
+    assert existing_camera(_spec(seconds=3.0, seed=4), out) is None  # another seed is another video
+    assert existing_camera(_spec(seconds=4.0), out) is None
+    with open(out, "ab") as fh:  # a video changed after its truth was written is made again
+        fh.write(b"\0")
+    assert existing_camera(spec, out) is None
+    make_long_camera(spec, out, bank=bank)
+    truth_path(out).write_bytes(b"not a zip")  # an unreadable truth too
+    assert existing_camera(spec, out) is None
+
+
+def test_make_camera_leaves_a_camera_made_with_the_same_options_alone(bank, monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from noscope_cli import make_camera
+
+    def run(*argv: str) -> int:
+        parser = argparse.ArgumentParser(prog="noscope")
+        make_camera.register(parser.add_subparsers(dest="command"))
+        return make_camera.run(parser.parse_args(["make-camera", *argv]))
+
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path))  # no vtest.avi here: making it again would fail
+    out = tmp_path / "videos" / "demo.mp4"
+    make_long_camera(LongCameraSpec(seconds=2.0), out, bank=bank)  # the spec the command builds from its options
+    before = out.stat().st_mtime_ns
+    assert run("demo", "--seconds", "2") == 0
+    assert "up to date" in capsys.readouterr().out and out.stat().st_mtime_ns == before
+    with pytest.raises(VideoError, match="source video"):  # other options, or --force: made again
+        run("demo", "--seconds", "3")
+    with pytest.raises(VideoError, match="source video"):
+        run("demo", "--seconds", "2", "--force")
 
 
 def test_drift_changes_only_what_it_should_and_only_after_it_starts(bank):

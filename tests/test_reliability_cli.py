@@ -91,7 +91,7 @@ def home(tmp_path) -> Path:
 
 def test_missing_video_is_one_line_naming_the_path(home, tmp_path):
     proc = run_query(home, str(tmp_path / "nope.avi"), "--object", "person", "--reference", "synthetic")
-    assert_clean_failure(proc, home, "video file not found:", "nope.avi", "noscope fetch")
+    assert_clean_failure(proc, home, "video file not found:", "nope.avi", "noscope fetch", "noscope make-camera")
 
 
 def test_a_file_that_is_not_a_video_is_refused_before_any_work(home, tmp_path):

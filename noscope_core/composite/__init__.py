@@ -6,7 +6,15 @@ timeline), ``drift`` (lighting, nudge, rain, a second class), ``render`` (one fr
 record written beside the video).
 """
 
-from noscope_core.composite.make import LongCameraResult, LongCameraSpec, make_long_camera
+from noscope_core.composite.make import LongCameraResult, LongCameraSpec, existing_camera, make_long_camera
 from noscope_core.composite.truth import PlacementTruth, load_truth, truth_path
 
-__all__ = ["LongCameraResult", "LongCameraSpec", "PlacementTruth", "load_truth", "make_long_camera", "truth_path"]
+__all__ = [
+    "LongCameraResult",
+    "LongCameraSpec",
+    "PlacementTruth",
+    "existing_camera",
+    "load_truth",
+    "make_long_camera",
+    "truth_path",
+]

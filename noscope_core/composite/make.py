@@ -26,8 +26,8 @@ from noscope_core.composite.drift import (
 )
 from noscope_core.composite.render import SensorNoise, compose
 from noscope_core.composite.scene import SceneSpec, plan_people, plan_vehicles
-from noscope_core.composite.truth import PlacementTruth, truth_path, write_truth
-from noscope_core.errors import QueryError, VideoError
+from noscope_core.composite.truth import PlacementTruth, load_truth, truth_path, write_truth
+from noscope_core.errors import ArtifactError, QueryError, VideoError
 
 #: container extension -> FourCC of OpenCV's FFmpeg writer (MPEG-4 Part 2 in both)
 CODECS = {".mp4": "mp4v", ".avi": "XVID"}
@@ -129,6 +129,27 @@ def _shifted(placed, dx: int, dy: int, width: int, height: int):
         if x1 > x0 and y1 > y0:
             out.append(replace(p, box_px=(x0, y0, x1 - x0, y1 - y0)))
     return out
+
+
+def existing_camera(spec: LongCameraSpec, out_path: str | Path) -> PlacementTruth | None:
+    """The truth of a camera already at ``out_path`` made from ``spec``, or None when it must be (re)made.
+
+    Equal specs give equal videos, so a video whose truth records the same spec and the video's own
+    fingerprint is the one this spec would write: making it again would only cost time.
+    """
+    from noscope_core.video import file_fingerprint
+
+    out_path = Path(out_path).expanduser()
+    truth_file = truth_path(out_path)
+    if not (out_path.is_file() and truth_file.is_file()):
+        return None
+    try:
+        truth = load_truth(truth_file)
+    except ArtifactError:
+        return None
+    if truth.spec_json != spec.to_json() or truth.video_fingerprint != file_fingerprint(out_path):
+        return None
+    return truth
 
 
 def make_long_camera(
