@@ -35,9 +35,6 @@ T = TypeVar("T")
 _HAS_FFMPEG = cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG)
 
 
-# --------------------------------------------------------------------------------------------------- probing
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says about a video, plus a cheap content fingerprint for cache keys."""
@@ -50,10 +47,6 @@ class VideoInfo:
     fourcc: str
     size_bytes: int
     fingerprint: str  # sha256 over (size, first 1 MiB, last 1 MiB)
-
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,9 +154,6 @@ def probe_video(path: str | Path) -> VideoInfo:
         size_bytes=path.stat().st_size,
         fingerprint=file_fingerprint(path),
     )
-
-
-# --------------------------------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)
@@ -505,9 +495,6 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> list[np.ndarray]:
             "they lie past the end of the video or are corrupt; check FrameStore.decoded_ok before asking for them",
         )
     return [got[i] for i in wanted.tolist()]
-
-
-# --------------------------------------------------------------------------------------------------- preprocessing
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,6 @@ class RemoteArtifacts:
     def url_of(self, camera_id: str, asset: str) -> str:
         return f"{self.root.protocol}://{self.manifest_key(camera_id, asset)}"
 
-    # ------------------------------------------------------------------ write
-
     def publish(self, camera_id: str, asset: str, folder: Path, payload: dict[str, Any]) -> RemoteManifest:
         """Upload ``folder`` (the asset's local artifact folder) and then its manifest; returns the manifest.
 
@@ -105,8 +103,6 @@ class RemoteArtifacts:
     def _exists(self, key: str) -> bool:
         self.fs.invalidate_cache(key)
         return self.fs.exists(key)
-
-    # ------------------------------------------------------------------ read
 
     def manifest(self, camera_id: str, asset: str) -> RemoteManifest | None:
         """The published manifest, or None when the asset was never (completely) published."""
