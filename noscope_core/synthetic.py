@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from noscope_core.atomic import atomic_path, write_npz
-from noscope_core.detectors.base import Detection
+from noscope_core.detection import Detection
 from noscope_core.errors import ArtifactError, VideoError
 from noscope_core.query import ROI
 from noscope_core.video import file_fingerprint
