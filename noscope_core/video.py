@@ -590,16 +590,21 @@ def preprocess(frames_bgr: Sequence[np.ndarray], view: ViewSpec) -> np.ndarray:
     s = view.size
     out = np.empty((len(frames_bgr), s, s, 3), dtype=np.uint8)
     for i, frame in enumerate(frames_bgr):
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            shape = getattr(frame, "shape", None)
-            dtype = getattr(frame, "dtype", type(frame).__name__)
-            raise VideoError(
-                f"frame {i} has shape {shape} and dtype {dtype}", "expected BGR uint8 (H, W, 3) as decoded by OpenCV"
-            )
+        check_bgr_frame(i, frame)
         x0, y0, x1, y1 = view.crop_box(frame.shape[1], frame.shape[0])
         small = _shrink(frame[y0:y1, x0:x1], s)
         out[i] = small[:, :, ::-1]  # BGR -> RGB on the small image, not the full one
     return out
+
+
+def check_bgr_frame(i: int, frame: object) -> None:
+    """:class:`VideoError` unless frame ``i`` is a BGR uint8 (H, W, 3) array, as OpenCV decodes it."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        shape = getattr(frame, "shape", None)
+        dtype = getattr(frame, "dtype", type(frame).__name__)
+        raise VideoError(
+            f"frame {i} has shape {shape} and dtype {dtype}", "expected BGR uint8 (H, W, 3) as decoded by OpenCV"
+        )
 
 
 def measure_preprocess_fps(frames_bgr: Sequence[np.ndarray], view: ViewSpec, repeats: int = 3) -> float:
@@ -627,5 +632,6 @@ __all__ = [
     "decode_batch_size",
     "seek_profile",
     "preprocess",
+    "check_bgr_frame",
     "measure_preprocess_fps",
 ]

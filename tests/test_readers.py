@@ -18,6 +18,7 @@ from noscope_core.readers import (
     choose_reader,
     iter_keyframes,
     iter_views,
+    shrink_decoded,
 )
 from noscope_core.readers import choose as choose_module
 from noscope_core.synthetic import SyntheticScene, write_synthetic_video
@@ -304,3 +305,28 @@ def test_batches_read_without_full_frames_refuse_to_give_them(clip, reader):
     assert len(batch) == 8 and batch.small[VIEWS[0].name].shape == (8, 32, 32, 3)
     with pytest.raises(VideoError, match="without full-resolution frames"):
         batch.full([0])
+
+
+def test_decoded_frames_shrink_closer_to_pyavs_own_pixels_than_preprocess(clip, sequential):
+    # the registered model's array input: the BGR frames through the reader's own shrink
+    _, small, _, _ = _collect(PyAVReader(), clip)
+    for v in VIEWS:
+        own = small[v.name].astype(int)
+        ours = shrink_decoded(sequential, v).astype(int) - own
+        opencv = preprocess(sequential, v).astype(int) - own
+        assert np.abs(ours).mean() < 0.8 * np.abs(opencv).mean()
+        assert abs(ours.mean()) < 0.5  # no brightness shift: the difference detectors score squared differences
+
+
+def test_decoded_frames_shrink_as_opencv_when_the_store_was_read_by_opencv(sequential):
+    for v in VIEWS:
+        assert np.array_equal(shrink_decoded(sequential, v, reader="opencv"), preprocess(sequential, v))
+
+
+def test_decoded_frames_refuse_lowres_views_auto_and_non_bgr_input(sequential):
+    with pytest.raises(VideoError, match="reduced resolution"):
+        shrink_decoded(sequential[:1], ViewSpec(32, lowres=1))
+    with pytest.raises(VideoError, match="cannot shrink decoded frames as reader 'auto'"):
+        shrink_decoded(sequential[:1], ViewSpec(32), reader="auto")
+    with pytest.raises(VideoError, match="uint8"):
+        shrink_decoded([sequential[0].astype(np.float32)], ViewSpec(32))
