@@ -23,6 +23,7 @@ from noscope_core.readers import (
 from noscope_core.readers import choose as choose_module
 from noscope_core.synthetic import SyntheticScene, write_synthetic_video
 from noscope_core.video import DecodeStats, ViewSpec, preprocess
+from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")
 
@@ -40,21 +41,9 @@ def clip(tmp_path_factory) -> Path:
     return write_synthetic_video(tmp_path_factory.mktemp("readers") / "clip.avi", N, SCENE)
 
 
-def _sequential(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
-
-
 @pytest.fixture(scope="module")
 def sequential(clip) -> list[np.ndarray]:
-    frames = _sequential(clip)
+    frames = read_sequentially(clip)
     assert len(frames) == N
     return frames
 
@@ -190,7 +179,7 @@ def test_keyframe_scan_returns_exactly_the_keyframes(request, which):
 @pytest.mark.parametrize("which", ["clip", "h264", "h264_b"])
 def test_frame_fetcher_seeks_to_the_gop_and_matches_sequential_frames(request, which):
     path = request.getfixturevalue(which)
-    seq = _sequential(path)
+    seq = read_sequentially(path)
     want = [45, 3, 3, 30, 59, 0, 21, 22]
     fetcher = FrameFetcher(path)
     try:
