@@ -77,12 +77,12 @@ def recover_dir(target: Path) -> None:
     """
     for p in target.parent.glob(f".{target.name}.*.tmp"):
         parts = p.name[len(target.name) + 2 :].split(".")
-        if not parts or not parts[0].isdigit() or _alive(int(parts[0])):
+        if not parts or not parts[0].isdigit() or pid_alive(int(parts[0])):
             continue
         shutil.rmtree(p, ignore_errors=True)
     for p in target.parent.glob(f".{target.name}.old.*"):
         pid = p.name.rsplit(".", 1)[-1]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         if target.exists():
             shutil.rmtree(p, ignore_errors=True)
@@ -124,7 +124,8 @@ def _renameat2():  # type: ignore[no-untyped-def]
     return fn
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts: it cannot be signalled, but it runs)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

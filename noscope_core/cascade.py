@@ -137,9 +137,7 @@ class CascadeConfig:
         return " → ".join(parts)
 
 
-# ---- routing: pure functions shared by simulate() and Cascade ----
-
-
+# Routing is pure and shared by simulate() and Cascade, so the two cannot disagree.
 def evaluated_positions(n: int, skip: int) -> np.ndarray:
     """Positions 0, skip, 2·skip, … below ``n``."""
     return np.arange(0, n, skip, dtype=np.int64)
@@ -242,9 +240,6 @@ def simulate(
     routes = model_routes(config, routes, None if model_scores is None else np.asarray(model_scores)[positions])
     labels_eval = assign_labels(routes, truth[positions])
     return expand_to_frames(positions, routes, labels_eval, n)
-
-
-# ---- the executor ----
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from noscope_core.atomic import write_json, write_npz
-from noscope_core.detectors.base import Detection
+from noscope_core.detection import Detection
 
 
 class DetectionCache:

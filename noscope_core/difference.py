@@ -140,8 +140,6 @@ class DifferenceDetector:
     def __repr__(self) -> str:
         return f"DifferenceDetector({self.spec.name}, fitted={self.frame_size_ is not None})"
 
-    # ------------------------------------------------------------------------------------------------ fit
-
     def fit(self, frames: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1, 5, 10, 30)) -> DifferenceDetector:
         """Fit on consecutive train ``frames`` (N, H, W, 3) uint8 and their reference ``labels`` (N,) bool.
 
@@ -192,8 +190,6 @@ class DifferenceDetector:
         lr.fit(x - mean, targets)
         self.coef_ = lr.coef_[0].astype(np.float32)
         self.intercept_ = float(lr.intercept_[0] - mean @ lr.coef_[0])
-
-    # ------------------------------------------------------------------------------------------------ score
 
     def score(self, frames: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
         """(N,) float32 change scores, higher = more changed / more likely relevant.
@@ -249,8 +245,6 @@ class DifferenceDetector:
         out /= counts
         return out
 
-    # ------------------------------------------------------------------------------------------------ io
-
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write one ``.npz`` file atomically: arrays plus a JSON config string (no pickle)."""
         if self.frame_size_ is None:
@@ -303,9 +297,6 @@ class DifferenceDetector:
         if query_key is not None and dd.query_key != query_key:
             raise ArtifactError(f"difference detector {path} was fitted for another query", "re-fit it for this query")
         return dd
-
-
-# ---------------------------------------------------------------------------------------------- helpers
 
 
 def _chunks(n: int, pixels_per_frame: int) -> list[tuple[int, int]]:

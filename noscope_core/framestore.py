@@ -163,9 +163,6 @@ class FrameStore:
         return f"FrameStore({self.root}, n_frames={self.n_frames}, fps={self.fps:g}, views=[{views}], corrupt={self.n_corrupt})"
 
 
-# --------------------------------------------------------------------------------------------------- building
-
-
 def _reusable(
     root: Path, info: VideoInfo, views: Sequence[ViewSpec], max_frames: int | None, choice: ReaderChoice
 ) -> FrameStore | None:

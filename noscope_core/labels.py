@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noscope_core.detectors.base import Detection
+from noscope_core.detection import Detection
 from noscope_core.query import Query
 
 

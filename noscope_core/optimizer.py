@@ -208,9 +208,6 @@ def score_config(
     return Candidate(config, rates.fnr, rates.fpr, cost, n_ref / n, _speedup(costs.reference_ms, cost))
 
 
-# ---- the search ----
-
-
 @dataclass(frozen=True)
 class _Coverage:
     """Per skip: the evaluated positions and how many positives/negatives each one's frames hold."""
@@ -464,9 +461,6 @@ def _pair_errors(
     fn = fn_fixed + miss_if_absent[i] + ref_fn[j] - ref_fn[i]
     fp = claim_if_present[-1] - claim_if_present[j] + ref_fp[j] - ref_fp[i]
     return fn, fp, j - i
-
-
-# ---- inputs ----
 
 
 def _dd_getter(dd_scores: DDScores, dd_kinds: Mapping[str, str]) -> Callable[[str, int], np.ndarray]:

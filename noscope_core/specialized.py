@@ -204,8 +204,6 @@ class SpecializedModel:
     def __repr__(self) -> str:
         return f"SpecializedModel({self.name})"
 
-    # ------------------------------------------------------------------------------------------------ inference
-
     def predict_proba(self, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """(N,) float32 P(object present) for (N, S, S, 3) uint8 frames, in batches of ``batch_size``."""
         frames = check_frames(frames, size=(self.spec.input_size, self.spec.input_size))
@@ -237,12 +235,6 @@ class SpecializedModel:
         if self._ort is None:
             self._ort = _onnx_session(self.net, self.spec, strict=self.backend == "onnxruntime") or False
         return self._ort or None
-
-    def refresh(self) -> None:
-        """Drop the cached ONNX Runtime session (call after changing ``net``'s weights or the thread count)."""
-        self._ort = None
-
-    # ------------------------------------------------------------------------------------------------ io
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write one ``.pt`` file atomically: the state dict (tensors only) and the JSON config string."""
@@ -300,9 +292,6 @@ def measure_fps(model: SpecializedModel, frames: np.ndarray, batch_size: int = 2
         model.predict_proba(frames, batch_size=batch_size)
         best = min(best, time.perf_counter() - t0)
     return len(frames) / max(best, 1e-9)
-
-
-# ---------------------------------------------------------------------------------------------- onnx runtime
 
 
 def _onnx_session(net: SpecializedNet, spec: ModelSpec, strict: bool) -> Any:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import queue
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,10 +26,11 @@ import cv2
 import numpy as np
 
 from noscope_core.atomic import atomic_path, write_npz
-from noscope_core.detectors.base import Detection
+from noscope_core.detection import Detection
 from noscope_core.errors import ArtifactError, VideoError
 from noscope_core.query import ROI
 from noscope_core.video import file_fingerprint
+from noscope_core.video_writer import encoding_thread
 
 TRUTH_SUFFIX = ".truth.npz"
 TRUTH_FORMAT = 1
@@ -618,38 +617,16 @@ def write_synthetic_video(
                 f"OpenCV cannot write {ext} video here",
                 "this OpenCV build lacks an FFmpeg writer; use opencv-python-headless",
             )
-        # Encoding costs about as much as rendering; cv2 releases the GIL, so a writer thread overlaps the two.
-        pending: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
-        failure: list[BaseException] = []
-
-        def encode() -> None:
-            try:
-                while (frame := pending.get()) is not None:
-                    writer.write(frame)
-            except BaseException as err:  # surfaced in the main thread below
-                failure.append(err)
-                while pending.get() is not None:  # drain so the producer never blocks
-                    pass
-
-        thread = threading.Thread(target=encode, name="synthetic-encoder", daemon=True)
-        thread.start()
-        try:
-            with _progress(n_frames, progress) as bar:
-                for f in range(n_frames):
-                    while nxt < len(order) and first[order[nxt]] <= f:
-                        active.append(int(order[nxt]))
-                        nxt += 1
-                    active = [j for j in active if last[j] >= f]
-                    pending.put(renderer.render(f, [int(truth.track_id[j]) for j in active]))
-                    if f % 256 == 255:
-                        bar.update(256)
-                bar.update(n_frames % 256)
-        finally:
-            pending.put(None)
-            thread.join()
-            writer.release()
-        if failure:
-            raise VideoError(f"writing {path} failed: {failure[0]}", "check free disk space")
+        with encoding_thread(writer, path, "synthetic-encoder") as put, _progress(n_frames, progress) as bar:
+            for f in range(n_frames):
+                while nxt < len(order) and first[order[nxt]] <= f:
+                    active.append(int(order[nxt]))
+                    nxt += 1
+                active = [j for j in active if last[j] >= f]
+                put(renderer.render(f, [int(truth.track_id[j]) for j in active]))
+                if f % 256 == 255:
+                    bar.update(256)
+            bar.update(n_frames % 256)
     write_npz(
         truth_path(path),
         format=np.array(TRUTH_FORMAT),

@@ -35,9 +35,6 @@ T = TypeVar("T")
 _HAS_FFMPEG = cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG)
 
 
-# --------------------------------------------------------------------------------------------------- probing
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says about a video, plus a cheap content fingerprint for cache keys."""
@@ -50,10 +47,6 @@ class VideoInfo:
     fourcc: str
     size_bytes: int
     fingerprint: str  # sha256 over (size, first 1 MiB, last 1 MiB)
-
-    @property
-    def duration_s(self) -> float:
-        return self.frame_count / self.fps if self.fps > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,9 +156,6 @@ def probe_video(path: str | Path) -> VideoInfo:
         size_bytes=path.stat().st_size,
         fingerprint=file_fingerprint(path),
     )
-
-
-# --------------------------------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)
@@ -509,9 +499,6 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> list[np.ndarray]:
     return [got[i] for i in wanted.tolist()]
 
 
-# --------------------------------------------------------------------------------------------------- preprocessing
-
-
 @dataclass(frozen=True)
 class ViewSpec:
     """How a full frame becomes a cheap model's input: optional crop to a region (plus margin), then size×size RGB.
@@ -605,16 +592,21 @@ def preprocess(frames_bgr: Sequence[np.ndarray], view: ViewSpec) -> np.ndarray:
     s = view.size
     out = np.empty((len(frames_bgr), s, s, 3), dtype=np.uint8)
     for i, frame in enumerate(frames_bgr):
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            shape = getattr(frame, "shape", None)
-            dtype = getattr(frame, "dtype", type(frame).__name__)
-            raise VideoError(
-                f"frame {i} has shape {shape} and dtype {dtype}", "expected BGR uint8 (H, W, 3) as decoded by OpenCV"
-            )
+        check_bgr_frame(i, frame)
         x0, y0, x1, y1 = view.crop_box(frame.shape[1], frame.shape[0])
         small = _shrink(frame[y0:y1, x0:x1], s)
         out[i] = small[:, :, ::-1]  # BGR -> RGB on the small image, not the full one
     return out
+
+
+def check_bgr_frame(i: int, frame: object) -> None:
+    """:class:`VideoError` unless frame ``i`` is a BGR uint8 (H, W, 3) array, as OpenCV decodes it."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        shape = getattr(frame, "shape", None)
+        dtype = getattr(frame, "dtype", type(frame).__name__)
+        raise VideoError(
+            f"frame {i} has shape {shape} and dtype {dtype}", "expected BGR uint8 (H, W, 3) as decoded by OpenCV"
+        )
 
 
 def measure_preprocess_fps(frames_bgr: Sequence[np.ndarray], view: ViewSpec, repeats: int = 3) -> float:
@@ -642,5 +634,6 @@ __all__ = [
     "decode_batch_size",
     "seek_profile",
     "preprocess",
+    "check_bgr_frame",
     "measure_preprocess_fps",
 ]

@@ -4,7 +4,11 @@ Logged "from code" (``python_model=<this file>``): MLflow copies this file into 
 so no pickled class ties a model version to the code of the day. It needs only MLflow and the installed
 ``noscope_core`` engine (not Dagster). Artifacts: ``cascade`` (cascade.json), ``models`` and ``difference``
 (the chosen model's .pt and DD's .npz, when the cascade uses them); ``model_config`` holds the reference
-detector's spec (``reference_spec``, ``reference_fps``, ``frame_size``).
+detector's spec (``reference_spec``, ``reference_fps``, ``frame_size``) and may name the ``reader`` that built the
+models' frame store ("pyav" or "opencv"; without it videos are read as ``auto`` reads them, PyAV where it can).
+
+Videos and frame arrays both reach the cheap models through that reader's shrink (``Cascade.run_video``,
+``readers.shrink_decoded``), so the registered model sees the pixels its models were trained on.
 
 Usage, wherever the project is installed::
 
@@ -67,6 +71,7 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         self.info = CascadeArtifact.load(artifacts["cascade"])
         self.reference_spec = str(spec)
         self.reference_fps = config.get("reference_fps")
+        self.reader = config.get("reader")
         frame_size = config.get("frame_size")
         detector = make_detector(
             self.reference_spec,
@@ -108,7 +113,9 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         for row in model_input.to_dict("records"):
             start = _frame_number(row.get("start"), 0)
             stop = _frame_number(row.get("stop"), None)
-            run = self._cascade_for(str(row["video"])).run_video(str(row["video"]), start=start, stop=stop)
+            run = self._cascade_for(str(row["video"])).run_video(
+                str(row["video"]), start=start, stop=stop, reader=self.reader or "auto"
+            )
             parts.append(pd.DataFrame({"video": str(row["video"]), "frame": run.frame_index, "label": run.labels}))
         if not parts:
             return pd.DataFrame({"video": [], "frame": np.zeros(0, np.int64), "label": np.zeros(0, bool)})
@@ -134,14 +141,14 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         import numpy as np
 
         from noscope_core.errors import VideoError
-        from noscope_core.video import preprocess
+        from noscope_core.readers import shrink_decoded
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise VideoError(
                 f"frames array has shape {frames.shape} and dtype {frames.dtype}",
                 "pass full-resolution BGR frames as a (N, H, W, 3) uint8 array",
             )
-        small = preprocess(list(frames), self.cascade.view)
+        small = shrink_decoded(list(frames), self.cascade.view, reader=self.reader or "pyav")
         index = np.arange(len(frames), dtype=np.int64)
         run = self.cascade.run_frames(small, index, fetch_full=lambda ii: [frames[int(i)] for i in ii])
         return pd.DataFrame({"frame": run.frame_index, "label": run.labels})

@@ -42,6 +42,14 @@ def segments(draw):
 KINDS = {"bg": "background", "prev": "previous"}
 
 
+def optimize_small(seg, stage: StageCosts, max_fnr: float, max_fpr: float, **kw):
+    """The optimizer on a drawn segment, over a small grid (three skips, 4 DD and 8 model thresholds)."""
+    truth, models, dd = seg
+    return optimize(
+        truth, models, dd, KINDS, stage, max_fnr, max_fpr, skips=(1, 2, 5), dd_thresholds=4, model_thresholds=8, **kw
+    )
+
+
 @SETTINGS
 @given(
     seg=segments(),
@@ -53,19 +61,7 @@ KINDS = {"bg": "background", "prev": "previous"}
 def test_chosen_config_does_what_it_claims_on_the_threshold_data(seg, max_fnr, max_fpr, margin, costs):
     truth, models, dd = seg
     stage = StageCosts({"bg": costs[0], "prev": costs[0]}, {"m": costs[1]}, costs[2])
-    res = optimize(
-        truth,
-        models,
-        dd,
-        KINDS,
-        stage,
-        max_fnr,
-        max_fpr,
-        skips=(1, 2, 5),
-        dd_thresholds=4,
-        model_thresholds=8,
-        safety_margin=margin,
-    )
+    res = optimize_small(seg, stage, max_fnr, max_fpr, safety_margin=margin)
     best = res.best
     c = best.config
     labels, routes = simulate(c, truth, dd(c.dd_name, c.skip) if c.dd_name else None, models.get(c.model_name))
@@ -132,20 +128,7 @@ def test_with_a_confidence_the_chosen_config_s_bounds_are_those_of_its_simulated
 ):
     truth, models, dd = seg
     stage = StageCosts({"bg": 0.1, "prev": 0.1}, {"m": 1.0}, 50.0)
-    res = optimize(
-        truth,
-        models,
-        dd,
-        KINDS,
-        stage,
-        max_fnr,
-        max_fpr,
-        skips=(1, 2, 5),
-        dd_thresholds=4,
-        model_thresholds=8,
-        confidence=confidence,
-        unit_frames=unit_frames,
-    )
+    res = optimize_small(seg, stage, max_fnr, max_fpr, confidence=confidence, unit_frames=unit_frames)
     for cand in [res.best, *res.frontier]:
         c = cand.config
         if c.is_reference_only:

@@ -18,10 +18,12 @@ from noscope_core.readers import (
     choose_reader,
     iter_keyframes,
     iter_views,
+    shrink_decoded,
 )
 from noscope_core.readers import choose as choose_module
 from noscope_core.synthetic import SyntheticScene, write_synthetic_video
 from noscope_core.video import DecodeStats, ViewSpec, preprocess
+from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")
 
@@ -39,21 +41,9 @@ def clip(tmp_path_factory) -> Path:
     return write_synthetic_video(tmp_path_factory.mktemp("readers") / "clip.avi", N, SCENE)
 
 
-def _sequential(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
-
-
 @pytest.fixture(scope="module")
 def sequential(clip) -> list[np.ndarray]:
-    frames = _sequential(clip)
+    frames = read_sequentially(clip)
     assert len(frames) == N
     return frames
 
@@ -189,7 +179,7 @@ def test_keyframe_scan_returns_exactly_the_keyframes(request, which):
 @pytest.mark.parametrize("which", ["clip", "h264", "h264_b"])
 def test_frame_fetcher_seeks_to_the_gop_and_matches_sequential_frames(request, which):
     path = request.getfixturevalue(which)
-    seq = _sequential(path)
+    seq = read_sequentially(path)
     want = [45, 3, 3, 30, 59, 0, 21, 22]
     fetcher = FrameFetcher(path)
     try:
@@ -304,3 +294,28 @@ def test_batches_read_without_full_frames_refuse_to_give_them(clip, reader):
     assert len(batch) == 8 and batch.small[VIEWS[0].name].shape == (8, 32, 32, 3)
     with pytest.raises(VideoError, match="without full-resolution frames"):
         batch.full([0])
+
+
+def test_decoded_frames_shrink_closer_to_pyavs_own_pixels_than_preprocess(clip, sequential):
+    # the registered model's array input: the BGR frames through the reader's own shrink
+    _, small, _, _ = _collect(PyAVReader(), clip)
+    for v in VIEWS:
+        own = small[v.name].astype(int)
+        ours = shrink_decoded(sequential, v).astype(int) - own
+        opencv = preprocess(sequential, v).astype(int) - own
+        assert np.abs(ours).mean() < 0.8 * np.abs(opencv).mean()
+        assert abs(ours.mean()) < 0.5  # no brightness shift: the difference detectors score squared differences
+
+
+def test_decoded_frames_shrink_as_opencv_when_the_store_was_read_by_opencv(sequential):
+    for v in VIEWS:
+        assert np.array_equal(shrink_decoded(sequential, v, reader="opencv"), preprocess(sequential, v))
+
+
+def test_decoded_frames_refuse_lowres_views_auto_and_non_bgr_input(sequential):
+    with pytest.raises(VideoError, match="reduced resolution"):
+        shrink_decoded(sequential[:1], ViewSpec(32, lowres=1))
+    with pytest.raises(VideoError, match="cannot shrink decoded frames as reader 'auto'"):
+        shrink_decoded(sequential[:1], ViewSpec(32), reader="auto")
+    with pytest.raises(VideoError, match="uint8"):
+        shrink_decoded([sequential[0].astype(np.float32)], ViewSpec(32))

@@ -265,19 +265,9 @@ def _child(argv: list[str]) -> int:
         return main(["demo", "--camera", args[0]])
     if role == "build":
         import noscope_core.framestore as framestore
+        from tests.slow_reader import slow_store_reader
 
-        delay, choose = float(os.environ.get("RELIABILITY_SLOW_PREPROCESS", 0)), framestore.choose_reader
-
-        class SlowReader:  # the store's reader shrinks while it decodes: slow each batch, per view, as before
-            def __init__(self, inner):
-                self.inner, self.choice = inner, inner.choice
-
-            def iter_views(self, *a, **k):
-                for batch in self.inner.iter_views(*a, **k):
-                    time.sleep(delay * len(batch.small))
-                    yield batch
-
-        framestore.choose_reader = lambda path, reader="auto": SlowReader(choose(path, reader))
+        slow_store_reader(float(os.environ.get("RELIABILITY_SLOW_PREPROCESS", 0)))
         store = framestore.build_frame_store(args[0], args[1], progress=False)
         print(json.dumps({k: store.meta[k] for k in ("created_utc", "build_seconds", "n_frames")}))
         return 0

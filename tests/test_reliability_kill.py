@@ -274,20 +274,9 @@ def _slow_down() -> None:
     """Patch this process's engine: each slowed stage sleeps where the kill should land and leaves a marker."""
     env = os.environ
     if env.get("RELIABILITY_SLOW_PREPROCESS"):
-        import noscope_core.framestore as framestore
+        from tests.slow_reader import slow_store_reader
 
-        delay, choose = float(env["RELIABILITY_SLOW_PREPROCESS"]), framestore.choose_reader
-
-        class SlowReader:  # the store's reader shrinks while it decodes: slow each batch, per view, as before
-            def __init__(self, inner):
-                self.inner, self.choice = inner, inner.choice
-
-            def iter_views(self, *a, **k):
-                for batch in self.inner.iter_views(*a, **k):
-                    time.sleep(delay * len(batch.small))
-                    yield batch
-
-        framestore.choose_reader = lambda path, reader="auto": SlowReader(choose(path, reader))
+        slow_store_reader(float(env["RELIABILITY_SLOW_PREPROCESS"]))
     if env.get("RELIABILITY_SLOW_DETECT"):
         from noscope_core.detectors.synthetic import SyntheticDetector
 

@@ -23,6 +23,7 @@ from noscope_core.video import (
     read_frames,
     seek_profile,
 )
+from tests.sequential import read_sequentially
 
 N = 90
 SCENE = SyntheticScene(width=160, height=120, seed=3, mean_gap_s=3.0)
@@ -36,14 +37,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sequential(clip) -> list[np.ndarray]:
     """Every frame by plain cv2 sequential reads: the reference every other reader must match."""
-    cap = cv2.VideoCapture(str(clip))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames = read_sequentially(clip)
     assert len(frames) == N
     return frames
 

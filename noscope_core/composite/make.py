@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +26,7 @@ from noscope_core.composite.render import SensorNoise, compose
 from noscope_core.composite.scene import SceneSpec, plan_people, plan_vehicles
 from noscope_core.composite.truth import PlacementTruth, load_truth, truth_path, write_truth
 from noscope_core.errors import ArtifactError, QueryError, VideoError
+from noscope_core.video_writer import encoding_thread
 
 #: container extension -> FourCC of OpenCV's FFmpeg writer (MPEG-4 Part 2 in both)
 CODECS = {".mp4": "mp4v", ".avi": "XVID"}
@@ -189,24 +188,9 @@ def make_long_camera(
     t1 = time.perf_counter()
     with atomic_path(out_path, suffix=ext) as tmp:
         writer = _encoder(tmp, spec.fps, (width, height))
-        # cv2 releases the GIL while encoding, so a writer thread overlaps encoding with composing
-        pending: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
-        failure: list[BaseException] = []
-
-        def encode() -> None:
-            try:
-                while (frame := pending.get()) is not None:
-                    writer.write(frame)
-            except BaseException as err:
-                failure.append(err)
-                while pending.get() is not None:
-                    pass
-
-        thread = threading.Thread(target=encode, name="long-camera-encoder", daemon=True)
-        thread.start()
-        try:
+        with encoding_thread(writer, out_path, "long-camera-encoder") as put:
             for f, img, placed in render_frames(spec, bank):
-                pending.put(img)
+                put(img)
                 for p in placed:
                     rows_f.append(f)
                     rows_id.append(p.object_id)
@@ -216,12 +200,6 @@ def make_long_camera(
                     ids.add(p.object_id)
                 if progress is not None and f % 500 == 499:
                     progress("render", f + 1, spec.n_frames)
-        finally:
-            pending.put(None)
-            thread.join()
-            writer.release()
-        if failure:
-            raise VideoError(f"writing {out_path} failed: {failure[0]}", hint="check free disk space")
     render_s = time.perf_counter() - t1
     truth = PlacementTruth(
         spec.n_frames,

@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 
-from noscope_core.detectors.base import Detection
+from noscope_core.detection import Detection
 from noscope_core.errors import DetectorError
 
 

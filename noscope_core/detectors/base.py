@@ -5,29 +5,12 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from noscope_core.detection import Detection
 
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """One detected object. The box ``(x, y, w, h)`` is in fractions of the frame, ``(x, y)`` its top-left."""
-
-    class_name: str
-    score: float
-    x: float
-    y: float
-    w: float
-    h: float
-
-    @property
-    def cx(self) -> float:
-        return self.x + self.w / 2
-
-    @property
-    def cy(self) -> float:
-        return self.y + self.h / 2
+__all__ = ["Detection", "ReferenceDetector"]
 
 
 class ReferenceDetector(ABC):

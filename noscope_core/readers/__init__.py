@@ -2,6 +2,7 @@
 
 from noscope_core.readers.base import READER_NAMES, ReaderChoice, VideoReader, ViewBatch
 from noscope_core.readers.choose import choose_reader, probe_codec
+from noscope_core.readers.decoded import shrink_decoded
 from noscope_core.readers.keyframes import FrameFetcher, KeyframeIndex, iter_keyframes
 from noscope_core.readers.opencv_reader import OpenCVReader
 from noscope_core.readers.pyav_reader import PyAVReader, Shrinker
@@ -21,4 +22,5 @@ __all__ = [
     "PyAVReader",
     "Shrinker",
     "iter_views",
+    "shrink_decoded",
 ]

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from noscope_core.atomic import pid_alive
 from noscope_core.errors import NoScopeError
 
 
@@ -50,12 +51,8 @@ def running_pid(pid_dir: Path, name: str) -> int | None:
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     # a zombie child of ours counts as gone
     try:
         with open(f"/proc/{pid}/stat") as fh:

@@ -75,9 +75,6 @@ def _http_ok(url: str) -> bool:
         return r.status == 200
 
 
-# ---------------------------------------------------------------------------------------------- PostgreSQL
-
-
 def start_postgres(cfg: ClusterConfig) -> None:
     bindir = pg_bindir()
     if bindir is None:
@@ -141,9 +138,6 @@ def _create_databases(cfg: ClusterConfig) -> None:
         conn.close()
 
 
-# ---------------------------------------------------------------------------------------------- Redis
-
-
 def start_redis(cfg: ClusterConfig) -> None:
     exe = shutil.which("redis-server")
     if exe is None:
@@ -160,9 +154,6 @@ def start_redis(cfg: ClusterConfig) -> None:
         return bool(redis.Redis(host="127.0.0.1", port=cfg.redis_port, socket_timeout=1).ping())
 
     proc.wait_until("Redis", ready, 20, cfg.log_dir / "redis.log")
-
-
-# ---------------------------------------------------------------------------------------------- SeaweedFS S3
 
 
 def start_s3(cfg: ClusterConfig) -> None:
@@ -194,9 +185,6 @@ def _bucket_ready(cfg: ClusterConfig) -> bool:
     return True
 
 
-# ---------------------------------------------------------------------------------------------- MLflow
-
-
 def start_mlflow(cfg: ClusterConfig) -> None:
     argv = [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", cfg.db_uri("mlflow"),
             "--artifacts-destination", f"s3://{cfg.bucket}/mlflow", "--host", "127.0.0.1",
@@ -206,9 +194,6 @@ def start_mlflow(cfg: ClusterConfig) -> None:
     proc.start("mlflow", argv, cfg.pid_dir, cfg.log_dir, env, cwd=cfg.state)
     url = f"http://127.0.0.1:{cfg.mlflow_port}/health"
     proc.wait_until("MLflow server", lambda: _http_ok(url), 120, cfg.log_dir / "mlflow.log")
-
-
-# ---------------------------------------------------------------------------------------------- Dagster
 
 
 def start_daemon(cfg: ClusterConfig) -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noscope_core.errors import ArtifactError
-from pipelines.storage.manifest import RemoteManifest, file_sha256
+from noscope_core.model_files import sha256_file
+from pipelines.storage.manifest import RemoteManifest
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class LocalCache:
                 dest = tmp / f.path
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 download(f.sha256, dest)
-                if dest.stat().st_size != f.size_bytes or file_sha256(dest) != f.sha256:
+                if dest.stat().st_size != f.size_bytes or sha256_file(dest) != f.sha256:
                     raise ArtifactError(
                         f"{manifest.camera_id}/{manifest.asset}: {f.path} arrived corrupt",
                         "the object store holds a damaged blob; re-materialize the asset",

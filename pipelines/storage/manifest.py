@@ -76,14 +76,6 @@ def artifact_digest(files: tuple[ArtifactFile, ...]) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def list_files(folder: Path) -> list[Path]:
     """The artifact's files: everything under ``folder`` except hidden entries (atomic writers' temporaries)
     and the IO manager's own local manifest."""

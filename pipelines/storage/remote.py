@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from noscope_core.errors import ArtifactError
+from noscope_core.model_files import sha256_file
 from noscope_core.paths import safe_name
 from pipelines.storage import root as root_mod
 from pipelines.storage.cache import LocalCache
@@ -27,7 +28,6 @@ from pipelines.storage.manifest import (
     RemoteManifest,
     decode_paths,
     encode_paths,
-    file_sha256,
     list_files,
 )
 
@@ -61,8 +61,6 @@ class RemoteArtifacts:
     def url_of(self, camera_id: str, asset: str) -> str:
         return f"{self.root.protocol}://{self.manifest_key(camera_id, asset)}"
 
-    # ------------------------------------------------------------------ write
-
     def publish(self, camera_id: str, asset: str, folder: Path, payload: dict[str, Any]) -> RemoteManifest:
         """Upload ``folder`` (the asset's local artifact folder) and then its manifest; returns the manifest.
 
@@ -70,7 +68,7 @@ class RemoteArtifacts:
         """
         files = []
         for p in list_files(folder) if folder.is_dir() else []:
-            sha = file_sha256(p)
+            sha = sha256_file(p)
             files.append(ArtifactFile(p.relative_to(folder).as_posix(), sha, p.stat().st_size))
             self._put_blob(p, sha)
         man = RemoteManifest(
@@ -105,8 +103,6 @@ class RemoteArtifacts:
     def _exists(self, key: str) -> bool:
         self.fs.invalidate_cache(key)
         return self.fs.exists(key)
-
-    # ------------------------------------------------------------------ read
 
     def manifest(self, camera_id: str, asset: str) -> RemoteManifest | None:
         """The published manifest, or None when the asset was never (completely) published."""
