@@ -50,10 +50,15 @@ def extract(data: dict) -> dict:
 
 
 def shorten(text: str | None, limit: int = REASON_CHARS) -> str | None:
+    """One line of at most ``limit`` characters; a long reason keeps its head and its tail (where the engine
+    says what would help, e.g. how much more footage to label)."""
     if not text:
         return text
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    head = int(limit * 0.45)
+    return text[:head].rstrip() + " … " + text[-(limit - head - 3) :].lstrip()
 
 
 def meets(fnr: float | None, fpr: float | None, max_fnr: float, max_fpr: float) -> bool | None:

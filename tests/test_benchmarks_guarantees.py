@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.guarantees import all_cases, select
-from benchmarks.guarantees_judge import extract, judge
+from benchmarks.guarantees_judge import extract, judge, shorten
 from benchmarks.guarantees_table import render, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,3 +112,9 @@ def test_quick_grid_writes_json_and_table(tmp_path):
         assert run["broken_promise"] == (run["claims_met"] and not run["measured_meets"])
     assert case["guarded"]["confidence"] == 0.95 and case["point"]["confidence"] is None
     assert "## Goals" in (tmp_path / "res" / "guarantees-quick.md").read_text()
+
+
+def test_a_long_reason_keeps_its_head_and_the_advice_at_its_end():
+    reason = "no cascade could be proven " + "x " * 300 + "label about 45,210 more frames"
+    short = shorten(reason, 120)
+    assert len(short) <= 120 and short.startswith("no cascade") and short.endswith("45,210 more frames")
