@@ -1,7 +1,7 @@
 """What one run of the guarantees grid claimed, what was measured, and whether a promise broke (pure functions).
 
 A run *claims* the targets are met when it answers with the reference on every frame (exact by construction),
-when its answer was certified on its own footage, or — where no certification ran — when the optimizer's
+when its answer was certified on its own footage, or — where no certificate was made — when the optimizer's
 rule accepted the cascade (its upper bound at the confidence, or NoScope's point estimate under the point
 rule). A **broken promise** is a claim whose measured test error breaks a target. A speed-up counts toward a
 goal only when the measured error meets the targets.
@@ -72,8 +72,9 @@ def claim(run: dict, max_fnr: float, max_fpr: float) -> tuple[bool, str]:
     """(claims the targets are met, on what basis) for one extracted run."""
     if run.get("fell_back"):
         return True, "reference on every frame"
-    if run.get("certified") is not None:
-        return bool(run["certified"]), "certified on the answer" if run["certified"] else "not certified"
+    # a certificate exists when its bounds do (``certified`` alone reads False also where none was attempted)
+    if run.get("fnr_bound") is not None and run.get("fpr_bound") is not None:
+        return bool(run.get("certified")), "certified on the answer" if run.get("certified") else "not certified"
     if run.get("confidence") is not None:
         fnr_b, fpr_b = run.get("threshold_fnr_bound"), run.get("threshold_fpr_bound")
         ok = fnr_b is not None and fpr_b is not None and fnr_b <= max_fnr and fpr_b <= max_fpr

@@ -28,9 +28,16 @@ def test_a_point_rule_cascade_whose_test_error_breaks_a_target_is_a_broken_promi
 
 
 def test_a_certified_answer_that_breaks_a_target_is_broken_and_an_uncertified_one_claims_nothing():
-    assert judge(_run(certified=True, confidence=0.95, fpr=0.02), 0.01, 0.01)["broken_promise"]
-    v = judge(_run(certified=False, confidence=0.95, fpr=0.02), 0.01, 0.01)
+    bounds = {"fnr_bound": 0.009, "fpr_bound": 0.02}
+    assert judge(_run(certified=True, confidence=0.95, fpr=0.02, **bounds), 0.01, 0.01)["broken_promise"]
+    v = judge(_run(certified=False, confidence=0.95, fpr=0.02, **bounds), 0.01, 0.01)
     assert not v["claims_met"] and not v["broken_promise"]
+
+
+def test_certified_false_without_a_certificate_is_the_point_rule_when_no_confidence_was_asked():
+    # the engine reports certified=False (no bounds) when certification was off: NoScope's rule still claims
+    v = judge(_run(certified=False, fnr=0.3), 0.01, 0.01)
+    assert v["claims_met"] and v["broken_promise"]
 
 
 def test_without_certification_the_claim_is_the_optimizers_bound():
@@ -61,7 +68,10 @@ def test_extract_reads_an_engine_without_certification_as_missing_and_finds_the_
 
 def test_summary_counts_broken_promises_per_rule_and_renders_missing_values_as_na():
     case = {"group": "vtest", "max_fnr": 0.01, "max_fpr": 0.01}
-    good = {**_run(certified=True, confidence=0.95, speedup=20.0), "certify_frames": 120}
+    good = {
+        **_run(certified=True, confidence=0.95, speedup=20.0, fnr_bound=0.004, fpr_bound=0.003),
+        "certify_frames": 120,
+    }
     bad = _run(fnr=0.3, speedup=80.0)
     result = {
         "meta": {"models": ["m"], "confidence": 0.95},
