@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from benchmarks.guarantees_judge import shorten
+from benchmarks.guarantees_judge import judge, shorten
 
 GROUPS = ("vtest", "synthetic", "long")
 
@@ -44,7 +44,13 @@ def _runs(result: dict, rule: str) -> list[tuple[str, dict, dict]]:
 
 
 def summarize(result: dict) -> None:
-    """Add ``summary``, ``goals`` and ``not_run`` to the result (derived, never asserted)."""
+    """Add ``summary``, ``goals`` and ``not_run`` to the result (derived, never asserted); every run's verdict
+    is judged again from its measurements, so a results file always agrees with the rules here."""
+    for c in result.get("cases", {}).values():
+        for rule in ("guarded", "point"):
+            run = c.get(rule)
+            if run and "error" not in run:
+                run.update(judge(run, c["case"]["max_fnr"], c["case"]["max_fpr"]))
     summary: dict = {}
     for rule in ("guarded", "point"):
         runs = _runs(result, rule)
