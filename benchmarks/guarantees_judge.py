@@ -57,8 +57,9 @@ def shorten(text: str | None, limit: int = REASON_CHARS) -> str | None:
     text = " ".join(str(text).split())
     if len(text) <= limit:
         return text
-    head = int(limit * 0.45)
-    return text[:head].rstrip() + " … " + text[-(limit - head - 3) :].lstrip()
+    head = text[: int(limit * 0.45)].rsplit(" ", 1)[0]  # whole words at both ends
+    tail = text[-(limit - len(head) - 3) :].split(" ", 1)[-1]
+    return f"{head} … {tail}"
 
 
 def meets(fnr: float | None, fpr: float | None, max_fnr: float, max_fpr: float) -> bool | None:
