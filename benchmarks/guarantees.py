@@ -340,6 +340,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--allow-labelling", action="store_true", help="run long-camera cases on an incomplete cache")
     p.add_argument("--stop-after-min", type=float, default=None, help="start no new case after this many minutes")
     p.add_argument("--fresh", action="store_true", help="drop the cases already in the results file")
+    p.add_argument("--note", default=None, help="a line for the table, e.g. which engine branch this measured")
     p.add_argument("--name", default=None, help="results file name (default guarantees, or guarantees-quick)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--work-root", type=Path, default=None, help="where stages cache their work (default $NOSCOPE_HOME)")
@@ -382,9 +383,13 @@ def main(argv: list[str] | None = None) -> int:
         write_text(md_path, render(result))
         print(render(result))
         return 0
+    from benchmarks.run import _git_commit
+
     result["meta"] = {
         "name": args.name,
         "date_utc": _now(),
+        "git_commit": _git_commit(),
+        "note": args.note,
         "confidence": CONFIDENCE,
         "rules": args.rules,
         "max_epochs": args.max_epochs,

@@ -199,8 +199,10 @@ def render(result: dict) -> str:
         "",
         f"{meta.get('date_utc', '?')} · {meta.get('machine', '?')} · load {meta.get('load_before')} before, "
         f"{meta.get('load_after', '?')} after · models {', '.join(meta.get('models', []))}, "
-        f"max {meta.get('max_epochs')} epochs · produced by `python -m benchmarks.guarantees`",
+        f"max {meta.get('max_epochs')} epochs · commit `{meta.get('git_commit', '?')}` · produced by "
+        "`python -m benchmarks.guarantees`",
         "",
+        *([meta["note"], ""] if meta.get("note") else []),
         "Every case is one `noscope query --evaluate` run (`run_query_command`). **Guarantees**: confidence "
         f"{meta.get('confidence')} — the optimizer accepts a cascade only when the upper bound of its FNR and FPR "
         "on the threshold segment (evidence counted in blocks, `docs/guarantees.md`) meets the targets — and the "
