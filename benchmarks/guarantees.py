@@ -80,9 +80,6 @@ class Case:
     reference_ms: float | None = None  # declared reference cost (None: measured)
     synthetic: SyntheticVideo | None = None
     description: str = ""
-    # train as `noscope query` does by default (whole family, default epochs): an hour of footage costs far more
-    # to train on than the grid's cut-down models, and this reuses what a default query on it already trained
-    default_training: bool = False
 
     def video_path(self, home: Path) -> Path:
         return self.synthetic.path(home) if self.synthetic else Path(self.video)
@@ -96,7 +93,7 @@ class Case:
             reference_fps=1000.0 / self.reference_ms if self.reference_ms else None,
             targets=Targets(self.max_fnr, self.max_fpr, confidence),
             split=self.split,
-            training=TrainingOptions() if self.default_training else TrainingOptions(max_epochs, models=models),
+            training=TrainingOptions(max_epochs, models=models),
         )
 
     def to_dict(self, home: Path) -> dict:
@@ -114,7 +111,6 @@ class Case:
             "synthetic_scene": self.synthetic.scene.to_dict() if self.synthetic else None,
             "synthetic_frames": self.synthetic.n_frames if self.synthetic else None,
             "description": self.description,
-            "training": "noscope query's defaults" if self.default_training else "the grid's (--models, --max-epochs)",
         }
 
 
@@ -226,7 +222,6 @@ def all_cases(home: Path, quick: bool = False) -> list[Case]:
             t,
             t,
             description=f"long real-pixel camera (one hour), person in {_roi_text(roi)}, SSD reference",
-            default_training=True,
         )
         for q, roi, t in long_regions
     ]
@@ -333,6 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cases", default=None, help="comma list of shell patterns of case names, e.g. 'vtest-*'")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--render", action="store_true", help="measure nothing: rewrite the table from the results file")
+    p.add_argument("--merge", action="append", default=[], help="also take the cases of this results file (repeat)")
     p.add_argument("--rules", default="guarded,point", help="guarded (0.95 + certification) and/or point")
     p.add_argument("--max-epochs", type=int, default=None, help=f"default {MAX_EPOCHS}, quick 1")
     p.add_argument("--models", default=None, help=f"comma list of model variants (default {','.join(MODELS)})")
@@ -377,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"cases": {}}
     if json_path.is_file() and not args.fresh:
         result = json.loads(json_path.read_text())
+    for extra in args.merge:  # cases measured by another run under another --name
+        result.setdefault("cases", {}).update(json.loads(Path(extra).read_text()).get("cases", {}))
     if args.render:
         summarize(result)
         write_json(json_path, result)
@@ -403,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, flush=True)
 
     t_start = time.perf_counter()
+    ran: set[str] = set()
     for i, case in enumerate(cases):
         if args.stop_after_min is not None and time.perf_counter() - t_start > 60 * args.stop_after_min:
             log(f"out of time: {len(cases) - i} case(s) not started")
@@ -411,17 +410,30 @@ def main(argv: list[str] | None = None) -> int:
             break
         log(f"[{i + 1}/{len(cases)}] {case.name}: {case.description}")
         t0 = time.perf_counter()
-        result["cases"][case.name] = run_case(case, args, home, log)
-        result["cases"][case.name]["seconds"] = time.perf_counter() - t0
-        summarize(result)
-        write_json(json_path, result)
-        write_text(md_path, render(result))
+        done = run_case(case, args, home, log)
+        done["seconds"] = time.perf_counter() - t0
+        result["cases"][case.name] = done
+        ran.add(case.name)
+        _save(result, json_path, md_path, ran, keep_others=not args.fresh)
     result["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    _save(result, json_path, md_path, ran, keep_others=not args.fresh)
+    print(md_path.read_text())
+    return 0
+
+
+def _save(result: dict, json_path: Path, md_path: Path, fresh_cases: set[str], keep_others: bool = True) -> None:
+    """Write the results; ``keep_others``: keep the cases another run (``--cases`` in a second process) wrote."""
+    from benchmarks.guarantees_table import render, summarize
+    from noscope_core.atomic import write_json, write_text
+
+    if keep_others and json_path.is_file():
+        on_disk = json.loads(json_path.read_text()).get("cases", {})
+        for name, case in on_disk.items():
+            if name not in fresh_cases:
+                result["cases"][name] = case
     summarize(result)
     write_json(json_path, result)
     write_text(md_path, render(result))
-    print(render(result))
-    return 0
 
 
 if __name__ == "__main__":
