@@ -9,6 +9,10 @@ never an object (difference detectors see motion there; the labels stay negative
 Objects of a class arrive as a Poisson process (mean gap ``mean_gap_s``) and cross the view in about
 ``mean_stay_s``, so a class is present in roughly ``1 - exp(-stay/gap)`` of frames (about 35% by default).
 The first N frames (pixels and truth) do not depend on how many frames are written after them.
+
+Drift (``drift_frame``): from that frame on, the light steps by ``drift_gain`` and/or the camera is nudged by
+``drift_shift_px`` (background, foliage and objects move together; the truth boxes move with them), so footage
+after it looks unlike anything a model trained on the frames before it saw.
 """
 
 from __future__ import annotations
@@ -57,8 +61,12 @@ class SyntheticScene:
     noise_sigma: float = 3.0
     lighting_drift: float = 0.15
     distractors: int = 2
+    drift_frame: int | None = None  # None: no drift
+    drift_gain: float = 1.0  # brightness factor from drift_frame on (a lighting step)
+    drift_shift_px: tuple[int, int] = (0, 0)  # (dx, dy) the view moves by from drift_frame on (a nudged camera)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "drift_shift_px", tuple(int(v) for v in self.drift_shift_px))
         if not (32 <= self.width <= 4096 and 32 <= self.height <= 4096):
             raise VideoError(f"synthetic frame size {self.width}x{self.height} outside 32..4096")
         if self.width % 2 or self.height % 2:
@@ -73,16 +81,34 @@ class SyntheticScene:
             raise VideoError("mean_gap_s and mean_stay_s must be positive")
         if self.noise_sigma < 0 or not (0 <= self.lighting_drift < 1) or self.distractors < 0:
             raise VideoError("noise_sigma >= 0, 0 <= lighting_drift < 1 and distractors >= 0 are required")
+        if self.drift_frame is not None and int(self.drift_frame) < 0:
+            raise VideoError(f"drift_frame must be a frame index >= 0, got {self.drift_frame}")
+        if not (0 < self.drift_gain <= 4):
+            raise VideoError(f"drift_gain must be in (0, 4], got {self.drift_gain}")
+        if len(self.drift_shift_px) != 2 or not (
+            abs(self.drift_shift_px[0]) < self.width // 2 and abs(self.drift_shift_px[1]) < self.height // 2
+        ):
+            raise VideoError(f"drift_shift_px must be (dx, dy) within half the frame, got {self.drift_shift_px}")
+
+    def shift_at(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dx, dy) in pixels of the view at each frame: the drift's shift from ``drift_frame`` on, else 0."""
+        after = np.zeros(np.shape(frames), bool) if self.drift_frame is None else np.asarray(frames) >= self.drift_frame
+        return after * float(self.drift_shift_px[0]), after * float(self.drift_shift_px[1])
+
+    def drifted(self, frame: int) -> bool:
+        return self.drift_frame is not None and frame >= self.drift_frame
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["classes"] = list(self.classes)
+        d["drift_shift_px"] = list(self.drift_shift_px)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SyntheticScene:
         d = dict(d)
         d["classes"] = tuple(d["classes"])
+        d["drift_shift_px"] = tuple(d.get("drift_shift_px", (0, 0)))  # sidecars written before drift existed
         return cls(**d)
 
 
@@ -214,7 +240,9 @@ def _geometry(tr: _Tracks, k: int, frames: np.ndarray, scene: SyntheticScene) ->
     yb = tr.y_in[k] + p * (tr.y_out[k] - tr.y_in[k])
     s = _perspective(yb, scene.height)
     w, h = tr.w[k] * s, tr.h[k] * s
-    cx = tr.x_in[k] + p * (tr.x_out[k] - tr.x_in[k])
+    dx, dy = scene.shift_at(frames)  # a nudged camera moves the objects with the background
+    cx = tr.x_in[k] + p * (tr.x_out[k] - tr.x_in[k]) + dx
+    yb = yb + dy
     return cx - w / 2, yb - h, cx + w / 2, yb
 
 
@@ -391,6 +419,12 @@ class _Renderer:
         self.tracks = tracks
         self.background = self._background()
         self.foliage = self._foliage()
+        self.background_drifted = self.background
+        if scene.drift_frame is not None and any(scene.drift_shift_px):
+            shift = np.float32([[1, 0, scene.drift_shift_px[0]], [0, 1, scene.drift_shift_px[1]]])
+            size = (scene.width, scene.height)
+            # what enters the view at the edge is more of the same street, not a black band
+            self.background_drifted = cv2.warpAffine(self.background, shift, size, borderMode=cv2.BORDER_REFLECT)
         rng = np.random.default_rng([scene.seed, 6])
         self.light_phase = rng.uniform(0, 2 * np.pi, 2)
         pad = 16
@@ -471,11 +505,13 @@ class _Renderer:
     def render(self, f: int, active: Sequence[int]) -> np.ndarray:
         s = self.scene
         t = f / s.fps
-        img = self.background.copy()
+        drifted = s.drifted(f)
+        img = (self.background_drifted if drifted else self.background).copy()
+        sx, sy = s.drift_shift_px if drifted else (0, 0)
         for sprite, mask, x, y, amp, freq, ph in self.foliage:
             dx = int(round(amp * math.sin(2 * math.pi * freq * t + ph)))
             dy = int(round(0.4 * amp * math.sin(2 * math.pi * freq * 1.3 * t + 2 * ph)))
-            _paste(img, sprite, mask, x + dx, y + dy)
+            _paste(img, sprite, mask, x + dx + sx, y + dy + sy)
         tr = self.tracks
         for k in sorted(active, key=lambda k: tr.y_in[k] + tr.y_out[k]):  # far objects first, near ones occlude them
             x0, y0, x1, y1 = (float(v[0]) for v in _geometry(tr, k, np.array([float(f)]), s))
@@ -495,11 +531,13 @@ class _Renderer:
             for j in range(n_stripes):
                 yy = int(y0 + (j + 1) * (y1 - y0) / (n_stripes + 1))
                 cv2.line(img, _pt(x0 + 2, yy), _pt(x1 - 2, yy), (255, 255, 255), 1)
+        gain = s.drift_gain if drifted else 1.0
         if s.lighting_drift > 0:
             a, b = self.light_phase
-            gain = 1 + s.lighting_drift * (
+            gain *= 1 + s.lighting_drift * (
                 0.75 * math.sin(2 * math.pi * t / 300 + a) + 0.25 * math.sin(2 * math.pi * t / 41 + b)
             )
+        if gain != 1.0:
             img = cv2.convertScaleAbs(img, alpha=gain)
         if s.noise_sigma > 0:
             bi, oy, ox = self.noise_pick[f % len(self.noise_pick)]

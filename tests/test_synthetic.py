@@ -19,7 +19,7 @@ from noscope_core.synthetic import (
     truth_path,
     write_synthetic_video,
 )
-from noscope_core.video import iter_frames, probe_video
+from noscope_core.video import iter_frames, probe_video, read_frames
 
 N = 120
 SCENE = SyntheticScene(width=160, height=120, seed=5, mean_gap_s=4.0, mean_stay_s=3.0)
@@ -182,3 +182,32 @@ def test_a_longer_video_starts_with_the_same_pixels(tmp_path, frames):
     longer = write_synthetic_video(tmp_path / "longer.avi", N + 60, SCENE)
     head = [f for b in iter_frames(longer, stop=N) for f in b.frames]
     assert all(np.array_equal(a, b) for a, b in zip(head, frames, strict=True))
+
+
+def test_drift_changes_nothing_before_its_frame_and_shifts_light_and_view_after(tmp_path):
+    base = SyntheticScene(width=96, height=64, seed=3, mean_gap_s=1.0, mean_stay_s=2.0)
+    drift = dataclasses.replace(base, drift_frame=40, drift_gain=1.5, drift_shift_px=(6, 4))
+    a = write_synthetic_video(tmp_path / "a.avi", 80, base)
+    b = write_synthetic_video(tmp_path / "b.avi", 80, drift)
+    ta, tb = load_truth(a), load_truth(b)
+    assert tb.scene == drift  # the drift round-trips through the sidecar
+    pa, pb = ta.presence("car"), tb.presence("car")
+    assert np.array_equal(pa[:40], pb[:40])
+    fa, fb = np.stack(read_frames(a, range(80))), np.stack(read_frames(b, range(80)))
+    assert np.abs(fa[:40].astype(int) - fb[:40]).mean() < 1.0  # codec noise only
+    assert fb[40:].mean() > 1.2 * fa[40:].mean()  # the lighting step
+    # the truth moves with the view: a box seen before and after the drift frame in both videos
+    da, db = ta.detections([60], jitter=False)[0], tb.detections([60], jitter=False)[0]
+    inside = [(x, y) for x, y in zip(da, db, strict=True) if 0.1 < x.cx < 0.8 and 0.1 < x.cy < 0.8]
+    assert inside
+    for x, y in inside:
+        assert y.cx - x.cx == pytest.approx(6 / 96, abs=1e-4) and y.cy - x.cy == pytest.approx(4 / 64, abs=1e-4)
+
+
+def test_bad_drift_is_rejected():
+    with pytest.raises(VideoError):
+        SyntheticScene(drift_frame=-1)
+    with pytest.raises(VideoError):
+        SyntheticScene(drift_gain=0.0)
+    with pytest.raises(VideoError):
+        SyntheticScene(width=64, height=64, drift_shift_px=(40, 0))
