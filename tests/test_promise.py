@@ -16,27 +16,12 @@ from noscope_core.certify_answer import CertifyOptions
 from noscope_core.optimizer import Candidate
 from noscope_core.query import Query
 from noscope_core.spec import CameraSpec, Targets
+from tests.counting_reference import SCENE, CountingReference
 
-SCENE = {"width": 96, "height": 64, "mean_gap_s": 2.0, "mean_stay_s": 1.5, "distractors": 0}
 PROMISE_KEYS = {
     "confidence", "fnr_bound", "fpr_bound", "threshold_fnr_bound", "threshold_fpr_bound", "certified",
     "certify_frames", "certify_reason", "fell_back", "fallback_reason", "fnr", "fpr", "speedup", "speedup_e2e",
 }  # fmt: skip
-
-
-class CountingReference:
-    """Wraps a reference detector and counts the frames it is asked about."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-        self.frames_seen = 0
-
-    def detect(self, frames, indices):
-        self.frames_seen += len(indices)
-        return self._inner.detect(frames, indices)
-
-    def __getattr__(self, attr):
-        return getattr(self._inner, attr)
 
 
 def skipping(art, skip: int, targets: Targets):
