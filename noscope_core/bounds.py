@@ -317,10 +317,11 @@ def shortfall_sentence(
     footage = f"{more:,} more frames"
     if fps:
         footage += f" (about {_duration(more / fps)} at {fps:g} fps)"
+    held = f"about {have:,.0f}" if have >= 0.5 else "less than one"
     return (
         f"to promise {what} at {short.confidence:g} confidence even a cascade without a single error must be seen on "
-        f"about {need:,} independent {event} (blocks of {short.unit_frames} frames), and this segment holds about "
-        f"{have:,.0f}: label about {footage} of similar footage"
+        f"about {need:,} independent {event} (blocks of {short.unit_frames} frames), and this segment holds "
+        f"{held}: label about {footage} of similar footage"
     )
 
 

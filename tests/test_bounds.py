@@ -72,3 +72,13 @@ def test_shortfall_says_how_much_footage_in_frames_and_time_without_negative_cou
     assert "positive events" in text and "more frames" in text and "minutes" in text or "hours" in text
     assert "-" not in text
     assert "raise the target above 0" in shortfall_sentence("fnr <= 0", zero_error_shortfall(300, 3000, 30, 0, 0.95))
+
+
+def test_shortfall_sentence_says_less_than_one_event_rather_than_about_zero():
+    from noscope_core.bounds import Shortfall, shortfall_sentence
+
+    few = Shortfall(0.01, 0.95, 205, 420.0, 0.16, 86_100, 300)
+    text = shortfall_sentence("fnr <= 0.01", few, fps=10)
+    assert "this segment holds less than one:" in text and "about 0:" not in text
+    some = Shortfall(0.01, 0.95, 44, 411.0, 2.2, 18_084, 199)
+    assert "this segment holds about 2:" in shortfall_sentence("fnr <= 0.01", some, fps=10)
