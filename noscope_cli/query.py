@@ -113,15 +113,14 @@ def run(args) -> int:
 
 def check_output_path(flag: str, path: Path | None, suffix: str) -> None:
     """Refuse an output path that cannot be written before any work starts (minutes of decoding and training)."""
+    from noscope_core.query_command import check_output_file
+
     if path is None:
         return
     path = Path(path)
-    if path.is_dir():
-        raise QueryError(f"{flag} {path} is a folder", f"give the path of a file to write, e.g. out{suffix}")
-    if path.suffix.lower() != suffix:
+    if not path.is_dir() and path.suffix.lower() != suffix:
         raise QueryError(f"{flag} {path} does not end in {suffix}", f"name the file out{suffix}")
-    if not path.parent.is_dir():
-        raise QueryError(f"{flag} {path}: the folder {path.parent} does not exist", "create it first")
+    check_output_file(path, flag, example=f"out{suffix}")
 
 
 def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[str]:

@@ -45,13 +45,13 @@ class QueryOptions:
         return CertifyOptions.of(self.certify, self.certify_budget, seed=self.spec.training.seed)
 
 
-def check_output_file(path: Path | None, flag: str) -> None:
+def check_output_file(path: Path | None, flag: str, example: str = "out.json") -> None:
     """Refuse an output path that cannot be written before any work starts: a folder, or a missing folder."""
     if path is None:
         return
     path = Path(path)
     if path.is_dir():
-        raise QueryError(f"{flag} {path} is a folder", "give the path of a file to write, e.g. out.json")
+        raise QueryError(f"{flag} {path} is a folder", f"give the path of a file to write, e.g. {example}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise QueryError(f"{flag} {path}: the folder {parent} does not exist", "create it first, or write elsewhere")

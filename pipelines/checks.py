@@ -7,16 +7,13 @@ import warnings
 
 import dagster as dg
 
+from pipelines.metadata import pct_text
 from pipelines.partitions import cameras_partitions
 
 # Per-camera check results need partitioned checks, a preview feature in Dagster 1.13; the warning says only that.
 warnings.filterwarnings(
     "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
 )
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
 @dg.asset_check(asset="reference_labels", partitions_def=cameras_partitions)
@@ -78,7 +75,7 @@ def cascade_meets_targets(optimized_cascade: dict) -> dg.AssetCheckResult:
         passed=ok,
         metadata=meta,
         description=(
-            f"{what} FNR {_pct(fnr)} / FPR {_pct(fpr)} vs targets {_pct(targets['max_fnr'])} / {_pct(targets['max_fpr'])}"
+            f"{what} FNR {pct_text(fnr)} / FPR {pct_text(fpr)} vs targets {pct_text(targets['max_fnr'])} / {pct_text(targets['max_fpr'])}"
         ),
     )
 
@@ -107,19 +104,19 @@ def test_error_within_targets(query_results: dict) -> dg.AssetCheckResult:
         "max_fnr": dg.MetadataValue.float(targets["max_fnr"]),
         "max_fpr": dg.MetadataValue.float(targets["max_fpr"]),
     }
-    limits = f"targets {_pct(targets['max_fnr'])} / {_pct(targets['max_fpr'])}"
+    limits = f"targets {pct_text(targets['max_fnr'])} / {pct_text(targets['max_fpr'])}"
     if test.get("fnr_bound") is not None:
         meta["test_fnr_bound"] = dg.MetadataValue.float(test["fnr_bound"])
         meta["test_fpr_bound"] = dg.MetadataValue.float(test["fpr_bound"])
         ok = bool(test.get("certified"))
         text = (
-            f"certified bound FNR {_pct(test['fnr_bound'])} / FPR {_pct(test['fpr_bound'])} (measured "
-            f"{_pct(fnr)} / {_pct(fpr)}) vs {limits}: {test.get('certify_reason')}"
+            f"certified bound FNR {pct_text(test['fnr_bound'])} / FPR {pct_text(test['fpr_bound'])} (measured "
+            f"{pct_text(fnr)} / {pct_text(fpr)}) vs {limits}: {test.get('certify_reason')}"
         )
         if not ok:
             text = "PROMISE NOT KEPT -- " + text
         return dg.AssetCheckResult(passed=ok, severity=dg.AssetCheckSeverity.ERROR, metadata=meta, description=text)
-    text = f"test-segment FNR {_pct(fnr)} / FPR {_pct(fpr)} vs {limits} (not certified: {test.get('certify_reason')})"
+    text = f"test-segment FNR {pct_text(fnr)} / FPR {pct_text(fpr)} vs {limits} (not certified: {test.get('certify_reason')})"
     ok = fnr <= targets["max_fnr"] and fpr <= targets["max_fpr"]
     if not ok:
         text += " -- held-out error exceeds the target the cascade was chosen for; consider a longer threshold segment"

@@ -28,6 +28,11 @@ def times(factor: float | None, digits: int = 1) -> dg.MetadataValue:
     return dg.MetadataValue.null() if factor is None else dg.MetadataValue.float(round(float(factor), digits))
 
 
+def pct_text(rate: float | None) -> str:
+    """A rate as a percentage in words: ``3.41%``; ``n/a`` when unknown (log lines, check descriptions)."""
+    return "n/a" if rate is None else f"{100 * rate:.2f}%"
+
+
 def times_text(factor: float | None) -> str:
     """A speed-up as people write it: ``3.3×``, ``250×``; ``n/a`` when unknown."""
     if factor is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from noscope_core.report import preview_intervals
 from noscope_core.spec import CameraSpec
 from pipelines import metadata
 from pipelines.assets.common import ASSET_KW, footage_files, load_labels, md_table, mlflow_link, open_store, tracking
@@ -96,8 +97,8 @@ def query_results(
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
     context.log.info(
-        f"test segment {result['test_segment'][0]}-{result['test_segment'][1] - 1}: FNR {_pct(result['fnr'])} / "
-        f"FPR {_pct(result['fpr'])} against the reference, {metadata.times_text(result['speedup'])} faster, "
+        f"test segment {result['test_segment'][0]}-{result['test_segment'][1] - 1}: FNR {metadata.pct_text(result['fnr'])} / "
+        f"FPR {metadata.pct_text(result['fpr'])} against the reference, {metadata.times_text(result['speedup'])} faster, "
         f"{len(result['intervals'])} positive intervals"
     )
     timeline, timeline_error = _timeline(context, cam, result, store, artifacts)
@@ -160,7 +161,10 @@ def query_results(
     if footage:
         meta["footage"] = dg.MetadataValue.md(
             md_table(
-                [{**f, "n_intervals": len(f["intervals"]), "intervals": _short(f["intervals"])} for f in footage],
+                [
+                    {**f, "n_intervals": len(f["intervals"]), "intervals": preview_intervals(f["intervals"])}
+                    for f in footage
+                ],
                 [
                     ("name", "file"),
                     ("frames", "frames"),
@@ -199,10 +203,6 @@ def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple
     return pic.path, None
 
 
-def _pct(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{100 * rate:.2f}%"
-
-
 def _log_to_mlflow(
     context,
     mlflow,
@@ -235,8 +235,3 @@ def _log_to_mlflow(
 def _metric_prefix(file_name: str) -> str:
     """``footage_<stem>`` restricted to the characters MLflow metric names and artifact names accept."""
     return "footage_" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file_name).stem)[:48]
-
-
-def _short(intervals: list, limit: int = 8) -> str:
-    text = ", ".join(f"[{a},{b})" for a, b in intervals[:limit])
-    return text + (" ..." if len(intervals) > limit else "")
