@@ -7,7 +7,6 @@ footage drifted from what the cascade was trained on.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,13 +15,13 @@ import numpy as np
 from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact, build_cascade
 from noscope_core.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
-from noscope_core.errors import ArtifactError, QueryError
+from noscope_core.errors import QueryError
 from noscope_core.evaluate import error_rates, intervals
-from noscope_core.query_run import QueryResult
+from noscope_core.query_run import QueryResult, charge_certification, decode_fps
 from noscope_core.reference import measure_cost_ms
 from noscope_core.spec import Targets
 from noscope_core.split import Segment
-from noscope_core.video import DecodeStats, iter_frames, probe_video
+from noscope_core.video import iter_frames, probe_video
 
 #: frames decoded (nothing else) to time the reference's end-to-end rate; the rest of the video is not decoded twice
 DECODE_TIMING_FRAMES = 300
@@ -102,11 +101,11 @@ def apply_to_video(
     answer = cert.labels if cert is not None else run.labels
     ref_ms = measure_cost_ms(video, detector, run.frame_index, n=REFERENCE_TIMING_FRAMES) or art.costs.reference_ms
     reference_fps = 1000.0 / ref_ms
-    reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / _decode_fps(video, min(n, DECODE_TIMING_FRAMES)))
+    reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / decode_fps(video, ((0, max(1, min(n, DECODE_TIMING_FRAMES))),)))
     checked = cert.frames_labelled if cert is not None else 0
-    certify_s, certify_s_e2e = checked * ref_ms / 1000.0, checked / reference_fps_e2e
-    cascade_fps = n / (n / max(float(run.fps), 1e-9) + certify_s)
-    e2e_fps = n / (n / max(float(run.fps_e2e or run.fps), 1e-9) + certify_s_e2e)
+    cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
+        n, float(run.fps), float(run.fps_e2e or run.fps), checked, ref_ms, reference_fps_e2e
+    )
     fps = info.fps or art.fps
     found = intervals(answer, run.frame_index, fps)
     rates = error_rates(answer, truth) if truth is not None else None
@@ -142,14 +141,3 @@ def check_video(path: str | Path) -> Path:
     for _ in iter_frames(path, start=0, stop=1):
         return info.path
     raise QueryError(f"{path}: not a single frame decodes", "check the file plays (e.g. with ffprobe)")
-
-
-def _decode_fps(video: str | Path, frames: int) -> float:
-    stats = DecodeStats()
-    start = time.perf_counter()
-    n = 0
-    for batch in iter_frames(video, start=0, stop=max(1, frames), stats=stats):
-        n += len(batch.indices)
-    if n == 0:
-        raise ArtifactError(f"no frame of {video} decodes")
-    return n / max(time.perf_counter() - start, 1e-9)

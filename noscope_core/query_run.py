@@ -4,6 +4,7 @@ without decoding, and, given the reference's labels, its error."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.certify import Certificate
 from noscope_core.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
+from noscope_core.errors import ArtifactError
 from noscope_core.evaluate import error_rates
 from noscope_core.evaluate import intervals as intervals_of
 from noscope_core.query import Query
@@ -160,7 +162,7 @@ def run_query(
     e2e_labels, e2e_fps, reference_fps_e2e = None, None, None
     if e2e:
         # The reference on every frame must decode every frame: decode-only speed over the segment, plus it.
-        reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / _decode_fps(video, segment))
+        reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / decode_fps(video, segment.ranges))
         if cascade.config.is_reference_only:
             # the fallback cascade is the reference on every frame: its end-to-end rate is the reference's own,
             # instead of running the detector over the whole segment a second time
@@ -174,11 +176,9 @@ def run_query(
     rates = error_rates(answer, truth) if truth is not None else None
     intervals = intervals_of(answer, run.frame_index, store.fps)
     checked = cert.frames_labelled if cert is not None else 0
-    certify_s = checked * ref_ms / 1000.0
-    certify_s_e2e = checked / reference_fps_e2e if reference_fps_e2e else certify_s
-    cascade_fps = len(idx) / (len(idx) / max(float(run.fps), 1e-9) + certify_s)
-    if e2e_fps is not None:
-        e2e_fps = len(idx) / (len(idx) / max(e2e_fps, 1e-9) + certify_s_e2e)
+    cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
+        len(idx), float(run.fps), e2e_fps, checked, ref_ms, reference_fps_e2e
+    )
     agree = None
     if e2e_labels is not None and len(e2e_labels) == len(run.labels):
         # streaming and stored frames go through the same preprocess: the two runs should agree
@@ -207,12 +207,32 @@ def run_query(
     )
 
 
-def _decode_fps(video: str | Path, segment: Segment) -> float:
-    """Decode-only frames/s over the segment's ranges (every frame grabbed and retrieved)."""
+def charge_certification(
+    n_frames: int,
+    cascade_fps: float,
+    e2e_fps: float | None,
+    checked: int,
+    reference_ms: float,
+    reference_fps_e2e: float | None,
+) -> tuple[float, float | None, float, float]:
+    """The cascade's rates with certification's reference frames charged at the reference's rate (decode
+    included for the end-to-end rate): (cascade_fps, e2e_fps, certify_seconds, certify_seconds_e2e)."""
+    certify_s = checked * reference_ms / 1000.0
+    certify_s_e2e = checked / reference_fps_e2e if reference_fps_e2e else certify_s
+    charged = n_frames / (n_frames / max(cascade_fps, 1e-9) + certify_s)
+    if e2e_fps is not None:
+        e2e_fps = n_frames / (n_frames / max(e2e_fps, 1e-9) + certify_s_e2e)
+    return charged, e2e_fps, certify_s, certify_s_e2e
+
+
+def decode_fps(video: str | Path, ranges: Sequence[tuple[int, int]]) -> float:
+    """Decode-only frames/s over ``ranges`` ``[start, stop)`` (every frame grabbed and retrieved)."""
     stats = DecodeStats()
     start = time.perf_counter()
     n = 0
-    for a, b in segment.ranges:
+    for a, b in ranges:
         for batch in iter_frames(video, start=a, stop=b, stats=stats):
             n += len(batch.indices)
+    if n == 0:
+        raise ArtifactError(f"no frame of {video} decodes")
     return n / max(time.perf_counter() - start, 1e-9)
