@@ -259,6 +259,10 @@ class CascadeRun:
     #: model); what certification ranks frames by (noscope_core.certify.risk_from_scores)
     model_scores: np.ndarray | None = None
     reader: str | None = None  # which reader decoded ("pyav" / "opencv") when the run read the video itself
+    #: how the frames were read: "dense", "keyframe-first", or why a keyframe-first plan ran densely instead
+    plan: str = "dense"
+    #: a keyframe-first run's work: keyframes scanned, frames opened (decoded densely), ranges, evaluated frames
+    plan_counts: dict[str, int] | None = None
 
     def intervals(self, fps: float | None = None) -> list[Interval]:
         """Positive runs ``[start_frame, end_frame)`` with timestamps from ``fps`` (default: the video's)."""

@@ -14,8 +14,10 @@ from noscope_core.artifacts import file_hashes, read_index
 from noscope_core.atomic import write_json
 from noscope_core.cascade import Cascade, CascadeConfig
 from noscope_core.costs import StageCosts, measure_stage_costs
+from noscope_core.decode_costs import DecodeCosts
 from noscope_core.difference import DifferenceDetector
 from noscope_core.errors import ArtifactError
+from noscope_core.keyframe_plan import KeyframePlan, keyframe_positions
 from noscope_core.labelset import LabelSet
 from noscope_core.model_files import sha256_file
 from noscope_core.optimizer import Candidate, OptimizationResult
@@ -71,6 +73,14 @@ class CascadeArtifact:
     model_files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     dd_files: dict[str, str] = field(default_factory=dict)
     optimize_seconds: float = 0.0
+    #: reading the video, measured on it (None: plans priced without decode, as NoScope did)
+    decode_costs: DecodeCosts | None = None
+    dense_best: Candidate | None = None  # when best is a keyframe-first plan: the dense plan it beat
+
+    @property
+    def keyframe_plan(self) -> KeyframePlan | None:
+        """The keyframe-first plan the chosen cascade runs with; None: dense (every frame decoded)."""
+        return self.best.keyframe_plan
 
     @classmethod
     def from_result(
@@ -89,6 +99,7 @@ class CascadeArtifact:
         dd_files: dict[str, str] | None = None,
         fallback_reason: str | None = None,
         optimize_seconds: float = 0.0,
+        decode_costs: DecodeCosts | None = None,
     ) -> CascadeArtifact:
         """The artifact of one search; ``fallback_reason`` marks a fallback decided before the search."""
         return cls(
@@ -108,6 +119,8 @@ class CascadeArtifact:
             model_files=dict(model_files or {}),
             dd_files=dict(dd_files or {}),
             optimize_seconds=float(optimize_seconds),
+            decode_costs=decode_costs,
+            dense_best=result.dense_best,
         )
 
     @property
@@ -132,6 +145,8 @@ class CascadeArtifact:
             "model_files": dict(self.model_files),
             "dd_files": dict(self.dd_files),
             "optimize_seconds": self.optimize_seconds,
+            "decode_costs": None if self.decode_costs is None else self.decode_costs.to_dict(),
+            "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
         }
 
     @classmethod
@@ -154,6 +169,9 @@ class CascadeArtifact:
             model_files=dict(d.get("model_files") or {}),
             dd_files=dict(d.get("dd_files") or {}),
             optimize_seconds=float(d.get("optimize_seconds", 0.0)),
+            # artifacts written before keyframe-first plans have neither key: dense, priced without decode
+            decode_costs=DecodeCosts.from_dict(d["decode_costs"]) if d.get("decode_costs") else None,
+            dense_best=_candidate(d["dense_best"]) if d.get("dense_best") else None,
         )
 
     def save(self, path: str | Path) -> None:
@@ -171,6 +189,9 @@ class CascadeArtifact:
 
 
 def _candidate(d: dict) -> Candidate:
+    def opt(key: str) -> float | None:
+        return None if d.get(key) is None else float(d[key])
+
     return Candidate(
         CascadeConfig.from_dict(d["config"]),
         float(d["fnr"]),
@@ -178,6 +199,10 @@ def _candidate(d: dict) -> Candidate:
         float(d["cost_ms"]),
         float(d["reference_fraction"]),
         float(d["speedup"]),
+        opt("fnr_bound"),
+        opt("fpr_bound"),
+        opt("decode_ms"),
+        KeyframePlan.from_dict(d["keyframe_plan"]) if d.get("keyframe_plan") else None,
     )
 
 
@@ -193,11 +218,16 @@ def optimize(
     dd_dir: str | Path | None = None,
     fallback_reason: str | None = None,
     unit_frames: int | None = None,
+    decode_costs: DecodeCosts | None = None,
+    keyframes: np.ndarray | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
     ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``), with
-    evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone)."""
+    evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone).
+    ``decode_costs`` and ``keyframes`` (the video's keyframe frame numbers), both measured on the store's video
+    (:func:`noscope_core.decode_costs.measure_decode_costs`), price reading the video and let a keyframe-first
+    plan compete with the dense ones."""
     start = time.perf_counter()
     view = model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
@@ -220,6 +250,9 @@ def optimize(
         {m.name: m for m in models},
         labels.reference_ms,
     )
+    kf_pos = breaks = None
+    if keyframes is not None:
+        kf_pos, breaks = keyframe_positions(labels.segments.threshold.indices(), keyframes)
     result = search(
         truth,
         model_scores,
@@ -232,6 +265,9 @@ def optimize(
         confidence=targets.confidence,
         unit_frames=unit_frames,
         fps=store.fps,
+        decode_costs=decode_costs,
+        keyframes=kf_pos,
+        breaks=breaks,
     )
     art = CascadeArtifact.from_result(
         result,
@@ -247,6 +283,7 @@ def optimize(
         dd_files=file_hashes(dd_dir, "*.npz") if dd_dir else {},
         fallback_reason=fallback_reason,
         optimize_seconds=time.perf_counter() - start,
+        decode_costs=decode_costs,
     )
     if out_path is not None:
         art.save(out_path)

@@ -46,8 +46,10 @@ from noscope_core.cascade import (
     simulate,
 )
 from noscope_core.costs import StageCosts
+from noscope_core.decode_costs import DecodeCosts
 from noscope_core.errors import ArtifactError, DegenerateLabelsError, QueryError
 from noscope_core.evaluate import error_rates
+from noscope_core.keyframe_plan import DEFAULT_MARGINS, KeyframePlan, plan_cost, simulate_plan
 from noscope_core.query import parse_target
 
 DDScores = Callable[[str, int], np.ndarray] | Mapping[tuple[str, int], np.ndarray]
@@ -68,15 +70,30 @@ class Candidate:
     # upper confidence bounds for unseen footage (noscope_core.bounds); None when searched without a confidence
     fnr_bound: float | None = None
     fpr_bound: float | None = None
+    #: expected per-frame cost of reading the video (ms); None: priced without decode costs (NoScope's rule)
+    decode_ms: float | None = None
+    #: None: a dense plan (every frame decoded); else the keyframe-first plan run with ``config``
+    keyframe_plan: KeyframePlan | None = None
 
     @property
     def error(self) -> float:
         return max(self.fnr, self.fpr)
 
+    @property
+    def total_ms(self) -> float:
+        """Per-frame cost with reading the video included (when it was priced)."""
+        return self.cost_ms + (self.decode_ms or 0.0)
+
+    def describe(self) -> str:
+        text = self.config.describe()
+        if self.keyframe_plan is not None:
+            text += f"; {self.keyframe_plan.describe(self.config)}"
+        return text
+
     def to_dict(self) -> dict:
         return {
             "config": self.config.to_dict(),
-            "describe": self.config.describe(),
+            "describe": self.describe(),
             "fnr": self.fnr,
             "fpr": self.fpr,
             "cost_ms": self.cost_ms,
@@ -84,6 +101,8 @@ class Candidate:
             "speedup": self.speedup,
             "fnr_bound": self.fnr_bound,
             "fpr_bound": self.fpr_bound,
+            "decode_ms": self.decode_ms,
+            "keyframe_plan": None if self.keyframe_plan is None else self.keyframe_plan.to_dict(),
         }
 
 
@@ -96,6 +115,9 @@ class OptimizationResult:
     n_evaluated: int  # configurations scored
     confidence: float | None = None  # the confidence the bounds were computed at; None: point rule
     unit_frames: int | None = None  # frames per evidence block behind the bounds
+    #: when a keyframe-first plan won: the dense plan it beat (decode included); None otherwise
+    dense_best: Candidate | None = None
+    n_keyframe_plans: int = 0  # keyframe-first variants scored
 
     def to_dict(self) -> dict:
         return {
@@ -106,6 +128,8 @@ class OptimizationResult:
             "n_evaluated": self.n_evaluated,
             "confidence": self.confidence,
             "unit_frames": self.unit_frames,
+            "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
+            "n_keyframe_plans": self.n_keyframe_plans,
         }
 
 
@@ -125,6 +149,10 @@ def optimize(
     confidence: float | None = None,
     unit_frames: int | None = None,
     fps: float | None = None,
+    decode_costs: DecodeCosts | None = None,
+    keyframes: np.ndarray | None = None,
+    breaks: np.ndarray | None = None,
+    keyframe_margins: Sequence[float] = DEFAULT_MARGINS,
 ) -> OptimizationResult:
     """Pick the cheapest cascade meeting ``max_fnr``/``max_fpr`` on a threshold segment.
 
@@ -142,6 +170,14 @@ def optimize(
     just the rates measured on this segment. A short segment then makes cheap cascades infeasible instead of
     letting one that was lucky on three people through, and the reason says how much more footage would do
     (in time too when ``fps`` is given). ``None`` keeps NoScope's point estimates.
+
+    ``decode_costs`` (measured on the video, :func:`noscope_core.decode_costs.measure_decode_costs`) prices
+    reading the video too: every candidate then carries ``decode_ms``. With ``keyframes`` (positions of the
+    keyframes in the segment; ``breaks``: where a new range of the segment starts) the keyframe-first variant of
+    every frontier cascade with a model is simulated at each of ``keyframe_margins``
+    (:mod:`noscope_core.keyframe_plan`) and scored frame by frame like the dense ones (the same targets, the same
+    bounds); the cheapest feasible one replaces the dense choice only when its cost, decode included, is lower
+    than the dense choice's, decode included. Without decode costs the search is NoScope's, unchanged.
     """
     truth = np.asarray(truth, dtype=bool).reshape(-1)
     n = len(truth)
@@ -178,11 +214,91 @@ def optimize(
 
     best = search.best
     assert best is not None  # reference-only is always feasible
+    dense_best, n_plans = None, 0
+    if decode_costs is not None:
+        best = _with_decode(best, decode_costs, n)
+        if keyframes is not None and len(keyframes) >= 2:
+            kf, n_plans = _keyframe_search(search, models, get_dd, keyframes, breaks, keyframe_margins, decode_costs)
+            if kf is not None and kf.total_ms < best.total_ms:
+                best, dense_best = kf, best
     fell_back = best.config.is_reference_only
     reason = None
     if fell_back:
         reason = _fallback_reason(search, costs.reference_ms, max_fnr, max_fpr, safety_margin, fps)
-    return OptimizationResult(best, search.frontier(), fell_back, reason, search.n_evaluated, confidence, unit_frames)
+    return OptimizationResult(
+        best,
+        search.frontier(),
+        fell_back,
+        reason,
+        search.n_evaluated + n_plans,
+        confidence,
+        unit_frames,
+        dense_best,
+        n_plans,
+    )
+
+
+#: frontier cascades (the most accurate ones) whose keyframe-first variants are scored
+KEYFRAME_CANDIDATES = 128
+
+
+def _with_decode(cand: Candidate, decode: DecodeCosts, n: int) -> Candidate:
+    """A dense candidate with its decode cost: every frame decoded, the evaluated ones shrunk."""
+    evaluated = len(evaluated_positions(n, cand.config.skip)) / n
+    return replace(cand, decode_ms=decode.dense_ms(evaluated))
+
+
+def _keyframe_search(
+    search: _Search,
+    models: Mapping[str, np.ndarray],
+    get_dd: Callable[[str, int], np.ndarray],
+    keyframes: np.ndarray,
+    breaks: np.ndarray | None,
+    margins: Sequence[float],
+    decode: DecodeCosts,
+) -> tuple[Candidate | None, int]:
+    """The cheapest feasible keyframe-first variant (decode included) of the frontier's cascades with a model."""
+    bases = [c for c in search.frontier() if c.config.model_name is not None][-KEYFRAME_CANDIDATES:]
+    if search.best is not None and search.best.config.model_name is not None and search.best not in bases:
+        bases.append(search.best)
+    best: Candidate | None = None
+    n_scored = 0
+    for base in bases:
+        config = base.config
+        dd = get_dd(config.dd_name, config.skip) if config.dd_name is not None else None
+        for margin in margins:
+            plan = KeyframePlan(margin)
+            outcome = simulate_plan(plan, config, keyframes, search.truth, dd, models[config.model_name], breaks)
+            n_scored += 1
+            fn = int(np.count_nonzero(search.truth & ~outcome.labels))
+            fp = int(np.count_nonzero(~search.truth & outcome.labels))
+            if search.confidence is None:
+                ok = fn / search.positives <= search.fnr_limit and fp / search.negatives <= search.fpr_limit
+            else:
+                ok = fn <= search.max_fn and fp <= search.max_fp
+            if not ok:
+                continue
+            price = plan_cost(outcome, config, search.costs, decode)
+            if best is not None and price.total_ms >= best.total_ms:
+                continue
+            fnr_b = fpr_b = None
+            if search.confidence is not None:
+                # the same block bounds as every dense plan, on this plan's per-frame error totals
+                b = search.bounds(np.array([fn]), np.array([fp]), np.array([outcome.n_reference]))
+                fnr_b, fpr_b = float(b[0][0]), float(b[1][0])
+            best = Candidate(
+                config,
+                fn / search.positives,
+                fp / search.negatives,
+                price.stage_ms,
+                outcome.n_reference / search.n,
+                _speedup(search.costs.reference_ms, price.stage_ms),
+                fnr_b,
+                fpr_b,
+                price.decode_ms,
+                plan,
+            )
+    return best, n_scored
 
 
 def score_config(
@@ -521,7 +637,7 @@ def _fallback_reason(
         msg = f"no cascade cheaper than the reference met {target} on the {search.n}-frame threshold segment"
         if closest is not None:
             msg += (
-                f"; the closest, {closest.config.describe()}, reached fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "
+                f"; the closest, {closest.describe()}, reached fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "
                 f"({closest.speedup:.3g}x)"
             )
         return msg
@@ -543,7 +659,7 @@ def _fallback_reason(
         )
     if closest is not None:
         msg += (
-            f"; the closest, {closest.config.describe()}, measured fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "
+            f"; the closest, {closest.describe()}, measured fnr={closest.fnr:.3g}, fpr={closest.fpr:.3g} "
             f"but could only be bounded by fnr <= {closest.fnr_bound:.3g}, fpr <= {closest.fpr_bound:.3g} "
             f"({closest.speedup:.3g}x)"
         )
