@@ -100,7 +100,7 @@ def prepare(
     }
     log(f"  trained {len(prepared.models)} specialized models in {seconds['train']:.1f} s")
     art = prepared.artifact
-    log(f"  cascade: {art.best.config.describe()}" + ("  [FELL BACK]" if art.fell_back else ""))
+    log(f"  cascade: {art.best.describe()}" + ("  [FELL BACK]" if art.fell_back else ""))
     cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     return Prepared(
         camera,

@@ -17,6 +17,7 @@ from noscope_core.cascade_artifact import CascadeArtifact, build_cascade
 from noscope_core.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
 from noscope_core.errors import QueryError
 from noscope_core.evaluate import error_rates, intervals
+from noscope_core.keyframe_run import run_plan
 from noscope_core.query_run import QueryResult, charge_certification, decode_fps
 from noscope_core.reference import measure_cost_ms
 from noscope_core.spec import Targets
@@ -92,7 +93,8 @@ def apply_to_video(
     art = trained.artifact
     cascade = trained.cascade_for(detector)
     info = probe_video(video)
-    run = cascade.run_video(video)
+    # the keyframe-first plan when the optimizer chose one (dense, saying why, where it cannot run)
+    run = run_plan(cascade, art.keyframe_plan, video)
     n = len(run.frame_index)
     if n == 0:
         raise QueryError(f"no frame of {video} could be decoded", "check the file plays")
@@ -129,6 +131,8 @@ def apply_to_video(
         certify_reason=cert.reason if cert is not None else not_certified_reason(certify, art.targets),
         certify_seconds=certify_s,
         certify_seconds_e2e=certify_s_e2e,
+        plan=run.plan,
+        plan_counts=run.plan_counts,
     )
 
 

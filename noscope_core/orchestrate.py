@@ -19,6 +19,7 @@ from noscope_core.bounds import evidence_unit_frames
 from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.certify_answer import CertifyOptions
+from noscope_core.decode_costs import measure_decode_costs
 from noscope_core.detection_cache import DetectionCache
 from noscope_core.detectors import ReferenceDetector, make_detector
 from noscope_core.framestore import FrameStore, build_frame_store
@@ -26,7 +27,7 @@ from noscope_core.labelset import FIT_SEGMENTS, LabelSet, check_labels, degenera
 from noscope_core.query_run import QueryResult
 from noscope_core.spec import CameraSpec
 from noscope_core.split import Segment
-from noscope_core.views import store_views
+from noscope_core.views import model_view, store_views
 
 
 def _quiet(_msg: str) -> None:
@@ -107,12 +108,22 @@ def optimize(
     out_path: str | Path | None = None,
     models_dir: str | Path | None = None,
     dd_dir: str | Path | None = None,
+    keyframe_first: bool = True,
 ) -> CascadeArtifact:
     """The cheapest cascade that meets the spec's targets on the threshold segment (at the spec's confidence, with
-    evidence counted in blocks estimated on the train and threshold labels together)."""
+    evidence counted in blocks estimated on the train and threshold labels together).
+
+    ``keyframe_first``: measure reading the camera's video (dense decoding, keyframe-only scans, seeks) so plans
+    are priced with decode included and a keyframe-first plan competes with the dense ones; only where the store
+    was read through PyAV (the OpenCV reader cannot scan keyframes alone)."""
     unit_frames = None
     if spec.targets.confidence is not None:
         unit_frames = evidence_unit_frames([labels.segment(s).label for s in FIT_SEGMENTS])
+    decode_costs = keyframes = None
+    if keyframe_first and store.reader == "pyav":
+        measured = measure_decode_costs(spec.video, model_view(labels.query))
+        if measured is not None:
+            decode_costs, keyframes = measured
     return cascade_artifact.optimize(
         store,
         labels,
@@ -123,6 +134,8 @@ def optimize(
         models_dir=models_dir,
         dd_dir=dd_dir,
         unit_frames=unit_frames,
+        decode_costs=decode_costs,
+        keyframes=keyframes,
     )
 
 

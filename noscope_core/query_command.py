@@ -132,7 +132,7 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     work = root / "runs" / hashlib.sha256(run_key.encode()).hexdigest()[:FINGERPRINT_CHARS]
     prepared = orchestrate.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
     art = prepared.artifact
-    log(f"      chosen: {art.best.config.describe()}")
+    log(f"      chosen: {art.best.describe()}")
     log("[5/5] running the cascade on the test segment ...")
     cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     truth = labels.segment("test").label if opts.evaluate else None

@@ -15,9 +15,10 @@ from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.certify import Certificate
 from noscope_core.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
-from noscope_core.errors import ArtifactError
+from noscope_core.errors import ArtifactError, VideoError
 from noscope_core.evaluate import error_rates
 from noscope_core.evaluate import intervals as intervals_of
+from noscope_core.keyframe_run import run_plan, run_plan_frames
 from noscope_core.query import Query
 from noscope_core.reference import measure_cost_ms
 from noscope_core.split import Segment
@@ -55,6 +56,9 @@ class QueryResult:
     certify_reason: str | None = None
     certify_seconds: float = 0.0
     certify_seconds_e2e: float = 0.0
+    #: how the answer read the video: "dense", "keyframe-first", or why a keyframe-first plan ran densely
+    plan: str = "dense"
+    plan_counts: dict[str, int] | None = None  # a keyframe-first run's keyframes, opened frames, ranges
 
     @property
     def query(self) -> Query:
@@ -119,6 +123,8 @@ class QueryResult:
             "intervals": [list(iv) for iv in self.intervals],
             "intervals_s": [list(iv) for iv in self.intervals_s],
             "positive_frames": self.positive_frames,
+            "plan": self.plan,
+            "plan_counts": self.plan_counts,
         }
         if self.labels_agree_e2e is not None:
             data["labels_agree_e2e"] = self.labels_agree_e2e
@@ -151,7 +157,12 @@ def run_query(
     certify = CertifyOptions() if certify is None else certify
     idx = segment.indices()
     frames = np.asarray(store.frames(cascade.view)[idx])
-    run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
+    plan = artifact.keyframe_plan
+    keyframes = _keyframes(video) if plan is not None else None
+    if keyframes is None:
+        run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
+    else:
+        run = run_plan_frames(cascade, plan, frames, idx, keyframes, fetch_full=lambda ii: read_frames(video, ii))
     reference = SegmentReference(video, cascade.reference, cascade.query, idx, cache=cache, known=known_reference)
     cert = certify_run(run, cascade.config, artifact.targets, reference, certify)
     answer = cert.labels if cert is not None else run.labels
@@ -159,7 +170,7 @@ def run_query(
     # cost from labelling time may come from a cache filled on a busier or quieter machine).
     ref_ms = measure_cost_ms(video, cascade.reference, idx, n=REFERENCE_TIMING_FRAMES) or artifact.costs.reference_ms
     reference_fps = 1000.0 / ref_ms
-    e2e_labels, e2e_fps, reference_fps_e2e = None, None, None
+    e2e_labels, e2e_fps, reference_fps_e2e, runs = None, None, None, []
     if e2e:
         # The reference on every frame must decode every frame: decode-only speed over the segment, plus it.
         reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / decode_fps(video, segment.ranges))
@@ -170,7 +181,7 @@ def run_query(
         else:
             # streaming over the video itself, range by range: decode (only of the frames the cascade
             # evaluates) is included
-            runs = [cascade.run_video(video, start=a, stop=b) for a, b in segment.ranges]
+            runs = [run_plan(cascade, plan, video, start=a, stop=b) for a, b in segment.ranges]
             e2e_labels = np.concatenate([r.labels for r in runs])
             e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
     rates = error_rates(answer, truth) if truth is not None else None
@@ -204,7 +215,26 @@ def run_query(
         certify_reason=cert.reason if cert is not None else not_certified_reason(certify, artifact.targets),
         certify_seconds=certify_s,
         certify_seconds_e2e=certify_s_e2e,
+        plan=_plan_text(run, runs if e2e_labels is not None else [], plan, keyframes),
+        plan_counts=run.plan_counts,
     )
+
+
+def _plan_text(run, streamed: Sequence, plan, keyframes) -> str:
+    """How the answer read the video; the streaming run's own when it differed (e.g. fell back to dense)."""
+    text = run.plan if keyframes is not None or plan is None else "dense: the video has no keyframe index"
+    other = {r.plan for r in streamed} - {text}
+    return text + "".join(f"; streamed: {o}" for o in sorted(other))
+
+
+def _keyframes(video: str | Path) -> np.ndarray | None:
+    """The video's keyframe frame numbers, None when PyAV cannot index it (the plan then runs densely)."""
+    from noscope_core.readers.keyframes import KeyframeIndex
+
+    try:
+        return KeyframeIndex.of(video).keyframes
+    except (VideoError, ImportError):
+        return None
 
 
 def charge_certification(

@@ -303,7 +303,7 @@ class MlflowTracker(dg.ConfigurableResource):
         values.update({f"model_ms.{k}": v for k, v in costs.model_ms.items()})
         values.update({f"dd_ms.{k}": v for k, v in costs.dd_ms.items()})
         tags = {
-            "cascade": best.config.describe(),
+            "cascade": best.describe(),
             "cascade.config": json.dumps(config, sort_keys=True),
             **{f"cascade.{k}": "" if v is None else v for k, v in config.items() if k != "view"},
             "fell_back": str(art.fell_back).lower(),
@@ -457,7 +457,7 @@ class MlflowTracker(dg.ConfigurableResource):
             "max_fnr": repr(summary.max_fnr),
             "max_fpr": repr(summary.max_fpr),
             "fell_back": str(art.fell_back).lower(),
-            "cascade": best.config.describe(),
+            "cascade": best.describe(),
             "parent_run_id": parent_run_id,
             "champion_decision": reason,
             "champion_moved": str(moved).lower(),

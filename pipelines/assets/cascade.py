@@ -68,7 +68,7 @@ def optimized_cascade(
             max_fpr=art.targets.max_fpr,
         )
         context.log.info(
-            f"chose {art.best.config.describe()}: expected {metadata.times_text(art.best.speedup)} faster than the "
+            f"chose {art.best.describe()}: expected {metadata.times_text(art.best.speedup)} faster than the "
             f"reference ({art.best.cost_ms:.2f} ms/frame), threshold FNR {100 * art.best.fnr:.2f}% / FPR "
             f"{100 * art.best.fpr:.2f}% (targets {100 * art.targets.max_fnr:g}% / {100 * art.targets.max_fpr:g}%); "
             f"{art.n_evaluated} configurations scored, {len(info['frontier'])} on the frontier"
