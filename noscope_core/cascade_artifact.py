@@ -76,6 +76,7 @@ class CascadeArtifact:
     #: reading the video, measured on it (None: plans priced without decode, as NoScope did)
     decode_costs: DecodeCosts | None = None
     dense_best: Candidate | None = None  # when best is a keyframe-first plan: the dense plan it beat
+    keyframe_best: Candidate | None = None  # the cheapest keyframe-first plan that met the targets, chosen or not
 
     @property
     def keyframe_plan(self) -> KeyframePlan | None:
@@ -121,6 +122,7 @@ class CascadeArtifact:
             optimize_seconds=float(optimize_seconds),
             decode_costs=decode_costs,
             dense_best=result.dense_best,
+            keyframe_best=result.keyframe_best,
         )
 
     @property
@@ -147,6 +149,7 @@ class CascadeArtifact:
             "optimize_seconds": self.optimize_seconds,
             "decode_costs": None if self.decode_costs is None else self.decode_costs.to_dict(),
             "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
+            "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
         }
 
     @classmethod
@@ -172,6 +175,7 @@ class CascadeArtifact:
             # artifacts written before keyframe-first plans have neither key: dense, priced without decode
             decode_costs=DecodeCosts.from_dict(d["decode_costs"]) if d.get("decode_costs") else None,
             dense_best=_candidate(d["dense_best"]) if d.get("dense_best") else None,
+            keyframe_best=_candidate(d["keyframe_best"]) if d.get("keyframe_best") else None,
         )
 
     def save(self, path: str | Path) -> None:

@@ -118,6 +118,8 @@ class OptimizationResult:
     #: when a keyframe-first plan won: the dense plan it beat (decode included); None otherwise
     dense_best: Candidate | None = None
     n_keyframe_plans: int = 0  # keyframe-first variants scored
+    #: the cheapest keyframe-first variant that met the targets (chosen or not: it may have cost more than dense)
+    keyframe_best: Candidate | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -130,6 +132,7 @@ class OptimizationResult:
             "unit_frames": self.unit_frames,
             "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
             "n_keyframe_plans": self.n_keyframe_plans,
+            "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
         }
 
 
@@ -214,7 +217,7 @@ def optimize(
 
     best = search.best
     assert best is not None  # reference-only is always feasible
-    dense_best, n_plans = None, 0
+    dense_best, kf, n_plans = None, None, 0
     if decode_costs is not None:
         best = _with_decode(best, decode_costs, n)
         if keyframes is not None and len(keyframes) >= 2:
@@ -235,6 +238,7 @@ def optimize(
         unit_frames,
         dense_best,
         n_plans,
+        kf,
     )
 
 
