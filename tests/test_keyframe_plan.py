@@ -275,3 +275,34 @@ def test_decode_costs_are_measured_on_pyav_files_only(clip, tmp_path):
     missing = tmp_path / "none.mp4"
     missing.write_bytes(b"not a video")
     assert measure_decode_costs(missing, VIEW) is None
+
+
+def test_run_query_answers_with_the_artifacts_keyframe_plan_stored_and_streamed(clip, tmp_path):
+    from noscope_core.certify_answer import CertifyOptions
+    from noscope_core.framestore import build_frame_store
+    from noscope_core.optimizer import Candidate, OptimizationResult
+    from noscope_core.query_run import run_query
+    from noscope_core.spec import Targets
+    from noscope_core.split import Segment
+
+    small, truth = _decoded(clip)
+    config = _config()
+    plan = KeyframePlan(0.0)
+    best = Candidate(config, 0.0, 0.0, 1.0, 0.05, 50.0, keyframe_plan=plan, decode_ms=0.5)
+    art = CascadeArtifact.from_result(
+        OptimizationResult(best, [best], False, None, 1),
+        costs=StageCosts({"fake-previous": 0.1}, {"fake-cnn": 0.2}, 50.0), query=QUERY, view=VIEW,
+        reference_name="fake-reference", reference_identity="fake", targets=Targets(0.01, 0.01, None), skips=[2],
+        fps=10.0,
+    )  # fmt: skip
+    store = build_frame_store(clip, tmp_path / "store", views=(VIEW,), progress=False)
+    assert store.reader == "pyav"
+    cascade = Cascade(config, FakeReference(), QUERY, VIEW, dd=FakeDD("previous"), model=FakeModel())
+    res = run_query(cascade, art, store, Segment("test", ((0, N),)), clip, truth=truth, certify=CertifyOptions(False))
+    sim = simulate_plan(
+        plan, config, np.arange(0, N, GOP), truth, _dd_scores(small, 2), FakeModel().predict_proba(small)
+    )
+    assert res.plan == "keyframe-first" and res.plan_counts["opened_frames"] == sim.n_opened
+    assert res.labels_agree_e2e == 1.0  # the streamed run and the stored-frame run answer alike
+    assert res.positive_frames == int(sim.labels.sum())
+    assert res.to_dict()["cascade"]["keyframe_plan"] == {"margin": 0.0}
