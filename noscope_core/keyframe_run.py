@@ -18,6 +18,7 @@ a stream with B-frames (GOPs may reference each other), fewer than two keyframes
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -46,10 +47,10 @@ def run_plan(
     if plan is None:
         return cascade.run_video(video, start=start, stop=stop, batch_size=batch_size, reader=reader)
     from noscope_core.readers import choose_reader
-    from noscope_core.readers.keyframes import KeyframeIndex
     from noscope_core.video import probe_video
 
     t_start = time.perf_counter()
+    timer = _Timer()
     info = probe_video(video)
     chosen = choose_reader(info.path, reader)
     why = None
@@ -58,7 +59,8 @@ def run_plan(
     index = None
     if why is None:
         try:
-            index = KeyframeIndex.of(info.path)
+            with timer("decode"):
+                index = keyframe_index(info.path)
         except VideoError as err:
             why = f"no keyframe index ({err.message})"
     n_video = (info.frame_count or (index.n_packets if index is not None else 0)) or None
@@ -78,7 +80,7 @@ def run_plan(
         run = cascade.run_video(video, start=start, stop=stop, batch_size=batch_size, reader=reader)
         return replace(run, plan=f"dense: the keyframe-first plan fell back ({why})")
     assert index is not None and end is not None
-    return _run_on_video(cascade, plan, info, chosen, index, keys, start, end, batch_size, t_start)
+    return _run_on_video(cascade, plan, info, chosen, index, keys, start, end, batch_size, t_start, timer)
 
 
 def run_plan_frames(
@@ -192,6 +194,93 @@ def _assemble(
     return replace(run, plan="keyframe-first", plan_counts=counts)
 
 
+def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, timer: _Timer) -> np.ndarray:
+    """The model's probability on each keyframe in ``keys`` (NaN where one failed to decode).
+
+    Like ``iter_keyframes`` (only keyframe packets reach the decoder), but it seeks to the first keyframe of the
+    range first, so a range late in a long file does not decode every keyframe before it; frames are numbered by
+    their timestamps in the keyframe index.
+    """
+    import av
+
+    from noscope_core.readers.pyav_reader import Shrinker, configure, open_video
+
+    view = cascade.view
+    shrink = Shrinker(view)
+    first = int(np.searchsorted(index.keyframes, keys[0]))
+    sel = slice(first, first + len(keys))
+    number = dict(zip(index.keyframe_pts[sel].tolist(), range(len(keys)), strict=True))
+    last_pts = int(index.keyframe_pts[sel][-1])
+    p_key = np.full(len(keys), np.nan)
+    rows: list[int] = []
+    small: list[np.ndarray] = []
+
+    def score() -> None:
+        p_key[rows] = _score(cascade, np.stack(small), timer)
+        rows.clear()
+        small.clear()
+
+    def take(frames: list) -> None:
+        for frame in frames:
+            k = number.get(frame.pts)
+            if k is None:
+                continue
+            with timer("preprocess"):
+                small.append(shrink(frame))
+            rows.append(k)
+
+    with timer("decode"):
+        container, stream = open_video(path)
+    try:
+        configure(stream, threads, view.lowres)
+        cc = stream.codec_context
+        cc.skip_frame = "NONKEY"
+        with timer("decode"):
+            if first > 0 and int(index.keyframe_pts[first]) >= 0:
+                container.seek(int(index.keyframe_pts[first]), stream=stream, backward=True, any_frame=False)
+        packets = container.demux(stream)
+        while True:
+            with timer("decode"):
+                packet = next(packets, None)
+                if packet is None:
+                    break
+                if not packet.size or not packet.is_keyframe:
+                    continue
+                if packet.pts is not None and packet.pts > last_pts:
+                    break
+                try:
+                    frames = cc.decode(packet)
+                except av.error.FFmpegError:
+                    continue
+            take(frames)
+            if len(rows) >= CHUNK:
+                score()
+        with timer("decode"):
+            try:
+                frames = cc.decode(None)
+            except av.error.FFmpegError:
+                frames = []
+        take(frames)
+        if rows:
+            score()
+    finally:
+        container.close()
+    return p_key
+
+
+def keyframe_index(path: Path):
+    """The video's keyframe index, demuxed once per process and file version (one pass over the whole file)."""
+    st = Path(path).stat()
+    return _index(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _index(path: str, _size: int, _mtime_ns: int):
+    from noscope_core.readers.keyframes import KeyframeIndex
+
+    return KeyframeIndex.of(path)
+
+
 def _decide_chunk(
     cascade: Cascade, buf_pos: list, buf_small: list, held: list, carry: _Carry, start: int, timer: _Timer
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -210,33 +299,16 @@ def _decide_chunk(
     return pos, routes, labels, p
 
 
-def _run_on_video(cascade, plan, info, chosen, index, keys, start: int, end: int, batch_size: int, t_start: float):
-    from noscope_core.readers import iter_keyframes
+def _run_on_video(
+    cascade, plan, info, chosen, index, keys, start: int, end: int, batch_size: int, t_start: float, timer: _Timer
+):
     from noscope_core.readers.pyav_reader import _END, Shrinker, _prepend, configure, decoded_frames, open_video
-    from noscope_core.video import DecodeStats
 
     path = info.path
-    timer = _Timer()
     view = cascade.view
     n = end - start
     kp = (keys - start).astype(np.int64)
-    stats = DecodeStats()
-    p_key = np.full(len(kp), np.nan)
-    scan = iter_keyframes(
-        path, (view,), start=start, stop=end, batch_size=64, threads=chosen.choice.threads, stats=stats
-    )
-    try:
-        while True:
-            with timer("decode"):
-                batch = next(scan, None)
-            if batch is None:
-                break
-            p = _score(cascade, batch.small[view.name], timer)
-            p_key[np.searchsorted(keys, batch.indices)] = p  # a keyframe that failed to decode stays NaN
-    finally:
-        scan.close()
-    timer.seconds["decode"] -= stats.shrink_seconds  # the scan's shrinking is preprocess, as in run_video
-    timer.seconds["preprocess"] += stats.shrink_seconds
+    p_key = _scan(cascade, path, index, keys, chosen.choice.threads, timer)
     opened, settled = _decide_gops(cascade, plan, n, kp, p_key)
 
     skip = cascade.config.skip

@@ -59,6 +59,7 @@ class QueryResult:
     #: how the answer read the video: "dense", "keyframe-first", or why a keyframe-first plan ran densely
     plan: str = "dense"
     plan_counts: dict[str, int] | None = None  # a keyframe-first run's keyframes, opened frames, ranges
+    seconds_e2e: dict[str, float] | None = None  # the streaming run's stage times (decode included), summed over ranges
 
     @property
     def query(self) -> Query:
@@ -125,6 +126,7 @@ class QueryResult:
             "positive_frames": self.positive_frames,
             "plan": self.plan,
             "plan_counts": self.plan_counts,
+            "seconds_e2e": self.seconds_e2e,
         }
         if self.labels_agree_e2e is not None:
             data["labels_agree_e2e"] = self.labels_agree_e2e
@@ -217,6 +219,7 @@ def run_query(
         certify_seconds_e2e=certify_s_e2e,
         plan=_plan_text(run, runs if e2e_labels is not None else [], plan, keyframes),
         plan_counts=run.plan_counts,
+        seconds_e2e={k: float(sum(r.seconds.get(k, 0.0) for r in runs)) for k in runs[0].seconds} if runs else None,
     )
 
 
