@@ -50,6 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--target", type=float, default=0.01)
     p.add_argument("--name", default="keyframe_plan")
+    p.add_argument("--render", type=Path, default=None, help="only rewrite the tables of this results JSON")
     return p.parse_args(argv)
 
 
@@ -341,10 +342,14 @@ def render(res: dict[str, Any]) -> str:
                     cert += f", {r['certify_frames']:,} frames"
                 lines.append(
                     f"| {where} | {r['rule']} | {r['plan']} | {r['e2e_fps']:,.0f} | **{r['ratio_to_opencv']:.2f}×** | "
-                    f"{r['ratio_to_opencv_without_reference']:.2f}× | {100 * r['reference_call_fraction']:.2f} % | "
+                    f"{_times(r['ratio_to_opencv_without_reference'])} | {100 * r['reference_call_fraction']:.2f} % | "
                     f"{100 * r['test_fnr']:.2f} % / {100 * r['test_fpr']:.2f} % | {cert} | {what} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def _times(x: float | None) -> str:
+    return "—" if x is None or not np.isfinite(x) else f"{x:.2f}×"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -352,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from noscope_core.paths import noscope_home
 
     args = parse_args(argv)
+    if args.render:  # the tables again from a results file, nothing measured
+        write_text(args.render.with_suffix(".md"), render(json.loads(args.render.read_text())))
+        return 0
     home = noscope_home()
 
     def log(msg: str) -> None:
