@@ -161,6 +161,11 @@ class ViewOption:
     def total_ms(self) -> float:
         return self.reading_ms + self.cascade_ms
 
+    @classmethod
+    def priced(cls, view: str, skip: int, cascade_ms: float, meets_targets: bool, costs: ReadingCosts) -> ViewOption:
+        """The option of ``view`` whose best cascade evaluates every ``skip``-th frame, read at its measured cost."""
+        return cls(view, costs.ms(view, skip), float(cascade_ms), bool(meets_targets))
+
 
 @dataclass(frozen=True)
 class ViewChoice:

@@ -73,3 +73,19 @@ def test_a_cheaper_view_wins_only_when_its_cascade_meets_the_targets():
     assert none_ok.view == "full50" and "no view" in none_ok.reason
     with pytest.raises(QueryError, match="default view"):
         choose_view([fast_ok], "full50")
+
+
+def test_each_candidate_decoding_gives_the_models_view_its_own_name():
+    from noscope_core.query import ROI, Query
+    from noscope_core.views import decoding_views, model_view
+
+    query = Query("car", roi=ROI(0.0, 0.5, 0.5, 1.0))
+    views = decoding_views(query, ["nlf", "lr2"])
+    assert views[0] == model_view(query) and [v.decode_key for v in views] == [(0, False), (0, True), (2, False)]
+    assert len({v.name for v in views}) == 3 and all(v.roi == query.roi for v in views)
+
+
+def test_an_option_is_priced_at_its_cascades_skip():
+    costs = _costs({1: 1.0, 5: 0.2})
+    option = ViewOption.priced("v", 5, cascade_ms=0.1, meets_targets=True, costs=costs)
+    assert option.reading_ms == 0.2 and option.total_ms == pytest.approx(0.3)
