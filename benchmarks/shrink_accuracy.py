@@ -27,12 +27,15 @@ MODEL = dict(conv_blocks=1, filters=16, dense=32, stem_stride=2)  # c1-f16-d32-s
 TARGET = 0.01
 
 
-def path_frames(video: Path) -> dict[str, np.ndarray]:
+def path_frames(video: Path, h264: bool = False) -> dict[str, np.ndarray]:
     from noscope_core.readers import OpenCVReader, PyAVReader
     from noscope_core.video import ViewSpec
 
     paths = {"opencv": (OpenCVReader(), ViewSpec(50)), "pyav": (PyAVReader(), ViewSpec(50))}
-    paths.update({f"lowres{k}": (PyAVReader(), ViewSpec(50, lowres=k)) for k in (1, 2, 3)})
+    if h264:  # lowres does nothing on H.264; skipping its loop filter is the decoding that changes pixels
+        paths["skip_loop_filter"] = (PyAVReader(), ViewSpec(50, skip_loop_filter=True))
+    else:
+        paths.update({f"lowres{k}": (PyAVReader(), ViewSpec(50, lowres=k)) for k in (1, 2, 3)})
     out = {}
     for key, (reader, view) in paths.items():
         out[key] = np.concatenate([b.small[view.name] for b in reader.iter_views(video, (view,), batch_size=512)])
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=4000)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seeds", type=int, default=3, help="models trained per path (training noise is large)")
+    p.add_argument("--h264", action="store_true", help="the camera re-encoded as H.264: exact vs no loop filter")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = p.parse_args(argv)
 
@@ -67,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 
     video = synthetic_camera(noscope_home(), args.frames).video
     y = load_truth(video).presence("car")
-    frames = path_frames(video)
+    if args.h264:
+        from benchmarks.decode import GOP_S, encode_h264
+
+        video = encode_h264(video, noscope_home() / "bench" / "h264" / f"{video.stem}-gop{GOP_S:g}s.mp4")
+    frames = path_frames(video, h264=args.h264)
     n = min(len(y), *(len(f) for f in frames.values()))
     tr, va, te = slice(0, n // 2), slice(n // 2, 2 * n // 3), slice(2 * n // 3, n)
     spec = ModelSpec(**MODEL)
@@ -117,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['opencv_model_reference_fraction']:.3f} |"
         )
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / "shrink_accuracy.json", res)
-    write_text(args.results_dir / "shrink_accuracy.md", "\n".join(lines) + "\n")
+    name = "shrink_accuracy_h264" if args.h264 else "shrink_accuracy"
+    write_json(args.results_dir / f"{name}.json", res)
+    write_text(args.results_dir / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -406,9 +406,9 @@ def _build_into(
     decoded_ok = np.zeros(capacity, dtype=bool)
     stats = DecodeStats()
     n_rows = 0
-    # views decoded at different reduced resolutions need one pass each; the first pass sets the frame rows
-    levels = sorted({v.lowres for v in views})
-    passes = [tuple(v for v in views if v.lowres == level) for level in levels]
+    # views decoded differently (reduced resolution, no loop filter) need one pass each; the first sets the rows
+    levels = sorted({v.decode_key for v in views})
+    passes = [tuple(v for v in views if v.decode_key == level) for level in levels]
     total = (
         min(info.frame_count, max_frames)
         if max_frames and info.frame_count

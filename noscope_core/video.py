@@ -187,6 +187,10 @@ class DecodeStats:
     n_skipped: int = 0
     #: reduced-resolution level the decoder actually ran at (0 when the codec ignores ``lowres``, e.g. H.264)
     lowres: int = 0
+    #: whether the decoder really skipped its loop filter (False when not asked, or the codec has none: MPEG-4)
+    skip_loop_filter: bool = False
+    #: packets never sent to the decoder: a GOP's frames after the last wanted one (frame skip, no B-frames)
+    n_dropped: int = 0
 
     @property
     def fps(self) -> float:
@@ -505,12 +509,15 @@ class ViewSpec:
 
     ``lowres`` > 0 decodes at 1/2**lowres of the resolution first (FFmpeg's reduced-resolution decoding, PyAV
     only, ignored by codecs without it such as H.264): cheaper, but other pixels, so it is part of the view.
+    ``skip_loop_filter`` decodes without the in-loop deblocking filter (FFmpeg's ``skip_loop_filter=all``, PyAV
+    only; H.264/HEVC/VP8 have one, MPEG-4 part 2 and MS-MPEG4 do not): for the same reason part of the view.
     """
 
     size: int = 50
     roi: ROI | None = None
     margin: float = 0.1  # fractions of the frame added around the ROI on each side (clipped to the frame)
     lowres: int = 0
+    skip_loop_filter: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, (int, np.integer)) or not (4 <= int(self.size) <= 4096):
@@ -519,10 +526,23 @@ class ViewSpec:
             raise VideoError(f"view margin must lie in [0, 1], got {self.margin!r}")
         if isinstance(self.lowres, bool) or self.lowres not in (0, 1, 2, 3):
             raise VideoError(f"view lowres must be 0, 1, 2 or 3, got {self.lowres!r}", "0 decodes at full resolution")
+        if not isinstance(self.skip_loop_filter, (bool, np.bool_)):
+            raise VideoError(f"view skip_loop_filter must be True or False, got {self.skip_loop_filter!r}")
+        object.__setattr__(self, "skip_loop_filter", bool(self.skip_loop_filter))
+
+    @property
+    def exact_decode(self) -> bool:
+        """Whether frames are decoded as every player decodes them (no reduced resolution, loop filter on)."""
+        return not self.lowres and not self.skip_loop_filter
+
+    @property
+    def decode_key(self) -> tuple[int, bool]:
+        """``(lowres, skip_loop_filter)``: views with the same key can be shrunk from one decoding pass."""
+        return int(self.lowres), bool(self.skip_loop_filter)
 
     @property
     def name(self) -> str:
-        suffix = f"-lr{self.lowres}" if self.lowres else ""
+        suffix = (f"-lr{self.lowres}" if self.lowres else "") + ("-nlf" if self.skip_loop_filter else "")
         if self.roi is None:
             return f"full{self.size}{suffix}"
         blob = json.dumps([round(v, 6) for v in (*self.roi.as_tuple(), self.margin)]).encode()
@@ -547,6 +567,8 @@ class ViewSpec:
         }
         if self.lowres:  # absent at 0, so full-resolution views keep the dicts they always had
             d["lowres"] = int(self.lowres)
+        if self.skip_loop_filter:  # likewise absent when off
+            d["skip_loop_filter"] = True
         return d
 
     @classmethod
@@ -556,6 +578,7 @@ class ViewSpec:
             roi=ROI.parse(d.get("roi")),
             margin=float(d.get("margin", 0.1)),
             lowres=int(d.get("lowres", 0)),
+            skip_loop_filter=bool(d.get("skip_loop_filter", False)),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from noscope_core.query import Query
 from noscope_core.video import ViewSpec
 
@@ -20,3 +22,14 @@ def store_views(query: Query) -> list[ViewSpec]:
     if query.roi is not None:
         views.append(model_view(query))
     return views
+
+
+def decoding_views(query: Query, decodings: Iterable[str]) -> list[ViewSpec]:
+    """The cheap models' view under each candidate decoding (e.g. ``("lr2", "nlf")``), the exact one first.
+
+    What a training flow that lets the optimizer choose the decoding trains on: one frame store pass and one
+    model family per view, priced with :mod:`noscope_core.reading_costs`.
+    """
+    from noscope_core.reading_costs import parse_decodings, with_decoding
+
+    return [with_decoding(model_view(query), d) for d in parse_decodings(decodings)]

@@ -1,4 +1,4 @@
-"""Video readers behind one interface: OpenCV's (the fallback) and PyAV's (threaded, lowres, keyframe scans)."""
+"""Video readers behind one interface: OpenCV's (the fallback), PyAV's (threads, lowres, no loop filter, keyframes)."""
 
 from noscope_core.readers.base import READER_NAMES, ReaderChoice, VideoReader, ViewBatch
 from noscope_core.readers.choose import choose_reader, probe_codec

@@ -22,15 +22,17 @@ def shrink_decoded(frames_bgr: Sequence[np.ndarray], view: ViewSpec, reader: str
     """``(N, size, size, 3)`` uint8 RGB of full-resolution BGR uint8 frames, as ``reader`` would shrink them.
 
     ``reader`` is the one that built the models' frame store ("pyav" or "opencv"; ``FrameStore.reader``).
-    A view decoded at reduced resolution (``lowres``) cannot be reproduced from full-size frames.
+    A view decoded at reduced resolution (``lowres``) or without the loop filter cannot be reproduced from
+    full-size frames someone decoded the ordinary way.
     """
     if reader not in READER_NAMES or reader == "auto":
         raise VideoError(
             f"cannot shrink decoded frames as reader {reader!r}", "name the store's reader: pyav or opencv"
         )
-    if view.lowres:
+    if not view.exact_decode:
         raise VideoError(
-            f"view {view.name} is decoded at reduced resolution, which already-decoded frames cannot reproduce",
+            f"view {view.name} is decoded at reduced resolution or without the loop filter, which already-decoded"
+            " frames cannot reproduce",
             "pass the video itself, so the reader decodes it the way the frame store was built",
         )
     if reader == "opencv":

@@ -93,15 +93,18 @@ def iter_keyframes(
 
     path = Path(path).expanduser()
     _check_file(path)
-    levels = {v.lowres for v in views}
+    levels = {v.decode_key for v in views}
     if len(levels) != 1:
-        raise VideoError("keyframe scan views ask for different reduced resolutions", "scan once per lowres level")
+        raise VideoError(
+            "keyframe scan views ask for different decoding (lowres, loop filter)", "scan once per decoding setting"
+        )
     stats = stats if stats is not None else DecodeStats()
     stats.reader = "pyav"
     shrinkers = [Shrinker(v) for v in views]
     container, stream = open_video(path)
     try:
-        configure(stream, threads, levels.pop())
+        lowres, skip_loop_filter = levels.pop()
+        configure(stream, threads, lowres, skip_loop_filter)
         cc = stream.codec_context
         cc.skip_frame = "NONKEY"
         display = None

@@ -28,11 +28,12 @@ class OpenCVReader:
         stats: DecodeStats | None = None,
         keep_full: bool = True,
     ) -> Iterator[ViewBatch]:
-        lowres = [v.name for v in views if v.lowres]
-        if lowres:
+        inexact = [v.name for v in views if not v.exact_decode]
+        if inexact:
             raise VideoError(
-                f"views {', '.join(lowres)} need reduced-resolution decoding, which OpenCV cannot do ({path})",
-                "read this video with reader='pyav' (PyAV must open it), or use views with lowres=0",
+                f"views {', '.join(inexact)} need reduced-resolution or unfiltered decoding, which OpenCV cannot do"
+                f" ({path})",
+                "read this video with reader='pyav' (PyAV must open it), or use views with lowres=0 and the loop filter",
             )
         stats = stats if stats is not None else DecodeStats()
         stats.reader = "opencv"

@@ -2,7 +2,8 @@
 
 Where its speed comes from (measured in docs/decode.md): one reused swscale context per view with AREA
 interpolation and one thread, converting YUV straight into the small RGB view (no full-resolution BGR frame is
-ever made); frame + slice threading on codecs where it helps; and ``lowres`` decoding for views that ask for it.
+ever made); frame + slice threading on codecs where it helps; ``lowres`` decoding and ``skip_loop_filter`` for
+views that ask for them; and, with a frame skip, never decoding a GOP's frames after the last wanted one.
 Full-resolution BGR frames are converted only for the frames the reference detector is asked about.
 """
 
@@ -23,6 +24,13 @@ from noscope_core.video import DecodeStats, ViewSpec
 #: decoders where frame + slice threading ("AUTO") speeds decoding up (DECODE.md: none helps MS-MPEG4)
 THREADED_CODECS = frozenset({"mpeg4", "h264", "hevc", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1"})
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
+#: decoders with an in-loop deblocking filter that honour ``skip_loop_filter`` (MPEG-4 part 2, MS-MPEG4 have none)
+LOOP_FILTER_CODECS = frozenset({"h264", "hevc", "vp8"})
+#: decoders whose every keyframe starts afresh: no later frame refers to a frame before it (without B-frames)
+CLOSED_KEYFRAME_CODECS = frozenset(
+    {"mpeg4", "msmpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "h263", "h263p", "flv"}
+    | {"mpeg1video", "mpeg2video", "mjpeg", "vp8", "vp9"}
+)
 
 
 def open_video(path: Path) -> Any:
@@ -39,13 +47,54 @@ def open_video(path: Path) -> Any:
     return container, container.streams.video[0]
 
 
-def configure(stream: Any, threads: str, lowres: int) -> None:
-    """Threading and reduced resolution, set before the first packet is decoded (they are read at open)."""
+def configure(stream: Any, threads: str, lowres: int, skip_loop_filter: bool = False) -> None:
+    """Threading, reduced resolution and the loop filter, set before the first packet is decoded (read at open)."""
     cc = stream.codec_context
     if threads == "AUTO":
         cc.thread_type = "AUTO"
+    options = {}
     if lowres:
-        cc.options = {"lowres": str(int(lowres))}
+        options["lowres"] = str(int(lowres))
+    if skip_loop_filter:  # an AVDiscard level: "all" frames skip deblocking (codecs without a filter ignore it)
+        options["skip_loop_filter"] = "all"
+    if options:
+        cc.options = options
+
+
+def _nal_types(data: bytes, hevc: bool) -> list[int]:
+    """NAL unit types of one H.264/HEVC packet: length-prefixed (MP4, 4-byte lengths) or Annex B start codes."""
+    shift, mask = (1, 0x3F) if hevc else (0, 0x1F)
+    types, pos = [], 0
+    while pos + 4 < len(data):  # length-prefixed when the lengths tile the packet exactly
+        n = int.from_bytes(data[pos : pos + 4], "big")
+        if n <= 0 or pos + 4 + n > len(data):
+            types = []
+            break
+        types.append((data[pos + 4] >> shift) & mask)
+        pos += 4 + n
+    if types and pos == len(data):
+        return types
+    types, pos = [], data.find(b"\x00\x00\x01")
+    while 0 <= pos and pos + 3 < len(data):
+        types.append((data[pos + 3] >> shift) & mask)
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    return types
+
+
+def closed_keyframe(packet: Any, codec: str) -> bool:
+    """Whether no frame after ``packet`` refers to one before it, so earlier packets can go undecoded.
+
+    H.264: an IDR picture (a non-IDR I-frame may be followed by P-frames referring past it); HEVC: any intra
+    random-access picture (pictures after it in both orders never refer past it); codecs in
+    :data:`CLOSED_KEYFRAME_CODECS`: any keyframe. Only for streams without B-frames.
+    """
+    if not packet.is_keyframe:
+        return False
+    if codec == "h264":
+        return 5 in _nal_types(bytes(packet), hevc=False)
+    if codec == "hevc":
+        return any(16 <= t <= 23 for t in _nal_types(bytes(packet), hevc=True))
+    return codec in CLOSED_KEYFRAME_CODECS
 
 
 def decoded_frames(container: Any, stream: Any) -> Iterator[Any | None]:
@@ -90,7 +139,9 @@ def _prepend(first: Any, rest: Iterator[Any | None]) -> Iterator[Any | None]:
     yield from rest
 
 
-def _from_gop_of(container: Any, path: Path, start: int, threads: str, lowres: int) -> tuple[Any, int, Iterator]:
+def _from_gop_of(
+    container: Any, path: Path, start: int, threads: str, lowres: int, skip_loop_filter: bool
+) -> tuple[Any, int, Iterator]:
     """``(container, n, frames)``: frames decoded from frame ``n``, the keyframe at or before ``start``.
 
     The seek lands on the keyframe's timestamp or is not trusted: then the file is opened again and decoded
@@ -111,7 +162,7 @@ def _from_gop_of(container: Any, path: Path, start: int, threads: str, lowres: i
                 return container, int(index.keyframes[k]), _prepend(first, frames)
             container.close()
             container, stream = open_video(path)
-            configure(stream, threads, lowres)
+            configure(stream, threads, lowres, skip_loop_filter)
     return container, 0, decoded_frames(container, stream)
 
 
@@ -156,6 +207,55 @@ def _frames_by_pts(container: Any, stream: Any, wanted: Any, stats: DecodeStats)
     except av.error.FFmpegError:
         pass
     stats.n_skipped += max(0, n_sent - n_out)
+
+
+def _wanted_only(
+    container: Any, stream: Any, wanted: Any, stop: int | None, stats: DecodeStats
+) -> Iterator[tuple[int, Any]]:
+    """``(frame number, frame)`` for streams without B-frames, never decoding a GOP's frames after its last wanted one.
+
+    Packets are held from each closed keyframe (:func:`closed_keyframe`) on and sent to the decoder only when a
+    wanted frame arrives; those still held when the next closed keyframe (or the end) comes are references for
+    no wanted frame and are dropped (``stats.n_dropped``). Frames are numbered by packet (decode order is display
+    order without B-frames); a packet the decoder rejects yields ``(its number, None)``.
+    """
+    from collections import deque
+
+    import av
+
+    cc = stream.codec_context
+    codec = cc.name
+    held: list[tuple[int, Any]] = []
+    pending: deque[int] = deque()  # numbers of packets sent, awaiting their frame (frame threading delays them)
+    n = 0
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        if stop is not None and n >= stop:
+            break
+        if closed_keyframe(packet, codec):
+            stats.n_dropped += len(held)
+            held = []
+        held.append((n, packet))
+        if wanted(n):
+            for i, p in held:
+                pending.append(i)
+                try:
+                    frames = cc.decode(p)
+                except av.error.FFmpegError:
+                    yield pending.pop(), None
+                    continue
+                for frame in frames:
+                    yield pending.popleft(), frame
+            held = []
+        n += 1
+    stats.n_dropped += len(held)
+    try:
+        for frame in cc.decode(None):
+            if pending:
+                yield pending.popleft(), frame
+    except av.error.FFmpegError:
+        return
 
 
 class Shrinker:
@@ -223,26 +323,32 @@ class PyAVReader:
         stats: DecodeStats | None = None,
         keep_full: bool = True,
     ) -> Iterator[ViewBatch]:
-        """Frames ``start, start+step, … < stop`` shrunk into ``views`` (all with one ``lowres``).
+        """Frames ``start, start+step, … < stop`` shrunk into ``views`` (all decoded alike: one ``decode_key``).
 
         Frames are numbered in the order the decoder outputs them, as OpenCV numbers its grabs; a packet the
         decoder rejects counts as one failed frame. When the stream ends before the frame count its container
         claimed (a truncated file), the missing wanted frames are counted as failed and ``gave_up_at`` says where.
+        With ``step`` > 1 only the frames wanted frames depend on are decoded: in B-frame streams unwanted
+        non-reference frames are skipped (``stats.n_skipped``), in others each GOP's frames after its last wanted
+        one are never sent to the decoder (``stats.n_dropped``); the wanted frames' pixels are the same.
         """
-        lowres = {v.lowres for v in views}
-        if len(lowres) != 1:
+        keys = {v.decode_key for v in views}
+        if len(keys) != 1:
             raise VideoError(
-                f"views {', '.join(v.name for v in views)} ask for different reduced resolutions",
-                "decode each lowres level separately (one reader per level)",
+                f"views {', '.join(v.name for v in views)} ask for different decoding (lowres, loop filter)",
+                "decode each setting separately (one reader per setting)",
             )
-        level = lowres.pop()
+        level, skip_loop_filter = keys.pop()
+        exact = not level and not skip_loop_filter
         stats = stats if stats is not None else DecodeStats()
         stats.reader = "pyav"
         shrinkers = [Shrinker(v) for v in views]
         container, stream = open_video(path)
         fetcher = None
         try:
-            configure(stream, self.choice.threads, level)
+            configure(stream, self.choice.threads, level, skip_loop_filter)
+            codec = stream.codec_context.name
+            stats.skip_loop_filter = skip_loop_filter and codec in LOOP_FILTER_CODECS
             claimed = int(stream.frames or 0)
             full_width = int(stream.codec_context.width or 0)
             idx = 0
@@ -257,13 +363,13 @@ class PyAVReader:
                 small = {v.name: np.stack(s) for v, s in zip(views, buf_small, strict=True)}
                 if not keep_full:
                     full = no_full_frames
-                elif level == 0:
+                elif exact:
                     frames = held
 
                     def full(sel: Sequence[int], frames: list[Any] = frames) -> list[np.ndarray]:
                         return [frames[i].to_ndarray(format="bgr24") for i in sel]
 
-                else:  # frames decoded at reduced resolution: the reference's are decoded again, full size
+                else:  # frames decoded at reduced resolution or unfiltered: the reference's are decoded again
                     if fetcher is None:
                         from noscope_core.readers.keyframes import FrameFetcher
 
@@ -279,10 +385,18 @@ class PyAVReader:
 
             done = False
             t0 = time.perf_counter()
+
+            def is_wanted(i: int) -> bool:
+                return i >= start and (i - start) % step == 0
+
             if step > 1 and stream.codec_context.has_b_frames:
-                numbered = _frames_by_pts(container, stream, lambda i: i >= start and (i - start) % step == 0, stats)
+                numbered = _frames_by_pts(container, stream, is_wanted, stats)
+            elif step > 1 and (codec in CLOSED_KEYFRAME_CODECS or codec in ("h264", "hevc")):
+                numbered = _wanted_only(container, stream, is_wanted, stop, stats)
             else:
-                container, first_index, frames = _from_gop_of(container, path, start, self.choice.threads, level)
+                container, first_index, frames = _from_gop_of(
+                    container, path, start, self.choice.threads, level, skip_loop_filter
+                )
                 numbered = enumerate(frames, start=first_index)
             for i, frame in numbered:
                 if stop is not None and i >= stop:
@@ -303,7 +417,7 @@ class PyAVReader:
                 stats.shrink_seconds += time.perf_counter() - t1
                 buf_idx.append(i)
                 buf_ts.append(1000.0 * frame.time if frame.time is not None else float("nan"))
-                if keep_full and level == 0:  # held frames keep their buffers from the decoder's pool
+                if keep_full and exact:  # held frames keep their buffers from the decoder's pool
                     held.append(frame)
                 stats.n_read += 1
                 if len(buf_idx) >= batch_size:
