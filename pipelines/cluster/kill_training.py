@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 
 from pipelines.cluster import backfill, observe
+from pipelines.cluster import processes as proc
 from pipelines.cluster.cameras import DemoCamera, registered_ids, write_registry
 from pipelines.cluster.config import ClusterConfig
 from pipelines.cluster.demo import require_up, use_cluster
 from pipelines.cluster.processes import ClusterError, running_pid
+from pipelines.cluster.services import start_watchdog
 
 UPSTREAM = ("decoded_frames", "reference_labels", "difference_detectors")
 
@@ -57,6 +59,20 @@ def steps_run(instance, run_id: str) -> list[str]:
     return [r.event_log_entry.step_key for r in recs]
 
 
+def print_stalled(cfg: ClusterConfig, instance, run_id: str, held_s: float) -> None:
+    """What the stack looks like with nobody to notice the dead worker."""
+    import redis
+
+    from pipelines.cluster.watchdog import read_unacked
+
+    env = cfg.client_env()
+    unacked = read_unacked(redis.Redis.from_url(env["NOSCOPE_CELERY_BROKER"]))
+    alive = running_pid(cfg.pid_dir, "worker-w2") is not None
+    print(f"  {held_s:.0f} s later, without the watchdog: run {run_id[:8]} {instance.get_run_by_id(run_id).status.value}, "
+          f"worker w2 {'alive' if alive else 'gone'}, {len(unacked)} unacknowledged step message(s) "
+          f"({', '.join(u.routing_key for u in unacked)}); steps started: {', '.join(steps_run(instance, run_id))}")  # fmt: skip
+
+
 def print_watchdog(cfg: ClusterConfig) -> None:
     log = cfg.log_dir / "watchdog.log"
     lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
@@ -85,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-epochs", type=int, default=8)
     ap.add_argument("--after", type=float, default=8.0, help="seconds into the training step to kill")
     ap.add_argument("--target", choices=["main", "pool"], default="main", help="the worker's main or pool process")
+    ap.add_argument("--hold-watchdog", type=float, default=0.0,
+                    help="keep the watchdog stopped this many seconds after the kill, to show what happens without it")  # fmt: skip
     args = ap.parse_args(argv)
     cfg = ClusterConfig.from_env()
     try:
@@ -114,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ClusterError("the training step never started")
             before = {a: remote.manifest(cam.camera_id, a) for a in UPSTREAM}
             time.sleep(args.after)
+            if args.hold_watchdog:
+                proc.stop(cfg.pid_dir, "watchdog")
             pgid = running_pid(cfg.pid_dir, "worker-w2")
             mains, pool = worker_processes(pgid) if pgid else ([], [])
             victims = mains if args.target == "main" else pool
@@ -123,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                 os.kill(pid, signal.SIGKILL)
             print(f"[{time.strftime('%H:%M:%S')}] SIGKILLed worker w2's {args.target} process {victims} (pool: {pool}) "
                   f"{args.after:.0f} s into specialized_models of run {run_id[:8]}")  # fmt: skip
+            if args.hold_watchdog:
+                time.sleep(args.hold_watchdog)
+                print_stalled(cfg, instance, run_id, args.hold_watchdog)
+                start_watchdog(cfg)
+                print(f"[{time.strftime('%H:%M:%S')}] watchdog started again")
             spans = backfill.wait_for_cameras(instance, bf, [cam.camera_id], 600)
             for s in spans:
                 status = instance.get_run_by_id(s.run_id).status.value
