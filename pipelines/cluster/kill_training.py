@@ -52,6 +52,26 @@ def step_started(instance, run_id: str, step: str) -> bool:
     return any(r.event_log_entry.step_key == step for r in recs)
 
 
+def steps_done(instance, run_id: str, steps: tuple[str, ...] = UPSTREAM) -> bool:
+    import dagster as dg
+
+    recs = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+    return set(steps) <= {r.event_log_entry.step_key for r in recs}
+
+
+def materializations(instance, camera_id: str) -> dict[str, int]:
+    """How many times each asset of the camera was materialized (a step re-run must not publish twice)."""
+    import dagster as dg
+
+    from pipelines.assets import ASSETS
+
+    out = {}
+    for key in (a.key for a in ASSETS):
+        flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[camera_id])
+        out[key.path[-1]] = len(instance.fetch_materializations(flt, limit=100).records)
+    return out
+
+
 def steps_run(instance, run_id: str) -> list[str]:
     import dagster as dg
 
@@ -125,13 +145,18 @@ def main(argv: list[str] | None = None) -> int:
             while time.monotonic() < deadline:
                 spans = backfill.runs_of(instance, {"dagster/backfill": bf})
                 run_id = spans[0].run_id if spans else None
-                if run_id and step_started(instance, run_id, "specialized_models"):
+                # upstream finished (difference_detectors runs beside the training) and the training under way
+                if run_id and step_started(instance, run_id, "specialized_models") and steps_done(instance, run_id):
                     break
                 time.sleep(1)
             else:
                 raise ClusterError("the training step never started")
             before = {a: remote.manifest(cam.camera_id, a) for a in UPSTREAM}
             time.sleep(args.after)
+            if steps_done(instance, run_id, ("specialized_models",)):
+                raise ClusterError(
+                    f"the training finished within {args.after:.0f} s, before the kill", "raise --max-epochs"
+                )
             if args.hold_watchdog:
                 proc.stop(cfg.pid_dir, "watchdog")
             pgid = running_pid(cfg.pid_dir, "worker-w2")
@@ -160,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
             ]
             print(f"  first run's failure: {(failure[0] if failure else '(none)')[:300]}")
+            counts = materializations(instance, cam.camera_id)
+            print("  materializations: " + ", ".join(f"{k} x{n}" for k, n in counts.items()))
         print_watchdog(cfg)
         print_mlflow_runs(cam.camera_id)
         after = {a: remote.manifest(cam.camera_id, a) for a in UPSTREAM}

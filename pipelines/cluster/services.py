@@ -67,6 +67,9 @@ def server_env(cfg: ClusterConfig) -> dict[str, str]:
     env.setdefault("OMP_NUM_THREADS", "2")
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["DAGSTER_DISABLE_TELEMETRY"] = "yes"
+    # MLflow's telemetry thread sets and unsets an environment variable while a request may be reading the
+    # environment: a fresh worker's first training step once failed with KeyError '_MLFLOW_TELEMETRY_SESSION_ID'
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     return env
 
 

@@ -61,9 +61,11 @@ def judge(
 ) -> list[Verdict]:
     """What to do with each unacknowledged message. Rules, first match wins:
 
-    1. its task has a result in the backend (its worker finished it, then died before acknowledging) → forget
-       it: running it again would repeat a finished step.
-    2. a living worker holds it (running or reserved, ``held``) → wait.
+    1. a living worker holds it (running or reserved, ``held``) → wait (it may be between storing its result and
+       acknowledging).
+    2. its task has a result in the backend (its worker finished it and died, or acknowledged it since this sweep
+       read the messages) → forget it, acknowledging on the worker's behalf: running it again would repeat a
+       finished step.
     3. not every worker of the stack answered the roll call (``answered``) → wait: the silent one may hold it.
     4. handed out less than ``grace_s`` ago → wait: its worker may not list it yet.
     5. re-queued ``max_requeues`` times already → fail it: a step that keeps killing its worker must not loop.
@@ -72,10 +74,10 @@ def judge(
     requeues = requeues or {}
     out = []
     for it in items:
-        if it.task_id in finished:
-            v = Verdict(it, "forget", "finished before its worker died")
-        elif it.task_id in held:
+        if it.task_id in held:
             v = Verdict(it, "wait", "a living worker holds it")
+        elif it.task_id in finished:
+            v = Verdict(it, "forget", "its result is stored; no living worker holds it")
         elif not answered:
             v = Verdict(it, "wait", "not every worker answered the roll call")
         elif now_s - it.delivered_s < grace_s:

@@ -26,11 +26,14 @@ def _actions(verdicts) -> dict[str, str]:
 
 
 def test_judge_requeues_only_what_no_living_worker_holds_and_nothing_while_a_worker_is_silent():
-    items = [_item("done"), _item("held"), _item("lost"), _item("fresh", age_s=5), _item("looping")]
-    got = _actions(judge(items, held={"held"}, finished={"done"}, answered=True, now_s=NOW, requeues={"looping": 2}))
-    assert got == {"done": "forget", "held": "wait", "lost": "requeue", "fresh": "wait", "looping": "fail"}
-    silent = _actions(judge(items, held={"held"}, finished={"done"}, answered=False, now_s=NOW))
-    assert silent == {"done": "forget", "held": "wait", "lost": "wait", "fresh": "wait", "looping": "wait"}
+    items = [_item("done"), _item("held"), _item("acking"), _item("lost"), _item("fresh", age_s=5), _item("looping")]
+    held, finished = {"held", "acking"}, {"done", "acking"}  # "acking": result stored, acknowledgement on its way
+    got = _actions(judge(items, held, finished, answered=True, now_s=NOW, requeues={"looping": 2}))
+    assert got == {"done": "forget", "held": "wait", "acking": "wait", "lost": "requeue", "fresh": "wait",
+                   "looping": "fail"}  # fmt: skip
+    silent = _actions(judge(items, held, finished, answered=False, now_s=NOW))
+    assert silent == {"done": "forget", "held": "wait", "acking": "wait", "lost": "wait", "fresh": "wait",
+                      "looping": "wait"}  # fmt: skip
 
 
 TASKS = """
