@@ -10,7 +10,7 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean cluster-install cluster-up cluster-demo cluster-down
+.PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
 
 # The dev extra only: the cluster extra (Celery, the PostgreSQL driver, SeaweedFS's 150 MB binary) comes with
 # `make test` and `make cluster-up` through cluster/install.sh, so a cold `make demo` stays light.
@@ -64,8 +64,15 @@ cluster-install: install
 cluster-up: cluster-install
 	$(BIN)/python -m pipelines.cluster up
 
-cluster-demo: cluster-up
-	$(BIN)/python -m pipelines.cluster.demo --embedded --champion
+# Four cameras: the registry's two real-pixel ones (vtest.avi and the composited 2-minute vtest-long, labelled by
+# SSD) and two synthetic ones; then the same four embedded, one after another, for the wall-time comparison.
+cluster-demo: fetch cluster-up
+	$(BIN)/noscope make-camera vtest-long-demo --seconds 120
+	$(BIN)/python -m pipelines.cluster.demo --real --cameras 2 --embedded --champion
+
+# Unreferenced artifact blobs in the bucket: listed (a dry run); `python -m pipelines.cluster gc --delete` deletes
+cluster-gc:
+	$(BIN)/python -m pipelines.cluster gc
 
 cluster-down:
 	$(BIN)/python -m pipelines.cluster down

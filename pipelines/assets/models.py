@@ -9,6 +9,7 @@ import dataclasses
 import dagster as dg
 
 from noscope_core.spec import CameraSpec, TrainingOptions
+from pipelines.abandoned_runs import close_abandoned
 from pipelines.assets.common import ASSET_KW, end_failed, load_labels, md_table, mlflow_link, open_store, tracking
 from pipelines.executor import queue_tags
 from pipelines.resources import ArtifactStore, CameraRegistry
@@ -47,6 +48,17 @@ def _finite_or_none(x) -> float | None:
     return None if x is None or x != x else float(x)
 
 
+def _close_abandoned(context: dg.AssetExecutionContext, mlflow: MlflowTracker, camera_id: str) -> None:
+    """Training runs a killed attempt left RUNNING become KILLED (pipelines/abandoned_runs.py)."""
+    try:
+        closed = close_abandoned(mlflow, camera_id, context.run_id, context.instance)
+    except Exception as err:  # noqa: BLE001 - tidying MLflow is not worth failing the training over
+        context.log.warning(f"could not check for abandoned MLflow runs: {err}")
+        return
+    if closed:
+        context.log.warning(f"marked KILLED the MLflow training run(s) a dead attempt left open: {', '.join(closed)}")
+
+
 @dg.asset(**ASSET_KW, kinds={"pytorch"}, op_tags=queue_tags("specialized_models"))
 def specialized_models(
     context: dg.AssetExecutionContext,
@@ -69,6 +81,7 @@ def specialized_models(
     cam = cameras.get(context.partition_key)
     run_id = None
     if tracking(mlflow):
+        _close_abandoned(context, mlflow, cam.camera_id)
         run_id = mlflow.start_training(
             cam.camera_id,
             cam.query.to_dict(),

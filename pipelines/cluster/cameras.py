@@ -1,4 +1,5 @@
-"""The cluster's own camera registry: synthetic cameras rendered into the state folder (cameras.yaml stays as is)."""
+"""The cluster's own camera registry in the state folder (the repository's cameras.yaml stays as is): synthetic
+cameras rendered there, plus, with ``real``, the repository registry's real-pixel cameras (vtest, vtest-long)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from pipelines.cluster.config import REPO_ROOT
+from pipelines.cluster.processes import ClusterError
+
+REPO_REGISTRY = REPO_ROOT / "cameras.yaml"
 
 
 @dataclass(frozen=True)
@@ -21,8 +27,31 @@ def demo_cameras(n: int, n_frames: int = 600, max_epochs: int = 2, prefix: str =
     return [DemoCamera(f"{prefix}-{i + 1}", seed=100 + i, n_frames=n_frames, max_epochs=max_epochs) for i in range(n)]
 
 
-def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path) -> Path:
-    """Render each camera's video once (160x120, 10 fps, a person coming and going) and list them in ``registry``."""
+def real_cameras(source: Path = REPO_REGISTRY) -> list[dict]:
+    """The real-pixel cameras of the repository's registry, as entries for the cluster's own.
+
+    Their ``footage_dir`` is dropped: the cluster's daemon runs the new-footage sensor, which must not start
+    queries on the developer's footage folders. Each video must exist (``make demo`` makes vtest-long's)."""
+    from noscope_core.camera import load_cameras
+
+    specs = load_cameras(source)  # expands ${NOSCOPE_HOME}, checks every field
+    out = []
+    for entry in _entries(source):
+        if entry.get("reference") == "synthetic":
+            continue
+        video = specs[entry["id"]].video
+        if not Path(video).is_file():
+            raise ClusterError(
+                f"camera {entry['id']}'s video {video} does not exist",
+                "make fetch, then noscope make-camera vtest-long-demo --seconds 120 (make demo does both)",
+            )
+        out.append({**{k: v for k, v in entry.items() if k != "footage_dir"}, "video": str(video)})
+    return out
+
+
+def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path, extra: list[dict] | None = None) -> Path:
+    """Render each synthetic camera's video once (160x120, 10 fps, a person coming and going) and list them in
+    ``registry``, after the ``extra`` entries (real cameras, see :func:`real_cameras`)."""
     from noscope_core.atomic import write_text
     from noscope_core.synthetic import SyntheticScene, truth_path, write_synthetic_video
 
@@ -45,6 +74,7 @@ def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path) -
                 "models": list(cam.models),
             }
         )
+    entries = [*(extra or []), *entries]
     # cameras registered before stay registered: the registry sensor would otherwise drop their partitions
     ids = {e["id"] for e in entries}
     kept = [e for e in _entries(registry) if e.get("id") not in ids]
@@ -60,3 +90,9 @@ def _entries(registry: Path) -> list[dict]:
 
 def registered_ids(registry: Path) -> list[str]:
     return [e["id"] for e in _entries(registry)]
+
+
+def video_of(registry: Path, camera_id: str) -> Path:
+    from noscope_core.camera import load_cameras
+
+    return Path(load_cameras(registry)[camera_id].video)

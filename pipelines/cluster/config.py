@@ -15,6 +15,8 @@ DEFAULT_STATE = REPO_ROOT / ".cluster"
 DEFAULT_BASE_PORT = 47100
 #: Celery queues: the reference (labelling) and training go to workers of their own; the rest share "dagster"
 WORKER_QUEUES = {"w1": ("dagster", "labelling"), "w2": ("dagster", "training")}
+#: Redis's redelivery timeout for unacknowledged step messages (see ``celery_config``)
+VISIBILITY_TIMEOUT_S = 12 * 3600
 #: what every process running pipeline code needs, here and on Kubernetes (cluster/k8s/values.yaml)
 PORTABLE_ENV = (
     "NOSCOPE_ARTIFACT_URL",
@@ -221,6 +223,17 @@ def celery_config(env: dict[str, str] | None = None) -> dict:
     return {
         "broker": env.get("NOSCOPE_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
         "backend": env.get("NOSCOPE_CELERY_BACKEND", "redis://127.0.0.1:6379/1"),
-        # one step at a time per worker: two cores, and a step already uses two threads
-        "config_source": {"worker_concurrency": 1, "worker_prefetch_multiplier": 1},
+        "config_source": {
+            # one step at a time per worker: two cores, and a step already uses two threads
+            "worker_concurrency": 1,
+            "worker_prefetch_multiplier": 1,
+            # a step's message is acknowledged when it ends, so a worker whose main process dies (SIGKILL, a
+            # vanished host) leaves it unacknowledged for the watchdog to re-queue (pipelines/cluster/watchdog.py);
+            # a pool process lost under a living worker still fails the step (WorkerLostError -> run retry)
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": False,
+            # Redis re-delivers an unacknowledged message after this long even if its worker still runs it:
+            # longer than any step (the hour camera's labelling takes ~1 h on two cores)
+            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        },
     }

@@ -1,4 +1,5 @@
-"""``python -m pipelines.cluster.demo``: register synthetic cameras, backfill them through the cluster's run queue,
+"""``python -m pipelines.cluster.demo``: register cameras (synthetic ones; with ``--real`` also the repository
+registry's real-pixel vtest and vtest-long, labelled by SSD), backfill them through the cluster's run queue,
 print the wall time, the runs' overlap and which worker ran which step; ``--embedded`` times the same cameras
 one after another on the embedded default (SQLite, local files, in-process) for comparison."""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from pipelines.cluster import backfill, observe
 from pipelines.cluster import processes as proc
-from pipelines.cluster.cameras import demo_cameras, registered_ids, write_registry
+from pipelines.cluster.cameras import demo_cameras, real_cameras, registered_ids, video_of, write_registry
 from pipelines.cluster.champion import load_champion_fresh
 from pipelines.cluster.config import REPO_ROOT, ClusterConfig
 from pipelines.cluster.processes import ClusterError
@@ -99,7 +100,8 @@ def report(result: dict, log=print) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.cluster.demo")
-    ap.add_argument("--cameras", type=int, default=4)
+    ap.add_argument("--cameras", type=int, default=4, help="synthetic cameras")
+    ap.add_argument("--real", action="store_true", help="also the real-pixel cameras of the repository's cameras.yaml")
     ap.add_argument("--frames", type=int, default=600)
     ap.add_argument("--max-epochs", type=int, default=2)
     ap.add_argument("--prefix", default="synth")
@@ -111,13 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         require_up(cfg)
         cams = demo_cameras(args.cameras, args.frames, args.max_epochs, args.prefix)
-        registry = write_registry(cams, cfg.state / "videos", cfg.state / "cameras.yaml")
-        print(f"registry {registry}: {', '.join(c.camera_id for c in cams)} ({args.frames} frames each)")
-        result = run_cluster(cfg, [c.camera_id for c in cams], args.timeout)
+        real = real_cameras() if args.real else []
+        registry = write_registry(cams, cfg.state / "videos", cfg.state / "cameras.yaml", extra=real)
+        ids = [e["id"] for e in real] + [c.camera_id for c in cams]
+        print(f"registry {registry}: {', '.join(e['id'] for e in real)} (real pixels, SSD) "
+              f"{', '.join(c.camera_id for c in cams)} (synthetic, {args.frames} frames each)")  # fmt: skip
+        result = run_cluster(cfg, ids, args.timeout)
         report(result)
         if args.champion and result["succeeded"]:
-            cam = result["succeeded"][0]
-            c = load_champion_fresh(cfg, cam, cfg.state / "videos" / f"{cam}.avi")
+            # a real camera when there is one: its cascade holds SSD-trained models
+            cam = next((i for i in ids if i in result["succeeded"]), result["succeeded"][0])
+            c = load_champion_fresh(cfg, cam, video_of(registry, cam))
             print(f"\nchampion {c.model_name} v{c.version} loaded in a fresh process (only MLFLOW_TRACKING_URI set) "
                   f"in {c.load_s:.1f} s from {c.source}; {c.positives}/{c.frames} frames positive; "
                   f"{c.s3_objects} MLflow objects in s3://{cfg.bucket}/mlflow/")  # fmt: skip
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as err:
         print(f"cluster demo: {err}", file=sys.stderr)
         return 2
-    return 0 if len(result["succeeded"]) == args.cameras else 1
+    return 0 if len(result["succeeded"]) == len(ids) else 1
 
 
 if __name__ == "__main__":

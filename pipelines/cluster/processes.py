@@ -42,12 +42,15 @@ def start(
 
 
 def running_pid(pid_dir: Path, name: str) -> int | None:
-    path = pid_dir / f"{name}.pid"
+    pid = _recorded_pid(pid_dir / f"{name}.pid")
+    return pid if pid is not None and alive(pid) else None
+
+
+def _recorded_pid(path: Path) -> int | None:
     try:
-        pid = int(path.read_text().split()[0])
+        return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if alive(pid) else None
 
 
 def alive(pid: int) -> bool:
@@ -66,6 +69,10 @@ def stop(pid_dir: Path, name: str, timeout_s: float = 30.0, sig: int = signal.SI
     path = pid_dir / f"{name}.pid"
     pid = running_pid(pid_dir, name)
     if pid is None:
+        # the leader died (SIGKILL): what is left of its group (a Celery pool process, say) goes too
+        recorded = _recorded_pid(path)
+        if recorded is not None and _group_alive(recorded):
+            _signal_group(recorded, signal.SIGKILL)
         path.unlink(missing_ok=True)
         return False
     _signal_group(pid, sig)

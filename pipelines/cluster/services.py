@@ -67,6 +67,9 @@ def server_env(cfg: ClusterConfig) -> dict[str, str]:
     env.setdefault("OMP_NUM_THREADS", "2")
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["DAGSTER_DISABLE_TELEMETRY"] = "yes"
+    # MLflow's telemetry thread sets and unsets an environment variable while a request may be reading the
+    # environment: a fresh worker's first training step once failed with KeyError '_MLFLOW_TELEMETRY_SESSION_ID'
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     return env
 
 
@@ -225,7 +228,13 @@ def wait_workers(cfg: ClusterConfig) -> None:
         proc.wait_until(f"Celery worker {name}", lambda log=log: " ready." in log.read_text(errors="replace"), 120, log)
 
 
-#: start order; stopped in reverse (PostgreSQL with SIGINT: its fast shutdown)
+def start_watchdog(cfg: ClusterConfig) -> None:
+    argv = [sys.executable, "-m", "pipelines.cluster.watchdog"]
+    proc.start("watchdog", argv, cfg.pid_dir, cfg.log_dir, server_env(cfg), cwd=REPO_ROOT)
+
+
+#: start order; stopped in reverse (PostgreSQL with SIGINT: its fast shutdown; the watchdog first, or it would
+#: restart the workers being stopped)
 SERVICES = (
     Service("postgres", signal.SIGINT),
     Service("redis"),
@@ -234,4 +243,5 @@ SERVICES = (
     *[Service(f"worker-{n}") for n in WORKER_QUEUES],
     Service("dagster-daemon"),
     Service("dagster-webserver"),
+    Service("watchdog"),
 )

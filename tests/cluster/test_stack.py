@@ -93,3 +93,10 @@ def test_the_champion_loads_in_a_fresh_process_through_the_server(demo, cluster_
 
     check = load_champion_fresh(cluster_env, "it-1", cluster_env.state / "videos" / "it-1.avi")
     assert check.frames == 200 and check.source.startswith("mlflow-artifacts:/") and check.s3_objects > 0
+
+
+def test_the_watchdog_runs_beside_the_workers_and_its_sweeps_do_not_fail(demo, cluster_env):
+    from pipelines.cluster.processes import running_pid
+
+    assert running_pid(cluster_env.pid_dir, "watchdog") is not None
+    assert "sweep failed" not in (cluster_env.log_dir / "watchdog.log").read_text()

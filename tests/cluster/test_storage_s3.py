@@ -46,3 +46,22 @@ def test_a_publish_killed_before_its_manifest_leaves_the_previous_version_on_s3(
     monkeypatch.undo()
     assert remote.fetch("cam1", "decoded_frames")["v"] == 1
     assert not [k for k in remote.fs.find(url) if k.endswith(".part")]
+
+
+def test_gc_on_s3_deletes_only_the_superseded_blob_and_the_current_version_still_fetches(cluster_env, tmp_path):
+    from pipelines.storage.collect import collect
+
+    url = f"s3://{cluster_env.bucket}/storage-test-{tmp_path.name}"
+    folder = _folder(tmp_path / "producer")
+    remote = open_root(url, tmp_path / "cache")
+    remote.publish("cam1", "decoded_frames", folder, {"store": str(folder / "store")})
+    np.save(folder / "store" / "frames.npy", np.zeros((30, 100), np.uint16))
+    remote.publish("cam1", "decoded_frames", folder, {"store": str(folder / "store")})
+    assert len(collect(remote).garbage) == 0  # the superseded blob is seconds old: kept by the age rule
+    dry = collect(remote, min_age_s=0)
+    assert len(dry.garbage) == 1 and not dry.deleted and len(remote.fs.find(f"{url}/blobs")) == 2
+    assert collect(remote, dry_run=False, min_age_s=0).deleted
+    remote.fs.invalidate_cache()
+    assert len(remote.fs.find(f"{url}/blobs")) == 1
+    out = open_root(url, tmp_path / "fresh-cache").fetch("cam1", "decoded_frames")
+    assert int(np.load(Path(out["store"]) / "frames.npy")[29, 99]) == 0
