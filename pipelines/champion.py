@@ -301,6 +301,8 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
     """
     if force:
         return True, "forced"
+    if new.held_out is not None and (failure := new.held_out.failure(new.max_fnr, new.max_fpr)):
+        return False, f"{failure}: never champion" + ("" if champion is None else ", champion kept")
     moved, reason = _decide(new, champion)
     if new.held_out is not None:
         reason = f"{reason}; {new.held_out.cite()}"
@@ -308,8 +310,6 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
 
 
 def _decide(new: CascadeSummary, champion: CascadeSummary | None) -> tuple[bool, str]:
-    if new.held_out is not None and (failure := new.held_out.failure(new.max_fnr, new.max_fpr)):
-        return False, f"{failure}: never champion" + ("" if champion is None else ", champion kept")
     if champion is None:
         return True, "first registered cascade for this camera"
     if champion.query_key != new.query_key:

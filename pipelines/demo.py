@@ -45,8 +45,9 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
         except BaseException:
             instance.dispose()
             raise
-    log_path = home / "logs" / "demo.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # not under DAGSTER_HOME/logs: that folder is Dagster's telemetry queue, which the webserver empties (`make ui`
+    # during a demo moved the demo's log to .logs_queue and the next camera's step failed to open it)
+    log_path = home / "demo.log"
     with instance:
         log(f"Dagster instance {home}: {plan.describe()}")
         log(f"Dagster's own log: {log_path}")
@@ -166,6 +167,7 @@ def _dagster_output_to(path: Path) -> Iterator[None]:
     saved_out, saved_err = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
     real_stdout = sys.stdout
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as f:
         os.dup2(f.fileno(), 1)
         os.dup2(f.fileno(), 2)
