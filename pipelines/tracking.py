@@ -514,20 +514,25 @@ class MlflowTracker(dg.ConfigurableResource):
         """The champion decision for a version registered with ``decide=False``, taken once the test query ran:
         ``summary`` carries the version's held-out answer (``CascadeSummary.with_held_out``), so the rule answers
         to the measured and certified test error. Moves the alias when the rule says so and writes the test
-        figures and the decision to the version's tags and description."""
+        figures and the decision to the version's tags and description. Taken once: a version already decided
+        keeps its decision (and returns it) unless ``force``."""
         name, version = registered
         if not self.enabled or not version:
             return Registration(name, 0, False, "tracking disabled")
         from mlflow.exceptions import MlflowException
 
         client = self.client()
+        own = client.get_model_version(name, str(version)).tags
+        if own.get("champion_moved") in ("true", "false") and not force:
+            # decided by an earlier query of this version (the query re-ran, e.g. for new footage): it stands
+            return Registration(name, int(version), own["champion_moved"] == "true", own.get("champion_decision", ""))
         champion, champion_version = None, None
         with contextlib.suppress(MlflowException):
             current = client.get_model_version_by_alias(name, CHAMPION)
             champion_version = int(current.version)
             champion = CascadeSummary.from_tags(current.tags)
         if champion_version == int(version):
-            champion, champion_version = None, None  # deciding again (the query re-ran): judged on its own
+            champion, champion_version = None, None  # the alias was put on it by hand: judged on its own
         moved, reason = champion_decision(summary, champion, force=force)
         if champion_version is not None and champion is None and not force and moved:
             reason = "the champion's tags are unreadable (not registered by noscope); " + reason
@@ -542,10 +547,6 @@ class MlflowTracker(dg.ConfigurableResource):
             client.set_model_version_tag(name, str(version), key, value)
         if moved:
             client.set_registered_model_alias(name, CHAMPION, str(version))
-        elif champion_version is None:
-            with contextlib.suppress(MlflowException):  # the alias sat on this version, which now fails the rule
-                if int(client.get_model_version_by_alias(name, CHAMPION).version) == int(version):
-                    client.delete_registered_model_alias(name, CHAMPION)
         client.update_model_version(
             name, str(version), description=version_description(figures, moved, reason, champion_version)
         )

@@ -440,7 +440,8 @@ def test_the_champion_decision_waits_for_the_test_query_and_answers_to_its_error
     version = client.get_model_version(second.model_name, "2")
     assert version.description.startswith("**Became champion**: first registered cascade")
     assert (version.tags["certified_fnr"], version.tags["test_certified"]) == ("0.03", "true")
-    # deciding again on the same version (the query re-ran) judges it on its own answer
-    figures = CascadeFigures.from_cascade("cam-t", info, kept)
-    summary = CascadeSummary.from_cascade(cascade_artifact(5.0)).with_held_out(HeldOut.from_result(kept))
-    assert tracker.decide_champion((second.model_name, 2), summary, figures).champion_moved
+    # the query re-running on a decided version (new footage, say) leaves the decision as it was taken
+    figures = CascadeFigures.from_cascade("cam-t", info, missed)
+    summary = CascadeSummary.from_cascade(cascade_artifact(5.0)).with_held_out(HeldOut.from_result(missed))
+    assert tracker.decide_champion((second.model_name, 2), summary, figures) == second
+    assert int(client.get_model_version_by_alias(second.model_name, "champion").version) == 2
