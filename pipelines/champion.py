@@ -1,12 +1,14 @@
 """The registry's champion policy: which registered cascade version a camera should use.
 
-``champion_decision`` is a pure function of two summaries; ``MlflowTracker.register_cascade`` applies it.
+``champion_decision`` is a pure function of two summaries. In the pipeline the decision is taken after the
+query on the held-out test segment (``MlflowTracker.decide_champion``, called by ``query_results``), so it answers
+to the error measured there and to the bound certified on that answer, and cites both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -92,6 +94,83 @@ class StageShares:
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """What the query on the held-out test segment measured (against the reference) and certified.
+
+    ``fnr_bound`` / ``fpr_bound`` are the certificate's bounds on the answer's own frames (None: not certified);
+    ``certified`` says whether they meet the targets, i.e. whether the promise was kept.
+    """
+
+    fnr: float | None
+    fpr: float | None
+    fnr_bound: float | None = None
+    fpr_bound: float | None = None
+    certified: bool = False
+
+    @classmethod
+    def from_result(cls, result: Mapping) -> HeldOut:
+        """From a ``QueryResult.to_dict()`` of the test segment."""
+        return cls(
+            fnr=_optional_float(result.get("fnr")),
+            fpr=_optional_float(result.get("fpr")),
+            fnr_bound=_optional_float(result.get("fnr_bound")),
+            fpr_bound=_optional_float(result.get("fpr_bound")),
+            certified=bool(result.get("certified")),
+        )
+
+    def to_tags(self) -> dict[str, str]:
+        tags = {"test_fnr": repr(self.fnr), "test_fpr": repr(self.fpr), "test_certified": str(self.certified).lower()}
+        if self.fnr_bound is not None:
+            tags |= {"certified_fnr": repr(self.fnr_bound), "certified_fpr": repr(self.fpr_bound)}
+        return tags
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> HeldOut | None:
+        """None when the version was never tested (its tags carry no test error)."""
+        if "test_fnr" not in tags:
+            return None
+        try:
+            return cls(
+                fnr=_optional_float(tags.get("test_fnr")),
+                fpr=_optional_float(tags.get("test_fpr")),
+                fnr_bound=_optional_float(tags.get("certified_fnr")),
+                fpr_bound=_optional_float(tags.get("certified_fpr")),
+                certified=tags.get("test_certified") == "true",
+            )
+        except ValueError:
+            return None
+
+    def failure(self, max_fnr: float, max_fpr: float) -> str | None:
+        """Why this answer disqualifies its cascade, or None: a promise the certificate could not keep, or a
+        measured error above a target."""
+        if self.fnr_bound is not None and not self.certified:
+            return (
+                f"its test query broke its promise (certified FNR <= {_pct(self.fnr_bound)} / FPR <= "
+                f"{_pct(self.fpr_bound)} vs targets {_pct(max_fnr)} / {_pct(max_fpr)})"
+            )
+        if (self.fnr is not None and self.fnr > max_fnr + 1e-12) or (
+            self.fpr is not None and self.fpr > max_fpr + 1e-12
+        ):
+            return (
+                f"misses the targets on the test segment (FNR {_pct(self.fnr)} / FPR {_pct(self.fpr)} vs "
+                f"{_pct(max_fnr)} / {_pct(max_fpr)})"
+            )
+        return None
+
+    def cite(self) -> str:
+        """The test error in words, for the decision's reason."""
+        text = f"test segment FNR {_pct(self.fnr)} / FPR {_pct(self.fpr)}"
+        if self.fnr_bound is not None:
+            kept = "promise kept" if self.certified else "promise not kept"
+            text += f", certified <= {_pct(self.fnr_bound)} / {_pct(self.fpr_bound)} ({kept})"
+        return text
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.2f} %"
+
+
+@dataclass(frozen=True)
 class CascadeSummary:
     """What the champion rule compares: a cascade's threshold-segment errors and expected cost, and what it answers.
 
@@ -112,6 +191,8 @@ class CascadeSummary:
     reference_ms: float | None = None
     shares: StageShares | None = None
     stage_ms: Mapping[str, float] = field(default_factory=dict)
+    # the query on the held-out test segment; None before it ran
+    held_out: HeldOut | None = None
 
     @classmethod
     def from_cascade(cls, artifact: CascadeArtifact) -> CascadeSummary:
@@ -151,12 +232,16 @@ class CascadeSummary:
                 fpr_bound=_optional_float(tags.get("threshold_fpr_bound")),
                 reference_ms=None if ref_ms is None else float(ref_ms),
                 shares=StageShares.from_tags(tags),
+                held_out=HeldOut.from_tags(tags),
             )
         except (KeyError, ValueError):
             return None
 
     def meets(self, max_fnr: float, max_fpr: float) -> bool:
         return self.fnr <= max_fnr + 1e-12 and self.fpr <= max_fpr + 1e-12
+
+    def with_held_out(self, held_out: HeldOut) -> CascadeSummary:
+        return replace(self, held_out=held_out)
 
     def bound_breaks(self, max_fnr: float, max_fpr: float) -> bool:
         """Its promised bound (when it has one) is above a target: the promise cannot be kept."""
@@ -196,22 +281,35 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
     """Whether the ``champion`` alias moves to ``new``, and why. Rules, first match wins:
 
     1. ``force`` → move.
-    2. no champion yet (or one whose tags cannot be read) → move.
-    3. the champion answers another query or trusts another reference → move: it answers a stale question.
-    4. ``new`` misses the camera's targets on the threshold segment → stay.
-    5. ``new``'s upper bound for unseen footage (when it was optimized at a confidence) breaks a target → stay:
+    2. ``new`` was queried on the held-out test segment and its certified bound broke a target (the promise was
+       not kept) or its measured error misses a target → stay: such a cascade never becomes champion, not even
+       the first of its camera.
+    3. no champion yet (or one whose tags cannot be read) → move.
+    4. the champion answers another query or trusts another reference → move: it answers a stale question.
+    5. ``new`` misses the camera's targets on the threshold segment → stay.
+    6. ``new``'s upper bound for unseen footage (when it was optimized at a confidence) breaks a target → stay:
        the champion never moves to a cascade whose promise cannot be kept.
-    6. the champion misses those (current) targets, or its bound breaks them, e.g. after they were tightened
-       → move.
-    7. both meet the targets: move when ``new``'s cost is <= the champion's, both on the footing of
+    7. the champion misses those (current) targets, on the threshold segment or on its own test segment, or its
+       bound breaks them, e.g. after they were tightened → move.
+    8. both meet the targets: move when ``new``'s cost is <= the champion's, both on the footing of
        :func:`comparable_costs` (never wall-clock speed-ups: re-training the same cascade minutes apart measured
        3.8× then 2.4×, and a champion must not be kept or replaced by the machine's load), else stay.
 
     Errors are compared against the targets rather than against each other on purpose: within the error budget
-    the user set, the cheaper cascade is the better one (that is the optimizer's own objective).
+    the user set, the cheaper cascade is the better one (that is the optimizer's own objective). When ``new``
+    carries its test answer, every reason (but "forced") ends by citing its test error.
     """
     if force:
         return True, "forced"
+    if new.held_out is not None and (failure := new.held_out.failure(new.max_fnr, new.max_fpr)):
+        return False, f"{failure}: never champion" + ("" if champion is None else ", champion kept")
+    moved, reason = _decide(new, champion)
+    if new.held_out is not None:
+        reason = f"{reason}; {new.held_out.cite()}"
+    return moved, reason
+
+
+def _decide(new: CascadeSummary, champion: CascadeSummary | None) -> tuple[bool, str]:
     if champion is None:
         return True, "first registered cascade for this camera"
     if champion.query_key != new.query_key:
@@ -230,6 +328,8 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
         )
     if not champion.meets(new.max_fnr, new.max_fpr):
         return True, "the champion misses the current targets"
+    if champion.held_out is not None and champion.held_out.failure(new.max_fnr, new.max_fpr):
+        return True, "the champion misses the current targets on its test segment"
     if champion.bound_breaks(new.max_fnr, new.max_fpr):
         return True, "the champion's bound for unseen footage breaks the current targets"
     mine, theirs, basis = comparable_costs(new, champion)

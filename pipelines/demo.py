@@ -35,7 +35,7 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
     registry = CameraRegistry()
     cams = registry.cameras()
     todo = [registry.get(camera).camera_id] if camera else list(cams)
-    failed = []
+    failed, mlflow_runs = [], []
     # Two demos started together on a fresh DAGSTER_HOME both create its SQLite databases and collide in alembic
     # ("Version table 'alembic_version' has more than one head present"): open the instance under a lock.
     with file_lock(home / ".noscope-demo.lock"):
@@ -45,8 +45,9 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
         except BaseException:
             instance.dispose()
             raise
-    log_path = home / "logs" / "demo.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # not under DAGSTER_HOME/logs: that folder is Dagster's telemetry queue, which the webserver empties (`make ui`
+    # during a demo moved the demo's log to .logs_queue and the next camera's step failed to open it)
+    log_path = home / "demo.log"
     with instance:
         log(f"Dagster instance {home}: {plan.describe()}")
         log(f"Dagster's own log: {log_path}")
@@ -55,6 +56,8 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
             outcome = launch_and_wait(instance, cam_id, log_path, log)
             if outcome.success:
                 log(summary(outcome))
+                if run_id := outcome.output_for_node("optimized_cascade").get("mlflow_run_id"):
+                    mlflow_runs.append(run_id)
             else:
                 failed.append(cam_id)
                 log(f"camera {cam_id}: run {outcome.run_id} FAILED (Dagster's log: {log_path})")
@@ -63,10 +66,21 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
                 if not outcome.get_step_failure_events() and outcome.error:
                     log(f"  {outcome.error}")
     log("\nSee the runs, checks and metadata in the Dagster UI: make ui  (MLflow: make mlflow-ui)")
+    if len(mlflow_runs) >= 2:
+        log(f"Compare the cascades in MLflow (after make mlflow-ui): {_compare_link(mlflow_runs)}")
     if failed:
         print(f"noscope demo: {len(failed)} camera(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _compare_link(run_ids: list[str]) -> str:
+    """MLflow's compare page of the training runs this demo made, in the UI's classic view."""
+    from pipelines.assets.common import MLFLOW_UI
+    from pipelines.mlflow_text import compare_url
+    from pipelines.tracking import MlflowTracker
+
+    return compare_url(MLFLOW_UI, run_ids, [MlflowTracker().experiment_id()])
 
 
 def launch_and_wait(instance, cam_id: str, log_path: Path, log: Callable[[str], None]) -> RunOutcome:
@@ -153,6 +167,7 @@ def _dagster_output_to(path: Path) -> Iterator[None]:
     saved_out, saved_err = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
     real_stdout = sys.stdout
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as f:
         os.dup2(f.fileno(), 1)
         os.dup2(f.fileno(), 2)
@@ -228,6 +243,14 @@ def _promise_line(test: dict) -> str:
     )
 
 
+def _champion_line(champion: dict | None) -> str:
+    """The registry's decision, taken after the test query, with its reason."""
+    if not champion:
+        return "champion         (tracking disabled)"
+    verdict = "became champion" if champion["champion_moved"] else "not champion"
+    return f"champion         {champion['model_name']} v{champion['version']} {verdict}: {champion['reason']}"
+
+
 def summary(result) -> str:
     """Where a finished run put its artifacts, what the cascade answers and how the checks came out."""
     frames = result.output_for_node("decoded_frames")
@@ -264,6 +287,7 @@ def summary(result) -> str:
         f"intervals        {len(iv)} positive in frames {test['test_segment'][0]}-{test['test_segment'][1] - 1}: {shown}",
         f"footage files    {len(query['footage'])}",
         f"MLflow run       {cascade['mlflow_run_id'] or '(tracking disabled)'}",
+        _champion_line(query.get("champion")),
         f"checks           {'; '.join(checks)}",
     ]
     return "\n".join(lines)

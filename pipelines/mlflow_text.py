@@ -40,9 +40,12 @@ def run_url(ui: str, experiment_id: str, run_id: str) -> str:
 
 
 def compare_url(ui: str, run_ids: Sequence[str], experiment_ids: Sequence[str]) -> str:
-    """MLflow's compare page for ``run_ids`` (what "tick runs → Compare" opens)."""
-    runs, exps = json.dumps(list(run_ids)), json.dumps(list(dict.fromkeys(experiment_ids)))
-    return f"{ui.rstrip('/')}/#/compare-runs?runs={runs}&experiments={exps}"
+    """MLflow's compare page for ``run_ids`` (what "tick runs → Compare" opens), in the classic view; compact JSON,
+    so a terminal keeps the link in one piece."""
+    compact = {"separators": (",", ":")}
+    runs = json.dumps(list(run_ids), **compact)
+    exps = json.dumps(list(dict.fromkeys(experiment_ids)), **compact)
+    return f"{ui.rstrip('/')}/#/compare-runs?runs={runs}&experiments={exps}&{_CLASSIC_VIEW}"
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,12 @@ def run_description(f: CascadeFigures) -> str:
     return "\n".join(lines) + "\n"
 
 
-def version_description(f: CascadeFigures, moved: bool, reason: str, champion_version: int | None = None) -> str:
-    """Markdown for a registered cascade version: the figures and why it did or did not become champion."""
-    if moved:
+def version_description(f: CascadeFigures, moved: bool | None, reason: str, champion_version: int | None = None) -> str:
+    """Markdown for a registered cascade version: the figures and why it did or did not become champion
+    (``moved`` None: the decision is still pending)."""
+    if moved is None:
+        decision = f"**Champion decision pending**: {reason}."
+    elif moved:
         decision = f"**Became champion**: {reason}."
     else:
         kept = f" (v{champion_version} stays champion)" if champion_version is not None else ""

@@ -40,7 +40,22 @@ def serve_mlflow(host: str = "127.0.0.1", port: int = 5000) -> int:
     if artifacts := tracker.artifact_location():  # artifacts of experiments made in the UI go beside the store too
         cmd += ["--artifacts-destination", artifacts]
     print(f"MLflow UI on http://{host}:{port}  (tracking store {uri}; Ctrl-C stops it)", flush=True)
+    print(f"Training runs (classic view): {_experiment_link(tracker, host, port)}", flush=True)
     return _become(cmd, env)
+
+
+def _experiment_link(tracker, host: str, port: int) -> str:
+    """The ``noscope`` experiment in MLflow's classic view: MLflow 3.17 opens a new browser on its GenAI view."""
+    from pipelines.mlflow_client import _sqlite_path
+    from pipelines.mlflow_text import experiment_url
+
+    db = _sqlite_path(tracker.uri(create_dirs=False))
+    if db is not None and not db.is_file():  # nothing trained yet: no experiment to link, none made here
+        return "none yet (make demo trains the cameras); press 'Model training' at the top left of the UI"
+    try:
+        return experiment_url(f"http://{host}:{port}", tracker.experiment_id())
+    except Exception as err:  # noqa: BLE001 - the server starts anyway; the link is a convenience
+        return f"(unavailable: {err}); press 'Model training' at the top left of the UI"
 
 
 def _become(cmd: list[str], env: dict[str, str]) -> int:

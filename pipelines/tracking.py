@@ -17,9 +17,11 @@ Children carry the tag ``mlflow.parentRunId`` (the UI nests them) and ``kind`` /
 :meth:`MlflowTracker.log_variants` finds the child that :meth:`MlflowTracker.logger_factory` created during
 training, so each variant has exactly one child run.
 
-The ``champion`` alias moves to a newly registered version when it answers the camera's current question within
-the camera's error targets at no higher expected cost than the champion (the policy: ``pipelines.champion``; the
-MLflow client and its limits: ``pipelines.mlflow_client``).
+The ``champion`` alias moves to a registered version when it answers the camera's current question within the
+camera's error targets at no higher expected cost than the champion (the policy: ``pipelines.champion``; the
+MLflow client and its limits: ``pipelines.mlflow_client``). The pipeline registers the version when it optimizes
+(``register_cascade(..., decide=False)``) and decides after the test query (``decide_champion``), so the decision
+answers to the test error and the certified bound, and the version carries both.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ if TYPE_CHECKING:  # the engine's artifact types load torch: imported where a ca
     from noscope_core.cascade_artifact import CascadeArtifact
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PENDING_REASON = "taken after the query on the test segment measures the test error"
 MODEL_ARTIFACT = "cascade"  # name of the logged pyfunc model inside the parent run
 #: tags copied from a parent run to its children, so child runs can be filtered alone in the UI
 _INHERITED_TAGS = ("camera", "query", "query_key", "partition", "dagster_run_id", "reference")
@@ -393,9 +396,13 @@ class MlflowTracker(dg.ConfigurableResource):
         force: bool = False,
         reference_fps: float | None = None,
         frame_size: tuple[int, int] | None = None,
+        decide: bool = True,
     ) -> Registration:
         """Log the cascade as a pyfunc model in the parent run, register it as ``noscope-cascade-<camera_id>``
         and move the ``champion`` alias when :func:`champion_decision` says so (reason kept as a version tag).
+
+        ``decide=False`` registers the version and leaves the decision to :meth:`decide_champion` after the test
+        query (what the pipeline does); the version's tag ``champion_moved`` is then ``pending``.
 
         Only the pieces the cascade uses are packed (cascade.json, its model's .pt, its DD's .npz), so the
         registered model loads with ``mlflow.pyfunc.load_model("models:/noscope-cascade-<camera>@champion")``
@@ -419,9 +426,12 @@ class MlflowTracker(dg.ConfigurableResource):
             champion = CascadeSummary.from_tags(current.tags)
         except MlflowException:
             current = None  # no registered model or no champion yet
-        moved, reason = champion_decision(summary, champion, force=force)
-        if current is not None and champion is None and not force:
-            moved, reason = True, "the champion's tags are unreadable (not registered by noscope)"
+        if decide:
+            moved, reason = champion_decision(summary, champion, force=force)
+            if current is not None and champion is None and not force:
+                moved, reason = True, "the champion's tags are unreadable (not registered by noscope)"
+        else:
+            moved, reason = False, PENDING_REASON
 
         with tempfile.TemporaryDirectory() as tmp:
             artifacts = _stage_artifacts(art, Path(cascade_json), models_dir, dd_dir, Path(tmp))
@@ -460,7 +470,7 @@ class MlflowTracker(dg.ConfigurableResource):
             "cascade": best.describe(),
             "parent_run_id": parent_run_id,
             "champion_decision": reason,
-            "champion_moved": str(moved).lower(),
+            "champion_moved": str(moved).lower() if decide else "pending",
             **(summary.shares.to_tags() if summary.shares is not None else {}),
         }
         with contextlib.suppress(MlflowException):
@@ -477,7 +487,7 @@ class MlflowTracker(dg.ConfigurableResource):
             run_id=parent_run_id,
             tags=_tag_values({**tags, "model_id": model_info.model_id}),
             model_id=model_info.model_id,
-            description=version_description(figures, moved, reason, champion_version),
+            description=version_description(figures, moved if decide else None, reason, champion_version),
         )
         # the SQLite registry does not keep model_id: this tag is what links the logged model to it in the UI
         client.set_logged_model_tags(
@@ -488,39 +498,59 @@ class MlflowTracker(dg.ConfigurableResource):
         client.set_tag(parent_run_id, "registered_version", f"{name}/{version.version}")
         return Registration(name, int(version.version), moved, reason)
 
-    def describe_tested(
-        self, parent_run_id: str, figures: CascadeFigures, registered: tuple[str, int] | None = None
-    ) -> None:
-        """After the test query: the run's description and the registered version's description and tags
-        carry the test error (and certified bounds when measured) next to the threshold figures."""
+    def describe_tested(self, parent_run_id: str, figures: CascadeFigures) -> None:
+        """After the test query: the run's description carries the test error next to the threshold figures."""
         if not self.enabled or not parent_run_id:
             return
+        self.client().set_tag(parent_run_id, RUN_DESCRIPTION_TAG, run_description(figures))
+
+    def decide_champion(
+        self,
+        registered: tuple[str, int],
+        summary: CascadeSummary,
+        figures: CascadeFigures,
+        force: bool = False,
+    ) -> Registration:
+        """The champion decision for a version registered with ``decide=False``, taken once the test query ran:
+        ``summary`` carries the version's held-out answer (``CascadeSummary.with_held_out``), so the rule answers
+        to the measured and certified test error. Moves the alias when the rule says so and writes the test
+        figures and the decision to the version's tags and description. Taken once: a version already decided
+        keeps its decision (and returns it) unless ``force``."""
+        name, version = registered
+        if not self.enabled or not version:
+            return Registration(name, 0, False, "tracking disabled")
+        from mlflow.exceptions import MlflowException
+
         client = self.client()
-        client.set_tag(parent_run_id, RUN_DESCRIPTION_TAG, run_description(figures))
-        if not registered or not registered[1]:
-            return
-        name, version = registered[0], str(registered[1])
-        tags = client.get_model_version(name, version).tags
-        moved = tags.get("champion_moved") == "true"
-        reason = tags.get("champion_decision", "")
-        champion = None
-        if not moved:
-            with contextlib.suppress(Exception):
-                champion = int(client.get_model_version_by_alias(name, CHAMPION).version)
-        client.update_model_version(name, version, description=version_description(figures, moved, reason, champion))
-        test_tags = {
-            "test_fnr": figures.test_fnr,
-            "test_fpr": figures.test_fpr,
-            "test_speedup": figures.test_speedup,
-            "certified_fnr": figures.certified_fnr,
-            "certified_fpr": figures.certified_fpr,
-            "meets_targets_on_test": figures.meets_on_test(),
+        own = client.get_model_version(name, str(version)).tags
+        if own.get("champion_moved") in ("true", "false") and not force:
+            # decided by an earlier query of this version (the query re-ran, e.g. for new footage): it stands
+            return Registration(name, int(version), own["champion_moved"] == "true", own.get("champion_decision", ""))
+        champion, champion_version = None, None
+        with contextlib.suppress(MlflowException):
+            current = client.get_model_version_by_alias(name, CHAMPION)
+            champion_version = int(current.version)
+            champion = CascadeSummary.from_tags(current.tags)
+        if champion_version == int(version):
+            champion, champion_version = None, None  # the alias was put on it by hand: judged on its own
+        moved, reason = champion_decision(summary, champion, force=force)
+        if champion_version is not None and champion is None and not force and moved:
+            reason = "the champion's tags are unreadable (not registered by noscope); " + reason
+        tags = {
+            **(summary.held_out.to_tags() if summary.held_out is not None else {}),
+            "test_speedup": repr(figures.test_speedup),
+            "meets_targets_on_test": str(figures.meets_on_test()).lower(),
+            "champion_decision": reason,
+            "champion_moved": str(moved).lower(),
         }
-        for key, value in test_tags.items():
-            if value is not None:
-                client.set_model_version_tag(
-                    name, version, key, str(value).lower() if isinstance(value, bool) else repr(value)
-                )
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, value)
+        if moved:
+            client.set_registered_model_alias(name, CHAMPION, str(version))
+        client.update_model_version(
+            name, str(version), description=version_description(figures, moved, reason, champion_version)
+        )
+        return Registration(name, int(version), moved, reason)
 
     def log_figure(self, parent_run_id: str, path: Path, folder: str) -> None:
         """A picture (the results timeline) as an artifact of the training run."""

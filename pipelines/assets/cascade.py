@@ -33,7 +33,7 @@ def optimized_cascade(
 
     Degenerate labels make this the reference on every frame (``reference_only_artifact``), with the reason.
     Logs the difference detectors, the cascade and its frontier to the training run, registers the cascade
-    (the tracker decides whether ``champion`` moves) and closes the run.
+    and closes the run. Whether ``champion`` moves is decided by ``query_results``, once the test error is known.
     """
     from noscope_core import orchestrate, report
     from noscope_core.difference_folder import load_difference
@@ -91,8 +91,11 @@ def optimized_cascade(
                 reference.spec_for(cam),
                 reference_fps=reference.fps_for(cam),
                 frame_size=(decoded_frames["width"], decoded_frames["height"]),
+                decide=False,
             )
-            context.log.info(f"registered {registration.model_name} v{registration.version}: {registration.reason}")
+            context.log.info(
+                f"registered {registration.model_name} v{registration.version}; champion decision {registration.reason}"
+            )
             mlflow.end(run_id)
     except BaseException:
         end_failed(mlflow, run_id)
@@ -133,7 +136,9 @@ def optimized_cascade(
     if art.reason:
         meta["reason"] = art.reason
     if registration is not None:
-        meta["registered"] = f"{registration.model_name} v{registration.version}: {registration.reason}"
+        meta["registered"] = (
+            f"{registration.model_name} v{registration.version}; champion decision {registration.reason}"
+        )
     return dg.Output(out, metadata=meta)
 
 

@@ -12,6 +12,7 @@ from noscope_core.report import preview_intervals
 from noscope_core.spec import CameraSpec
 from pipelines import metadata
 from pipelines.assets.common import ASSET_KW, footage_files, load_labels, md_table, mlflow_link, open_store, tracking
+from pipelines.champion import CascadeSummary, HeldOut, Registration
 from pipelines.mlflow_text import CascadeFigures
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 from pipelines.tracking import MlflowTracker
@@ -74,7 +75,8 @@ def query_results(
 ) -> dg.Output[dict]:
     """Run the chosen cascade over the test segment (error measured against the reference's test labels),
     then over each new footage file (answers cached per file and cascade), certify every answer on its own
-    frames at the camera's confidence, and report the positive intervals and the bounds.
+    frames at the camera's confidence, and report the positive intervals and the bounds. Then the registered
+    version's champion decision is taken, answering to this test error and bound (``pipelines.champion``).
 
     On the test segment the certifier reads the reference labels already computed (free here), but they are
     charged to the speed-up like fresh reference calls, since a user's query would pay for them.
@@ -114,7 +116,10 @@ def query_results(
     figures = CascadeFigures.from_cascade(cam.camera_id, art.to_dict(), result)
     registered = optimized_cascade.get("registered") or {}
     version = (registered["model_name"], registered["version"]) if registered.get("version") else None
-    tracking_error = _log_to_mlflow(context, mlflow, run_id, result, footage, figures, version, timeline)
+    summary = CascadeSummary.from_cascade(art).with_held_out(HeldOut.from_result(result))
+    tracking_error, champion = _log_to_mlflow(
+        context, mlflow, run_id, result, footage, figures, version, summary, timeline
+    )
     test = {k: result.get(k) for k in _TEST_KEYS}
     out = {
         "test_json": str(test_json),
@@ -141,6 +146,14 @@ def query_results(
         ],
         "mlflow_run_id": run_id,
         "timeline_png": None if timeline is None else str(timeline),
+        "champion": None
+        if champion is None
+        else {
+            "model_name": champion.model_name,
+            "version": champion.version,
+            "champion_moved": champion.champion_moved,
+            "reason": champion.reason,
+        },
     }
     meta = {
         "cascade": out["cascade"],
@@ -151,6 +164,9 @@ def query_results(
         "footage_files": dg.MetadataValue.int(len(footage)),
         **mlflow_link(run_id, mlflow),
     }
+    if champion is not None:
+        verdict = "became champion" if champion.champion_moved else "not champion"
+        meta["champion"] = f"{champion.model_name} v{champion.version} {verdict}: {champion.reason}"
     if timeline is not None:
         meta["timeline"] = metadata.png_markdown(timeline, "positive intervals over the video's time")
         meta["timeline_png"] = dg.MetadataValue.path(str(timeline))
@@ -211,16 +227,25 @@ def _log_to_mlflow(
     footage: list[dict],
     figures: CascadeFigures,
     version: tuple[str, int] | None,
+    summary: CascadeSummary,
     timeline: Path | None,
-) -> str | None:
-    """Report the answers to the training run (metrics, the timeline, the descriptions of the run and the
-    registered version). A tracking failure (e.g. the store moved since training) must not withhold answers
-    already computed and written: it is logged and shown in metadata instead."""
+) -> tuple[str | None, Registration | None]:
+    """Report the answers to the training run (metrics, the timeline, the run's description) and take the
+    registered version's champion decision on the test error. A tracking failure (e.g. the store moved since
+    training) must not withhold answers already computed and written: it is logged and shown in metadata instead.
+    Returns (the tracking error, the decision)."""
     if not run_id:
-        return None
+        return None, None
+    champion = None
     try:
         mlflow.log_query(run_id, result, prefix="test")
-        mlflow.describe_tested(run_id, figures, version)
+        mlflow.describe_tested(run_id, figures)
+        if version is not None:
+            champion = mlflow.decide_champion(version, summary, figures)
+            context.log.info(
+                f"{champion.model_name} v{champion.version} "
+                f"{'became champion' if champion.champion_moved else 'is not champion'}: {champion.reason}"
+            )
         if timeline is not None:
             mlflow.log_figure(run_id, timeline, "query")
         for f in footage:
@@ -228,8 +253,8 @@ def _log_to_mlflow(
                 mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))
     except Exception as err:  # noqa: BLE001 - any tracking failure, reported rather than raised
         context.log.warning(f"could not log the query results to MLflow run {run_id}: {err}")
-        return f"{type(err).__name__}: {err}"
-    return None
+        return f"{type(err).__name__}: {err}", champion
+    return None, champion
 
 
 def _metric_prefix(file_name: str) -> str:

@@ -160,6 +160,12 @@ def test_training_is_tracked_in_one_mlflow_run_that_the_query_also_reports_to(tr
     assert "query/timeline.png" in {a.path for a in client.list_artifacts(run_id, "query")}
     version = client.get_model_version(registered["model_name"], str(registered["version"]))
     assert "test_fnr" in version.tags and "champion" in version.description
+    # the champion decision was taken after the test query, and cites its error
+    champion = result.output_for_node("query_results")["champion"]
+    assert champion["version"] == registered["version"] and registered["reason"].startswith("taken after the query")
+    assert version.tags["champion_moved"] in ("true", "false") and "test segment" in champion["reason"]
+    assert version.tags["champion_decision"] == champion["reason"]
+    assert f"v{champion['version']}" in _metadata(result, "query_results")["champion"]
 
 
 def test_query_job_reruns_on_the_trained_cascade_and_reuses_footage_answers(trained):

@@ -24,7 +24,8 @@ def test_classic_view_tag_and_links_open_the_training_view():
 def test_compare_url_lists_runs_and_experiments_once():
     url = mt.compare_url("http://h", ["r1", "r2"], ["3", "3"])
     runs = url.split("runs=")[1].split("&")[0]
-    assert json.loads(runs) == ["r1", "r2"] and url.endswith('experiments=["3"]')
+    assert json.loads(runs) == ["r1", "r2"] and 'experiments=["3"]' in url and " " not in url
+    assert url.endswith("&workflowType=machine_learning")
 
 
 def test_run_description_before_the_test_query_shows_threshold_figures_only():

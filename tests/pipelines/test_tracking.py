@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.champion import StageShares
+from pipelines.champion import HeldOut, StageShares
 from pipelines.mlflow_text import CascadeFigures, classic_view_tags
 from pipelines.tracking import CascadeSummary, MlflowTracker, champion_decision
 
@@ -256,6 +256,10 @@ def test_re_optimizing_under_the_same_parent_overwrites_the_choice(tracker):
 # ---- champion rule ----
 
 
+KEPT = HeldOut(0.01, 0.0, fnr_bound=0.03, fpr_bound=0.02, certified=True)
+BROKEN = HeldOut(0.01, 0.0, fnr_bound=0.09, fpr_bound=0.02, certified=False)
+
+
 def summary(cost_ms: float, fnr: float = 0.01, fpr: float = 0.01, **kw) -> CascadeSummary:
     base = {"query_key": "q", "reference_identity": "r", "max_fnr": 0.05, "max_fpr": 0.05}
     return CascadeSummary(fnr=fnr, fpr=fpr, cost_ms=cost_ms, **{**base, **kw})
@@ -276,12 +280,36 @@ def summary(cost_ms: float, fnr: float = 0.01, fpr: float = 0.01, **kw) -> Casca
         (summary(1.0, fnr_bound=0.08, fpr_bound=0.01), summary(5.0), False, False, "bound for unseen footage breaks"),
         (summary(1.0, fnr_bound=0.04, fpr_bound=0.01), summary(5.0), False, True, "<= champion"),
         (summary(9.0, fnr_bound=0.04), summary(5.0, fpr_bound=0.2), False, True, "champion's bound"),
+        # the held-out test answer: a broken promise or a measured miss never becomes champion, not even the first
+        (summary(1.0, held_out=BROKEN), summary(5.0), False, False, "broke its promise"),
+        (summary(1.0, held_out=BROKEN), None, False, False, "never champion"),
+        (summary(1.0, held_out=HeldOut(0.2, 0.0)), None, False, False, "misses the targets on the test segment"),
+        (summary(1.0, held_out=BROKEN), summary(5.0, query_key="old"), False, False, "never champion"),
+        (summary(1.0, held_out=BROKEN), summary(5.0), True, True, "forced"),
+        (summary(4.0, held_out=KEPT), summary(5.0), False, True, "<= champion"),
+        (summary(9.0, held_out=KEPT), summary(5.0, held_out=HeldOut(0.3, 0.0)), False, True, "its test segment"),
     ],
 )
 def test_champion_decision_follows_the_documented_rules(new, champion, force, moved, why):
     got, reason = champion_decision(new, champion, force=force)
     assert got is moved
     assert why in reason
+
+
+def test_a_decision_taken_after_the_test_query_cites_the_test_error_and_the_certified_bound():
+    moved, reason = champion_decision(summary(4.0, held_out=KEPT), summary(5.0))
+    assert moved and reason.endswith(
+        "test segment FNR 1.00 % / FPR 0.00 %, certified <= 3.00 % / 2.00 % (promise kept)"
+    )
+
+
+def test_the_held_out_answer_survives_the_registry_tags():
+    assert HeldOut.from_tags(KEPT.to_tags()) == KEPT
+    assert HeldOut.from_tags(HeldOut(0.2, 0.1).to_tags()) == HeldOut(0.2, 0.1)
+    assert HeldOut.from_tags({}) is None
+    assert (
+        HeldOut.from_result({"fnr": 0.01, "fpr": 0.0, "fnr_bound": 0.03, "fpr_bound": 0.02, "certified": True}) == KEPT
+    )
 
 
 def shares(model: float, reference: float, dd: float = 0.5) -> StageShares:
@@ -373,7 +401,9 @@ def test_registering_a_cascade_whose_model_file_is_missing_is_an_artifact_error(
         tracker.register_cascade(parent, "cam-c", path, tmp_path / "models", None, "synthetic")
 
 
-def test_the_tested_figures_reach_the_run_and_version_descriptions(tracker, tmp_path):
+def test_the_champion_decision_waits_for_the_test_query_and_answers_to_its_error(tracker, tmp_path):
+    from mlflow.exceptions import MlflowException
+
     client = tracker.client()
     parent = tracker.start_training("cam-t", QUERY, {})
     path = tmp_path / "cascade.json"
@@ -381,11 +411,37 @@ def test_the_tested_figures_reach_the_run_and_version_descriptions(tracker, tmp_
     path.write_text(json.dumps(info))
     tracker.log_cascade(parent, cascade_artifact(5.0), None)
     assert "threshold segment" in client.get_run(parent).data.tags["mlflow.note.content"]
-    reg = tracker.register_cascade(parent, "cam-t", path, None, None, "synthetic")
-    figures = CascadeFigures.from_cascade("cam-t", info, {"fnr": 0.2, "fpr": 0.01, "speedup": 3.0})
-    tracker.describe_tested(parent, figures, (reg.model_name, reg.version))
+
+    def register_and_test(test: dict):
+        reg = tracker.register_cascade(parent, "cam-t", path, None, None, "synthetic", decide=False)
+        pending = client.get_model_version(reg.model_name, str(reg.version))
+        assert (reg.champion_moved, pending.tags["champion_moved"]) == (False, "pending")
+        assert pending.description.startswith("**Champion decision pending**")
+        figures = CascadeFigures.from_cascade("cam-t", info, test)
+        tracker.describe_tested(parent, figures)
+        summary = CascadeSummary.from_cascade(cascade_artifact(5.0)).with_held_out(HeldOut.from_result(test))
+        return figures, tracker.decide_champion((reg.model_name, reg.version), summary, figures)
+
+    missed = {"fnr": 0.2, "fpr": 0.01, "speedup": 3.0}
+    _, first = register_and_test(missed)
     assert "Misses the targets on the test segment" in client.get_run(parent).data.tags["mlflow.note.content"]
-    version = client.get_model_version(reg.model_name, str(reg.version))
-    assert version.description.startswith("**Became champion**: first registered cascade")
+    assert not first.champion_moved and "never champion" in first.reason
+    with pytest.raises(MlflowException):  # a cascade that missed its targets on the test segment is no champion
+        client.get_model_version_by_alias(first.model_name, "champion")
+    version = client.get_model_version(first.model_name, "1")
+    assert version.description.startswith("**Not champion**: misses the targets on the test segment")
     assert "test segment (measured" in version.description
     assert (version.tags["test_fnr"], version.tags["meets_targets_on_test"]) == ("0.2", "false")
+
+    kept = {"fnr": 0.01, "fpr": 0.0, "speedup": 3.0, "fnr_bound": 0.03, "fpr_bound": 0.02, "certified": True}
+    _, second = register_and_test(kept)
+    assert second.champion_moved and "certified <= 3.00 % / 2.00 % (promise kept)" in second.reason
+    assert int(client.get_model_version_by_alias(second.model_name, "champion").version) == 2
+    version = client.get_model_version(second.model_name, "2")
+    assert version.description.startswith("**Became champion**: first registered cascade")
+    assert (version.tags["certified_fnr"], version.tags["test_certified"]) == ("0.03", "true")
+    # the query re-running on a decided version (new footage, say) leaves the decision as it was taken
+    figures = CascadeFigures.from_cascade("cam-t", info, missed)
+    summary = CascadeSummary.from_cascade(cascade_artifact(5.0)).with_held_out(HeldOut.from_result(missed))
+    assert tracker.decide_champion((second.model_name, 2), summary, figures) == second
+    assert int(client.get_model_version_by_alias(second.model_name, "champion").version) == 2

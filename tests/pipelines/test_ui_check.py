@@ -12,11 +12,10 @@ starts three servers). Screenshots go to $NOSCOPE_UI_SHOTS (default: the test's 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,54 +26,26 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.ui_browser import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    JOB,
+    LOCATION,
+    REPO,
+    REPOSITORY,
+    Browser,
+    Server,
+    free_port,
+    mlflow_server_cmd,
+    open_run_request,
+    preview_schedule_tick,
+)
+from tests.ui_browser import http_json as _http
+
 CAMS = ("synth-a", "synth-b")
-LOCATION, REPOSITORY, JOB = "noscope", "__repository__", "train_camera"
-CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).is_file()), None)
+SELENIUM = importlib.util.find_spec("selenium") is not None
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _http(url: str, body: dict | None = None, timeout: float = 30) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
-class Server:
-    """A server in its own session, so stopping it by its process group also stops what it spawned."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict, log_dir: Path) -> None:
-        self.name, self.log_path = name, log_dir / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def tail(self, n: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
-
-    def alive(self) -> None:
-        assert self.proc.poll() is None, f"{self.name} exited:\n{self.tail()}"
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        finally:
-            self._log.close()
 
 
 class Dagster:
@@ -159,7 +130,7 @@ def stack(tmp_path_factory, synthetic_video, camera_entry, write_registry):
     )
     shots = Path(os.environ.get("NOSCOPE_UI_SHOTS") or root / "shots").resolve()
     shots.mkdir(parents=True, exist_ok=True)
-    d_port, m_port = _free_port(), _free_port()
+    d_port, m_port = free_port(), free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -186,32 +157,14 @@ def stack(tmp_path_factory, synthetic_video, camera_entry, write_registry):
         assert set(status.values()) == {"SUCCESS"}, f"{status}\n{dagster.server.tail()}"
 
         tracker = MlflowTracker(root=str(root / "mlflow"))
-        mlflow_cmd = [
-            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(m_port),
-            "--workers", "1", "--backend-store-uri", tracker.uri(),
-        ]  # fmt: skip
-        if artifacts := tracker.artifact_location():
-            mlflow_cmd += ["--artifacts-destination", artifacts]
-        mlflow = Server("mlflow", mlflow_cmd, env, root)
+        mlflow = Server("mlflow", mlflow_server_cmd(m_port, tracker.uri(), tracker.artifact_location()), env, root)
         servers.append(mlflow)
         m_base = f"http://127.0.0.1:{m_port}"
-        _wait_http(mlflow, f"{m_base}/health")
+        mlflow.wait_http(f"{m_base}/health")
         yield {"dagster": dagster, "mlflow": m_base, "runs": run_ids, "shots": shots, "root": root}
     finally:
         for s in reversed(servers):
             s.stop()
-
-
-def _wait_http(server: Server, url: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        server.alive()
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(1)
-    pytest.fail(f"{server.name} did not answer {url}:\n{server.tail()}")
 
 
 def _materialization(dagster: Dagster, asset: str, cam: str) -> dict:
@@ -330,3 +283,39 @@ def test_asset_page_and_job_runs_screenshots(stack):
     for name, url in pages.items():
         png = _screenshot(url, shots / name, stack["root"] / "chromium-profile")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None or not SELENIUM,
+    reason="needs Chromium, its driver and selenium: apt-get install -y chromium chromium-driver",
+)
+def test_the_schedule_tick_preview_names_each_camera(stack):
+    """What a person sees after "Preview tick result" → "Continue": a run request per camera, each naming it."""
+    base, shots = stack["dagster"].base, stack["shots"]
+    with Browser(1440, 1000) as browser:
+        text = preview_schedule_tick(browser, base)
+        assert f"Requested runs ({len(CAMS)})" in text, text[-1500:]
+        browser.shot(shots / "schedule_preview.png")
+        tags = open_run_request(browser, 0)
+        browser.shot(shots / "schedule_preview_tags.png")
+    assert f"noscope/camera: {CAMS[0]}" in tags and f"re-train camera {CAMS[0]}" in tags, tags[-1500:]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None or not SELENIUM,
+    reason="needs Chromium, its driver and selenium: apt-get install -y chromium chromium-driver",
+)
+def test_the_compare_link_opens_mlflow_on_the_two_cascades(stack):
+    """The link the demo prints: MLflow's compare page of both training runs, in the classic view."""
+    from pipelines.mlflow_text import compare_url
+    from tests.ui_browser import close_mlflow_assistant, mlflow_training_runs
+
+    exp_id, parents = mlflow_training_runs(stack["mlflow"])
+    url = compare_url(stack["mlflow"], [parents[c] for c in CAMS], [exp_id])
+    with Browser(1600, 1400) as browser:
+        browser.open(url, wait_for=f"Comparing {len(CAMS)} Runs")
+        close_mlflow_assistant(browser)
+        browser.wait_text("expected_cost_ms")
+        text = browser.text()
+        browser.shot(stack["shots"] / "mlflow_compare.png")
+    assert all(f"train {c} " in text for c in CAMS), text[:2000]
