@@ -37,4 +37,15 @@ def test_a_reference_only_cascade_runs_the_reference_once_over_the_test_segment(
     assert result["fnr"] == 0.0 and result["fpr"] == 0.0
     assert result["reference_call_fraction"] == 1.0
     assert result["speedup_e2e"] == pytest.approx(1.0)  # the reference is its own end-to-end baseline
+    assert result["speedup"] == pytest.approx(1.0)  # and its own baseline decode excluded, timed by the run itself
     assert result["cascade_fps_e2e"] == pytest.approx(result["reference_fps_e2e"])
+
+
+def test_a_reference_only_answer_is_1x_whatever_a_separate_timing_of_the_reference_says(fallback, monkeypatch):
+    # a loaded machine once timed 16 reference frames at 3.5 frames/s minutes after the run did 4: "1.2x" for a
+    # cascade that is the reference; the run itself must be the reference's timing
+    video, store, labels, detector, art = fallback
+    monkeypatch.setattr(query_run, "measure_cost_ms", lambda *a, **k: 1.0)
+    cascade = cascade_artifact.build_cascade(art, detector, None, None)
+    result = query_run.run_query(cascade, art, store, labels.segments.test, video, e2e=False)
+    assert result.speedup == pytest.approx(1.0)
