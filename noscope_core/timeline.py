@@ -120,15 +120,30 @@ def timeline_picture(
 def _draw_bar(ax, spans: list[tuple[int, int]], shown: list[int], fps: float, duration_s: float) -> None:
     ax.broken_barh([(a / fps, (b - a) / fps) for a, b in spans], (0, 1), facecolors="tab:red")
     ax.set_xlim(0, duration_s)
-    ax.set_ylim(0, 1.55)
+    ax.set_ylim(0, 1.75)
     ax.set_yticks([])
     ax.set_xlabel("video time (s)")
     ax.set_facecolor("#f2f2f2")
-    for i in shown:  # the thumbnails' numbers over their intervals
-        a, b = spans[i]
-        ax.text((a + b) / 2 / fps, 1.08, f"#{i + 1}", ha="center", va="bottom", fontsize=7)
+    for i, row in zip(
+        shown, _label_rows([(spans[i][0] + spans[i][1]) / 2 / fps for i in shown], duration_s), strict=True
+    ):
+        a, b = spans[i]  # the thumbnails' numbers over their intervals, neighbours on staggered rows
+        ax.text((a + b) / 2 / fps, 1.08 + 0.16 * row, f"#{i + 1}", ha="center", va="bottom", fontsize=7)
     if not spans:
         ax.text(duration_s / 2, 0.5, "no positive frames", ha="center", va="center", color="dimgrey")
+
+
+def _label_rows(xs_s: list[float], duration_s: float, rows: int = 3) -> list[int]:
+    """A row per label so that labels closer than ~4 % of the bar's width never share a row (cycling when all
+    rows are taken): "#1#2#3" printed on top of each other for neighbouring intervals."""
+    gap = 0.04 * duration_s
+    last = [float("-inf")] * rows
+    out = [0] * len(xs_s)
+    for k in sorted(range(len(xs_s)), key=lambda k: xs_s[k]):
+        row = next((r for r in range(rows) if xs_s[k] - last[r] >= gap), min(range(rows), key=lambda r: last[r]))
+        last[row] = xs_s[k]
+        out[k] = row
+    return out
 
 
 def _save_palette_png(fig, out_path: str | Path) -> None:
