@@ -28,7 +28,7 @@ class DecodeCosts:
 
     ``frame_ms``: one frame of a dense pass (every frame the codec makes you decode, shrink excluded);
     ``shrink_ms``: one decoded frame shrunk into the view; ``keyframe_ms``: one keyframe of a keyframe-only scan,
-    shrink included; ``seek_ms``: one seek to a keyframe before a dense run (container seek, decoder flush).
+    shrink included, the file's opening not; ``seek_ms``: one seek to a keyframe before a dense run (container seek, decoder flush).
     """
 
     frame_ms: float
