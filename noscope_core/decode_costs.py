@@ -28,7 +28,7 @@ class DecodeCosts:
 
     ``frame_ms``: one frame of a dense pass (every frame the codec makes you decode, shrink excluded);
     ``shrink_ms``: one decoded frame shrunk into the view; ``keyframe_ms``: one keyframe of a keyframe-only scan,
-    shrink included; ``seek_ms``: one seek to a keyframe before a dense run (container seek, decoder flush).
+    shrink included, the file's opening not; ``seek_ms``: one seek to a keyframe before a dense run (container seek, decoder flush).
     """
 
     frame_ms: float
@@ -65,13 +65,14 @@ def measure_decode_costs(
     seeks: int = SEEK_TIMING,
 ) -> tuple[DecodeCosts, np.ndarray] | None:
     """(costs, keyframe frame numbers) of ``path`` read through PyAV into ``view``: a short timed dense pass, a
-    keyframe-only scan of the first ``keyframes`` keyframes and ``seeks`` seeks spread over the file.
+    keyframe-only scan of ``keyframes`` keyframes near the start and ``seeks`` seeks spread over the file. The
+    keyframe index comes from the cache (``readers.keyframe_cache``), which this call fills for later queries.
 
     None when PyAV does not read the file (the OpenCV reader has no keyframe-only scan) or it has fewer than two
     keyframes: a keyframe-first plan cannot run there.
     """
-    from noscope_core.readers import choose_reader, iter_keyframes, iter_views
-    from noscope_core.readers.keyframes import KeyframeIndex
+    from noscope_core.readers import choose_reader, iter_views
+    from noscope_core.readers.keyframe_cache import keyframe_index
     from noscope_core.readers.pyav_reader import configure, decoded_frames, open_video
 
     path = Path(path).expanduser()
@@ -79,7 +80,7 @@ def measure_decode_costs(
         chosen = choose_reader(path, "auto")
         if chosen.choice.name != "pyav":
             return None
-        index = KeyframeIndex.of(path)
+        index = keyframe_index(path)
     except VideoError:
         return None
     keys = index.keyframes
@@ -94,18 +95,13 @@ def measure_decode_costs(
     shrink_ms = 1000.0 * stats.shrink_seconds / n
     frame_ms = max(0.0, 1000.0 * wall / n - shrink_ms)
 
-    n_keys = min(keyframes, len(keys))
-    t0 = time.perf_counter()
-    got = 0
-    for batch in iter_keyframes(path, (view,), stop=int(keys[n_keys - 1]) + 1, threads=chosen.choice.threads):
-        got += len(batch)
-    keyframe_ms = 1000.0 * (time.perf_counter() - t0) / max(got, 1)
+    keyframe_ms = time_keyframe_scan(path, view, min(keyframes, len(keys) - 1), chosen.choice.threads)
 
     seek_ms = 0.0
     picks = np.unique(np.linspace(1, len(keys) - 1, min(seeks, len(keys) - 1)).astype(int))
     container, stream = open_video(path)
     try:
-        configure(stream, chosen.choice.threads, view.lowres)
+        configure(stream, chosen.choice.threads, view.lowres, view.skip_loop_filter)
         spent = []
         for k in picks:
             t1 = time.perf_counter()
@@ -118,3 +114,46 @@ def measure_decode_costs(
         container.close()
     gop = float(np.mean(np.diff(keys))) if len(keys) > 1 else 0.0
     return DecodeCosts(frame_ms, shrink_ms, keyframe_ms, seek_ms, gop), keys
+
+
+def time_keyframe_scan(path: Path, view: ViewSpec, keyframes: int, threads: str = "default") -> float:
+    """ms per keyframe of a keyframe-only scan into ``view`` (demux, decode with the view's decoding, shrink).
+
+    The file is opened and its first keyframe decoded before the clock starts: a query opens the file once per
+    scan, so the opening and the decoder's start-up are not a per-keyframe cost (timing them in would price the
+    keyframe-first plan too high on short timing runs).
+    """
+    import av
+
+    from noscope_core.readers.pyav_reader import Shrinker, configure, open_video
+
+    shrink = Shrinker(view)
+    container, stream = open_video(path)
+    try:
+        configure(stream, threads, view.lowres, view.skip_loop_filter)
+        cc = stream.codec_context
+        cc.skip_frame = "NONKEY"
+        sent = 0
+        t0 = 0.0
+        for packet in container.demux(stream):
+            if not packet.size or not packet.is_keyframe:
+                continue
+            if sent == 1:
+                t0 = time.perf_counter()  # the first keyframe (decoder start-up) is not timed
+            try:
+                for frame in cc.decode(packet):
+                    shrink(frame)
+            except av.error.FFmpegError:
+                pass
+            sent += 1
+            if sent > keyframes:
+                break
+        try:
+            for frame in cc.decode(None):
+                shrink(frame)
+        except av.error.FFmpegError:
+            pass
+        timed = sent - 1
+        return 1000.0 * (time.perf_counter() - t0) / timed if timed > 0 else 0.0
+    finally:
+        container.close()

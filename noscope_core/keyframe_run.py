@@ -18,9 +18,8 @@ a stream with B-frames (GOPs may reference each other), fewer than two keyframes
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -195,30 +194,35 @@ def _assemble(
 
 
 def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, timer: _Timer) -> np.ndarray:
-    """The model's probability on each keyframe in ``keys`` (NaN where one failed to decode).
+    """The model's probability on each keyframe in ``keys`` (NaN where one failed to decode)."""
+    p_key = np.full(len(keys), np.nan)
+    for rows, small in scan_keyframes(path, index, keys, cascade.view, threads, timer):
+        p_key[rows] = _score(cascade, small, timer)
+    return p_key
+
+
+def scan_keyframes(
+    path: Path, index, keys: np.ndarray, view, threads: str = "default", timer: _Timer | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions in keys, small frames)`` batches of the keyframes in ``keys`` shrunk into ``view``.
 
     Like ``iter_keyframes`` (only keyframe packets reach the decoder), but it seeks to the first keyframe of the
     range first, so a range late in a long file does not decode every keyframe before it; frames are numbered by
-    their timestamps in the keyframe index.
+    their timestamps in the keyframe index. The decoder runs with the view's decoding (``lowres``,
+    ``skip_loop_filter``): the scan's pixels are the pixels the model was trained on, and cheaper to make.
     """
     import av
 
     from noscope_core.readers.pyav_reader import Shrinker, configure, open_video
 
-    view = cascade.view
+    timer = timer if timer is not None else _Timer()
     shrink = Shrinker(view)
     first = int(np.searchsorted(index.keyframes, keys[0]))
     sel = slice(first, first + len(keys))
     number = dict(zip(index.keyframe_pts[sel].tolist(), range(len(keys)), strict=True))
     last_pts = int(index.keyframe_pts[sel][-1])
-    p_key = np.full(len(keys), np.nan)
     rows: list[int] = []
     small: list[np.ndarray] = []
-
-    def score() -> None:
-        p_key[rows] = _score(cascade, np.stack(small), timer)
-        rows.clear()
-        small.clear()
 
     def take(frames: list) -> None:
         for frame in frames:
@@ -229,10 +233,16 @@ def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, t
                 small.append(shrink(frame))
             rows.append(k)
 
+    def batch() -> tuple[np.ndarray, np.ndarray]:
+        out = (np.asarray(rows, dtype=np.int64), np.stack(small))
+        rows.clear()
+        small.clear()
+        return out
+
     with timer("decode"):
         container, stream = open_video(path)
     try:
-        configure(stream, threads, view.lowres)
+        configure(stream, threads, view.lowres, view.skip_loop_filter)
         cc = stream.codec_context
         cc.skip_frame = "NONKEY"
         with timer("decode"):
@@ -254,7 +264,7 @@ def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, t
                     continue
             take(frames)
             if len(rows) >= CHUNK:
-                score()
+                yield batch()
         with timer("decode"):
             try:
                 frames = cc.decode(None)
@@ -262,23 +272,16 @@ def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, t
                 frames = []
         take(frames)
         if rows:
-            score()
+            yield batch()
     finally:
         container.close()
-    return p_key
 
 
 def keyframe_index(path: Path):
-    """The video's keyframe index, demuxed once per process and file version (one pass over the whole file)."""
-    st = Path(path).stat()
-    return _index(str(path), st.st_size, st.st_mtime_ns)
+    """The video's keyframe index: demuxed once per file version and kept (``readers.keyframe_cache``)."""
+    from noscope_core.readers.keyframe_cache import keyframe_index as cached
 
-
-@functools.lru_cache(maxsize=8)
-def _index(path: str, _size: int, _mtime_ns: int):
-    from noscope_core.readers.keyframes import KeyframeIndex
-
-    return KeyframeIndex.of(path)
+    return cached(path)
 
 
 def _decide_chunk(
@@ -315,7 +318,7 @@ def _run_on_video(
     keep_full = cascade.reference.needs_pixels
     shrink = Shrinker(view)
     container, stream = open_video(path)
-    configure(stream, chosen.choice.threads, view.lowres)
+    configure(stream, chosen.choice.threads, view.lowres, view.skip_loop_filter)
     frames_iter = None
     cur = -1  # number of the frame the decoder outputs next; -1: nowhere yet
 
@@ -332,7 +335,7 @@ def _run_on_video(
                 return
         container.close()
         container, stream = open_video(path)
-        configure(stream, chosen.choice.threads, view.lowres)
+        configure(stream, chosen.choice.threads, view.lowres, view.skip_loop_filter)
         frames_iter, cur = decoded_frames(container, stream), 0
 
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []

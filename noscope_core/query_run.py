@@ -239,10 +239,10 @@ def _plan_text(run, streamed: Sequence, plan, keyframes) -> str:
 
 def _keyframes(video: str | Path) -> np.ndarray | None:
     """The video's keyframe frame numbers, None when PyAV cannot index it (the plan then runs densely)."""
-    from noscope_core.readers.keyframes import KeyframeIndex
+    from noscope_core.readers.keyframe_cache import keyframe_index
 
     try:
-        return KeyframeIndex.of(video).keyframes
+        return keyframe_index(video).keyframes
     except (VideoError, ImportError):
         return None
 

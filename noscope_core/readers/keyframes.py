@@ -109,7 +109,9 @@ def iter_keyframes(
         cc.skip_frame = "NONKEY"
         display = None
         if cc.has_b_frames:
-            index = KeyframeIndex.of(path)
+            from noscope_core.readers.keyframe_cache import keyframe_index
+
+            index = keyframe_index(path)
             display = dict(zip(index.keyframe_pts.tolist(), index.keyframes.tolist(), strict=True))
         pending: deque[int] = deque()  # frame numbers of keyframe packets sent, awaiting their frame
         buf: list[tuple[int, float, list[np.ndarray], Any]] = []
@@ -188,7 +190,9 @@ class FrameFetcher:
     @property
     def index(self) -> KeyframeIndex:
         if self._index is None:
-            self._index = KeyframeIndex.of(self.path)
+            from noscope_core.readers.keyframe_cache import keyframe_index
+
+            self._index = keyframe_index(self.path)
         return self._index
 
     def close(self) -> None:

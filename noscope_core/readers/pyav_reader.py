@@ -149,9 +149,9 @@ def _from_gop_of(
     """
     stream = container.streams.video[0]
     if start >= MIN_SEEK_FRAMES:
-        from noscope_core.readers.keyframes import KeyframeIndex
+        from noscope_core.readers.keyframe_cache import keyframe_index
 
-        index = KeyframeIndex.of(path)
+        index = keyframe_index(path)
         k = index.keyframe_before(start)
         if k >= 1 and index.keyframes[k] > 0 and index.keyframe_pts[k] >= 0:
             pts = int(index.keyframe_pts[k])
