@@ -163,3 +163,46 @@ def test_artifacts_and_specs_without_decodings_load_unchanged(camera, tmp_path):
     plain = dataclasses.replace(spec, training=TrainingOptions(max_epochs=1))
     assert orchestrate.candidate_views(plain) == [orchestrate.model_view(spec.query)]
     assert np.asarray(store.frames("full50-lr2")).shape == np.asarray(store.frames("full50")).shape
+
+
+class ShapeRecorder:
+    """A reference that asks for pixels (as SSD does) and records the shape of every frame it is shown."""
+
+    needs_pixels = True
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.shapes: set[tuple[int, ...]] = set()
+
+    def detect(self, frames, indices):
+        self.shapes.update(np.asarray(f).shape for f in frames)
+        return self._inner.detect(frames, indices)
+
+    def __getattr__(self, attr):
+        return getattr(self._inner, attr)
+
+
+def test_a_reduced_resolution_cascade_reads_its_view_and_the_reference_gets_exact_frames(camera):
+    from noscope_core.cascade import Cascade
+    from noscope_core.cascade_artifact import build_cascade
+
+    spec, store, labels, detector, prepared, root = camera
+    folder = root / "work" / "views" / "full50-lr2"
+    lr2 = next(v for v in store.views if v.name == "full50-lr2")
+    models = orchestrate.model_folder.load_models(folder / "models", spec.query)
+    dds = orchestrate.difference_folder.load_difference(folder / "difference", spec.query)
+    art = orchestrate.optimize(
+        spec, store, labels, models, dds, models_dir=folder / "models", dd_dir=folder / "difference", view=lr2
+    )
+    assert art.view == lr2 and art.keyframe_plan is None  # keyframe-first plans are priced for exact views only
+    built = build_cascade(art, detector, folder / "models", folder / "difference")
+    # every frame the model sees goes on to the reference, so both paths hand it pixels
+    config = dataclasses.replace(
+        built.config, skip=1, dd_name=None, dd_threshold=0.0, dd_reference=None, c_low=0.0, c_high=1.0
+    )
+    ref = ShapeRecorder(detector)
+    cascade = Cascade(config, ref, spec.query, lr2, model=built.model)
+    result = orchestrate.run_query(cascade, art, store, labels.segments.test, spec.video, certify=None)
+    assert result.reference_call_fraction > 0.5
+    assert ref.shapes == {(96, 128, 3)}  # full size, although the view was decoded at a quarter of it
+    assert result.labels_agree_e2e == 1.0  # stored and streamed frames of the lr2 view agree
