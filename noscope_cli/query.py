@@ -228,7 +228,7 @@ def format_summary(answer) -> str:
         )
     lines += [
         f"cascade          {art.best.config.describe()}" + (f"  [FELL BACK: {art.reason}]" if art.fell_back else ""),
-        *([f"decoding         {art.decoding.describe(art.targets)}"] if art.decoding is not None else []),
+        *([f"decoding         {art.decoding.describe(art.targets).removeprefix('decoding ')}"] if art.decoding else []),
         f"reference        {r.reference_fps:.1f} frames/s",
         f"cascade          {r.cascade_fps:.1f} frames/s  ->  speed-up {r.speedup:.1f}x (decode excluded)",
     ]
