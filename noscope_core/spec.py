@@ -127,10 +127,10 @@ class TrainingOptions:
 
 def parse_decodings_option(value) -> tuple[str, ...]:
     """Candidate decodings besides the exact one, checked: a list, or one comma-separated string ("lr2,nlf")."""
+    if not value:
+        return ()
     from noscope_core.reading_costs import parse_decodings
 
-    if value is None:
-        return ()
     if isinstance(value, str):
         value = [v for v in value.split(",") if v.strip()]
     if not isinstance(value, list | tuple):
