@@ -86,7 +86,8 @@ class DecodingChoice:
         if len(met) == len(self.options):
             text += f", {'all' if len(met) > 2 else 'both'} meet{rule or ' the targets'}"
         elif met:
-            text += f"; only {', '.join(o.decoding or 'exact' for o in met)} meet{rule or ' the targets'}"
+            verb = "meets" if len(met) == 1 else "meet"
+            text += f"; only {', '.join(o.decoding or 'exact' for o in met)} {verb}{rule or ' the targets'}"
         else:
             text += f"; none meets{rule or ' the targets'}"
         if chosen.view == default.view:

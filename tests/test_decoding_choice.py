@@ -134,7 +134,7 @@ def test_the_cheaper_decoding_wins_only_when_its_cascade_meets_the_targets(camer
     missed = dict(options, **{"full50-lr2": dataclasses.replace(options["full50-lr2"], meets_targets=False)})
     kept = decide_decoding(missed, "full50", folders, costs)
     assert kept.chosen_view == "full50" and kept.folder == ""
-    assert "misses the targets" in kept.describe() and "only exact meet" in kept.describe()
+    assert "misses the targets" in kept.describe() and "only exact meets the targets" in kept.describe()
     # a cascade that fell back (nothing met the targets, or the bounds at a confidence) does not meet them
     assert price_option("lr2", dataclasses.replace(cheap, fell_back=True, reason="x"), costs).meets_targets is False
     assert DecodingChoice.from_dict(json.loads(json.dumps(kept.to_dict()))) == kept
