@@ -66,6 +66,13 @@ def register(subparsers) -> None:
         help="cut the positive stretches into one short video for a quick review",
     )
     q.add_argument("--max-epochs", type=int, default=spec.DEFAULT_MAX_EPOCHS)
+    q.add_argument(
+        "--decodings",
+        default="",
+        metavar="LIST",
+        help="cheaper decodings the optimizer may choose instead of the exact one, e.g. lr2,nlf (lrN: reduced "
+        "resolution, nlf: no loop filter); each trains its own models, so training takes that many times longer",
+    )
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=run)
 
@@ -176,7 +183,7 @@ def options_from_args(args):
             confidence=spec.parse_confidence(args.confidence),
         ),
         split=spec.SplitSpec(parse_split(args.split), parse_blocks(args.blocks)),
-        training=spec.TrainingOptions(max_epochs=args.max_epochs),
+        training=spec.TrainingOptions(max_epochs=args.max_epochs, decodings=getattr(args, "decodings", "")),
     )
     return QueryOptions(
         camera,
@@ -221,6 +228,7 @@ def format_summary(answer) -> str:
         )
     lines += [
         f"cascade          {art.best.config.describe()}" + (f"  [FELL BACK: {art.reason}]" if art.fell_back else ""),
+        *([f"decoding         {art.decoding.describe(art.targets).removeprefix('decoding ')}"] if art.decoding else []),
         f"reference        {r.reference_fps:.1f} frames/s",
         f"cascade          {r.cascade_fps:.1f} frames/s  ->  speed-up {r.speedup:.1f}x (decode excluded)",
     ]

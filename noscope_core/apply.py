@@ -51,8 +51,10 @@ class TrainedCascade:
                 f"cascade {path} does not exist", "give a cascade.json written by noscope query or Dagster"
             )
         art = CascadeArtifact.load(path)
-        models = Path(models_dir) if models_dir else path.parent / "models"
-        dds = Path(dd_dir) if dd_dir else path.parent / "difference"
+        # a cascade chosen among several decodings says where its view's models lie, relative to itself
+        pieces = path.parent / art.decoding.folder if art.decoding is not None else path.parent
+        models = Path(models_dir) if models_dir else pieces / "models"
+        dds = Path(dd_dir) if dd_dir else pieces / "difference"
         config = art.best.config
         if config.model_name and not models.is_dir():
             raise QueryError(f"the cascade needs the specialized models folder {models}, which does not exist")

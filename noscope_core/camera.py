@@ -67,7 +67,18 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
         max_epochs=int(d.get("max_epochs") or TrainingOptions.max_epochs),
         seed=int(d.get("seed", TrainingOptions.seed)),
         models=tuple(d["models"]) if d.get("models") else None,
+        decodings=d.get("decodings") or (),
     )
+    block = d.get("training")
+    if block is not None:  # ``training: {decodings: [lr2, nlf], max_epochs: 6}``; the flat keys are older spellings
+        if not isinstance(block, dict):
+            raise QueryError(
+                f"camera {cam_id}: training must be a mapping, got {block!r}", "e.g. training: {decodings: [lr2]}"
+            )
+        both = sorted(k for k in block if k in d)
+        if both:
+            raise QueryError(f"camera {cam_id}: {', '.join(both)} given both at the top and under training", "keep one")
+        training = TrainingOptions.from_dict({**training.to_dict(), **block})
     return CameraSpec(
         camera_id=cam_id,
         video=video,
@@ -86,7 +97,7 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
 _KNOWN = {
     "id", "video", "object", "roi", "min_score", "smooth_frames", "reference", "reference_fps",
     "max_fnr", "max_fpr", "split", "split_blocks", "confidence", "footage_dir", "max_frames",
-    "max_epochs", "seed", "models",
+    "max_epochs", "seed", "models", "decodings", "training",
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from noscope_core.atomic import write_json
 from noscope_core.cascade import Cascade, CascadeConfig
 from noscope_core.costs import StageCosts, measure_stage_costs
 from noscope_core.decode_costs import DecodeCosts
+from noscope_core.decoding_choice import DecodingChoice
 from noscope_core.difference import DifferenceDetector
 from noscope_core.errors import ArtifactError
 from noscope_core.keyframe_plan import KeyframePlan, keyframe_positions
@@ -77,6 +78,15 @@ class CascadeArtifact:
     decode_costs: DecodeCosts | None = None
     dense_best: Candidate | None = None  # when best is a keyframe-first plan: the dense plan it beat
     keyframe_best: Candidate | None = None  # the cheapest keyframe-first plan that met the targets, chosen or not
+    #: with candidate decodings: every view's priced option and why ``view`` was kept (None: one view offered)
+    decoding: DecodingChoice | None = None
+
+    def describe(self) -> str:
+        """The chosen cascade in words, and the decoding it reads with when several were offered."""
+        text = self.best.describe()
+        if self.decoding is not None:
+            text += f"; {self.decoding.describe(self.targets)}"
+        return text
 
     @property
     def keyframe_plan(self) -> KeyframePlan | None:
@@ -150,6 +160,8 @@ class CascadeArtifact:
             "decode_costs": None if self.decode_costs is None else self.decode_costs.to_dict(),
             "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
             "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
+            # only when several decodings were offered: artifacts of one view keep their shape
+            **({"decoding": self.decoding.to_dict()} if self.decoding is not None else {}),
         }
 
     @classmethod
@@ -176,6 +188,7 @@ class CascadeArtifact:
             decode_costs=DecodeCosts.from_dict(d["decode_costs"]) if d.get("decode_costs") else None,
             dense_best=_candidate(d["dense_best"]) if d.get("dense_best") else None,
             keyframe_best=_candidate(d["keyframe_best"]) if d.get("keyframe_best") else None,
+            decoding=DecodingChoice.from_dict(d["decoding"]) if d.get("decoding") else None,
         )
 
     def save(self, path: str | Path) -> None:
@@ -224,6 +237,8 @@ def optimize(
     unit_frames: int | None = None,
     decode_costs: DecodeCosts | None = None,
     keyframes: np.ndarray | None = None,
+    view: ViewSpec | None = None,
+    stage_costs: StageCosts | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
@@ -231,9 +246,12 @@ def optimize(
     evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone).
     ``decode_costs`` and ``keyframes`` (the video's keyframe frame numbers), both measured on the store's video
     (:func:`noscope_core.decode_costs.measure_decode_costs`), price reading the video and let a keyframe-first
-    plan compete with the dense ones."""
+    plan compete with the dense ones. ``view``: the store's view the cheap stages read (default: the query's model
+    view, exactly decoded); the artifact records it, so the query reads the same pixels. ``stage_costs``: price
+    the stages with this table instead of timing them again (views whose models share architectures and frame
+    sizes then differ only in how their cascades route frames, not in timing noise)."""
     start = time.perf_counter()
-    view = model_view(labels.query)
+    view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
     truth = labels.segment("threshold").label
     skips = list(skips or default_skips(store.fps))
@@ -248,7 +266,7 @@ def optimize(
             dd_cache[key] = _dd_scores_for(dd, frames, skip)
         return dd_cache[key]
 
-    costs = measure_stage_costs(
+    costs = stage_costs or measure_stage_costs(
         frames[: min(len(frames), COST_SAMPLE_FRAMES)],
         {dd.spec.name: dd for dd in dds},
         {m.name: m for m in models},

@@ -13,12 +13,15 @@ from noscope_core.difference import DifferenceDetector, default_difference_specs
 from noscope_core.errors import ArtifactError
 from noscope_core.labelset import LabelSet
 from noscope_core.query import Query
+from noscope_core.video import ViewSpec
 from noscope_core.views import model_view
 
 
-def fit_difference(store, labels: LabelSet, out_dir: str | Path, specs: Sequence | None = None) -> list:
-    """Fit every difference detector on the train segment and save them."""
-    view = model_view(labels.query)
+def fit_difference(
+    store, labels: LabelSet, out_dir: str | Path, specs: Sequence | None = None, view: ViewSpec | None = None
+) -> list:
+    """Fit every difference detector on the train segment (of ``view``, default the query's model view), save them."""
+    view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.train.indices()])
     y = labels.segment("train").label
     dds = [DifferenceDetector(spec).fit(frames, y) for spec in (specs or default_difference_specs())]

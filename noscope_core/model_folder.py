@@ -18,6 +18,7 @@ from noscope_core.query import Query
 from noscope_core.spec import DEFAULT_MAX_EPOCHS, DEFAULT_SEED
 from noscope_core.specialized import SpecializedModel, default_family
 from noscope_core.split import Segment
+from noscope_core.video import ViewSpec
 from noscope_core.views import model_view
 
 #: the last fifth of each train range validates (early stopping), in time order
@@ -106,13 +107,16 @@ def train(
     seed: int = DEFAULT_SEED,
     logger_factory: Callable | None = None,
     progress: bool = False,
+    view: ViewSpec | None = None,
 ) -> list:
-    """Train the specialized-model family on the train segment and save every variant (state dict + config)."""
+    """Train the specialized-model family on the train segment and save every variant (state dict + config).
+
+    ``view``: the store's view the models read (default: the query's model view, exactly decoded)."""
     # Imported here: Lightning costs seconds and ~150 MiB, and every inference path imports this module.
     from noscope_core.training import train_models
 
     check_labels(labels, "train")
-    view = model_view(labels.query)
+    view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.train.indices()])
     y = labels.segment("train").label
     tr, va = _train_val_split(labels.segments.train)

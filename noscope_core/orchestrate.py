@@ -8,6 +8,7 @@ Every caller goes through these stages: ``noscope query`` and the benchmarks cha
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from noscope_core.bounds import evidence_unit_frames
 from noscope_core.cascade import Cascade
 from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.certify_answer import CertifyOptions
+from noscope_core.costs import StageCosts
 from noscope_core.decode_costs import measure_decode_costs
 from noscope_core.detection_cache import DetectionCache
 from noscope_core.detectors import ReferenceDetector, make_detector
@@ -27,7 +29,8 @@ from noscope_core.labelset import FIT_SEGMENTS, LabelSet, check_labels, degenera
 from noscope_core.query_run import QueryResult
 from noscope_core.spec import CameraSpec
 from noscope_core.split import Segment
-from noscope_core.views import model_view, store_views
+from noscope_core.video import ViewSpec
+from noscope_core.views import decoding_views, model_view, store_views
 
 
 def _quiet(_msg: str) -> None:
@@ -42,10 +45,24 @@ def open_reference(
 
 
 def decode(spec: CameraSpec, root: str | Path, progress: bool = True) -> FrameStore:
-    """Decode the camera's video once into a frame store holding the small frames the cheap stages read."""
+    """Decode the camera's video once into a frame store holding the small frames the cheap stages read (with
+    candidate decodings, the model view under each of them too: one decoding pass each)."""
     return build_frame_store(
-        spec.video, root, views=store_views(spec.query), progress=progress, max_frames=spec.max_frames
-    )
+        spec.video, root, views=[*store_views(spec.query), *candidate_views(spec)[1:]], progress=progress,
+        max_frames=spec.max_frames,
+    )  # fmt: skip
+
+
+def candidate_views(spec: CameraSpec) -> list[ViewSpec]:
+    """The model views the optimizer may choose among, the exact one first; only the exact one where the file is
+    not read through PyAV (OpenCV cannot decode at reduced resolution or without the loop filter)."""
+    if not spec.training.decodings:
+        return [model_view(spec.query)]
+    from noscope_core.readers import choose_reader
+
+    if choose_reader(spec.video).choice.name != "pyav":
+        return [model_view(spec.query)]
+    return decoding_views(spec.query, spec.training.decodings)
 
 
 def label(
@@ -80,8 +97,10 @@ def train(
     out_dir: str | Path,
     logger_factory: Callable | None = None,
     progress: bool = False,
+    view: ViewSpec | None = None,
 ) -> list:
-    """Train the spec's specialized-model variants on the train segment into ``out_dir``; ``TrainResult``s."""
+    """Train the spec's specialized-model variants on the train segment (of ``view``, default the exact model
+    view) into ``out_dir``; ``TrainResult``s."""
     return model_folder.train(
         store,
         labels,
@@ -91,12 +110,13 @@ def train(
         seed=spec.training.seed,
         logger_factory=logger_factory,
         progress=progress,
+        view=view,
     )
 
 
-def fit_difference(store: FrameStore, labels: LabelSet, out_dir: str | Path) -> list:
-    """Fit every difference detector on the train segment into ``out_dir``."""
-    return difference_folder.fit_difference(store, labels, out_dir)
+def fit_difference(store: FrameStore, labels: LabelSet, out_dir: str | Path, view: ViewSpec | None = None) -> list:
+    """Fit every difference detector on the train segment (of ``view``) into ``out_dir``."""
+    return difference_folder.fit_difference(store, labels, out_dir, view=view)
 
 
 def optimize(
@@ -109,19 +129,25 @@ def optimize(
     models_dir: str | Path | None = None,
     dd_dir: str | Path | None = None,
     keyframe_first: bool = True,
+    view: ViewSpec | None = None,
+    stage_costs: StageCosts | None = None,
 ) -> CascadeArtifact:
     """The cheapest cascade that meets the spec's targets on the threshold segment (at the spec's confidence, with
     evidence counted in blocks estimated on the train and threshold labels together).
 
     ``keyframe_first``: measure reading the camera's video (dense decoding, keyframe-only scans, seeks) so plans
     are priced with decode included and a keyframe-first plan competes with the dense ones; only where the store
-    was read through PyAV (the OpenCV reader cannot scan keyframes alone)."""
+    was read through PyAV (the OpenCV reader cannot scan keyframes alone), and for exactly decoded views only (the
+    keyframe-first executor hands the frames it decoded to the reference, which must see exact frames). ``view``:
+    the store's view the cascade reads (default: the exact model view). ``stage_costs``: price with this table
+    instead of timing the stages again."""
+    view = view or model_view(labels.query)
     unit_frames = None
     if spec.targets.confidence is not None:
         unit_frames = evidence_unit_frames([labels.segment(s).label for s in FIT_SEGMENTS])
     decode_costs = keyframes = None
-    if keyframe_first and store.reader == "pyav":
-        measured = measure_decode_costs(spec.video, model_view(labels.query))
+    if keyframe_first and store.reader == "pyav" and view.exact_decode:
+        measured = measure_decode_costs(spec.video, view)
         if measured is not None:
             decode_costs, keyframes = measured
     return cascade_artifact.optimize(
@@ -136,6 +162,8 @@ def optimize(
         unit_frames=unit_frames,
         decode_costs=decode_costs,
         keyframes=keyframes,
+        view=view,
+        stage_costs=stage_costs,
     )
 
 
@@ -225,27 +253,102 @@ def prepare_cascade(
         log(f"warning: {reason} -- falling back to the reference on every frame")
         art = reference_only(spec, store, labels, reason, out_path=cascade_json)
         return PreparedCascade(art, cascade_json, None, None)
+    views = candidate_views(spec)
+    if len(views) > 1:
+        missing = [v.name for v in views if not store.has_view(v)]
+        if missing:
+            log(f"warning: the frame store lacks {', '.join(missing)} (decode with the spec's decodings); not offered")
+        if len(missing) < len(views) - 1:
+            return _prepare_per_view(spec, store, labels, work, views, reuse, log)
     models_dir, dd_dir = work / "models", work / "difference"
     seconds: dict[str, float] = {}
     log("[3/5] training specialized models and difference detectors ...")
+    models, results, dds = _train_and_fit(spec, store, labels, models_dir, dd_dir, None, reuse, log, seconds)
+    log("[4/5] optimizing the cascade on the threshold segment ...")
+    t0 = time.perf_counter()
+    art = optimize(spec, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir)
+    seconds["optimize"] = time.perf_counter() - t0
+    return PreparedCascade(art, cascade_json, models_dir, dd_dir, tuple(models), tuple(dds), tuple(results), seconds)
+
+
+def _train_and_fit(
+    spec: CameraSpec,
+    store: FrameStore,
+    labels: LabelSet,
+    models_dir: Path,
+    dd_dir: Path,
+    view: ViewSpec | None,
+    reuse: bool,
+    log: Callable[[str], None],
+    seconds: dict[str, float],
+) -> tuple[list, list, list]:
+    """(models, train results, difference detectors) of one view, reusing complete folders when asked."""
     t0 = time.perf_counter()
     models, results = None, []
     if reuse and is_complete(models_dir):
         models = model_folder.load_models(models_dir, spec.query)
     if models is None:
-        results = train(spec, store, labels, models_dir)
+        results = train(spec, store, labels, models_dir, view=view)
         models = [r.model for r in results]
         for r in results:
             log(f"      {r.model.name}: val accuracy {r.val_accuracy:.3f} ({r.train_seconds:.1f} s)")
-    seconds["train"] = time.perf_counter() - t0
+    seconds["train"] = seconds.get("train", 0.0) + time.perf_counter() - t0
     t0 = time.perf_counter()
     if reuse and is_complete(dd_dir):
         dds = difference_folder.load_difference(dd_dir, spec.query)
     else:
-        dds = fit_difference(store, labels, dd_dir)
-    seconds["fit_difference"] = time.perf_counter() - t0
-    log("[4/5] optimizing the cascade on the threshold segment ...")
+        dds = fit_difference(store, labels, dd_dir, view=view)
+    seconds["fit_difference"] = seconds.get("fit_difference", 0.0) + time.perf_counter() - t0
+    return models, results, dds
+
+
+def view_folder(view: ViewSpec, default: ViewSpec) -> str:
+    """Where a view's models and difference detectors lie under the work folder: the default view's where they
+    always were, every other view's under ``views/<name>`` (so no view ever reads another's models)."""
+    return "" if view.name == default.name else f"views/{view.name}"
+
+
+def _prepare_per_view(
+    spec: CameraSpec,
+    store: FrameStore,
+    labels: LabelSet,
+    work: Path,
+    views: Sequence[ViewSpec],
+    reuse: bool,
+    log: Callable[[str], None],
+) -> PreparedCascade:
+    """Train, fit and optimize once per candidate view, price each view's cascade with the reading costs measured
+    on the camera's file, and keep the cheapest that meets the targets (``decoding_choice.decide_decoding``)."""
+    from noscope_core.decoding_choice import decide_decoding, price_option
+    from noscope_core.reading_costs import measure_reading_costs
+
+    default = views[0]
+    decodings = dict(zip((v.name for v in views), ("", *spec.training.decodings), strict=True))
+    views = [v for v in views if store.has_view(v)]
+    seconds: dict[str, float] = {}
+    pieces: dict[str, tuple] = {}
+    stage_costs = None  # the first view's timings price every view: same models, same frame size, same cost
+    for view in views:
+        folder = work / view_folder(view, default)
+        models_dir, dd_dir = folder / "models", folder / "difference"
+        log(f"[3/5] training specialized models and difference detectors on {view.name} ...")
+        models, results, dds = _train_and_fit(spec, store, labels, models_dir, dd_dir, view, reuse, log, seconds)
+        log(f"[4/5] optimizing the cascade on {view.name} ...")
+        t0 = time.perf_counter()
+        art = optimize(
+            spec, store, labels, models, dds, models_dir=models_dir, dd_dir=dd_dir, view=view, stage_costs=stage_costs
+        )
+        stage_costs = stage_costs or art.costs
+        seconds["optimize"] = seconds.get("optimize", 0.0) + time.perf_counter() - t0
+        pieces[view.name] = (art, models_dir, dd_dir, models, dds, results)
     t0 = time.perf_counter()
-    art = optimize(spec, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir)
-    seconds["optimize"] = time.perf_counter() - t0
+    costs = measure_reading_costs(spec.video, views, reader=store.reader)
+    seconds["reading_costs"] = time.perf_counter() - t0
+    options = {name: price_option(decodings[name], p[0], costs) for name, p in pieces.items()}
+    choice = decide_decoding(options, default.name, {v.name: view_folder(v, default) for v in views}, costs)
+    art, models_dir, dd_dir, models, dds, results = pieces[choice.chosen_view]
+    art = dataclasses.replace(art, decoding=choice)
+    cascade_json = work / "cascade.json"
+    art.save(cascade_json)
+    log(f"      {choice.describe(spec.targets)}")
     return PreparedCascade(art, cascade_json, models_dir, dd_dir, tuple(models), tuple(dds), tuple(results), seconds)

@@ -129,10 +129,12 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     log("      positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rates.items()))
     # models and thresholds depend on which frames were train / threshold: key the work folder on the split
     run_key += f"|{labels.segments.to_dict()}|{spec.training.max_epochs}"
+    if spec.training.decodings:  # one model family per decoding; runs without any keep their folders
+        run_key += f"|decodings={','.join(spec.training.decodings)}"
     work = root / "runs" / hashlib.sha256(run_key.encode()).hexdigest()[:FINGERPRINT_CHARS]
     prepared = orchestrate.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
     art = prepared.artifact
-    log(f"      chosen: {art.best.describe()}")
+    log(f"      chosen: {art.describe()}")
     log("[5/5] running the cascade on the test segment ...")
     cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     truth = labels.segment("test").label if opts.evaluate else None

@@ -130,6 +130,8 @@ class QueryResult:
         }
         if self.labels_agree_e2e is not None:
             data["labels_agree_e2e"] = self.labels_agree_e2e
+        if art.decoding is not None:  # several decodings were offered: which one answered, and why
+            data["decoding"] = {**art.decoding.to_dict(), "describe": art.decoding.describe(art.targets)}
         return data
 
     def save(self, path: str | Path) -> None:

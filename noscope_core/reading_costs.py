@@ -12,11 +12,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from noscope_core.errors import QueryError
-from noscope_core.video import DecodeStats, ViewSpec
+
+if TYPE_CHECKING:  # the video module loads OpenCV; the spec checks decoding names without it
+    from noscope_core.video import ViewSpec
 
 #: decoding settings a camera may offer the optimizer, by the suffix they add to a view's name ("" = exact)
 DECODINGS = ("", "lr1", "lr2", "lr3", "nlf", "lr1-nlf", "lr2-nlf", "lr3-nlf")
@@ -101,6 +104,7 @@ def measure_reading_costs(
     decoding and shrinking only what the skip wants); the file's opening is included, as a query pays it.
     """
     from noscope_core.readers import choose_reader, iter_views
+    from noscope_core.video import DecodeStats
 
     if frames < 1 or repeats < 1 or not skips or min(skips) < 1:
         raise QueryError("frames, repeats and every skip must be positive")

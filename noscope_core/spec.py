@@ -82,11 +82,16 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """How the specialized models are trained; ``models``: variant names of the default family (None: all)."""
+    """How the specialized models are trained; ``models``: variant names of the default family (None: all).
+
+    ``decodings``: cheaper decodings the optimizer may choose for this camera besides the exact one (e.g.
+    ``("lr2", "nlf")``, see ``reading_costs.DECODINGS``); each one trains its own model family, so training time
+    multiplies by ``1 + len(decodings)``. Empty (the default): the exact decoding only, as before."""
 
     max_epochs: int = DEFAULT_MAX_EPOCHS
     seed: int = DEFAULT_SEED
     models: tuple[str, ...] | None = None
+    decodings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked before any work: a bad value found after minutes of decoding and labelling wastes the run.
@@ -94,6 +99,43 @@ class TrainingOptions:
             raise QueryError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.models is not None:
             object.__setattr__(self, "models", tuple(str(m) for m in self.models) or None)
+        object.__setattr__(self, "decodings", parse_decodings_option(self.decodings))
+
+    def to_dict(self) -> dict:
+        return {
+            "max_epochs": self.max_epochs,
+            "seed": self.seed,
+            "models": list(self.models) if self.models is not None else None,
+            "decodings": list(self.decodings),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingOptions:
+        """The options of ``to_dict`` (or a registry's ``training:`` block); missing keys take the defaults."""
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise QueryError(
+                f"unknown training options {sorted(unknown)}", f"choose among {', '.join(cls.__dataclass_fields__)}"
+            )
+        return cls(
+            max_epochs=int(d.get("max_epochs") or DEFAULT_MAX_EPOCHS),
+            seed=int(d.get("seed", DEFAULT_SEED)),
+            models=tuple(d["models"]) if d.get("models") else None,
+            decodings=d.get("decodings") or (),
+        )
+
+
+def parse_decodings_option(value) -> tuple[str, ...]:
+    """Candidate decodings besides the exact one, checked: a list, or one comma-separated string ("lr2,nlf")."""
+    if not value:
+        return ()
+    from noscope_core.reading_costs import parse_decodings
+
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple):
+        raise QueryError(f"decodings must be a list of names, got {value!r}", "e.g. decodings: [lr2, nlf]")
+    return tuple(d for d in parse_decodings(value) if d)
 
 
 @dataclass(frozen=True)
@@ -134,4 +176,6 @@ class CameraSpec:
             "confidence": self.targets.confidence,
             "footage_dir": str(self.footage_dir) if self.footage_dir else None,
             "max_frames": self.max_frames,
+            # only when set: specs (and the figures keyed on them) without decodings stay as they were
+            **({"decodings": list(self.training.decodings)} if self.training.decodings else {}),
         }
