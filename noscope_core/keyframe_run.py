@@ -285,14 +285,26 @@ def keyframe_index(path: Path):
 
 
 def _decide_chunk(
-    cascade: Cascade, buf_pos: list, buf_small: list, held: list, carry: _Carry, start: int, timer: _Timer
+    cascade: Cascade,
+    buf_pos: list,
+    buf_small: list,
+    held: list,
+    carry: _Carry,
+    start: int,
+    timer: _Timer,
+    fetcher=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The cascade on one chunk of an opened range's evaluated frames (positions in ``buf_pos``); empties the buffers."""
+    """The cascade on one chunk of an opened range's evaluated frames (positions in ``buf_pos``); empties the buffers.
+
+    ``fetcher`` (a ``FrameFetcher``): the reference's frames are decoded again exactly, because the held ones
+    were decoded at the view's reduced resolution or without the loop filter."""
     pos = np.asarray(buf_pos, dtype=np.int64)
     frames = list(held)
 
     def full_for(sel: np.ndarray) -> list[np.ndarray]:
         with timer("decode"):
+            if fetcher is not None:
+                return fetcher.frames([int(pos[i]) + start for i in sel])
             return [frames[i].to_ndarray(format="bgr24") for i in sel]
 
     routes, labels, p = cascade._decide(np.stack(buf_small), pos + start, full_for, carry, timer)
@@ -316,6 +328,11 @@ def _run_on_video(
 
     skip = cascade.config.skip
     keep_full = cascade.reference.needs_pixels
+    fetcher = None
+    if keep_full and not view.exact_decode:
+        from noscope_core.readers.keyframes import FrameFetcher
+
+        fetcher, keep_full = FrameFetcher(path, threads=chosen.choice.threads), False
     shrink = Shrinker(view)
     container, stream = open_video(path)
     configure(stream, chosen.choice.threads, view.lowres, view.skip_loop_filter)
@@ -367,11 +384,13 @@ def _run_on_video(
                 if keep_full:
                     held.append(frame)
                 if len(buf_pos) >= batch_size:
-                    chunks.append(_decide_chunk(cascade, buf_pos, buf_small, held, carry, start, timer))
+                    chunks.append(_decide_chunk(cascade, buf_pos, buf_small, held, carry, start, timer, fetcher))
             if buf_pos:
-                chunks.append(_decide_chunk(cascade, buf_pos, buf_small, held, carry, start, timer))
+                chunks.append(_decide_chunk(cascade, buf_pos, buf_small, held, carry, start, timer, fetcher))
     finally:
         container.close()
+        if fetcher is not None:
+            fetcher.close()
     counts = _counts(kp, opened, chunks)
     frame_index = np.arange(start, end, dtype=np.int64)
     total = time.perf_counter() - t_start

@@ -180,3 +180,33 @@ def test_a_keyframe_first_run_decodes_scan_and_opened_gops_as_the_view_asks(h264
     index = keyframe_cache.keyframe_index(h264)
     np.testing.assert_array_equal(model.calls[0], _dense_rows(h264, view, index.keyframes))
     np.testing.assert_array_equal(np.concatenate(model.calls[1:]), _dense_rows(h264, view, np.arange(0, N, 3)))
+
+
+@pytest.mark.parametrize("view", [ViewSpec(32, lowres=2), ViewSpec(32, skip_loop_filter=True)], ids=lambda v: v.name)
+def test_the_reference_sees_exact_full_size_frames_in_opened_gops_of_a_reduced_view(clip, h264, view):
+    from noscope_core.cascade import Cascade, CascadeConfig
+    from noscope_core.keyframe_plan import KeyframePlan
+    from noscope_core.keyframe_run import run_plan
+    from noscope_core.video import read_frames
+    from tests.test_cascade import QUERY, FakeReference
+
+    class ShapeReference(FakeReference):
+        def _detect(self, frames, frame_indices):
+            self.seen = getattr(self, "seen", []) + [
+                (int(i), np.array(f)) for f, i in zip(frames, frame_indices, strict=True)
+            ]
+            return super()._detect(frames, frame_indices)
+
+    video = clip if view.lowres else h264
+    reference = ShapeReference(True)
+    model = RecordingModel()  # unsure of every frame: each evaluated frame goes to the reference
+    cascade = Cascade(
+        CascadeConfig(skip=3, model_name="recording", c_low=0.3, c_high=0.8), reference, QUERY, view, model=model
+    )
+    run_plan(cascade, KeyframePlan(0.0), video, reader="pyav", batch_size=7)
+    assert reference.seen, "the reference was never asked"
+    indices = [i for i, _ in reference.seen]
+    exact = read_frames(video, indices)
+    for (i, frame), want in zip(reference.seen, exact, strict=True):
+        assert frame.shape == (SCENE.height, SCENE.width, 3), f"frame {i} reached the reference at {frame.shape}"
+        np.testing.assert_allclose(frame.astype(int), want.astype(int), atol=12)
