@@ -278,8 +278,8 @@ def summary(result) -> str:
         f"cascade.json     {cascade['cascade_json']}",
         f"frontier plot    {cascade['frontier_png']}",
         f"test results     {query['test_json']}",
-        f"speed-up         {test['speedup']:.1f}x over the reference ({test['cascade_fps']:.0f} vs "
-        f"{test['reference_fps']:.1f} frames/s, decode excluded)"
+        f"speed-up         {test['speedup']:.1f}x over the reference ({_fps(test['cascade_fps'])} vs "
+        f"{_fps(test['reference_fps'])} frames/s, decode excluded)"
         + (f"; {test['speedup_e2e']:.1f}x end to end" if test.get("speedup_e2e") else ""),
         f"test error       FNR {100 * test['fnr']:.2f}%  FPR {100 * test['fpr']:.2f}%  "
         f"(targets {100 * targets['max_fnr']:g}% / {100 * targets['max_fpr']:g}%)",
@@ -291,3 +291,8 @@ def summary(result) -> str:
         f"checks           {'; '.join(checks)}",
     ]
     return "\n".join(lines)
+
+
+def _fps(value: float) -> str:
+    """Frames/s in one format for both sides of a comparison ("14 vs 13.8" read as two precisions)."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
