@@ -26,11 +26,24 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from noscope_core.spec import DEFAULT_MAX_EPOCHS, DEFAULT_MAX_FNR, DEFAULT_MAX_FPR  # noqa: E402
+from noscope_core.spec import (  # noqa: E402
+    DEFAULT_CONFIDENCE,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_MAX_FNR,
+    DEFAULT_MAX_FPR,
+    parse_confidence,
+)
 
 CAMERAS = ("vtest", "vtest-long", "synthetic")
 SECTIONS = ("methods", "limits", "stages", "memory")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _confidence(value: str) -> float | None:
+    try:
+        return parse_confidence(value)
+    except Exception as err:  # a QueryError: argparse prints it as a usage error
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max-fnr", type=float, default=DEFAULT_MAX_FNR)
     p.add_argument("--max-fpr", type=float, default=DEFAULT_MAX_FPR)
+    p.add_argument(
+        "--confidence",
+        type=_confidence,
+        default=DEFAULT_CONFIDENCE,
+        help=f"the targets as promises at this confidence (default {DEFAULT_CONFIDENCE}); 'none': NoScope's point rule",
+    )
     p.add_argument(
         "--max-epochs", type=int, default=None, help=f"specialized-model epochs (default {DEFAULT_MAX_EPOCHS}, quick 3)"
     )
@@ -137,6 +156,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
             "long_frames": args.long_frames,
             "max_epochs": args.max_epochs,
             "models": args.models,
+            "confidence": args.confidence,
         },
         "max_fnr": args.max_fnr,
         "max_fpr": args.max_fpr,
@@ -277,7 +297,16 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
 
     out: dict[str, Any] = {"camera": camera.to_dict()}
     t0 = time.perf_counter()
-    prep = prepare(camera, home, args.max_fnr, args.max_fpr, args.max_epochs, log=log, models=args.models)
+    prep = prepare(
+        camera,
+        home,
+        args.max_fnr,
+        args.max_fpr,
+        args.max_epochs,
+        log=log,
+        models=args.models,
+        confidence=args.confidence,
+    )
     out["prepare"] = {"seconds": prep.seconds, "notes": prep.notes, "cascade": prep.artifact.best.to_dict()}
     out["methods"] = run_methods(prep, args.max_fnr, args.max_fpr, log=log)
     if "limits" in args.sections:

@@ -14,7 +14,7 @@ from noscope_core.cascade_artifact import CascadeArtifact
 from noscope_core.errors import ArtifactError
 from noscope_core.framestore import FrameStore
 from noscope_core.labelset import ALL_SEGMENTS
-from noscope_core.spec import Targets, TrainingOptions
+from noscope_core.spec import DEFAULT_CONFIDENCE, Targets, TrainingOptions
 from noscope_core.video import probe_video
 from noscope_core.views import model_view
 
@@ -56,10 +56,13 @@ def prepare(
     max_epochs: int,
     log=print,
     models: list[str] | None = None,
+    confidence: float | None = DEFAULT_CONFIDENCE,
 ) -> Prepared:
     """Run every stage before the query; the frame store and reference detections are cached across runs,
     the models, difference detectors and cascade are rebuilt every run so they reflect the current code."""
-    spec = camera.spec(Targets(max_fnr, max_fpr), TrainingOptions(max_epochs=max_epochs, models=models or None))
+    spec = camera.spec(
+        Targets(max_fnr, max_fpr, confidence), TrainingOptions(max_epochs=max_epochs, models=models or None)
+    )
     seconds: dict[str, float] = {}
     notes: dict[str, Any] = {}
     info = probe_video(camera.video)
