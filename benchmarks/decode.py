@@ -239,9 +239,15 @@ def render(res: dict[str, Any]) -> str:
                 cell += f", {o['keyframes']} keyframes"
             cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += [
+    lines += shrink_error_lines(res, videos, "each shrink path")
+    return "\n".join(lines) + "\n"
+
+
+def shrink_error_lines(res: dict[str, Any], videos: list[str], what: str) -> list[str]:
+    """The table of each option's mean absolute shrink error per video (shared with ``benchmarks.reading_path``)."""
+    lines = [
         "",
-        f"Mean absolute error (0-255) of each shrink path against a float AREA shrink of the full frame (first "
+        f"Mean absolute error (0-255) of {what} against a float AREA shrink of the full frame (first "
         f"{ERROR_FRAMES} frames):",
         "",
         "| path | " + " | ".join(videos) + " |",
@@ -252,7 +258,36 @@ def render(res: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | " + " | ".join(f"{res['videos'][v]['shrink_error'][key]:.2f}" for v in videos) + " |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def with_h264(videos: dict[str, Path], home: Path) -> dict[str, Path]:
+    """Each video and its H.264 re-encode with a surveillance-like GOP (made once under ``home/bench/h264``)."""
+    out = dict(videos)
+    for name, src in videos.items():
+        out[f"{name}-h264"] = encode_h264(src, home / "bench" / "h264" / f"{src.stem}-gop{GOP_S:g}s.mp4")
+    return out
+
+
+def save_results(
+    res: dict[str, Any], videos: dict[str, Path], repeats: int, results_dir: Path, name: str, render_fn
+) -> None:
+    """Stamp ``res`` with when, where and on what it ran; write its JSON and markdown atomically; print the tables."""
+    from noscope_core.atomic import write_json, write_text
+
+    res.update(
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} "
+        f"{platform.python_version()}",
+        repeats=repeats,
+        sources={k: str(v) for k, v in videos.items()},
+        view_size=SIZE,
+        gop_s=GOP_S,
+    )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_json(results_dir / f"{name}.json", res)
+    write_text(results_dir / f"{name}.md", render_fn(res))
+    print(render_fn(res))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,7 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from benchmarks.cameras import synthetic_camera
-    from noscope_core.atomic import write_json, write_text
     from noscope_core.paths import noscope_home
 
     home = noscope_home()
@@ -277,23 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {vtest} absent (run `noscope fetch`): default camera left out")
     videos["synthetic"] = synthetic_camera(home, args.frames).video
     if not args.no_h264:
-        for name in list(videos):
-            src = videos[name]
-            videos[f"{name}-h264"] = encode_h264(src, home / "bench" / "h264" / f"{src.stem}-gop{GOP_S:g}s.mp4")
-    res = measure(videos, args.repeats)
-    res.update(
-        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}",
-        repeats=args.repeats,
-        sources={k: str(v) for k, v in videos.items()},
-        view_size=SIZE,
-        gop_s=GOP_S,
-    )
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / f"{args.name}.json", res)
-    write_text(args.results_dir / f"{args.name}.md", render(res))
-    print(render(res))
+        videos = with_h264(videos, home)
+    save_results(measure(videos, args.repeats), videos, args.repeats, args.results_dir, args.name, render)
     return 0
 
 

@@ -18,22 +18,26 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.decode import GOP_S, SIZE, _opencv_decode_only, encode_h264  # noqa: E402
+from benchmarks.decode import (  # noqa: E402
+    ERROR_FRAMES,
+    SIZE,
+    _opencv_decode_only,
+    save_results,
+    shrink_error_lines,
+    with_h264,
+)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ERROR_FRAMES = 200
 SKIPS = (2, 5, 10, 30)
 #: decodings measured at frame skip 1 (view-name suffix; "" = exact) and those also measured at every skip
 DECODINGS_AT_1 = ("", "lr2", "lr3", "nlf", "lr2-nlf", "lr3-nlf")
@@ -260,19 +264,7 @@ def render(res: dict[str, Any]) -> str:
             for o in (res["videos"][v]["options"][key] for v in videos)
         ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Mean absolute error (0-255) of each path's {SIZE}×{SIZE} frames against a float AREA shrink of the "
-        f"full frame (first {ERROR_FRAMES} frames):",
-        "",
-        "| path | " + " | ".join(videos) + " |",
-        "|---|" + "---:|" * len(videos),
-    ]
-    for key in res["videos"][videos[0]]["shrink_error"]:
-        label = res["labels"].get(key, key)
-        lines.append(
-            f"| {label} | " + " | ".join(f"{res['videos'][v]['shrink_error'][key]:.2f}" for v in videos) + " |"
-        )
+    lines += shrink_error_lines(res, videos, f"each path's {SIZE}×{SIZE} frames")
     return "\n".join(lines) + "\n"
 
 
@@ -287,7 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from benchmarks.cameras import synthetic_camera
-    from noscope_core.atomic import write_json, write_text
     from noscope_core.paths import noscope_home
 
     home = noscope_home()
@@ -306,24 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {long} absent (run `noscope make-camera vtest-long`): long real-pixel camera left out")
     videos["synthetic"] = synthetic_camera(home, args.synthetic_frames).video
     if not args.no_h264:
-        for name in list(videos):
-            src = videos[name]
-            videos[f"{name}-h264"] = encode_h264(src, home / "bench" / "h264" / f"{src.stem}-gop{GOP_S:g}s.mp4")
+        videos = with_h264(videos, home)
     res = measure(videos, args.repeats)
-    res.update(
-        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}",
-        repeats=args.repeats,
-        sources={k: str(v) for k, v in videos.items()},
-        view_size=SIZE,
-        gop_s=GOP_S,
-        skips=[1, *SKIPS],
-    )
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / f"{args.name}.json", res)
-    write_text(args.results_dir / f"{args.name}.md", render(res))
-    print(render(res))
+    res["skips"] = [1, *SKIPS]
+    save_results(res, videos, args.repeats, args.results_dir, args.name, render)
     return 0
 
 

@@ -34,6 +34,8 @@ def test_reading_path_benchmark_times_every_row_on_both_codecs_and_renders_its_t
     assert h["pyav-lr2"]["lowres"] == 0 and res["videos"]["clip"]["options"]["pyav-lr2"]["lowres"] == 2
     # skip 30 on a 10-frame GOP evaluates frames 0 and 30, both keyframes: every other packet is never decoded
     assert h["pyav@30"]["frames_read"] == 2 and h["pyav@30"]["n_dropped"] == 38
-    res.update(created_utc="now", machine="test", repeats=1)
-    table = reading_path.render(res)
+    decode.save_results(res, {"clip": clip, "clip-h264": h264}, 1, tmp_path / "out", "rp", reading_path.render)
+    table = (tmp_path / "out" / "rp.md").read_text()
+    assert (tmp_path / "out" / "rp.json").is_file()
     assert "clip-h264 (40 fr)" in table and "skip 30" in table and "38 dropped" in table
+    assert "Mean absolute error" in table
