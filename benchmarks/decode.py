@@ -117,8 +117,9 @@ def options() -> list[Option]:
     ]
 
 
-def encode_h264(src: Path, dst: Path, gop_s: float = GOP_S, log=print) -> Path:
-    """``src`` re-encoded as H.264 (libx264 via PyAV): a keyframe every ``gop_s`` seconds, no B-frames, one slice."""
+def encode_h264(src: Path, dst: Path, gop_s: float = GOP_S, log=print, max_frames: int | None = None) -> Path:
+    """``src`` (its first ``max_frames``, or all) re-encoded as H.264 (libx264 via PyAV): a keyframe every ``gop_s``
+    seconds, no B-frames, one slice."""
     import av
 
     if dst.is_file():
@@ -134,7 +135,9 @@ def encode_h264(src: Path, dst: Path, gop_s: float = GOP_S, log=print) -> Path:
         stream.width, stream.height, stream.pix_fmt = ins.codec_context.width, ins.codec_context.height, "yuv420p"
         stream.codec_context.thread_type = "FRAME"  # slice threading would write 2 slices per frame
         stream.options = {"preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
-        for frame in inp.decode(ins):
+        for i, frame in enumerate(inp.decode(ins)):
+            if max_frames is not None and i >= max_frames:
+                break
             frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies the source's I-frames
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

@@ -30,8 +30,9 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks.decode import GOP_S, encode_h264  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-GOP_S = 1.5
 MODEL = "c1-f16-d32-s2"  # the fastest variant at inference: a long query wants it
 
 
@@ -53,34 +54,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="keyframe_plan")
     p.add_argument("--render", type=Path, default=None, help="only rewrite the tables of this results JSON")
     return p.parse_args(argv)
-
-
-def encode_h264(src: Path, dst: Path, max_frames: int | None, gop_s: float = GOP_S, log=print) -> Path:
-    """The first ``max_frames`` of ``src`` as H.264 (libx264 via PyAV): a keyframe every ``gop_s`` s, no B-frames,
-    one slice (as ``benchmarks.decode`` encodes them)."""
-    import av
-
-    if dst.is_file():
-        return dst
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_suffix(".tmp.mp4")
-    t0 = time.perf_counter()
-    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
-        ins = inp.streams.video[0]
-        gop = max(1, round(gop_s * float(ins.average_rate or 10)))
-        stream = out.add_stream("libx264", rate=ins.average_rate or 10)
-        stream.width, stream.height, stream.pix_fmt = ins.codec_context.width, ins.codec_context.height, "yuv420p"
-        stream.codec_context.thread_type = "FRAME"
-        stream.options = {"preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
-        for i, frame in enumerate(inp.decode(ins)):
-            if max_frames is not None and i >= max_frames:
-                break
-            frame.pict_type = av.video.frame.PictureType.NONE
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    tmp.replace(dst)
-    log(f"  encoded {dst.name} in {time.perf_counter() - t0:.0f} s")
-    return dst
 
 
 def cached_reference(original: Path, cache_root: Path):
@@ -315,9 +288,7 @@ def cameras(args, home: Path, log) -> list[dict]:
         orig = cam.video
         videos = {"original": orig}
         if "h264" in files:
-            videos["h264"] = encode_h264(
-                orig, home / "bench" / "h264" / f"{orig.stem}-gop{GOP_S:g}s.mp4", None, log=log
-            )
+            videos["h264"] = encode_h264(orig, home / "bench" / "h264" / f"{orig.stem}-gop{GOP_S:g}s.mp4", log=log)
         out.append(
             {
                 "name": "synthetic",
@@ -340,7 +311,7 @@ def cameras(args, home: Path, log) -> list[dict]:
             videos = {"original": orig}
             if "h264" in files:
                 videos["h264"] = encode_h264(
-                    orig, home / "bench" / "h264" / f"vtest-long-{n}-gop{GOP_S:g}s.mp4", n, log=log
+                    orig, home / "bench" / "h264" / f"vtest-long-{n}-gop{GOP_S:g}s.mp4", log=log, max_frames=n
                 )
             out.append(
                 {

@@ -39,3 +39,12 @@ def test_reading_path_benchmark_times_every_row_on_both_codecs_and_renders_its_t
     assert (tmp_path / "out" / "rp.json").is_file()
     assert "clip-h264 (40 fr)" in table and "skip 30" in table and "38 dropped" in table
     assert "Mean absolute error" in table
+
+
+def test_the_h264_re_encode_can_stop_after_the_first_frames(tmp_path):
+    from benchmarks import decode
+
+    clip = write_synthetic_video(tmp_path / "clip.avi", 40, SyntheticScene(width=96, height=64, seed=2))
+    h264 = decode.encode_h264(clip, tmp_path / "first20.mp4", gop_s=1.0, log=lambda *_: None, max_frames=20)
+    with av.open(str(h264)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 20
