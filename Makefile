@@ -46,6 +46,7 @@ mlflow-ui: install
 # The real UIs after a demo-like run, checked through their APIs, plus headless-Chromium screenshots
 # (Debian: apt-get install -y chromium chromium-driver); the screenshots land in .noscope/ui-check/.
 ui-check: install
+	mkdir -p .noscope/ui-check  # pytest's --basetemp needs its parent (absent in a fresh clone)
 	NOSCOPE_UI_SHOTS=$(abspath .noscope/ui-check) $(BIN)/python -m pytest -q -m ui -p no:cacheprovider \
 		--basetemp=$(abspath .noscope/ui-check/tmp) tests/pipelines/test_ui_check.py
 
