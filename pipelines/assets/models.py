@@ -35,6 +35,20 @@ def _training(config: TrainConfig, cam: CameraSpec) -> TrainingOptions:
     )
 
 
+def decodings_note(cam: CameraSpec) -> str | None:
+    """What the assets do with a camera's ``training.decodings``: they train the exact view only (the per-view
+    comparison runs in ``noscope query``), and say so instead of ignoring the setting silently."""
+    if not cam.training.decodings:
+        return None
+    roi = cam.query.roi.as_tuple() if cam.query.roi else None
+    roi_arg = f" --roi {','.join(f'{x:g}' for x in roi)}" if roi else ""
+    return (
+        f"camera {cam.camera_id} asks for decodings {', '.join(cam.training.decodings)}: the Dagster assets train "
+        f"and optimize the exact decoding only; compare them with `noscope query {cam.video} --object "
+        f"{cam.query.object_class}{roi_arg} --decodings {','.join(cam.training.decodings)}`"
+    )
+
+
 def _model_fps(models, frames) -> dict[str, float]:
     """Measured frames/s of each variant on a sample of threshold-segment frames (the optimizer re-measures)."""
     from noscope_core.specialized import measure_fps
@@ -88,6 +102,9 @@ def specialized_models(
             tags={"camera": cam.camera_id, "dagster_run_id": context.run_id, "reference": cam.reference},
         )
     out: dict = {"mlflow_run_id": run_id, "models_dir": None, "skipped": None, "models": []}
+    note = decodings_note(cam)
+    if note is not None:
+        context.log.warning(note)
     try:
         store, labels = open_store(decoded_frames), load_labels(reference_labels)
         models_dir = artifacts.path(cam.camera_id, "specialized_models", "models")
