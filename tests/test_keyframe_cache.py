@@ -210,3 +210,19 @@ def test_the_reference_sees_exact_full_size_frames_in_opened_gops_of_a_reduced_v
     for (i, frame), want in zip(reference.seen, exact, strict=True):
         assert frame.shape == (SCENE.height, SCENE.width, 3), f"frame {i} reached the reference at {frame.shape}"
         np.testing.assert_allclose(frame.astype(int), want.astype(int), atol=12)
+
+
+def test_a_fetcher_closed_by_the_decoding_thread_still_serves_the_consumer(clip):
+    # the reader closes its fetcher when its thread ends while the consumer still fetches for queued batches:
+    # resuming the decoder of the closed container crashed the process
+    from noscope_core.video import read_frames
+
+    fetcher = FrameFetcher(clip)
+    first = fetcher.frames([3])
+    fetcher.close()
+    later = fetcher.frames([4])  # forward within the same GOP: the path that resumed the closed decoder
+    again = fetcher.frames([3])
+    want = read_frames(clip, [4])
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_allclose(later[0].astype(int), want[0].astype(int), atol=12)
+    fetcher.close()
