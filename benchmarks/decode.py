@@ -151,16 +151,7 @@ def shrink_errors(path: Path) -> dict[str, float]:
     from noscope_core.readers import OpenCVReader, PyAVReader
     from noscope_core.video import ViewSpec
 
-    cap = cv2.VideoCapture(str(path))
-    truth = []
-    while len(truth) < ERROR_FRAMES:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        small = cv2.resize(frame.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        truth.append(small[:, :, ::-1])
-    cap.release()
-    ref = np.stack(truth)
+    ref = area_reference(path)
     n = len(ref)
     out: dict[str, float] = {}
     cap = cv2.VideoCapture(str(path))
@@ -174,8 +165,28 @@ def shrink_errors(path: Path) -> dict[str, float]:
         "pyav": (PyAVReader(), ViewSpec(SIZE)),
         **{f"lowres{k}": (PyAVReader(), ViewSpec(SIZE, lowres=k)) for k in (1, 2, 3)},
     }
+    out.update(path_errors(path, ref, paths))
+    return out
+
+
+def area_reference(path: Path) -> np.ndarray:
+    """The first ``ERROR_FRAMES`` frames as float AREA shrinks to SIZE×SIZE RGB: what each shrink path is held to."""
+    cap = cv2.VideoCapture(str(path))
+    truth = []
+    while len(truth) < ERROR_FRAMES:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        truth.append(cv2.resize(frame.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1])
+    cap.release()
+    return np.stack(truth)
+
+
+def path_errors(path: Path, ref: np.ndarray, paths: dict[str, tuple[Any, Any]], **read) -> dict[str, float]:
+    """Mean absolute error of each (reader, view) path's small frames against ``ref`` (``read``: iter_views options)."""
+    n, out = len(ref), {}
     for key, (reader, view) in paths.items():
-        got = next(reader.iter_views(path, (view,), stop=n, batch_size=n)).small[view.name]
+        got = next(reader.iter_views(path, (view,), stop=n, batch_size=n, **read)).small[view.name]
         out[key] = float(np.abs(got - ref).mean())
     return out
 

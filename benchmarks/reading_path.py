@@ -25,13 +25,11 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
 from benchmarks.decode import (  # noqa: E402
-    ERROR_FRAMES,
     SIZE,
     _opencv_decode_only,
+    area_reference,
+    path_errors,
     save_results,
     shrink_error_lines,
     with_h264,
@@ -142,23 +140,9 @@ def shrink_errors(path: Path) -> dict[str, float]:
     from noscope_core.reading_costs import with_decoding
     from noscope_core.video import ViewSpec
 
-    cap = cv2.VideoCapture(str(path))
-    truth = []
-    while len(truth) < ERROR_FRAMES:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        truth.append(cv2.resize(frame.astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1])
-    cap.release()
-    ref = np.stack(truth)
-    n = len(ref)
     paths = {"cv_engine": (OpenCVReader(), ViewSpec(SIZE))}
     paths.update({f"pyav{d and '-' + d}": (PyAVReader(), with_decoding(ViewSpec(SIZE), d)) for d in DECODINGS_AT_1})
-    out = {}
-    for key, (reader, view) in paths.items():
-        got = next(reader.iter_views(path, (view,), stop=n, batch_size=n, keep_full=False)).small[view.name]
-        out[key] = float(np.abs(got - ref).mean())
-    return out
+    return path_errors(path, area_reference(path), paths, keep_full=False)
 
 
 def measure(videos: dict[str, Path], repeats: int, log=print) -> dict[str, Any]:
