@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from noscope_core.query import ROI, Query
-from noscope_core.spec import DEFAULT_REFERENCE, DEFAULT_SPLIT, CameraSpec, SplitSpec, Targets, TrainingOptions
+from noscope_core.spec.camera import DEFAULT_REFERENCE, DEFAULT_SPLIT, CameraSpec, SplitSpec, Targets, TrainingOptions
+from noscope_core.spec.query import ROI, Query
 
 #: declared cost of the synthetic reference: about a YOLO-class detector on a CPU (20 frames/s)
 SYNTHETIC_REFERENCE_MS = 50.0
@@ -52,8 +52,8 @@ class BenchCamera:
         )
 
     def make_detector(self):
-        from noscope_core.detectors import make_detector
-        from noscope_core.video import probe_video
+        from noscope_core.reference.detectors import make_detector
+        from noscope_core.video.decode import probe_video
 
         info = probe_video(self.video)
         fps = 1000.0 / self.reference_declared_ms if self.reference_declared_ms else None
@@ -114,7 +114,7 @@ def synthetic_camera(home: Path, n_frames: int, log=print) -> BenchCamera:
     whole family would take longer than the rest of the benchmark, and the fastest ones are the ones a
     100,000-frame query wants.
     """
-    from noscope_core.synthetic import SyntheticScene, truth_path, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, truth_path, write_synthetic_video
 
     scene = SyntheticScene()
     video = home / "bench" / f"synthetic-{n_frames}-seed{scene.seed}.avi"
@@ -149,7 +149,7 @@ def composite_camera(home: Path, quick: bool = False, log=print) -> tuple[BenchC
     are cut out). Same query and split as the registry's vtest-long camera; labelling the hour with SSD costs
     ~35-65 min on two cores the first time, then comes from the shared detection cache.
     """
-    from noscope_core.composite import LongCameraSpec, existing_camera, make_long_camera
+    from noscope_core.footage.composite import LongCameraSpec, existing_camera, make_long_camera
 
     name, seconds = (COMPOSITE_QUICK_NAME, COMPOSITE_QUICK_SECONDS) if quick else (COMPOSITE_NAME, COMPOSITE_SECONDS)
     video = home / "videos" / f"{name}.mp4"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from noscope_core.certify import Decisions, certify
+from noscope_core.guarantees.certificate import Decisions, certify
 
 FRAMES = 36_000  # an hour at 10 fps
 VIDEOS = 40

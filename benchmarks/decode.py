@@ -69,8 +69,8 @@ def _opencv_read_area(path: Path) -> tuple[int, float, dict]:
 
 def _reader_pass(reader: str, view, threaded: bool = False) -> Callable[[Path], tuple[int, float, dict]]:
     def run(path: Path) -> tuple[int, float, dict]:
-        from noscope_core.readers import choose_reader
-        from noscope_core.video import DecodeStats, prefetch
+        from noscope_core.video.decode import DecodeStats, prefetch
+        from noscope_core.video.readers import choose_reader
 
         chosen = choose_reader(path, reader)  # probing the codec is part of opening, timed like the rest
         stats = DecodeStats()
@@ -85,9 +85,9 @@ def _reader_pass(reader: str, view, threaded: bool = False) -> Callable[[Path], 
 
 def _keyframe_scan(view) -> Callable[[Path], tuple[int, float, dict]]:
     def run(path: Path) -> tuple[int, float, dict]:
-        from noscope_core.readers import iter_keyframes
-        from noscope_core.readers.choose import probe_codec
-        from noscope_core.readers.pyav_reader import THREADED_CODECS
+        from noscope_core.video.readers import iter_keyframes
+        from noscope_core.video.readers.choose import probe_codec
+        from noscope_core.video.readers.pyav_reader import THREADED_CODECS
 
         threads = "AUTO" if probe_codec(path) in THREADED_CODECS else "default"
         t0 = time.perf_counter()
@@ -99,8 +99,8 @@ def _keyframe_scan(view) -> Callable[[Path], tuple[int, float, dict]]:
 
 
 def options() -> list[Option]:
-    from noscope_core.query import ROI
-    from noscope_core.video import ViewSpec
+    from noscope_core.spec.query import ROI
+    from noscope_core.video.decode import ViewSpec
 
     full, roi = ViewSpec(SIZE), ViewSpec(SIZE, roi=ROI(0.0, 0.5, 0.5, 1.0))
     return [
@@ -148,8 +148,8 @@ def encode_h264(src: Path, dst: Path, gop_s: float = GOP_S, log=print, max_frame
 
 def shrink_errors(path: Path) -> dict[str, float]:
     """Mean absolute error (0-255) of each shrink path on the first frames, against a float AREA shrink."""
-    from noscope_core.readers import OpenCVReader, PyAVReader
-    from noscope_core.video import ViewSpec
+    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.readers import OpenCVReader, PyAVReader
 
     ref = area_reference(path)
     n = len(ref)
@@ -287,7 +287,7 @@ def save_results(
     res: dict[str, Any], videos: dict[str, Path], repeats: int, results_dir: Path, name: str, render_fn
 ) -> None:
     """Stamp ``res`` with when, where and on what it ran; write its JSON and markdown atomically; print the tables."""
-    from noscope_core.atomic import write_json, write_text
+    from noscope_core.common.atomic import write_json, write_text
 
     res.update(
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from benchmarks.cameras import synthetic_camera
-    from noscope_core.paths import noscope_home
+    from noscope_core.common.paths import noscope_home
 
     home = noscope_home()
     videos: dict[str, Path] = {}

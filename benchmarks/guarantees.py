@@ -34,9 +34,9 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from benchmarks.guarantees_judge import extract, judge, shorten  # noqa: E402
-from noscope_core.query import ROI, Query  # noqa: E402
-from noscope_core.spec import CameraSpec, SplitSpec, Targets, TrainingOptions  # noqa: E402
-from noscope_core.synthetic import SyntheticScene  # noqa: E402
+from noscope_core.footage.synthetic import SyntheticScene  # noqa: E402
+from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions  # noqa: E402
+from noscope_core.spec.query import ROI, Query  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CONFIDENCE = 0.95
@@ -239,7 +239,7 @@ def select(cases: list[Case], pattern: str | None) -> list[Case]:
 
 def ensure_video(case: Case, home: Path, log) -> str | None:
     """Write a synthetic case's video if missing; the reason a case cannot run, or None."""
-    from noscope_core.synthetic import truth_path, write_synthetic_video
+    from noscope_core.footage.synthetic import truth_path, write_synthetic_video
 
     video = case.video_path(home)
     if case.synthetic:
@@ -255,9 +255,9 @@ def ensure_video(case: Case, home: Path, log) -> str | None:
 
 def labels_missing(case: Case, home: Path) -> tuple[int, int]:
     """(frames without cached reference detections, frames in the video) for a case's reference and video."""
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.orchestrate import open_reference
-    from noscope_core.video import probe_video
+    from noscope_core.flows.stages import open_reference
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.video.decode import probe_video
 
     spec = case.spec(home, None, None, 1)
     info = probe_video(spec.video)
@@ -268,7 +268,7 @@ def labels_missing(case: Case, home: Path) -> tuple[int, int]:
 
 def _options(spec: CameraSpec, certify: bool, budget: int | None, work_root: Path | None):
     """QueryOptions for one run; certification options only where the engine has them (older engines lack them)."""
-    from noscope_core.query_command import QueryOptions
+    from noscope_core.flows.query_flow import QueryOptions
 
     names = {f.name for f in dataclasses.fields(QueryOptions)}
     kw = {}
@@ -281,7 +281,7 @@ def _options(spec: CameraSpec, certify: bool, budget: int | None, work_root: Pat
 
 def run_one(case: Case, rule: str, args, home: Path, log) -> dict:
     """One query of ``case`` under ``rule`` ("guarded": confidence + certification; "point": NoScope's rule)."""
-    from noscope_core.query_command import run_query_command
+    from noscope_core.flows.query_flow import run_query_command
 
     confidence = CONFIDENCE if rule == "guarded" else None
     spec = case.spec(home, confidence, args.models, args.max_epochs)
@@ -357,8 +357,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.guarantees_table import render, summarize
-    from noscope_core.atomic import write_json, write_text
-    from noscope_core.paths import noscope_home
+    from noscope_core.common.atomic import write_json, write_text
+    from noscope_core.common.paths import noscope_home
 
     args = parse_args(argv)
     home = noscope_home()
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
 def _save(result: dict, json_path: Path, md_path: Path, fresh_cases: set[str], keep_others: bool = True) -> None:
     """Write the results; ``keep_others``: keep the cases another run (``--cases`` in a second process) wrote."""
     from benchmarks.guarantees_table import render, summarize
-    from noscope_core.atomic import write_json, write_text
+    from noscope_core.common.atomic import write_json, write_text
 
     if keep_others and json_path.is_file():
         on_disk = json.loads(json_path.read_text()).get("cases", {})

@@ -7,7 +7,7 @@ synthetic camera's exact truth; the real camera's SSD detections of the original
 declared at SSD's measured cost, so both files are judged against the same labels and nothing is labelled anew),
 train one small model and the difference detectors on the train segment, then for NoScope's point rule and for the
 certified default (0.95): optimize without decode costs (the dense plan) and with them (keyframe-first variants
-compete), run each plan over the test segment with ``run_query`` (streamed from the file, decode included,
+compete), run each plan over the test segment with ``run_on_segment`` (streamed from the file, decode included,
 certification charged) and time OpenCV decode-only (``VideoCapture.read`` of every test frame) beside it.
 """
 
@@ -58,12 +58,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def cached_reference(original: Path, cache_root: Path):
     """SSD's detections of ``original`` from the shared detection cache, as a reference that needs no pixels."""
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.detectors import make_detector
-    from noscope_core.detectors.base import ReferenceDetector
-    from noscope_core.errors import DetectorError
-    from noscope_core.spec import DEFAULT_REFERENCE
-    from noscope_core.video import probe_video
+    from noscope_core.common.errors import DetectorError
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detectors import make_detector
+    from noscope_core.reference.detectors.base import ReferenceDetector
+    from noscope_core.spec.camera import DEFAULT_REFERENCE
+    from noscope_core.video.decode import probe_video
 
     info = probe_video(original)
     ssd = make_detector(DEFAULT_REFERENCE, frame_size=(info.width, info.height))
@@ -114,11 +114,12 @@ def opencv_decode_only_fps(video: Path, start: int, stop: int) -> float:
 
 
 def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[str, Any]:
-    from noscope_core import orchestrate
-    from noscope_core.certify_answer import CertifyOptions
-    from noscope_core.labelset import ALL_SEGMENTS
-    from noscope_core.spec import CameraSpec, SplitSpec, Targets, TrainingOptions
-    from noscope_core.video import probe_video
+    from noscope_core.flows import stages, test_segment
+    from noscope_core.guarantees.certify_answer import CertifyOptions
+    from noscope_core.optimizer import cascade_artifact
+    from noscope_core.reference.label_artifact import ALL_SEGMENTS
+    from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions
+    from noscope_core.video.decode import probe_video
 
     info = probe_video(video)
     spec = CameraSpec(
@@ -133,25 +134,25 @@ def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[st
     )
     root = home / "bench" / "keyframe_plan"
     t0 = time.perf_counter()
-    store = orchestrate.decode(spec, root / "frames" / f"{video.stem}-{info.fingerprint[:12]}", progress=False)
+    store = stages.decode(spec, root / "frames" / f"{video.stem}-{info.fingerprint[:12]}", progress=False)
     log(f"  store {store.n_frames:,} frames ({store.reader}) in {time.perf_counter() - t0:.0f} s")
     cache_root = home / "cache" / "detections"
-    labels = orchestrate.label(spec, store, detector, ALL_SEGMENTS, cache_root=cache_root, progress=False)
+    labels = stages.label(spec, store, detector, ALL_SEGMENTS, cache_root=cache_root, progress=False)
     log("  positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in labels.positive_rates().items()))
     work = root / "work" / f"{video.stem}-{info.fingerprint[:12]}-{cam['frames']}-{args.epochs}"
     t0 = time.perf_counter()
-    prep = orchestrate.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
+    prep = stages.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
     log(f"  trained/loaded in {time.perf_counter() - t0:.0f} s")
     test = labels.segments.test
     truth = labels.segment("test").label
-    cache = orchestrate.detection_cache(cache_root, info.fingerprint, detector)
+    cache = stages.detection_cache(cache_root, info.fingerprint, detector)
     out: dict[str, Any] = {"video": str(video), "frames_test": len(test), "test_segment": [test.start, test.stop]}
     out["positive_rates"] = labels.positive_rates()
     rows = []
     for rule, confidence in (("point rule", None), ("certified 0.95", 0.95)):
         s = dataclasses.replace(spec, targets=Targets(args.target, args.target, confidence))
-        dense = orchestrate.optimize(s, store, labels, prep.models, prep.dds, keyframe_first=False)
-        priced = orchestrate.optimize(s, store, labels, prep.models, prep.dds, keyframe_first=True)
+        dense = stages.optimize(s, store, labels, prep.models, prep.dds, keyframe_first=False)
+        priced = stages.optimize(s, store, labels, prep.models, prep.dds, keyframe_first=True)
         plans = [("dense", dense, "")]
         if priced.keyframe_plan is not None:
             plans.append(("keyframe-first", priced, "chosen by the optimizer"))
@@ -169,13 +170,13 @@ def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[st
                 rows.append(row)
                 log(f"  {rule:15s} {plan:15s} {note}")
                 continue
-            cascade = orchestrate.build_cascade(art, detector, prep.models_dir, prep.dd_dir)
+            cascade = cascade_artifact.load_cascade(art, detector, prep.models_dir, prep.dd_dir)
             modes = ("persisted", "demuxed") if rule == "point rule" else ("persisted",)
             cv_runs = [opencv_decode_only_fps(video, test.start, test.stop)]
             by_mode = {}
             for mode in modes:
                 with index_mode(video, mode):
-                    by_mode[mode] = orchestrate.run_query(
+                    by_mode[mode] = test_segment.run_on_segment(
                         cascade, art, store, test, video, truth=truth, certify=CertifyOptions(), cache=cache
                     )
                 cv_runs.append(opencv_decode_only_fps(video, test.start, test.stop))
@@ -238,11 +239,11 @@ def index_mode(video: Path, mode: str):
     (the optimizer wrote it when it measured decode costs), ``demuxed`` demuxes the file again (each query paying
     it, as before the index was kept). The answer's own look-up, outside the streaming run, leaves nothing in this
     process's memory either way, so the streaming run pays its load or its demux."""
-    from noscope_core import query_run
-    from noscope_core.readers import keyframe_cache
-    from noscope_core.video import file_fingerprint
+    from noscope_core.flows import test_segment
+    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.readers import keyframe_cache
 
-    original = query_run._keyframes
+    original = test_segment._keyframes
     target = keyframe_cache.index_path(file_fingerprint(video))
 
     def answer_keyframes(v):
@@ -255,11 +256,11 @@ def index_mode(video: Path, mode: str):
     keyframe_cache.forget()
     if mode == "demuxed":
         target.unlink(missing_ok=True)
-    query_run._keyframes = answer_keyframes
+    test_segment._keyframes = answer_keyframes
     try:
         yield
     finally:
-        query_run._keyframes = original
+        test_segment._keyframes = original
         keyframe_cache.keyframe_index(video)  # the next query finds it kept
 
 
@@ -277,8 +278,8 @@ def _why(art) -> str:
 
 def cameras(args, home: Path, log) -> list[dict]:
     from benchmarks.cameras import VTEST_ROI, synthetic_camera
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.query import Query
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.spec.query import Query
 
     out = []
     only = set(args.only.split(","))
@@ -331,7 +332,7 @@ def cameras(args, home: Path, log) -> list[dict]:
 def render(res: dict[str, Any]) -> str:
     lines = [
         f"Measured {res['meta']['when']} on {res['meta']['machine']} (shared with other work). Each row: one "
-        f"`run_query` over the test segment streamed from the file (decode included, certification charged), "
+        f"`run_on_segment` over the test segment streamed from the file (decode included, certification charged), "
         f"frames/s and its ratio to OpenCV decode-only (`VideoCapture.read` of the same test frames, BGR, full "
         f"size; mean of one pass before and one after the run). Targets {100 * res['meta']['target']:g} %/"
         f"{100 * res['meta']['target']:g} %. The streaming run reads the keyframe index kept under "
@@ -380,8 +381,8 @@ def _times(x: float | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from noscope_core.atomic import write_json, write_text
-    from noscope_core.paths import noscope_home
+    from noscope_core.common.atomic import write_json, write_text
+    from noscope_core.common.paths import noscope_home
 
     args = parse_args(argv)
     if args.render:  # the tables again from a results file, nothing measured

@@ -20,7 +20,7 @@ def _timed_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[
     the floor of any end-to-end query), "decode_resize" (plus a plain INTER_AREA resize to 50x50), "decode_prep"
     (plus the engine's own preprocess to the cascade's view).
     """
-    from noscope_core.video import _Reader, preprocess
+    from noscope_core.video.decode import _Reader, preprocess
 
     reader = _Reader(video)
     try:
@@ -46,13 +46,13 @@ def _timed_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[
 
 def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[int, float]:
     """Like "decode_prep", through the engine's own streaming path: the chosen reader (see
-    :mod:`noscope_core.readers`) decoding and shrinking into the view in the prefetching thread, as
+    :mod:`noscope_core.video.readers`) decoding and shrinking into the view in the prefetching thread, as
     :meth:`Cascade.run_video` reads. OpenCV's positioning at ``start`` is measured apart and taken out; PyAV's
     (a seek to the keyframe, then the frames before ``start`` in its GOP) stays in: it is what a query pays.
     """
     from benchmarks.methods import positioning_seconds
-    from noscope_core.readers import choose_reader, iter_views
-    from noscope_core.video import decode_batch_size, prefetch, probe_video
+    from noscope_core.video.decode import decode_batch_size, prefetch, probe_video
+    from noscope_core.video.readers import choose_reader, iter_views
 
     batch = decode_batch_size(probe_video(video), 256)
     reader = choose_reader(video)
@@ -126,7 +126,7 @@ def stage_micro(
     """Frames/s of each difference detector, each specialized model and the reference, each on its own."""
     import torch
 
-    from noscope_core.costs import measure_cost_ms
+    from noscope_core.cascade.costs import measure_cost_ms
 
     seg = prep.labels.segments.test
     view = prep.cascade.view
@@ -169,7 +169,7 @@ def stage_micro(
 
 
 def _reference_micro(prep: Prepared, thread_counts, n: int = 32) -> dict[str, Any]:
-    from noscope_core.video import iter_frames
+    from noscope_core.video.decode import iter_frames
 
     det = prep.detector
     if prep.camera.reference_declared_ms is not None:

@@ -71,7 +71,7 @@ def ssd_roi_positive(dets, roi=ROI, min_score=0.5) -> np.ndarray:
 
 
 def iou_xywh(a, b) -> float:
-    from noscope_core.composite.sprites import iou
+    from noscope_core.footage.composite.sprites import iou
 
     return iou(np.asarray(a, float), np.asarray(b, float))
 
@@ -142,8 +142,8 @@ def truth_misses(truth, frames, dets, static_boxes, min_visible=0.8, min_iou=0.3
 def track_misses(dets, width, height, min_len=10) -> dict:
     """Frames inside moving IoU-linked SSD tracks (gaps of up to 3 frames bridged) where SSD has no box: the
     detector's misses of a person who is there before and after. Works without truth, so on real footage too."""
-    from noscope_core.composite.bank import person_boxes
-    from noscope_core.composite.sprites import link_tracks
+    from noscope_core.footage.composite.bank import person_boxes
+    from noscope_core.footage.composite.sprites import link_tracks
 
     boxes = person_boxes(dets, width, height, 0.5)
     inside = missed = 0
@@ -160,10 +160,10 @@ def track_misses(dets, width, height, min_len=10) -> dict:
 
 
 def label(video: Path, indices, detector):
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.paths import cache_dir
-    from noscope_core.reference import run_reference
-    from noscope_core.video import probe_video
+    from noscope_core.common.paths import cache_dir
+    from noscope_core.reference.detect import run_reference
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.video.decode import probe_video
 
     info = probe_video(video)
     cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
@@ -182,13 +182,13 @@ def save_png(img: np.ndarray, name: str) -> str:
 
 
 def main(argv=None) -> int:
-    from noscope_core.composite import LongCameraSpec, load_truth, make_long_camera, truth_path
-    from noscope_core.composite.bank import source_bank
-    from noscope_core.composite.drift import DriftSpec
-    from noscope_core.composite.make import render_frames
-    from noscope_core.detectors import make_detector
-    from noscope_core.paths import default_video, videos_dir
-    from noscope_core.video import read_frames
+    from noscope_core.common.paths import default_video, videos_dir
+    from noscope_core.footage.composite import LongCameraSpec, load_truth, make_long_camera, truth_path
+    from noscope_core.footage.composite.bank import source_bank
+    from noscope_core.footage.composite.drift import DriftSpec
+    from noscope_core.footage.composite.make import render_frames
+    from noscope_core.reference.detectors import make_detector
+    from noscope_core.video.decode import read_frames
 
     args = parse_args(argv)
     if args.demo_seconds is not None:
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
                 break
     out["images"] = pics
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from noscope_core.atomic import write_json
+    from noscope_core.common.atomic import write_json
 
     write_json(args.out, out)
     print(f"wrote {args.out}")
@@ -320,12 +320,12 @@ def main(argv=None) -> int:
 
 def demo_cost(seconds: float, seed: int, out_path: Path) -> int:
     """Cold cost of a demo-length camera: generation (source material cached) plus SSD on every frame."""
-    from noscope_core.atomic import write_json
-    from noscope_core.composite import LongCameraSpec, make_long_camera
-    from noscope_core.composite.bank import source_bank
-    from noscope_core.detectors import make_detector
-    from noscope_core.paths import default_video
-    from noscope_core.reference import run_reference
+    from noscope_core.common.atomic import write_json
+    from noscope_core.common.paths import default_video
+    from noscope_core.footage.composite import LongCameraSpec, make_long_camera
+    from noscope_core.footage.composite.bank import source_bank
+    from noscope_core.reference.detect import run_reference
+    from noscope_core.reference.detectors import make_detector
 
     t = time.perf_counter()
     bank = source_bank(default_video())

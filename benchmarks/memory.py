@@ -64,8 +64,8 @@ def _child(argv: list[str]) -> None:
         _report(mode=mode)
         return
     if mode == "decode":
-        from noscope_core.framestore import build_frame_store
-        from noscope_core.video import ViewSpec
+        from noscope_core.video.decode import ViewSpec
+        from noscope_core.video.framestore import build_frame_store
 
         video, root, frames, view_json = argv[1], argv[2], int(argv[3]), argv[4]
         t0 = time.perf_counter()
@@ -75,16 +75,16 @@ def _child(argv: list[str]) -> None:
         _report(mode=mode, frames=store.n_frames, seconds=time.perf_counter() - t0)
         return
     if mode == "query":
-        from noscope_core import orchestrate
-        from noscope_core.cascade_artifact import CascadeArtifact
-        from noscope_core.detectors import make_detector
+        from noscope_core.optimizer import cascade_artifact
+        from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+        from noscope_core.reference.detectors import make_detector
 
         video, frames, cascade_json, models_dir, dd_dir, reference, declared = argv[1:8]
         declared_ms = float(declared) if declared != "none" else None
         detector = make_detector(
             reference, reference_fps=1000.0 / declared_ms if declared_ms else None, video_path=video
         )
-        cascade = orchestrate.build_cascade(CascadeArtifact.load(cascade_json), detector, models_dir, dd_dir)
+        cascade = cascade_artifact.load_cascade(CascadeArtifact.load(cascade_json), detector, models_dir, dd_dir)
         t0 = time.perf_counter()
         run = cascade.run_video(video, start=0, stop=int(frames))
         _report(mode=mode, frames=len(run.frame_index), seconds=time.perf_counter() - t0, fps_e2e=run.fps_e2e)

@@ -26,7 +26,7 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from noscope_core.spec import (  # noqa: E402
+from noscope_core.spec.camera import (  # noqa: E402
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_FNR,
@@ -343,7 +343,7 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
 def summarize(result: dict, json_path: Path, md_path: Path, log=print) -> None:
     """Derive the goals and bottlenecks from the measurements, write both files and print the tables."""
     from benchmarks.table import render
-    from noscope_core.atomic import write_json, write_text
+    from noscope_core.common.atomic import write_json, write_text
 
     cams = result.get("cameras", {})  # the JSON file sorts keys: summarize in the benchmark's own camera order
     result["cameras"] = {k: cams[k] for k in sorted(cams, key=lambda k: (CAMERAS + (k,)).index(k))}
@@ -373,9 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from benchmarks.cameras import composite_camera, default_camera, synthetic_camera
     from benchmarks.memory import memory_scaling
-    from noscope_core.atomic import write_json
-    from noscope_core.errors import NoScopeError
-    from noscope_core.paths import noscope_home
+    from noscope_core.common.atomic import write_json
+    from noscope_core.common.errors import NoScopeError
+    from noscope_core.common.paths import noscope_home
 
     t_start = time.perf_counter()
     home = noscope_home()
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cameras:
         log(f"== camera {name}")
         if name in ("vtest", "vtest-long"):
-            from noscope_core.query import ROI
+            from noscope_core.spec.query import ROI
 
             if name == "vtest-long":
                 cam, why = composite_camera(home, quick=args.quick, log=log)

@@ -28,8 +28,8 @@ TARGET = 0.01
 
 
 def path_frames(video: Path, h264: bool = False) -> dict[str, np.ndarray]:
-    from noscope_core.readers import OpenCVReader, PyAVReader
-    from noscope_core.video import ViewSpec
+    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.readers import OpenCVReader, PyAVReader
 
     paths = {"opencv": (OpenCVReader(), ViewSpec(50)), "pyav": (PyAVReader(), ViewSpec(50))}
     if h264:  # lowres does nothing on H.264; skipping its loop filter is the decoding that changes pixels
@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
     from benchmarks.cameras import synthetic_camera
-    from noscope_core.atomic import write_json, write_text
-    from noscope_core.paths import noscope_home
-    from noscope_core.specialized import ModelSpec
-    from noscope_core.synthetic import load_truth
-    from noscope_core.training import train_models
+    from noscope_core.common.atomic import write_json, write_text
+    from noscope_core.common.paths import noscope_home
+    from noscope_core.footage.synthetic import load_truth
+    from noscope_core.models.specialized import ModelSpec
+    from noscope_core.models.training import train_models
 
     video = synthetic_camera(noscope_home(), args.frames).video
     y = load_truth(video).presence("car")

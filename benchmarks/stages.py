@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cameras import BenchCamera
-from noscope_core import orchestrate
-from noscope_core.artifacts import FINGERPRINT_CHARS
-from noscope_core.cascade_artifact import CascadeArtifact
-from noscope_core.errors import ArtifactError
-from noscope_core.framestore import FrameStore
-from noscope_core.labelset import ALL_SEGMENTS
-from noscope_core.spec import DEFAULT_CONFIDENCE, Targets, TrainingOptions
-from noscope_core.video import probe_video
-from noscope_core.views import model_view
+from noscope_core.common.artifacts import FINGERPRINT_CHARS
+from noscope_core.common.errors import ArtifactError
+from noscope_core.flows import stages
+from noscope_core.optimizer import cascade_artifact
+from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+from noscope_core.reference.label_artifact import ALL_SEGMENTS
+from noscope_core.spec.camera import DEFAULT_CONFIDENCE, Targets, TrainingOptions
+from noscope_core.video.decode import probe_video
+from noscope_core.video.framestore import FrameStore
+from noscope_core.video.views import model_view
 
 
 @dataclass
@@ -25,12 +26,12 @@ class Prepared:
 
     camera: BenchCamera
     store: Any  # FrameStore
-    labels: Any  # labelset.LabelSet
+    labels: Any  # label_artifact.LabelSet
     detector: Any  # ReferenceDetector
     models: list
     dds: list
     artifact: CascadeArtifact
-    cascade: Any  # noscope_core.cascade.Cascade
+    cascade: Any  # noscope_core.cascade.routing.Cascade
     work: Path
     seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -76,7 +77,7 @@ def prepare(
     except ArtifactError:
         reused = False
     t0 = time.perf_counter()
-    store = orchestrate.decode(spec, store_root)
+    store = stages.decode(spec, store_root)
     seconds["decode_store"] = time.perf_counter() - t0
     notes["store_reused"] = reused
     notes["store_build_seconds"] = float(store.meta.get("build_seconds", 0.0))
@@ -84,7 +85,7 @@ def prepare(
     log(f"  frame store: {store.n_frames:,} frames ({'reused' if notes['store_reused'] else 'built'})")
 
     t0 = time.perf_counter()
-    labels = orchestrate.label(spec, store, detector, ALL_SEGMENTS, cache_root=home / "cache" / "detections")
+    labels = stages.label(spec, store, detector, ALL_SEGMENTS, cache_root=home / "cache" / "detections")
     seconds["label"] = time.perf_counter() - t0
     notes["frames_detected_now"] = int(labels.frames_detected)
     notes["positive_rates"] = labels.positive_rates()
@@ -95,7 +96,7 @@ def prepare(
     )
 
     work = home / "bench" / "work" / f"{key}-{spec.query.key()}"
-    prepared = orchestrate.prepare_cascade(spec, store, labels, work, allow_fallback=False)
+    prepared = stages.prepare_cascade(spec, store, labels, work, allow_fallback=False)
     seconds.update(prepared.seconds)
     notes["models"] = {
         r.model.name: {"val_accuracy": r.val_accuracy, "epochs": r.epochs, "train_seconds": r.train_seconds}
@@ -104,7 +105,7 @@ def prepare(
     log(f"  trained {len(prepared.models)} specialized models in {seconds['train']:.1f} s")
     art = prepared.artifact
     log(f"  cascade: {art.best.describe()}" + ("  [FELL BACK]" if art.fell_back else ""))
-    cascade = orchestrate.build_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
+    cascade = cascade_artifact.load_cascade(art, detector, prepared.models_dir, prepared.dd_dir)
     return Prepared(
         camera,
         store,

@@ -1,6 +1,6 @@
 """``noscope apply CASCADE_OR_CAMERA VIDEO…``: answer new footage with a trained cascade, certified on each video.
 
-The engine (``noscope_core.apply``) does the work; this module resolves the cascade (a ``cascade.json`` path, or a
+The engine (``noscope_core.flows.apply_flow``) does the work; this module resolves the cascade (a ``cascade.json`` path, or a
 camera id whose Dagster artifacts exist), checks every argument before any video is decoded, and prints.
 """
 
@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from noscope_cli.query import _log, add_promise_arguments, promise_lines
-from noscope_core.errors import QueryError
+from noscope_core.common.errors import QueryError
 
 
 def register(subparsers) -> None:
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 class ApplyPlan:
     """Everything ``apply`` needs, checked: the cascade, the videos, the reference and the options."""
 
-    trained: object  # noscope_core.apply.TrainedCascade
+    trained: object  # noscope_core.flows.apply_flow.TrainedCascade
     videos: tuple[Path, ...]
     reference_spec: str
     reference_fps: float | None
@@ -52,10 +52,10 @@ class ApplyPlan:
 
 def plan_from_args(args) -> ApplyPlan:
     """Resolve and check every argument; one-line errors, before any video is decoded or model loaded."""
-    from noscope_core.apply import TrainedCascade, check_video, with_confidence
-    from noscope_core.certify_answer import CertifyOptions
-    from noscope_core.query_command import check_output_file
-    from noscope_core.spec import DEFAULT_CONFIDENCE, parse_confidence
+    from noscope_core.flows.apply_flow import TrainedCascade, check_video, with_confidence
+    from noscope_core.flows.query_flow import check_output_file
+    from noscope_core.guarantees.certify_answer import CertifyOptions
+    from noscope_core.spec.camera import DEFAULT_CONFIDENCE, parse_confidence
 
     check_output_file(args.json_out, "--json")
     certify = CertifyOptions.of(not args.no_certify, args.certify_budget)
@@ -85,7 +85,7 @@ def plan_from_args(args) -> ApplyPlan:
 
 def _camera_cascade(camera_id: str):
     """The Dagster artifacts of a registry camera (``.noscope/artifacts/<camera>/…``) and its reference spec."""
-    from noscope_core.apply import TrainedCascade
+    from noscope_core.flows.apply_flow import TrainedCascade
     from pipelines.resources import ArtifactStore, CameraRegistry
 
     registry = CameraRegistry()
@@ -112,10 +112,10 @@ def _camera_cascade(camera_id: str):
 
 
 def run(args) -> int:
-    from noscope_core.apply import apply_to_video
-    from noscope_core.atomic import write_json
-    from noscope_core.detectors import make_detector
-    from noscope_core.video import probe_video
+    from noscope_core.common.atomic import write_json
+    from noscope_core.flows.apply_flow import apply_to_video
+    from noscope_core.reference.detectors import make_detector
+    from noscope_core.video.decode import probe_video
 
     log = (lambda *_: None) if args.quiet else _log
     plan = plan_from_args(args)
@@ -137,7 +137,7 @@ def run(args) -> int:
 
 def format_applied(r) -> str:
     """The human summary of one applied video (a ``QueryResult`` whose segment is the whole video)."""
-    from noscope_core.report import preview_intervals
+    from noscope_core.present.frontier import preview_intervals
 
     art = r.artifact
     lines = [

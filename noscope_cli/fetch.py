@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from noscope_core.fetch import fetch
+    from noscope_core.fetch.packages import fetch
 
     include = ["vtest", "ssd"] + (["yolov3-tiny"] if args.yolov3_tiny else [])
     paths = fetch(from_dir=args.from_dir, include=include, force=args.force)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from noscope_core.composite.drift import DRIFT_CHOICES
+    from noscope_core.footage.composite.drift import DRIFT_CHOICES
 
     p = subparsers.add_parser(
         "make-camera",
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 def output_path(name: str) -> Path:
     """A bare name goes to ``$NOSCOPE_HOME/videos/NAME.mp4``; anything with a suffix or a folder is a path."""
-    from noscope_core.paths import safe_name, videos_dir
+    from noscope_core.common.paths import safe_name, videos_dir
 
     path = Path(name).expanduser()
     if path.suffix or len(path.parts) > 1:
@@ -45,9 +45,9 @@ def output_path(name: str) -> Path:
 def run(args) -> int:
     import dataclasses
 
-    from noscope_core.composite import LongCameraSpec, existing_camera, make_long_camera
-    from noscope_core.composite.drift import DriftSpec, parse_drift
-    from noscope_core.composite.scene import SceneSpec
+    from noscope_core.footage.composite import LongCameraSpec, existing_camera, make_long_camera
+    from noscope_core.footage.composite.drift import DriftSpec, parse_drift
+    from noscope_core.footage.composite.scene import SceneSpec
 
     scene = SceneSpec()
     if args.peak_groups_per_min is not None:

@@ -1,6 +1,6 @@
 """``noscope query VIDEO --object CLASS``: train, optimize and run a cascade, then print what it found.
 
-The engine (``noscope_core.query_command``) does the work; this module parses the arguments into its options
+The engine (``noscope_core.flows.query_flow``) does the work; this module parses the arguments into its options
 and prints the summary.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from noscope_core import spec
-from noscope_core.errors import QueryError
-from noscope_core.query import ROI, Query, parse_split, parse_target
+from noscope_core.common.errors import QueryError
+from noscope_core.spec import camera as spec
+from noscope_core.spec.query import ROI, Query, parse_split, parse_target
 
 
 def register(subparsers) -> None:
@@ -79,7 +79,7 @@ def register(subparsers) -> None:
 
 def add_promise_arguments(parser, confidence_help: str | None = None) -> None:
     """--confidence, --certify-budget, --no-certify: shared by ``query`` and ``apply``."""
-    from noscope_core.certify import DEFAULT_CERTIFY_BUDGET
+    from noscope_core.guarantees.certificate import DEFAULT_CERTIFY_BUDGET
 
     parser.add_argument(
         "--confidence",
@@ -102,7 +102,7 @@ def add_promise_arguments(parser, confidence_help: str | None = None) -> None:
 
 
 def run(args) -> int:
-    from noscope_core.query_command import run_query_command
+    from noscope_core.flows.query_flow import run_query_command
 
     opts = options_from_args(args)
     pictures = {
@@ -120,7 +120,7 @@ def run(args) -> int:
 
 def check_output_path(flag: str, path: Path | None, suffix: str) -> None:
     """Refuse an output path that cannot be written before any work starts (minutes of decoding and training)."""
-    from noscope_core.query_command import check_output_file
+    from noscope_core.flows.query_flow import check_output_file
 
     if path is None:
         return
@@ -132,14 +132,14 @@ def check_output_path(flag: str, path: Path | None, suffix: str) -> None:
 
 def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[str]:
     """The test segment's positive intervals as a timeline picture and/or a review reel; one line each."""
-    from noscope_core.video import probe_video
+    from noscope_core.video.decode import probe_video
 
     if timeline is None and clips is None:
         return []
     info = probe_video(result.video)
     lines = []
     if timeline is not None:
-        from noscope_core.timeline import timeline_picture
+        from noscope_core.present.timeline import timeline_picture
 
         seg = result.test_segment
         pic = timeline_picture(
@@ -159,7 +159,7 @@ def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[st
         if not result.intervals:
             lines.append(f"clips            none written to {clips}: no positive frames")
         else:
-            from noscope_core.clips import positive_clips
+            from noscope_core.present.clips import positive_clips
 
             reel = positive_clips(result.video, result.intervals, info.fps, clips)
             lines.append(
@@ -170,7 +170,7 @@ def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[st
 
 
 def options_from_args(args):
-    from noscope_core.query_command import QueryOptions
+    from noscope_core.flows.query_flow import QueryOptions
 
     camera = spec.CameraSpec(
         video=Path(args.video),
@@ -211,8 +211,8 @@ def _log(msg: str) -> None:
 
 
 def format_summary(answer) -> str:
-    """The human summary of a ``noscope_core.query_command.QueryCommandResult``."""
-    from noscope_core.report import preview_intervals
+    """The human summary of a ``noscope_core.flows.query_flow.QueryCommandResult``."""
+    from noscope_core.present.frontier import preview_intervals
 
     r, art, dec = answer.result, answer.result.artifact, answer.decode
     seg = r.test_segment

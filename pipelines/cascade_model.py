@@ -54,17 +54,17 @@ def pip_requirements() -> list[str]:
 
 
 class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
-    """Rebuilds the cascade with ``orchestrate.build_cascade`` and answers "which frames contain the object"."""
+    """Rebuilds the cascade with ``stages.load_cascade`` and answers "which frames contain the object"."""
 
     def load_context(self, context) -> None:
-        from noscope_core import orchestrate
-        from noscope_core.cascade_artifact import CascadeArtifact
-        from noscope_core.detectors import make_detector
+        from noscope_core.optimizer import cascade_artifact
+        from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+        from noscope_core.reference.detectors import make_detector
 
         config = dict(context.model_config or {})
         spec = config.get("reference_spec")
         if not spec:
-            from noscope_core.errors import ArtifactError
+            from noscope_core.common.errors import ArtifactError
 
             raise ArtifactError("the model has no reference_spec in its model_config", "register it again")
         artifacts = context.artifacts
@@ -78,8 +78,8 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
             reference_fps=self.reference_fps,
             frame_size=tuple(frame_size) if frame_size else None,
         )
-        # build_cascade refuses a reference other than the one the cascade was optimized with, and stale files
-        self.cascade = orchestrate.build_cascade(
+        # load_cascade refuses a reference other than the one the cascade was optimized with, and stale files
+        self.cascade = cascade_artifact.load_cascade(
             self.info, detector, artifacts.get("models"), artifacts.get("difference")
         )
 
@@ -94,7 +94,7 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         """
         import numpy as np
 
-        from noscope_core.errors import QueryError
+        from noscope_core.common.errors import QueryError
 
         if isinstance(model_input, np.ndarray):
             return self._predict_frames(model_input)
@@ -127,8 +127,8 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         A synthetic reference is the exact truth of one synthetic video (its identity is that video's), so on
         another synthetic video the same cheap stages defer to that video's truth; real references are unchanged.
         """
-        from noscope_core.cascade import Cascade
-        from noscope_core.detectors import make_detector
+        from noscope_core.cascade.routing import Cascade
+        from noscope_core.reference.detectors import make_detector
 
         kind, sep, bound = self.reference_spec.partition(":")
         if kind.strip().lower() != "synthetic" or (sep and Path(bound).expanduser().resolve() == Path(video).resolve()):
@@ -140,8 +140,8 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
     def _predict_frames(self, frames):
         import numpy as np
 
-        from noscope_core.errors import VideoError
-        from noscope_core.readers import shrink_decoded
+        from noscope_core.common.errors import VideoError
+        from noscope_core.video.readers import shrink_decoded
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise VideoError(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from noscope_core.cascade_artifact import CascadeArtifact
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 
 MODEL_PREFIX = "noscope-cascade-"
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from noscope_core.errors import ArtifactError
+from noscope_core.common.errors import ArtifactError
 from pipelines.tracking import CHAMPION, MODEL_PREFIX, MlflowTracker, _sqlite_path
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from noscope_core.report import preview_intervals
+from noscope_core.present.frontier import preview_intervals
 
 LOCATION, JOB = "noscope", "train_camera"
 
@@ -28,7 +28,7 @@ def run_demo(camera: str | None = None, log: Callable[[str], None] = print) -> i
     home = dagster_home()  # before Dagster reads DAGSTER_HOME
     import dagster as dg
 
-    from noscope_core.locks import file_lock
+    from noscope_core.common.locks import file_lock
     from pipelines.partitions import sync_instance
     from pipelines.resources import CameraRegistry
 

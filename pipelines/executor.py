@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from noscope_core.errors import QueryError
+from noscope_core.common.errors import QueryError
 
 #: op tag that routes a step to a Celery queue (dagster-celery reads it); the rest go to the "dagster" queue
 QUEUE_TAG = "dagster-celery/queue"

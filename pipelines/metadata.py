@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from noscope_core import report
+from noscope_core.present import frontier as report
 
 
 def pct(rate: float | None, digits: int = 2) -> dg.MetadataValue:

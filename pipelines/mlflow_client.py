@@ -11,8 +11,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from noscope_core.atomic import json_default
-from noscope_core.locks import file_lock
+from noscope_core.common.atomic import json_default
+from noscope_core.common.locks import file_lock
 
 _TAG_MAX = 5000  # MLflow caps tag values at 8000 characters; long texts go to artifacts
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import dagster as dg
 
-from noscope_core.atomic import write_json
-from noscope_core.camera import load_cameras
-from noscope_core.errors import ArtifactError, QueryError
-from noscope_core.paths import inside, safe_name
-from noscope_core.spec import CameraSpec
+from noscope_core.common.atomic import write_json
+from noscope_core.common.errors import ArtifactError, QueryError
+from noscope_core.common.paths import inside, safe_name
+from noscope_core.spec.camera import CameraSpec
+from noscope_core.spec.registry import load_cameras
 from pipelines.tracking import MlflowTracker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ class ReferenceDetectorResource(dg.ConfigurableResource):
 
         ``synthetic`` is ground truth bound to one video, so it is resolved to ``synthetic:<video>``.
         """
-        from noscope_core.orchestrate import open_reference
+        from noscope_core.flows.stages import open_reference
 
         camera = dataclasses.replace(camera, reference_fps=self.fps_for(camera))
         return open_reference(camera, frame_size=frame_size, video=video)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import dagster as dg
 
-from noscope_core.errors import NoScopeError
+from noscope_core.common.errors import NoScopeError
 from pipelines.assets import train_camera
 from pipelines.partitions import CAMERAS
 from pipelines.resources import CameraRegistry

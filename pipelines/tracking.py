@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from noscope_core.errors import ArtifactError
-from noscope_core.paths import safe_name
+from noscope_core.common.errors import ArtifactError
+from noscope_core.common.paths import safe_name
 from pipelines.champion import CHAMPION, MODEL_PREFIX, CascadeSummary, Registration, champion_decision
 from pipelines.mlflow_client import (
     _client,
@@ -66,7 +66,7 @@ from pipelines.mlflow_text import (
 )
 
 if TYPE_CHECKING:  # the engine's artifact types load torch: imported where a cascade is actually read
-    from noscope_core.cascade_artifact import CascadeArtifact
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PENDING_REASON = "taken after the query on the test segment measures the test error"
@@ -147,7 +147,7 @@ class MlflowTracker(dg.ConfigurableResource):
         """
         if not self.enabled:
             return ""
-        from noscope_core.query import Query
+        from noscope_core.spec.query import Query
 
         safe_name(camera_id, "camera id")
         camera = query if isinstance(query.get("query"), dict) else {}
@@ -169,7 +169,7 @@ class MlflowTracker(dg.ConfigurableResource):
         return run.info.run_id
 
     def logger_factory(self, parent_run_id: str) -> Callable[[Any], Any] | None:
-        """For ``noscope_core.specialized.train_models``: spec -> Lightning ``MLFlowLogger`` on a fresh child run.
+        """For ``noscope_core.models.specialized.train_models``: spec -> Lightning ``MLFlowLogger`` on a fresh child run.
 
         The child is the variant's one child run: :meth:`log_variants` later finds it by its tags and fills it.
         A second call for the same variant under the same parent (a retried step) deletes the stale child first.
@@ -276,7 +276,7 @@ class MlflowTracker(dg.ConfigurableResource):
             return
         from mlflow.entities import Metric
 
-        from noscope_core import report
+        from noscope_core.present import frontier as report
 
         client = self.client()
         art, cascade_info = artifact, artifact.to_dict()
@@ -415,7 +415,7 @@ class MlflowTracker(dg.ConfigurableResource):
             return Registration(name, 0, False, "tracking disabled")
         from mlflow.exceptions import MlflowException
 
-        from noscope_core.cascade_artifact import CascadeArtifact
+        from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 
         art = CascadeArtifact.load(cascade_json)
         summary = CascadeSummary.from_cascade(art)

@@ -7,7 +7,7 @@ import time
 
 def slow_store_reader(delay_s: float) -> None:
     """Patch this process's frame-store builder: its reader sleeps ``delay_s`` per view after each batch."""
-    import noscope_core.framestore as framestore
+    import noscope_core.video.framestore as framestore
 
     choose = framestore.choose_reader
 

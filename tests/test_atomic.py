@@ -1,6 +1,6 @@
 import pytest
 
-from noscope_core.atomic import atomic_dir, atomic_path, write_json
+from noscope_core.common.atomic import atomic_dir, atomic_path, write_json
 
 
 def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
@@ -16,7 +16,7 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
 
 @pytest.mark.parametrize("atomic_swap", [True, False], ids=["exchange", "two-renames"])
 def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path, monkeypatch, atomic_swap):
-    import noscope_core.atomic as atomic
+    import noscope_core.common.atomic as atomic
 
     if not atomic_swap:
         monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
@@ -47,7 +47,7 @@ def test_atomic_dir_removes_folders_left_by_killed_writers_but_not_live_ones(tmp
 
 
 def test_exchange_swaps_two_folders_in_one_step_where_the_system_can(tmp_path):
-    from noscope_core.atomic import exchange
+    from noscope_core.common.atomic import exchange
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from noscope_core.baselines import BaselineRun, FrameSkipBaseline, MotionGateBaseline
-from noscope_core.cascade import CascadeConfig, simulate
-from noscope_core.detectors.base import Detection, ReferenceDetector
-from noscope_core.errors import DegenerateLabelsError, QueryError
-from noscope_core.evaluate import error_rates
-from noscope_core.query import ROI, Query
-from noscope_core.video import ViewSpec, iter_frames, preprocess
+from noscope_core.cascade.evaluate import error_rates
+from noscope_core.cascade.routing import CascadeConfig, simulate
+from noscope_core.common.errors import DegenerateLabelsError, QueryError
+from noscope_core.optimizer.baselines import BaselineRun, FrameSkipBaseline, MotionGateBaseline
+from noscope_core.reference.detectors.base import Detection, ReferenceDetector
+from noscope_core.spec.query import ROI, Query
+from noscope_core.video.decode import ViewSpec, iter_frames, preprocess
 
 W, H = 96, 64
 QUERY = Query("blob", ROI(0.0, 0.0, 1.0, 1.0))
@@ -125,7 +125,7 @@ def test_reference_on_every_frame_reproduces_the_reference_and_calls_it_once_per
 def test_a_reference_failing_mid_stream_stops_the_baselines_decoder_thread(video):
     import threading
 
-    from noscope_core.errors import DetectorError
+    from noscope_core.common.errors import DetectorError
 
     class Crashing(BrightBlobDetector):
         def _detect(self, frames, frame_indices):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
 
 pytest.importorskip("av")
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import beta
 
-from noscope_core.bounds import (
+from noscope_core.common.errors import QueryError
+from noscope_core.guarantees.bounds import (
     evidence_unit_frames,
     fnr_fpr_bounds,
     max_errors_proven,
@@ -16,7 +17,6 @@ from noscope_core.bounds import (
     shortfall_sentence,
     zero_error_shortfall,
 )
-from noscope_core.errors import QueryError
 
 
 @pytest.mark.parametrize("n", [1, 10, 300, 5000])
@@ -75,7 +75,7 @@ def test_shortfall_says_how_much_footage_in_frames_and_time_without_negative_cou
 
 
 def test_shortfall_sentence_says_less_than_one_event_rather_than_about_zero():
-    from noscope_core.bounds import Shortfall, shortfall_sentence
+    from noscope_core.guarantees.bounds import Shortfall, shortfall_sentence
 
     few = Shortfall(0.01, 0.95, 205, 420.0, 0.16, 86_100, 300)
     text = shortfall_sentence("fnr <= 0.01", few, fps=10)

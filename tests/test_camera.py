@@ -1,7 +1,7 @@
 import pytest
 
-from noscope_core.camera import load_cameras
-from noscope_core.errors import QueryError
+from noscope_core.common.errors import QueryError
+from noscope_core.spec.registry import load_cameras
 
 
 def test_registry_parses_cameras_with_env_expansion(tmp_path, monkeypatch):

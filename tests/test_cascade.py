@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from noscope_core.cascade import (
+from noscope_core.cascade.routing import (
     PENDING,
     Cascade,
     CascadeConfig,
@@ -19,10 +19,10 @@ from noscope_core.cascade import (
     expand_to_frames,
     simulate,
 )
-from noscope_core.detectors.base import Detection, ReferenceDetector
-from noscope_core.errors import ArtifactError, QueryError
-from noscope_core.labels import frame_label
-from noscope_core.query import Query
+from noscope_core.common.errors import ArtifactError, QueryError
+from noscope_core.reference.detectors.base import Detection, ReferenceDetector
+from noscope_core.reference.labels import frame_label
+from noscope_core.spec.query import Query
 
 QUERY = Query("person")
 
@@ -334,8 +334,8 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
                     indices=sel, small={"fake": small[sel]}, full=lambda ii, sel=sel: [full[sel[i]] for i in ii]
                 )
 
-    import noscope_core.readers as readers
-    import noscope_core.video as video
+    import noscope_core.video.decode as video
+    import noscope_core.video.readers as readers
 
     monkeypatch.setattr(readers, "choose_reader", lambda path, reader="auto": FakeReader())
     monkeypatch.setattr(readers, "iter_views", lambda path, views, reader, **kw: reader.iter_views(path, views, **kw))
@@ -365,7 +365,7 @@ def test_run_video_stops_its_decoder_thread_when_the_reference_fails_mid_stream(
     import threading
 
     cv2 = pytest.importorskip("cv2")
-    from noscope_core.errors import DetectorError
+    from noscope_core.common.errors import DetectorError
 
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
@@ -379,7 +379,7 @@ def test_run_video_stops_its_decoder_thread_when_the_reference_fails_mid_stream(
                 raise DetectorError("the detector crashed on frame 8")
             return super()._detect(frames, frame_indices)
 
-    from noscope_core.video import ViewSpec
+    from noscope_core.video.decode import ViewSpec
 
     cascade = Cascade(CascadeConfig.reference_only(), BrokenReference(), QUERY, ViewSpec(size=8))
     try:
@@ -421,8 +421,8 @@ def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(t
     """With ``lowres`` the small frames come from reduced-resolution decoding and the reference's full frames
     are decoded again at full size: the same labels as a store built the same way."""
     cv2 = pytest.importorskip("cv2")
-    from noscope_core.readers import iter_views
-    from noscope_core.video import DecodeStats, ViewSpec, preprocess, read_frames
+    from noscope_core.video.decode import DecodeStats, ViewSpec, preprocess, read_frames
+    from noscope_core.video.readers import iter_views
 
     rng = np.random.default_rng(11)
     n, path = 30, tmp_path / "clip.avi"

@@ -7,16 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from noscope_core.composite import LongCameraSpec, existing_camera, load_truth, make_long_camera, truth_path
-from noscope_core.composite.background import boxes_mask, median_background
-from noscope_core.composite.bank import SourceBank, load_bank, save_bank
-from noscope_core.composite.drift import DriftSpec, parse_drift
-from noscope_core.composite.make import render_frames
-from noscope_core.composite.perspective import Perspective, fit_perspective
-from noscope_core.composite.render import compose
-from noscope_core.composite.scene import Appearance, SceneSpec, arrival_times_s, rhythm
-from noscope_core.composite.sprites import SpriteTrack, clean_runs, fill_gaps, link_tracks, person_mask
-from noscope_core.errors import ArtifactError, NoScopeError, QueryError, VideoError
+from noscope_core.common.errors import ArtifactError, NoScopeError, QueryError, VideoError
+from noscope_core.footage.composite import LongCameraSpec, existing_camera, load_truth, make_long_camera, truth_path
+from noscope_core.footage.composite.background import boxes_mask, median_background
+from noscope_core.footage.composite.bank import SourceBank, load_bank, save_bank
+from noscope_core.footage.composite.drift import DriftSpec, parse_drift
+from noscope_core.footage.composite.make import render_frames
+from noscope_core.footage.composite.perspective import Perspective, fit_perspective
+from noscope_core.footage.composite.render import compose
+from noscope_core.footage.composite.scene import Appearance, SceneSpec, arrival_times_s, rhythm
+from noscope_core.footage.composite.sprites import SpriteTrack, clean_runs, fill_gaps, link_tracks, person_mask
 
 W, H = 192, 144
 PERSPECTIVE = Perspective(slope=0.4, intercept=0.0)  # 40 px tall at row 100
@@ -170,7 +170,7 @@ def test_truth_boxes_match_the_drawn_pixels(bank):
     n_checked = 0
     for f, img, placed in render_frames(spec, bank):
         # without noise, what differs from the lit background is people, inside their boxes
-        from noscope_core.composite.drift import apply_light, gains_bgr
+        from noscope_core.footage.composite.drift import apply_light, gains_bgr
 
         lit = apply_light(bank.background, gains_bgr(f / spec.fps, spec.seconds, spec.seed, spec.drift))
         changed = np.abs(img.astype(int) - lit.astype(int)).max(axis=2) > 30

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from noscope_cli import make_camera
-from noscope_core.errors import QueryError
+from noscope_core.common.errors import QueryError
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -40,9 +40,9 @@ def test_make_camera_refuses_bad_options_in_one_line(monkeypatch, tmp_path):
 
 @pytest.mark.real
 def test_people_cut_from_vtest_walk_again():
-    from noscope_core.composite.bank import source_bank
-    from noscope_core.composite.make import LongCameraSpec, render_frames
-    from noscope_core.paths import default_video
+    from noscope_core.common.paths import default_video
+    from noscope_core.footage.composite.bank import source_bank
+    from noscope_core.footage.composite.make import LongCameraSpec, render_frames
 
     if not default_video().is_file():
         pytest.skip("vtest.avi not fetched (run `noscope fetch`)")

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from noscope_core.costs import StageCosts, measure_cost_ms, measure_stage_costs
-from noscope_core.errors import ArtifactError
+from noscope_core.cascade.costs import StageCosts, measure_cost_ms, measure_stage_costs
+from noscope_core.common.errors import ArtifactError
 
 
 def test_measure_cost_ms_reports_per_frame_time_of_batched_calls():

@@ -9,14 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from noscope_core import labelset, orchestrate
-from noscope_core.camera import camera_from_dict
-from noscope_core.cascade_artifact import CascadeArtifact
-from noscope_core.decoding_choice import DecodingChoice, decide_decoding, price_option
-from noscope_core.errors import QueryError
-from noscope_core.query import Query
-from noscope_core.reading_costs import ReadingCost, ReadingCosts
-from noscope_core.spec import CameraSpec, Targets, TrainingOptions
+from noscope_core.common.errors import QueryError
+from noscope_core.flows import stages, test_segment
+from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+from noscope_core.optimizer.decoding_choice import DecodingChoice, decide_decoding, price_option
+from noscope_core.reference import label_artifact
+from noscope_core.spec.camera import CameraSpec, Targets, TrainingOptions
+from noscope_core.spec.query import Query
+from noscope_core.spec.registry import camera_from_dict
+from noscope_core.video.reading_costs import ReadingCost, ReadingCosts
 from tests.counting_reference import SCENE
 
 av = pytest.importorskip("av")
@@ -54,8 +55,8 @@ def test_the_decodings_option_is_checked_and_round_trips(tmp_path):
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory):
     """A small synthetic MPEG-4 camera, labelled by its exact truth, offered the exact and the lr2 decoding."""
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     root = tmp_path_factory.mktemp("decodings")
     video = write_synthetic_video(root / "cam.avi", 240, SyntheticScene(**{**SCENE, "width": 128, "height": 96}))
@@ -66,10 +67,12 @@ def camera(tmp_path_factory):
         targets=Targets(0.1, 0.1, None),
         training=TrainingOptions(max_epochs=1, models=("c1-f16-d32-s2",), decodings=("lr2",)),
     )
-    store = orchestrate.decode(spec, root / "store", progress=False)
+    store = stages.decode(spec, root / "store", progress=False)
     detector = SyntheticDetector(video, cost_ms_per_frame=20.0)
-    labels = labelset.label(store, detector, spec.query, spec.split.fractions, ("train", "threshold"), progress=False)
-    prepared = orchestrate.prepare_cascade(spec, store, labels, root / "work")
+    labels = label_artifact.label_segments(
+        store, detector, spec.query, spec.split.fractions, ("train", "threshold"), progress=False
+    )
+    prepared = stages.prepare_cascade(spec, store, labels, root / "work")
     return spec, store, labels, detector, prepared, root
 
 
@@ -100,13 +103,13 @@ def test_each_decoding_trains_its_own_models_and_the_artifact_records_the_choice
     assert "chosen:" in art.describe() and "ms/frame reading" in art.describe()
 
     # the query runs with the chosen view: from the stored frames and streamed from the file, alike
-    from noscope_core.apply import TrainedCascade
+    from noscope_core.flows.apply_flow import TrainedCascade
 
     trained = TrainedCascade.load(prepared.cascade_json)  # finds the chosen view's models by the artifact's folder
     assert trained.models_dir == prepared.models_dir or trained.models_dir is None
     cascade = trained.cascade_for(detector)
     assert cascade.view == art.view
-    result = orchestrate.run_query(cascade, art, store, labels.segments.test, spec.video, certify=None)
+    result = test_segment.run_on_segment(cascade, art, store, labels.segments.test, spec.video, certify=None)
     assert result.to_dict()["decoding"]["chosen_view"] == choice.chosen_view
     if result.labels_agree_e2e is not None:
         assert result.labels_agree_e2e == 1.0
@@ -120,7 +123,7 @@ def _costs(ms: dict[str, float]) -> ReadingCosts:
 
 def test_the_cheaper_decoding_wins_only_when_its_cascade_meets_the_targets(camera):
     spec, store, labels, detector, prepared, root = camera
-    exact = orchestrate.optimize(spec, store, labels, prepared.models, prepared.dds, keyframe_first=False)
+    exact = stages.optimize(spec, store, labels, prepared.models, prepared.dds, keyframe_first=False)
     cheap = dataclasses.replace(exact, view=dataclasses.replace(exact.view, lowres=2), fell_back=False, reason=None)
     exact = dataclasses.replace(exact, fell_back=False, reason=None)
     costs = _costs({"full50": 1.0, "full50-lr2": 0.4})  # the lr2 view reads at 40 % of the exact one's cost
@@ -143,7 +146,7 @@ def test_the_cheaper_decoding_wins_only_when_its_cascade_meets_the_targets(camer
 def test_an_impossible_target_keeps_the_exact_decoding(camera, tmp_path):
     spec, store, labels, detector, prepared, root = camera
     strict = dataclasses.replace(spec, targets=Targets(0.0, 0.0, 0.999))
-    again = orchestrate.prepare_cascade(strict, store, labels, root / "work", reuse=True)  # models reused
+    again = stages.prepare_cascade(strict, store, labels, root / "work", reuse=True)  # models reused
     choice = again.artifact.decoding
     assert choice is not None and again.train_results == ()
     assert not any(o.meets_targets for o in choice.options)
@@ -161,7 +164,7 @@ def test_artifacts_and_specs_without_decodings_load_unchanged(camera, tmp_path):
     assert "decoding" not in back.to_dict()
     assert back.describe() == back.best.describe()
     plain = dataclasses.replace(spec, training=TrainingOptions(max_epochs=1))
-    assert orchestrate.candidate_views(plain) == [orchestrate.model_view(spec.query)]
+    assert stages.candidate_views(plain) == [stages.model_view(spec.query)]
     assert np.asarray(store.frames("full50-lr2")).shape == np.asarray(store.frames("full50")).shape
 
 
@@ -183,26 +186,26 @@ class ShapeRecorder:
 
 
 def test_a_reduced_resolution_cascade_reads_its_view_and_the_reference_gets_exact_frames(camera):
-    from noscope_core.cascade import Cascade
-    from noscope_core.cascade_artifact import build_cascade
+    from noscope_core.cascade.routing import Cascade
+    from noscope_core.optimizer.cascade_artifact import load_cascade
 
     spec, store, labels, detector, prepared, root = camera
     folder = root / "work" / "views" / "full50-lr2"
     lr2 = next(v for v in store.views if v.name == "full50-lr2")
-    models = orchestrate.model_folder.load_models(folder / "models", spec.query)
-    dds = orchestrate.difference_folder.load_difference(folder / "difference", spec.query)
-    art = orchestrate.optimize(
+    models = stages.model_artifact.load_models(folder / "models", spec.query)
+    dds = stages.difference_artifact.load_difference(folder / "difference", spec.query)
+    art = stages.optimize(
         spec, store, labels, models, dds, models_dir=folder / "models", dd_dir=folder / "difference", view=lr2
     )
     assert art.view == lr2 and art.keyframe_plan is None  # keyframe-first plans are priced for exact views only
-    built = build_cascade(art, detector, folder / "models", folder / "difference")
+    built = load_cascade(art, detector, folder / "models", folder / "difference")
     # every frame the model sees goes on to the reference, so both paths hand it pixels
     config = dataclasses.replace(
         built.config, skip=1, dd_name=None, dd_threshold=0.0, dd_reference=None, c_low=0.0, c_high=1.0
     )
     ref = ShapeRecorder(detector)
     cascade = Cascade(config, ref, spec.query, lr2, model=built.model)
-    result = orchestrate.run_query(cascade, art, store, labels.segments.test, spec.video, certify=None)
+    result = test_segment.run_on_segment(cascade, art, store, labels.segments.test, spec.video, certify=None)
     assert result.reference_call_fraction > 0.5
     assert ref.shapes == {(96, 128, 3)}  # full size, although the view was decoded at a quarter of it
     assert result.labels_agree_e2e == 1.0  # stored and streamed frames of the lr2 view agree

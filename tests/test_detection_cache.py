@@ -1,5 +1,5 @@
-from noscope_core.detection_cache import DetectionCache
-from noscope_core.detectors.base import Detection
+from noscope_core.reference.detection_cache import DetectionCache
+from noscope_core.reference.detectors.base import Detection
 
 
 def test_cache_persists_chunks_and_resumes(tmp_path):

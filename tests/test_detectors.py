@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.detectors import DETECTOR_CHOICES, Detection, ReferenceDetector, make_detector
-from noscope_core.detectors.coco import COCO80_NAMES, canonical_name
-from noscope_core.errors import DetectorError, QueryError
-from noscope_core.fetch import require_model_files, verify
+from noscope_core.common.errors import DetectorError, QueryError
+from noscope_core.fetch.packages import require_model_files, verify
+from noscope_core.reference.detectors import DETECTOR_CHOICES, Detection, ReferenceDetector, make_detector
+from noscope_core.reference.detectors.coco import COCO80_NAMES, canonical_name
 
 
 def _real_frames(indices: list[int]) -> list[np.ndarray]:
@@ -21,7 +21,7 @@ def _real_frames(indices: list[int]) -> list[np.ndarray]:
     status = verify(include=("vtest",))
     if not status["vtest"]:
         pytest.skip("run `noscope fetch` first")
-    from noscope_core.paths import default_video
+    from noscope_core.common.paths import default_video
 
     cap = cv2.VideoCapture(str(default_video()))
     frames, i = [], 0
@@ -43,7 +43,7 @@ def _people(dets: list[Detection], min_score: float = 0.5) -> list[Detection]:
 def test_ssd_finds_people_on_a_real_vtest_frame():
     if not verify(include=("ssd",))["ssd"]:
         pytest.skip("run `noscope fetch` first")
-    from noscope_core.detectors.ssd import SSDMobileNetV3Detector
+    from noscope_core.reference.detectors.ssd import SSDMobileNetV3Detector
 
     det = SSDMobileNetV3Detector(num_threads=1)
     (frame,) = _real_frames([0])
@@ -62,7 +62,7 @@ def test_ssd_batched_forward_matches_one_frame_at_a_time_and_detection_model():
         pytest.skip("run `noscope fetch` first")
     import cv2
 
-    from noscope_core.detectors.ssd import PB, PBTXT, SSDMobileNetV3Detector
+    from noscope_core.reference.detectors.ssd import PB, PBTXT, SSDMobileNetV3Detector
 
     frames = _real_frames([0, 1, 2])
     batched = SSDMobileNetV3Detector(batch_size=3, num_threads=1).detect(frames, [0, 1, 2])
@@ -90,7 +90,7 @@ def test_ssd_batched_forward_matches_one_frame_at_a_time_and_detection_model():
 def test_yolov3_tiny_finds_people_with_full_height_boxes():
     if not verify(include=("yolov3-tiny",))["yolov3-tiny"]:
         pytest.skip("run `noscope fetch --yolov3-tiny` first")
-    from noscope_core.detectors.darknet import YoloV3TinyDetector
+    from noscope_core.reference.detectors.darknet import YoloV3TinyDetector
 
     det = YoloV3TinyDetector(num_threads=1)
     (frame,) = _real_frames([0])
@@ -103,7 +103,7 @@ def test_yolov3_tiny_finds_people_with_full_height_boxes():
 
 
 def test_ssd_with_corrupt_model_file_raises_detector_error(tmp_path):
-    from noscope_core.detectors.ssd import SSDMobileNetV3Detector
+    from noscope_core.reference.detectors.ssd import SSDMobileNetV3Detector
 
     for name in ("frozen_inference_graph.pb", "ssd_mobilenet_v3_large_coco_2020_01_14.pbtxt", "labels.txt"):
         (tmp_path / name).write_bytes(b"corrupt")
@@ -161,7 +161,7 @@ def _onnx_model(path: Path, rows: np.ndarray, layout: str, size: int = 64, names
 
 
 def test_onnx_v5_output_is_letterboxed_back_to_frame_fractions_with_nms(tmp_path):
-    from noscope_core.detectors.onnx import OnnxYoloDetector
+    from noscope_core.reference.detectors.onnx import OnnxYoloDetector
 
     # cx, cy, w, h (input pixels), objectness, p(cat), p(dog); the second box overlaps the first and loses NMS.
     rows = np.array(
@@ -186,7 +186,7 @@ def test_onnx_v5_output_is_letterboxed_back_to_frame_fractions_with_nms(tmp_path
 
 
 def test_onnx_v8_output_with_sidecar_names_and_plain_resize(tmp_path):
-    from noscope_core.detectors.onnx import OnnxYoloDetector
+    from noscope_core.reference.detectors.onnx import OnnxYoloDetector
 
     rows = np.array([[32, 32, 16, 16, 0.2, 0.6, 0.1], [10, 10, 4, 4, 0.0, 0.0, 0.1]])  # cx, cy, w, h, 3 classes
     path = _onnx_model(tmp_path / "v8.onnx", rows, "v8")
@@ -199,7 +199,7 @@ def test_onnx_v8_output_with_sidecar_names_and_plain_resize(tmp_path):
 
 
 def test_onnx_without_names_defaults_to_coco80(tmp_path):
-    from noscope_core.detectors.onnx import OnnxYoloDetector
+    from noscope_core.reference.detectors.onnx import OnnxYoloDetector
 
     rows = np.zeros((3, 84))
     rows[0, :4] = [32, 32, 8, 8]
@@ -211,7 +211,7 @@ def test_onnx_without_names_defaults_to_coco80(tmp_path):
 
 
 def test_onnx_declared_output_of_wrong_shape_is_refused_when_the_detector_is_made(tmp_path):
-    from noscope_core.detectors.onnx import OnnxYoloDetector
+    from noscope_core.reference.detectors.onnx import OnnxYoloDetector
 
     path = _onnx_model(tmp_path / "bad.onnx", np.zeros((3, 9)), "v5")  # declares (batch, 3, 9): 9 is no 5+nc
     with pytest.raises(DetectorError, match=r"shape \(batch, 3, 9\) \(as bad.onnx declares it\).*\(B, N, 5\+nc\)"):
@@ -220,7 +220,7 @@ def test_onnx_declared_output_of_wrong_shape_is_refused_when_the_detector_is_mad
 
 def test_onnx_output_of_wrong_shape_at_run_time_names_the_expected_shapes(tmp_path):
     # a model whose declared output leaves the size open can still produce a shape no YOLO layout fits
-    from noscope_core.detectors.onnx import OnnxYoloDetector
+    from noscope_core.reference.detectors.onnx import OnnxYoloDetector
 
     det = OnnxYoloDetector(_onnx_model(tmp_path / "ok.onnx", np.zeros((3, 85)), "v5"), num_threads=1)
     with pytest.raises(DetectorError, match=r"shape \(1, 3, 9\).*\(B, N, 5\+nc\).*\(B, 4\+nc, N\)"):
@@ -250,7 +250,7 @@ ROWS = [
 def test_precomputed_reads_csv_and_parquet_with_fraction_boxes(tmp_path, fmt):
     import pandas as pd
 
-    from noscope_core.detectors.precomputed import PrecomputedDetector
+    from noscope_core.reference.detectors.precomputed import PrecomputedDetector
 
     path = tmp_path / f"dets.{fmt}"
     df = pd.DataFrame(_table(ROWS))
@@ -268,7 +268,7 @@ def test_precomputed_reads_csv_and_parquet_with_fraction_boxes(tmp_path, fmt):
 def test_precomputed_converts_pixel_boxes_with_the_frame_size(tmp_path):
     import pandas as pd
 
-    from noscope_core.detectors.precomputed import PrecomputedDetector
+    from noscope_core.reference.detectors.precomputed import PrecomputedDetector
 
     path = tmp_path / "px.csv"
     pd.DataFrame(_table([(0, "person", 0.8, 76.8, 57.6, 38.4, 115.2)])).to_csv(path, index=False)
@@ -281,7 +281,7 @@ def test_precomputed_converts_pixel_boxes_with_the_frame_size(tmp_path):
 
 
 def test_precomputed_missing_columns_error_lists_the_required_columns(tmp_path):
-    from noscope_core.detectors.precomputed import PrecomputedDetector
+    from noscope_core.reference.detectors.precomputed import PrecomputedDetector
 
     path = tmp_path / "bad.csv"
     path.write_text("frame,label,score,x,y,w,h\n0,person,0.9,0.1,0.1,0.1,0.1\n")
@@ -291,7 +291,7 @@ def test_precomputed_missing_columns_error_lists_the_required_columns(tmp_path):
 
 
 def test_precomputed_non_numeric_column_is_refused(tmp_path):
-    from noscope_core.detectors.precomputed import PrecomputedDetector
+    from noscope_core.reference.detectors.precomputed import PrecomputedDetector
 
     path = tmp_path / "bad.csv"
     path.write_text("frame,class,score,x,y,w,h\n0,person,high,0.1,0.1,0.1,0.1\n")
@@ -302,7 +302,7 @@ def test_precomputed_non_numeric_column_is_refused(tmp_path):
 def test_precomputed_cost_is_unknown_without_reference_fps(tmp_path):
     import pandas as pd
 
-    from noscope_core.detectors.precomputed import PrecomputedDetector
+    from noscope_core.reference.detectors.precomputed import PrecomputedDetector
 
     path = tmp_path / "d.csv"
     pd.DataFrame(_table(ROWS)).to_csv(path, index=False)
@@ -324,7 +324,7 @@ def test_factory_requires_reference_fps_for_precomputed_detections(tmp_path):
 
 
 def test_factory_declares_reference_fps_on_a_real_detector(tmp_path):
-    from noscope_core.detectors.onnx import OnnxYoloDetector
+    from noscope_core.reference.detectors.onnx import OnnxYoloDetector
 
     rows = np.zeros((2, 85))
     det = make_detector(f"onnx:{_onnx_model(tmp_path / 'm.onnx', rows, 'v5')}", reference_fps=8.0)
@@ -363,9 +363,9 @@ def test_factory_dispatches_synthetic_lazily_with_path_and_cost(monkeypatch, tmp
         def _detect(self, frames, frame_indices):
             return [[] for _ in frame_indices]
 
-    module = types.ModuleType("noscope_core.detectors.synthetic")
+    module = types.ModuleType("noscope_core.reference.detectors.synthetic")
     module.SyntheticDetector = FakeSynthetic
-    monkeypatch.setitem(sys.modules, "noscope_core.detectors.synthetic", module)
+    monkeypatch.setitem(sys.modules, "noscope_core.reference.detectors.synthetic", module)
     make_detector(f"synthetic:{tmp_path / 'a.avi'}")
     make_detector("synthetic", reference_fps=5.0, video_path=tmp_path / "b.avi")
     assert made == [(tmp_path / "a.avi", 50.0), (tmp_path / "b.avi", 200.0)]

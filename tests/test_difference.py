@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from noscope_core.difference import (
+from noscope_core.common.errors import ArtifactError, DegenerateLabelsError, NoScopeError
+from noscope_core.models.difference import (
     DifferenceDetector,
     DifferenceSpec,
     FrameShapeError,
     default_difference_specs,
 )
-from noscope_core.errors import ArtifactError, DegenerateLabelsError, NoScopeError
 
 S = 50
 OBJECT_ROWS = slice(12, 18)  # inside tile row 1 of 5 (rows 10–19)

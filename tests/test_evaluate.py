@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noscope_core.evaluate import Interval, error_rates, intervals, positive_intervals
+from noscope_core.cascade.evaluate import Interval, error_rates, intervals, positive_intervals
 
 
 def test_error_rates_count_misses_over_positives_and_false_alarms_over_negatives():

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.errors import VideoError
-from noscope_core.readers import OpenCVReader, PyAVReader, shrink_decoded
-from noscope_core.readers.pyav_reader import _nal_types
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video import DecodeStats, ViewSpec
+from noscope_core.common.errors import VideoError
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.video.readers import OpenCVReader, PyAVReader, shrink_decoded
+from noscope_core.video.readers.pyav_reader import _nal_types
 from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")
@@ -126,7 +126,7 @@ def test_nal_types_are_read_from_length_prefixed_and_start_code_packets():
 
 
 def test_a_frame_store_decodes_unfiltered_views_in_their_own_pass(tmp_path, h264):
-    from noscope_core.framestore import build_frame_store
+    from noscope_core.video.framestore import build_frame_store
 
     store = build_frame_store(h264, tmp_path / "s", views=(ViewSpec(32), NLF), progress=False)
     _, fast, _, _ = _read(h264, (NLF,), keep_full=False)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from noscope_core import fetch as F
-from noscope_core.errors import DetectorError, FetchError
+from noscope_core.common.errors import DetectorError, FetchError
+from noscope_core.fetch import packages as F
 
 CONTENT = {"model.bin": b"weights " * 1000, "labels.txt": b"person\ncar\n"}
 

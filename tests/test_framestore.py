@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core import framestore
-from noscope_core.errors import ArtifactError, VideoError
-from noscope_core.framestore import FrameStore, build_frame_store
-from noscope_core.paths import default_video
-from noscope_core.query import ROI
-from noscope_core.readers import PyAVReader, iter_views
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video import ViewSpec, iter_frames, preprocess, probe_video
+from noscope_core.common.errors import ArtifactError, VideoError
+from noscope_core.common.paths import default_video
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.spec.query import ROI
+from noscope_core.video import framestore
+from noscope_core.video.decode import ViewSpec, iter_frames, preprocess, probe_video
+from noscope_core.video.framestore import FrameStore, build_frame_store
+from noscope_core.video.readers import PyAVReader, iter_views
 
 N = 70
 SCENE = SyntheticScene(width=128, height=96, seed=11, mean_gap_s=3.0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noscope_core.bounds import evidence_unit_frames, max_errors_proven, rate_bound
+from noscope_core.guarantees.bounds import evidence_unit_frames, max_errors_proven, rate_bound
 from tests.footage_sim import Process, footage, population_rates
 
 VIDEOS = 1000

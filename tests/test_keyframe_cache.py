@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.decode_costs import measure_decode_costs
-from noscope_core.keyframe_run import scan_keyframes
-from noscope_core.readers import FrameFetcher, KeyframeIndex, iter_views, keyframe_cache
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video import ViewSpec, file_fingerprint
+from noscope_core.cascade.keyframe_run import scan_keyframes
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.video.decode import ViewSpec, file_fingerprint
+from noscope_core.video.decode_costs import measure_decode_costs
+from noscope_core.video.readers import FrameFetcher, KeyframeIndex, iter_views, keyframe_cache
 
 av = pytest.importorskip("av")
 
@@ -76,7 +76,7 @@ def test_a_kept_index_is_read_back_by_every_user_without_a_second_demux(clip, de
     np.testing.assert_array_equal(again.keyframes, measured[1])
     keyframe_cache.forget()
     assert FrameFetcher(clip).index.n_packets == N
-    from noscope_core.keyframe_run import keyframe_index
+    from noscope_core.cascade.keyframe_run import keyframe_index
 
     keyframe_index(clip)
     assert len(demuxes) == 1
@@ -166,9 +166,9 @@ class RecordingModel:
 
 
 def test_a_keyframe_first_run_decodes_scan_and_opened_gops_as_the_view_asks(h264, demuxes):
-    from noscope_core.cascade import Cascade, CascadeConfig
-    from noscope_core.keyframe_plan import KeyframePlan
-    from noscope_core.keyframe_run import run_plan
+    from noscope_core.cascade.keyframe_plan import KeyframePlan
+    from noscope_core.cascade.keyframe_run import run_plan
+    from noscope_core.cascade.routing import Cascade, CascadeConfig
     from tests.test_cascade import QUERY, FakeReference
 
     view = ViewSpec(32, skip_loop_filter=True)
@@ -184,10 +184,10 @@ def test_a_keyframe_first_run_decodes_scan_and_opened_gops_as_the_view_asks(h264
 
 @pytest.mark.parametrize("view", [ViewSpec(32, lowres=2), ViewSpec(32, skip_loop_filter=True)], ids=lambda v: v.name)
 def test_the_reference_sees_exact_full_size_frames_in_opened_gops_of_a_reduced_view(clip, h264, view):
-    from noscope_core.cascade import Cascade, CascadeConfig
-    from noscope_core.keyframe_plan import KeyframePlan
-    from noscope_core.keyframe_run import run_plan
-    from noscope_core.video import read_frames
+    from noscope_core.cascade.keyframe_plan import KeyframePlan
+    from noscope_core.cascade.keyframe_run import run_plan
+    from noscope_core.cascade.routing import Cascade, CascadeConfig
+    from noscope_core.video.decode import read_frames
     from tests.test_cascade import QUERY, FakeReference
 
     class ShapeReference(FakeReference):
@@ -215,7 +215,7 @@ def test_the_reference_sees_exact_full_size_frames_in_opened_gops_of_a_reduced_v
 def test_a_fetcher_closed_by_the_decoding_thread_still_serves_the_consumer(clip):
     # the reader closes its fetcher when its thread ends while the consumer still fetches for queued batches:
     # resuming the decoder of the closed container crashed the process
-    from noscope_core.video import read_frames
+    from noscope_core.video.decode import read_frames
 
     fetcher = FrameFetcher(clip)
     first = fetcher.frames([3])

@@ -8,20 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.cascade import Cascade, CascadeConfig, Route, simulate
-from noscope_core.cascade_artifact import CascadeArtifact
-from noscope_core.costs import StageCosts
-from noscope_core.decode_costs import DecodeCosts, measure_decode_costs
-from noscope_core.keyframe_plan import (
+from noscope_core.cascade.costs import StageCosts
+from noscope_core.cascade.keyframe_plan import (
     KeyframePlan,
     gop_decisions,
     opened_ranges,
     plan_cost,
     simulate_plan,
 )
-from noscope_core.keyframe_run import run_plan, run_plan_frames
-from noscope_core.optimizer import optimize
-from noscope_core.video import ViewSpec
+from noscope_core.cascade.keyframe_run import run_plan, run_plan_frames
+from noscope_core.cascade.routing import Cascade, CascadeConfig, Route, simulate
+from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+from noscope_core.optimizer.search import search_cascades
+from noscope_core.video.decode import ViewSpec
+from noscope_core.video.decode_costs import DecodeCosts, measure_decode_costs
 from tests.test_cascade import QUERY, FakeDD, FakeModel, FakeReference
 
 av = pytest.importorskip("av")
@@ -69,7 +69,7 @@ def clip(tmp_path_factory) -> Path:
 
 def _decoded(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Every frame as PyAV decodes it: small view rows (as a store would hold) and the reference's labels."""
-    from noscope_core.readers import iter_views
+    from noscope_core.video.readers import iter_views
 
     small = np.concatenate([b.small[VIEW.name] for b in iter_views(path, (VIEW,), reader="pyav", keep_full=False)])
     with av.open(str(path)) as c:
@@ -159,7 +159,7 @@ def test_executor_on_the_video_and_on_stored_frames_equal_the_simulation(clip):
 
 class FakeFetch:
     def __init__(self, path: Path) -> None:
-        from noscope_core.readers import FrameFetcher
+        from noscope_core.video.readers import FrameFetcher
 
         self.fetcher = FrameFetcher(path)
         self.asked: list[int] = []
@@ -201,12 +201,12 @@ def test_optimizer_keeps_a_keyframe_plan_only_when_it_meets_the_targets_and_is_c
     decode = DecodeCosts(frame_ms=1.0, shrink_ms=0.05, keyframe_ms=1.5, seek_ms=0.5)
     for short in (False, True):
         truth, p, keys = _segment(short)
-        res = optimize(
+        res = search_cascades(
             truth, {"m": p}, {}, {}, costs, target, target, skips=(1,), confidence=confidence, unit_frames=60,
             decode_costs=decode, keyframes=keys,
         )  # fmt: skip
         assert res.n_keyframe_plans > 0
-        plain = optimize(
+        plain = search_cascades(
             truth, {"m": p}, {}, {}, costs, target, target, skips=(1,), confidence=confidence, unit_frames=60
         )
         assert plain.best.decode_ms is None and plain.best.keyframe_plan is None  # no decode costs: as before
@@ -228,7 +228,7 @@ def test_optimizer_keeps_a_keyframe_plan_only_when_it_meets_the_targets_and_is_c
             assert res.best.total_ms == pytest.approx(plan_cost(out, res.best.config, costs, decode).total_ms)
             if confidence is not None:
                 # the same block bounds as a dense plan with these per-frame error totals
-                from noscope_core.bounds import rate_bound
+                from noscope_core.guarantees.bounds import rate_bound
 
                 fn = int((truth & ~out.labels).sum())
                 want = rate_bound(np.array([fn]), int(truth.sum()), len(truth), 60, confidence)[0]
@@ -236,9 +236,9 @@ def test_optimizer_keeps_a_keyframe_plan_only_when_it_meets_the_targets_and_is_c
 
 
 def test_old_artifacts_load_as_dense_and_new_ones_round_trip(tmp_path):
-    from noscope_core.optimizer import Candidate, OptimizationResult
-    from noscope_core.query import Query
-    from noscope_core.spec import Targets
+    from noscope_core.optimizer.search import Candidate, OptimizationResult
+    from noscope_core.spec.camera import Targets
+    from noscope_core.spec.query import Query
 
     config = _config()
     kf = Candidate(config, 0.0, 0.0, 1.0, 0.01, 50.0, 0.004, 0.002, 0.4, KeyframePlan(0.5))
@@ -278,12 +278,12 @@ def test_decode_costs_are_measured_on_pyav_files_only(clip, tmp_path):
 
 
 def test_run_query_answers_with_the_artifacts_keyframe_plan_stored_and_streamed(clip, tmp_path):
-    from noscope_core.certify_answer import CertifyOptions
-    from noscope_core.framestore import build_frame_store
-    from noscope_core.optimizer import Candidate, OptimizationResult
-    from noscope_core.query_run import run_query
-    from noscope_core.spec import Targets
-    from noscope_core.split import Segment
+    from noscope_core.flows.test_segment import run_on_segment
+    from noscope_core.guarantees.certify_answer import CertifyOptions
+    from noscope_core.optimizer.search import Candidate, OptimizationResult
+    from noscope_core.spec.camera import Targets
+    from noscope_core.spec.split import Segment
+    from noscope_core.video.framestore import build_frame_store
 
     small, truth = _decoded(clip)
     config = _config()
@@ -298,7 +298,9 @@ def test_run_query_answers_with_the_artifacts_keyframe_plan_stored_and_streamed(
     store = build_frame_store(clip, tmp_path / "store", views=(VIEW,), progress=False)
     assert store.reader == "pyav"
     cascade = Cascade(config, FakeReference(), QUERY, VIEW, dd=FakeDD("previous"), model=FakeModel())
-    res = run_query(cascade, art, store, Segment("test", ((0, N),)), clip, truth=truth, certify=CertifyOptions(False))
+    res = run_on_segment(
+        cascade, art, store, Segment("test", ((0, N),)), clip, truth=truth, certify=CertifyOptions(False)
+    )
     sim = simulate_plan(
         plan, config, np.arange(0, N, GOP), truth, _dd_scores(small, 2), FakeModel().predict_proba(small)
     )

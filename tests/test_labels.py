@@ -1,8 +1,8 @@
 import numpy as np
 
-from noscope_core.detectors.base import Detection
-from noscope_core.labels import frame_label, label_frames, match_score, smooth_labels
-from noscope_core.query import ROI, Query
+from noscope_core.reference.detectors.base import Detection
+from noscope_core.reference.labels import frame_label, label_frames, match_score, smooth_labels
+from noscope_core.spec.query import ROI, Query
 
 
 def _det(cls, score, cx, cy, size=0.1):

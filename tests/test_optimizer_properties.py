@@ -6,11 +6,11 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from noscope_core.bounds import fnr_fpr_bounds
-from noscope_core.cascade import CascadeConfig, Route, dd_routes, range_dd_scores, simulate
-from noscope_core.costs import StageCosts
-from noscope_core.evaluate import error_rates
-from noscope_core.optimizer import _coverage, _dd_plan, _pair_errors, _rank, optimize, score_config
+from noscope_core.cascade.costs import StageCosts
+from noscope_core.cascade.evaluate import error_rates
+from noscope_core.cascade.routing import CascadeConfig, Route, dd_routes, range_dd_scores, simulate
+from noscope_core.guarantees.bounds import fnr_fpr_bounds
+from noscope_core.optimizer.search import _coverage, _dd_plan, _pair_errors, _rank, score_config, search_cascades
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -45,7 +45,7 @@ KINDS = {"bg": "background", "prev": "previous"}
 def optimize_small(seg, stage: StageCosts, max_fnr: float, max_fpr: float, **kw):
     """The optimizer on a drawn segment, over a small grid (three skips, 4 DD and 8 model thresholds)."""
     truth, models, dd = seg
-    return optimize(
+    return search_cascades(
         truth, models, dd, KINDS, stage, max_fnr, max_fpr, skips=(1, 2, 5), dd_thresholds=4, model_thresholds=8, **kw
     )
 

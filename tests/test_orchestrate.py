@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from noscope_core.errors import ArtifactError
-from noscope_core.labels import FrameLabels
-from noscope_core.labelset import LabelSet
-from noscope_core.orchestrate import fallback_reason
-from noscope_core.query import Query
-from noscope_core.split import split_frames
+from noscope_core.common.errors import ArtifactError
+from noscope_core.flows.stages import fallback_reason
+from noscope_core.reference.label_artifact import LabelSet
+from noscope_core.reference.labels import FrameLabels
+from noscope_core.spec.query import Query
+from noscope_core.spec.split import split_frames
 
 
 def label_set(label: np.ndarray) -> LabelSet:
@@ -36,8 +36,8 @@ def test_one_sided_train_or_threshold_labels_fall_back_with_the_reason(segment, 
 
 
 def test_the_cascade_artifact_round_trips_through_its_json(tmp_path):
-    from noscope_core.cascade_artifact import CascadeArtifact, reference_only_artifact
-    from noscope_core.spec import Targets
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact, reference_only_artifact
+    from noscope_core.spec.camera import Targets
 
     class Store:
         fps = 12.5
@@ -62,7 +62,7 @@ def test_the_cascade_artifact_round_trips_through_its_json(tmp_path):
 
 
 def test_the_model_index_round_trips_and_a_mangled_one_is_an_artifact_error(tmp_path):
-    from noscope_core.model_folder import ModelEntry, ModelIndex
+    from noscope_core.models.model_artifact import ModelEntry, ModelIndex
 
     entry = ModelEntry("c1", {"name": "c1"}, "c1.pt", 1.5, 3, 0.9, 0.2, [{"epoch": 0}])
     index = ModelIndex(Query("car"), (entry,))
@@ -81,8 +81,8 @@ def test_the_stage_chain_and_the_cascade_artifact_import_without_lightning():
     import sys
 
     code = (
-        "import sys, noscope_core.orchestrate, noscope_core.cascade_artifact; "
-        "assert 'pytorch_lightning' not in sys.modules and 'noscope_core.training' not in sys.modules; print('ok')"
+        "import sys, noscope_core.flows.stages, noscope_core.optimizer.cascade_artifact; "
+        "assert 'pytorch_lightning' not in sys.modules and 'noscope_core.models.training' not in sys.modules; print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr

@@ -9,13 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from noscope_core import cascade_artifact, labelset, orchestrate, query_run
-from noscope_core.apply import TrainedCascade, apply_to_video
-from noscope_core.cascade import CascadeConfig
-from noscope_core.certify_answer import CertifyOptions
-from noscope_core.optimizer import Candidate
-from noscope_core.query import Query
-from noscope_core.spec import CameraSpec, Targets
+from noscope_core.cascade.routing import CascadeConfig
+from noscope_core.flows import stages, test_segment
+from noscope_core.flows.apply_flow import TrainedCascade, apply_to_video
+from noscope_core.guarantees.certify_answer import CertifyOptions
+from noscope_core.optimizer import cascade_artifact
+from noscope_core.optimizer.search import Candidate
+from noscope_core.reference import label_artifact
+from noscope_core.spec.camera import CameraSpec, Targets
+from noscope_core.spec.query import Query
 from tests.counting_reference import SCENE, CountingReference
 
 PROMISE_KEYS = {
@@ -34,15 +36,17 @@ def skipping(art, skip: int, targets: Targets):
 
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory):
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     root = tmp_path_factory.mktemp("promise")
     video = write_synthetic_video(root / "cam.avi", 400, SyntheticScene(**SCENE))
     query = Query("car")
-    store = orchestrate.decode(CameraSpec(video, query), root / "store", progress=False)
+    store = stages.decode(CameraSpec(video, query), root / "store", progress=False)
     detector = SyntheticDetector(video, cost_ms_per_frame=20.0)
-    labels = labelset.label(store, detector, query, (0.25, 0.25, 0.5), ("train", "threshold", "test"), progress=False)
+    labels = label_artifact.label_segments(
+        store, detector, query, (0.25, 0.25, 0.5), ("train", "threshold", "test"), progress=False
+    )
     art = cascade_artifact.reference_only_artifact(labels, store, Targets(), "asked for in a test")
     return root, video, store, labels, detector, art
 
@@ -51,9 +55,9 @@ def _run(camera, targets: Targets, certify: CertifyOptions, skip: int = 8):
     root, video, store, labels, detector, art = camera
     art = skipping(art, skip, targets)
     counting = CountingReference(detector)
-    cascade = cascade_artifact.build_cascade(art, counting, None, None)
+    cascade = cascade_artifact.load_cascade(art, counting, None, None)
     truth = labels.segment("test").label
-    result = query_run.run_query(cascade, art, store, labels.segments.test, video, truth=truth, certify=certify)
+    result = test_segment.run_on_segment(cascade, art, store, labels.segments.test, video, truth=truth, certify=certify)
     return result, counting
 
 
@@ -96,8 +100,10 @@ def test_the_point_rule_certifies_nothing(camera):
 
 def test_a_reference_only_answer_is_exact_and_spends_nothing_to_certify(camera):
     root, video, store, labels, detector, art = camera
-    cascade = cascade_artifact.build_cascade(art, detector, None, None)
-    result = query_run.run_query(cascade, art, store, labels.segments.test, video, truth=labels.segment("test").label)
+    cascade = cascade_artifact.load_cascade(art, detector, None, None)
+    result = test_segment.run_on_segment(
+        cascade, art, store, labels.segments.test, video, truth=labels.segment("test").label
+    )
     data = result.to_dict()
     assert data["certified"] and data["fnr_bound"] == 0.0 and data["certify_frames"] == 0
     assert data["fell_back"] and data["fallback_reason"] == "asked for in a test"
@@ -113,13 +119,13 @@ def trained(camera):
 
 @pytest.fixture(scope="module")
 def new_video(camera):
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
 
     return write_synthetic_video(camera[0] / "later.avi", 160, SyntheticScene(**{**SCENE, "seed": 5}))
 
 
 def test_apply_answers_new_footage_with_a_certificate(trained, new_video):
-    from noscope_core.detectors.synthetic import SyntheticDetector
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     result = apply_to_video(TrainedCascade.load(trained), new_video, SyntheticDetector(new_video, 20.0))
     data = result.to_dict()
@@ -173,8 +179,8 @@ def test_apply_refuses_a_file_that_is_not_a_video(trained, tmp_path, capsys):
 
 
 def test_apply_certified_bounds_cover_the_error_on_new_footage(trained, new_video):
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.labels import label_frames
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.reference.labels import label_frames
 
     detector = SyntheticDetector(new_video, 20.0)
     result = apply_to_video(TrainedCascade.load(trained), new_video, detector, certify=CertifyOptions(budget_frames=80))

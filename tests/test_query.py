@@ -1,7 +1,7 @@
 import pytest
 
-from noscope_core.errors import QueryError
-from noscope_core.query import ROI, Query, parse_split, parse_target
+from noscope_core.common.errors import QueryError
+from noscope_core.spec.query import ROI, Query, parse_split, parse_target
 
 
 def test_roi_parses_fractions_and_tests_box_centres():

@@ -1,25 +1,29 @@
-"""``query_run.run_query``: what a query reports, and what it costs to report it."""
+"""``test_segment.run_on_segment``: what a query reports, and what it costs to report it."""
 
 from __future__ import annotations
 
 import pytest
 
-from noscope_core import cascade_artifact, labelset, orchestrate, query_run
-from noscope_core.query import Query
-from noscope_core.spec import CameraSpec, Targets
+from noscope_core.flows import stages, test_segment
+from noscope_core.optimizer import cascade_artifact
+from noscope_core.reference import label_artifact
+from noscope_core.spec.camera import CameraSpec, Targets
+from noscope_core.spec.query import Query
 from tests.counting_reference import SCENE, CountingReference
 
 
 @pytest.fixture()
 def fallback(tmp_path):
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     video = write_synthetic_video(tmp_path / "cam.avi", 160, SyntheticScene(**SCENE))
     query = Query("car")
-    store = orchestrate.decode(CameraSpec(video, query), tmp_path / "store", progress=False)
+    store = stages.decode(CameraSpec(video, query), tmp_path / "store", progress=False)
     detector = SyntheticDetector(video, cost_ms_per_frame=20.0)
-    labels = labelset.label(store, detector, query, (0.5, 0.25, 0.25), ("train", "threshold", "test"), progress=False)
+    labels = label_artifact.label_segments(
+        store, detector, query, (0.5, 0.25, 0.25), ("train", "threshold", "test"), progress=False
+    )
     art = cascade_artifact.reference_only_artifact(labels, store, Targets(), "asked for in a test")
     return video, store, labels, detector, art
 
@@ -27,11 +31,11 @@ def fallback(tmp_path):
 def test_a_reference_only_cascade_runs_the_reference_once_over_the_test_segment(fallback):
     video, store, labels, detector, art = fallback
     counting = CountingReference(detector)
-    cascade = cascade_artifact.build_cascade(art, counting, None, None)
+    cascade = cascade_artifact.load_cascade(art, counting, None, None)
     segment = labels.segments.test
     truth = labels.segment("test").label
 
-    result = query_run.run_query(cascade, art, store, segment, video, truth=truth, e2e=True).to_dict()
+    result = test_segment.run_on_segment(cascade, art, store, segment, video, truth=truth, e2e=True).to_dict()
 
     assert counting.frames_seen == len(segment)  # not once for the stored frames and again streaming
     assert result["fnr"] == 0.0 and result["fpr"] == 0.0
@@ -45,7 +49,7 @@ def test_a_reference_only_answer_is_1x_whatever_a_separate_timing_of_the_referen
     # a loaded machine once timed 16 reference frames at 3.5 frames/s minutes after the run did 4: "1.2x" for a
     # cascade that is the reference; the run itself must be the reference's timing
     video, store, labels, detector, art = fallback
-    monkeypatch.setattr(query_run, "measure_cost_ms", lambda *a, **k: 1.0)
-    cascade = cascade_artifact.build_cascade(art, detector, None, None)
-    result = query_run.run_query(cascade, art, store, labels.segments.test, video, e2e=False)
+    monkeypatch.setattr(test_segment, "measure_cost_ms", lambda *a, **k: 1.0)
+    cascade = cascade_artifact.load_cascade(art, detector, None, None)
+    result = test_segment.run_on_segment(cascade, art, store, labels.segments.test, video, e2e=False)
     assert result.speedup == pytest.approx(1.0)

@@ -8,9 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from noscope_core.errors import VideoError
-from noscope_core.query import ROI
-from noscope_core.readers import (
+from noscope_core.common.errors import VideoError
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.spec.query import ROI
+from noscope_core.video.decode import DecodeStats, ViewSpec, preprocess
+from noscope_core.video.readers import (
     FrameFetcher,
     KeyframeIndex,
     OpenCVReader,
@@ -20,9 +22,7 @@ from noscope_core.readers import (
     iter_views,
     shrink_decoded,
 )
-from noscope_core.readers import choose as choose_module
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video import DecodeStats, ViewSpec, preprocess
+from noscope_core.video.readers import choose as choose_module
 from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")
@@ -243,7 +243,7 @@ def test_opencv_reader_is_todays_preprocess(clip, sequential):
 
 
 def test_pyav_crop_widens_an_odd_box_by_at_most_one_pixel_per_side(clip):
-    from noscope_core.readers.pyav_reader import Shrinker
+    from noscope_core.video.readers.pyav_reader import Shrinker
 
     view = ViewSpec(24, roi=ROI(0.1, 0.3, 0.6, 0.9))
     x0, y0, x1, y1 = view.crop_box(SCENE.width, SCENE.height)
@@ -272,7 +272,7 @@ def test_unwanted_non_reference_frames_are_skipped_and_the_rest_match(h264_b, st
 
 @pytest.mark.parametrize("which", ["clip", "h264"])
 def test_a_late_start_seeks_to_its_gop_and_yields_the_same_frames(request, which, monkeypatch):
-    from noscope_core.readers import pyav_reader
+    from noscope_core.video.readers import pyav_reader
 
     path = request.getfixturevalue(which)
     _, dense, _, _ = _collect(PyAVReader(), path)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from noscope_core.errors import QueryError
-from noscope_core.reading_costs import (
+from noscope_core.common.errors import QueryError
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.spec.decodings import parse_decodings
+from noscope_core.video.decode import ViewSpec
+from noscope_core.video.reading_costs import (
     ReadingCost,
     ReadingCosts,
     ViewOption,
     choose_view,
     measure_reading_costs,
-    parse_decodings,
     with_decoding,
 )
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video import ViewSpec
 
 
 def test_decodings_are_checked_and_the_exact_one_always_competes():
@@ -76,8 +76,8 @@ def test_a_cheaper_view_wins_only_when_its_cascade_meets_the_targets():
 
 
 def test_each_candidate_decoding_gives_the_models_view_its_own_name():
-    from noscope_core.query import ROI, Query
-    from noscope_core.views import decoding_views, model_view
+    from noscope_core.spec.query import ROI, Query
+    from noscope_core.video.views import decoding_views, model_view
 
     query = Query("car", roi=ROI(0.0, 0.5, 0.5, 1.0))
     views = decoding_views(query, ["nlf", "lr2"])

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from noscope_core.detection_cache import DetectionCache
-from noscope_core.detectors.base import Detection, ReferenceDetector
-from noscope_core.reference import measure_cost_ms, run_reference
+from noscope_core.reference.detect import measure_cost_ms, run_reference
+from noscope_core.reference.detection_cache import DetectionCache
+from noscope_core.reference.detectors.base import Detection, ReferenceDetector
 
 
 class SlowReference(ReferenceDetector):

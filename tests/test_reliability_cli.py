@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.paths import noscope_home
+from noscope_core.common.paths import noscope_home
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCENE = {"width": 160, "height": 120, "fps": 10.0, "seed": 0, "mean_gap_s": 4.0, "mean_stay_s": 3.0}
@@ -31,7 +31,7 @@ def cli_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_query(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_on_segment(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     """``noscope query ARGS`` in a subprocess; the timeout turns a loop into a test failure."""
     home.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "noscope_cli.main", "query", *args]
@@ -62,16 +62,16 @@ def assert_clean_failure(proc: subprocess.CompletedProcess, home: Path, *fragmen
 
 
 def synthetic(path: Path, n_frames: int = N_FRAMES, **scene) -> Path:
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
 
     return write_synthetic_video(path, n_frames, SyntheticScene(**{**SCENE, **scene}))
 
 
 def rebind_truth(video: Path, truth_of: Path) -> None:
     """Give a damaged copy of a synthetic video the ground truth of the original (the sidecar pins a fingerprint)."""
-    from noscope_core.atomic import write_npz
-    from noscope_core.synthetic import truth_path
-    from noscope_core.video import file_fingerprint
+    from noscope_core.common.atomic import write_npz
+    from noscope_core.footage.synthetic import truth_path
+    from noscope_core.video.decode import file_fingerprint
 
     with np.load(truth_path(truth_of), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -90,27 +90,27 @@ def home(tmp_path) -> Path:
 
 
 def test_missing_video_is_one_line_naming_the_path(home, tmp_path):
-    proc = run_query(home, str(tmp_path / "nope.avi"), "--object", "person", "--reference", "synthetic")
+    proc = run_on_segment(home, str(tmp_path / "nope.avi"), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "video file not found:", "nope.avi", "noscope fetch", "noscope make-camera")
 
 
 def test_a_file_that_is_not_a_video_is_refused_before_any_work(home, tmp_path):
     fake = tmp_path / "notes.avi"
     fake.write_text("these are meeting notes, not a video\n" * 50)
-    proc = run_query(home, str(fake), "--object", "person", "--reference", "synthetic")
+    proc = run_on_segment(home, str(fake), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "not a video OpenCV can open", "notes.avi")
     assert not (home / "frames").exists()
 
 
 def test_a_folder_given_as_the_video_is_refused(home, tmp_path):
-    proc = run_query(home, str(tmp_path), "--object", "person", "--reference", "synthetic")
+    proc = run_on_segment(home, str(tmp_path), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "not a video file", "is a directory")
 
 
 def test_zero_byte_video_says_the_copy_was_interrupted(home, tmp_path):
     empty = tmp_path / "empty.avi"
     empty.write_bytes(b"")
-    proc = run_query(home, str(empty), "--object", "person", "--reference", "synthetic")
+    proc = run_on_segment(home, str(empty), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "video file is empty (0 bytes)")
 
 
@@ -121,13 +121,13 @@ def test_container_without_frames_says_it_has_no_frames(home, tmp_path):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
     writer.release()
     assert path.stat().st_size > 0
-    proc = run_query(home, str(path), "--object", "person", "--reference", "synthetic")
+    proc = run_on_segment(home, str(path), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "video has no frames")
 
 
 def test_video_shorter_than_the_split_needs_names_the_minimum(home, tmp_path):
     short = synthetic(tmp_path / "short.avi", n_frames=30)
-    proc = run_query(home, str(short), "--object", "person", "--reference", "synthetic")
+    proc = run_on_segment(home, str(short), "--object", "person", "--reference", "synthetic")
     assert_clean_failure(proc, home, "video has 30 frames, too short for split", "at least 81 frames")
 
 
@@ -152,7 +152,7 @@ def test_damaged_video_answers_from_what_decodes_and_reports_the_rest(home, tmp_
     out = tmp_path / "result.json"
     # the garbled case queries a region nobody enters: it runs to the end without training (faster)
     where = ["--roi", "0,0,0.02,0.02"] if how == "garbled" else []
-    proc = run_query(
+    proc = run_on_segment(
         home, str(damaged), "--object", "person", *where, "--reference", "synthetic", *FAST, "--json", str(out)
     )
     assert proc.returncode == 0, proc.stderr
@@ -168,7 +168,7 @@ def test_damaged_video_answers_from_what_decodes_and_reports_the_rest(home, tmp_
 
 
 def test_unknown_class_lists_the_valid_ones(home, video):
-    proc = run_query(home, str(video), "--object", "giraffe", "--reference", "synthetic")
+    proc = run_on_segment(home, str(video), "--object", "giraffe", "--reference", "synthetic")
     assert_clean_failure(proc, home, "unknown object class 'giraffe'", "valid classes: car, person")
     assert not (home / "frames").exists()  # refused before decoding
 
@@ -186,7 +186,7 @@ def test_unknown_class_lists_the_valid_ones(home, video):
 )
 def test_bad_region_of_interest_is_refused_with_the_expected_form(home, video, roi, fragment):
     # --roi=... so that a leading minus sign is not taken for an option
-    proc = run_query(home, str(video), "--object", "person", f"--roi={roi}", "--reference", "synthetic")
+    proc = run_on_segment(home, str(video), "--object", "person", f"--roi={roi}", "--reference", "synthetic")
     assert_clean_failure(proc, home, fragment)
 
 
@@ -202,13 +202,13 @@ def test_bad_region_of_interest_is_refused_with_the_expected_form(home, video, r
     ],
 )
 def test_bad_options_are_refused_before_any_work(home, video, args, fragment):
-    proc = run_query(home, str(video), "--object", "person", *(["--reference", "synthetic"] + args))
+    proc = run_on_segment(home, str(video), "--object", "person", *(["--reference", "synthetic"] + args))
     assert_clean_failure(proc, home, fragment)
     assert not (home / "frames").exists()
 
 
 def test_json_output_path_that_is_a_folder_is_refused_before_any_work(home, video, tmp_path):
-    proc = run_query(home, str(video), "--object", "person", "--reference", "synthetic", "--json", str(tmp_path))
+    proc = run_on_segment(home, str(video), "--object", "person", "--reference", "synthetic", "--json", str(tmp_path))
     assert_clean_failure(proc, home, "is a folder")
     assert not (home / "frames").exists()
 
@@ -231,7 +231,7 @@ def test_labels_all_one_way_fall_back_to_the_reference_and_say_why(home, video, 
     else:  # a (precomputed) reference that sees a person in every frame
         csv = _detections_csv(tmp_path / "always.csv", N_FRAMES, lambda f: True)
         args = ["--reference", f"detections:{csv}", "--reference-fps", "20"]
-    proc = run_query(home, str(video), "--object", "person", *args, *FAST, "--json", str(out))
+    proc = run_on_segment(home, str(video), "--object", "person", *args, *FAST, "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["fell_back"] is True
@@ -259,7 +259,7 @@ def test_impossible_targets_with_a_noisy_reference_fall_back_without_looping(hom
     coin = np.random.default_rng(5).random(N_FRAMES) < 0.5
     csv = _detections_csv(tmp_path / "noisy.csv", N_FRAMES, lambda f: coin[f])
     out = tmp_path / "result.json"
-    proc = run_query(
+    proc = run_on_segment(
         home,
         str(static),
         "--object",
@@ -279,7 +279,7 @@ def test_impossible_targets_with_a_noisy_reference_fall_back_without_looping(hom
 
 
 def test_missing_ssd_files_name_the_folder_and_the_fetch_command(home, video):
-    proc = run_query(home, str(video), "--object", "person", "--reference", "ssd-mobilenet-v3")
+    proc = run_on_segment(home, str(video), "--object", "person", "--reference", "ssd-mobilenet-v3")
     line = assert_clean_failure(proc, home, "SSD model files missing or corrupt at", "frozen_inference_graph.pb")
     assert "noscope fetch" in line
     assert not (home / "frames").exists()
@@ -295,7 +295,7 @@ def test_corrupted_ssd_weights_fail_the_hash_check_before_any_work(home, video):
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped bit pattern: the size is right, the hash is not
     weights.write_bytes(bytes(data))
-    proc = run_query(home, str(video), "--object", "person", "--reference", "ssd-mobilenet-v3")
+    proc = run_on_segment(home, str(video), "--object", "person", "--reference", "ssd-mobilenet-v3")
     line = assert_clean_failure(proc, home, "SSD model files missing or corrupt at", "frozen_inference_graph.pb")
     assert "labels.txt" not in line.split("(")[0]  # only the corrupt file is named
     assert "--force" in line
@@ -322,7 +322,7 @@ def _onnx_model(path: Path, out_shape: tuple[int, ...], size: int = 64) -> Path:
 
 def test_onnx_detector_of_the_wrong_output_shape_fails_with_the_expected_shapes(home, video, tmp_path):
     model = _onnx_model(tmp_path / "classifier.onnx", (1, 1000))  # an image classifier, not a detector
-    proc = run_query(home, str(video), "--object", "person", "--reference", f"onnx:{model}")
+    proc = run_on_segment(home, str(video), "--object", "person", "--reference", f"onnx:{model}")
     assert_clean_failure(proc, home, "ONNX detector output has shape (1, 1000)", "(B, N, 5+nc)", "(B, 4+nc, N)")
     assert not (home / "frames").exists()  # refused when chosen, before any decoding
 
@@ -330,7 +330,7 @@ def test_onnx_detector_of_the_wrong_output_shape_fails_with_the_expected_shapes(
 def test_a_file_that_is_not_an_onnx_model_is_refused_when_chosen(home, video, tmp_path):
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"\x00\x01not a protobuf" * 100)
-    proc = run_query(home, str(video), "--object", "person", "--reference", f"onnx:{fake}")
+    proc = run_on_segment(home, str(video), "--object", "person", "--reference", f"onnx:{fake}")
     assert_clean_failure(proc, home, "onnxruntime cannot load", "model.onnx")
     assert not (home / "frames").exists()
 
@@ -346,7 +346,7 @@ def test_a_file_that_is_not_an_onnx_model_is_refused_when_chosen(home, video, tm
 def test_detections_file_with_wrong_columns_names_what_is_wrong(home, video, tmp_path, header, row, fragment):
     csv = tmp_path / "dets.csv"
     csv.write_text(f"{header}\n{row}\n")
-    proc = run_query(
+    proc = run_on_segment(
         home, str(video), "--object", "person", "--reference", f"detections:{csv}", "--reference-fps", "20"
     )
     line = assert_clean_failure(proc, home, fragment)
@@ -355,7 +355,7 @@ def test_detections_file_with_wrong_columns_names_what_is_wrong(home, video, tmp
 
 def test_detections_file_without_its_speed_asks_for_reference_fps(home, video, tmp_path):
     csv = _detections_csv(tmp_path / "dets.csv", 10, lambda f: f % 2 == 0)
-    proc = run_query(home, str(video), "--object", "person", "--reference", f"detections:{csv}")
+    proc = run_on_segment(home, str(video), "--object", "person", "--reference", f"detections:{csv}")
     assert_clean_failure(proc, home, "precomputed detections have no run time", "--reference-fps")
 
 
@@ -364,7 +364,7 @@ def test_the_same_error_fails_the_dagster_step_and_the_demo_prints_it(home, tmp_
     import yaml
 
     missing = tmp_path / "gone.avi"
-    cli_message = error_line(run_query(home, str(missing), "--object", "person", "--reference", "synthetic"))
+    cli_message = error_line(run_on_segment(home, str(missing), "--object", "person", "--reference", "synthetic"))
     cli_message = cli_message.removeprefix("noscope: error: ")
 
     registry = tmp_path / "cameras.yaml"
@@ -408,14 +408,16 @@ def test_the_same_error_fails_the_dagster_step_and_the_demo_prints_it(home, tmp_
     ],
 )
 def test_picture_paths_are_checked_before_any_work(home, tmp_path, video, flag, name, message):
-    proc = run_query(home, str(video), "--object", "person", "--reference", "synthetic", flag, str(tmp_path / name))
+    proc = run_on_segment(
+        home, str(video), "--object", "person", "--reference", "synthetic", flag, str(tmp_path / name)
+    )
     assert_clean_failure(proc, home, flag, message)
     assert not (home / "frames").exists()  # refused before decoding
 
 
 def test_query_draws_the_timeline_and_cuts_the_clips(home, tmp_path, video):
     png, mp4 = tmp_path / "timeline.png", tmp_path / "clips.mp4"
-    proc = run_query(
+    proc = run_on_segment(
         home, str(video), "--object", "person", "--reference", "synthetic", *FAST,
         "--timeline", str(png), "--clips", str(mp4),
     )  # fmt: skip

@@ -47,7 +47,7 @@ def leftovers(*roots: Path) -> list[Path]:
 
 
 def synthetic(path: Path, n_frames: int, seed: int = 0) -> Path:
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
 
     return write_synthetic_video(path, n_frames, SyntheticScene(**SCENE, seed=seed))
 
@@ -182,7 +182,7 @@ def test_camera_partition_sync_tolerates_a_sync_running_at_the_same_moment():
 
 
 def test_frame_store_readers_see_the_old_or_the_new_store_whole_while_another_process_rebuilds_it(tmp_path):
-    from noscope_core.framestore import build_frame_store
+    from noscope_core.video.framestore import build_frame_store
 
     video, root = tmp_path / "cam.avi", tmp_path / "store"
     synthetic(video, 120)
@@ -230,8 +230,8 @@ def test_detection_cache_readers_see_only_whole_chunks_while_another_process_lab
 
 def test_a_frame_labelled_by_two_processes_keeps_one_set_of_detections(tmp_path):
     """Two labellers that both found frames missing both write a chunk with them; a reader must not double them."""
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.detectors.synthetic import SyntheticDetector
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     video = synthetic(tmp_path / "cam.avi", 120)
     det = SyntheticDetector(video)
@@ -264,7 +264,7 @@ def _child(argv: list[str]) -> int:
 
         return main(["demo", "--camera", args[0]])
     if role == "build":
-        import noscope_core.framestore as framestore
+        import noscope_core.video.framestore as framestore
         from tests.slow_reader import slow_store_reader
 
         slow_store_reader(float(os.environ.get("RELIABILITY_SLOW_PREPROCESS", 0)))
@@ -274,10 +274,10 @@ def _child(argv: list[str]) -> int:
     if role == "read-store":
         return _read_store(Path(args[0]), int(args[1]), Path(args[2]))
     if role == "label":
-        from noscope_core.detection_cache import DetectionCache
-        from noscope_core.detectors.synthetic import SyntheticDetector
-        from noscope_core.reference import run_reference
-        from noscope_core.video import probe_video
+        from noscope_core.reference.detect import run_reference
+        from noscope_core.reference.detection_cache import DetectionCache
+        from noscope_core.reference.detectors.synthetic import SyntheticDetector
+        from noscope_core.video.decode import probe_video
 
         det, delay = SyntheticDetector(args[0]), float(os.environ.get("RELIABILITY_SLOW_DETECT", 0))
         detect = det._detect
@@ -292,8 +292,8 @@ def _child(argv: list[str]) -> int:
 
 def _read_store(root: Path, final_frames: int, out: Path, timeout: float = 120) -> int:
     """Open the store over and over until it is the rebuilt one; record what each attempt saw."""
-    from noscope_core.errors import ArtifactError
-    from noscope_core.framestore import FrameStore
+    from noscope_core.common.errors import ArtifactError
+    from noscope_core.video.framestore import FrameStore
 
     seen: dict = {"complete": {}, "absent": [], "other_errors": []}
     deadline = time.monotonic() + timeout
@@ -319,9 +319,9 @@ def _read_store(root: Path, final_frames: int, out: Path, timeout: float = 120) 
 
 def _read_cache(video: Path, cache_root: Path, out: Path, timeout: float = 120) -> int:
     """Re-read the cache until it holds every frame; record how many frames each read found and any wrong one."""
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.video import probe_video
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.video.decode import probe_video
 
     det = SyntheticDetector(video)
     fingerprint, truth = probe_video(video).fingerprint, det.truth.detections(range(300))

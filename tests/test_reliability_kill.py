@@ -96,7 +96,7 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def synthetic(path: Path, n_frames: int, **scene) -> Path:
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
 
     return write_synthetic_video(path, n_frames, SyntheticScene(**{**SCENE, **scene}))
 
@@ -107,9 +107,9 @@ def video(tmp_path_factory) -> Path:
 
 
 def _cache(home: Path, video: Path):
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.video import probe_video
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.video.decode import probe_video
 
     return DetectionCache(
         home / "cache" / "detections", probe_video(video).fingerprint, SyntheticDetector(video).identity()
@@ -132,7 +132,7 @@ def test_kill_mid_decode_leaves_no_store_and_the_rerun_builds_it(tmp_path, video
 
     rerun = finish(spawn(home, "query", str(video), *QUERY, *NOBODY))
     assert rerun.returncode == 0, rerun.stderr
-    from noscope_core.framestore import FrameStore
+    from noscope_core.video.framestore import FrameStore
 
     [store_dir] = [d for d in (home / "frames").iterdir() if d.is_dir()]
     assert FrameStore.open(store_dir).n_frames == 400
@@ -143,7 +143,7 @@ def test_kill_mid_rebuild_keeps_the_previous_good_store(tmp_path):
     """The pipeline rebuilds a camera's store in place when its video changes; a kill must keep the old one."""
     import numpy as np
 
-    from noscope_core.framestore import FrameStore, build_frame_store
+    from noscope_core.video.framestore import FrameStore, build_frame_store
 
     video, root = tmp_path / "cam.avi", tmp_path / "artifacts" / "store"
     synthetic(video, 200)
@@ -185,8 +185,8 @@ def test_kill_mid_labelling_keeps_finished_chunks_and_the_rerun_detects_only_the
 
 def test_kill_mid_training_then_mid_optimizing_resumes_without_redoing_finished_stages(tmp_path):
     """Kill inside the training loop, then inside the optimizer; the third run decodes, labels and trains nothing."""
-    from noscope_core.model_folder import load_models
-    from noscope_core.query import Query
+    from noscope_core.models.model_artifact import load_models
+    from noscope_core.spec.query import Query
 
     home, video = tmp_path / "home", synthetic(tmp_path / "cam.avi", 160)
     args = [str(video), *QUERY, "--json", str(tmp_path / "result.json")]
@@ -226,27 +226,29 @@ def test_kill_mid_training_then_mid_optimizing_resumes_without_redoing_finished_
 @pytest.fixture
 def trained(tmp_path):
     """A store, its labels and a good models folder, as the pipeline's specialized_models asset leaves them."""
-    from noscope_core import labelset, model_folder, orchestrate
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.query import Query
-    from noscope_core.spec import CameraSpec
-    from noscope_core.specialized import default_family
+    from noscope_core.flows import stages
+    from noscope_core.models import model_artifact
+    from noscope_core.models.specialized import default_family
+    from noscope_core.reference import label_artifact
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.spec.camera import CameraSpec
+    from noscope_core.spec.query import Query
 
     video = synthetic(tmp_path / "cam.avi", 160)
-    store = orchestrate.decode(CameraSpec(video, Query("person")), tmp_path / "store", progress=False)
-    labels = labelset.label(
+    store = stages.decode(CameraSpec(video, Query("person")), tmp_path / "store", progress=False)
+    labels = label_artifact.label_segments(
         store, SyntheticDetector(video), Query("person"), (0.5, 0.25, 0.25), cache_root=tmp_path / "cache"
     )
     labels.save(tmp_path / "labels.npz")
     models = tmp_path / "models"
-    model_folder.train(store, labels, models, specs=default_family()[:1], max_epochs=1)
+    model_artifact.train_models(store, labels, models, specs=default_family()[:1], max_epochs=1)
     return tmp_path, models
 
 
 def test_kill_while_retraining_keeps_the_previous_good_models(trained):
     """Killed inside the training loop, then while the new models are being saved: the old ones stay, whole."""
-    from noscope_core.model_folder import load_models
-    from noscope_core.query import Query
+    from noscope_core.models.model_artifact import load_models
+    from noscope_core.spec.query import Query
 
     root, models = trained
     good = digest(models)
@@ -278,7 +280,7 @@ def _slow_down() -> None:
 
         slow_store_reader(float(env["RELIABILITY_SLOW_PREPROCESS"]))
     if env.get("RELIABILITY_SLOW_DETECT"):
-        from noscope_core.detectors.synthetic import SyntheticDetector
+        from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
         per_frame, detect = float(env["RELIABILITY_SLOW_DETECT"]), SyntheticDetector._detect
 
@@ -288,7 +290,7 @@ def _slow_down() -> None:
 
         SyntheticDetector._detect = slow_detect
     if env.get("RELIABILITY_COUNT_DETECT"):  # frames the labelling stage sent to the detector (not the cascade's)
-        import noscope_core.reference as reference
+        import noscope_core.reference.detect as reference
 
         run_reference, counts = reference.run_reference, env["RELIABILITY_COUNT_DETECT"]
 
@@ -300,7 +302,7 @@ def _slow_down() -> None:
 
         reference.run_reference = counted
     if env.get("RELIABILITY_MARKERS"):  # say when the training loop runs (importing Lightning costs seconds)
-        from noscope_core import training
+        from noscope_core.models import training
 
         step, delay = training.SpecializedLitModule.training_step, float(env.get("RELIABILITY_SLOW_TRAIN_STEP") or 0)
 
@@ -311,7 +313,7 @@ def _slow_down() -> None:
 
         training.SpecializedLitModule.training_step = marked_step
     if env.get("RELIABILITY_SLOW_SAVE"):
-        from noscope_core.specialized import SpecializedModel
+        from noscope_core.models.specialized import SpecializedModel
 
         save, delay_save = SpecializedModel.save, float(env["RELIABILITY_SLOW_SAVE"])
 
@@ -322,26 +324,26 @@ def _slow_down() -> None:
 
         SpecializedModel.save = slow_save
     if env.get("RELIABILITY_SLOW_OPTIMIZE"):
-        from noscope_core import orchestrate
+        from noscope_core.flows import stages
 
-        optimize, delay_opt = orchestrate.optimize, float(env["RELIABILITY_SLOW_OPTIMIZE"])
+        optimize, delay_opt = stages.optimize, float(env["RELIABILITY_SLOW_OPTIMIZE"])
 
         def slow_optimize(*args, **kwargs):
             _marker("optimize-started")
             time.sleep(delay_opt)
             return optimize(*args, **kwargs)
 
-        orchestrate.optimize = slow_optimize
+        stages.optimize = slow_optimize
 
 
 def _train(root: Path) -> None:
     """What the pipeline's specialized_models asset does: train again into the same models folder."""
-    from noscope_core import model_folder
-    from noscope_core.framestore import FrameStore
-    from noscope_core.labelset import LabelSet
-    from noscope_core.specialized import default_family
+    from noscope_core.models import model_artifact
+    from noscope_core.models.specialized import default_family
+    from noscope_core.reference.label_artifact import LabelSet
+    from noscope_core.video.framestore import FrameStore
 
-    model_folder.train(
+    model_artifact.train_models(
         FrameStore.open(root / "store"),
         LabelSet.load(root / "labels.npz"),
         root / "models",
@@ -359,7 +361,7 @@ def _child(argv: list[str]) -> int:
 
         return main(["query", *args])
     if role == "build":
-        from noscope_core.framestore import build_frame_store
+        from noscope_core.video.framestore import build_frame_store
 
         build_frame_store(args[0], args[1], progress=False)
         return 0

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from noscope_core.errors import ArtifactError, DetectorError, QueryError
+from noscope_core.common.errors import ArtifactError, DetectorError, QueryError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ def _hostile_pt(path: Path, marker: Path) -> Path:
 def test_a_pickled_model_file_is_refused_without_running_its_code(tmp_path):
     import torch
 
-    from noscope_core.specialized import SpecializedModel
+    from noscope_core.models.specialized import SpecializedModel
 
     marker = tmp_path / "pwned"
     path = _hostile_pt(tmp_path / "c1-f16-d32.pt", marker)
@@ -104,13 +104,13 @@ def test_a_pickled_model_file_is_refused_without_running_its_code(tmp_path):
 def test_a_models_folder_with_a_pickled_model_is_refused_by_the_stage_loader(tmp_path):
     import json
 
-    from noscope_core import model_folder
+    from noscope_core.models import model_artifact
 
     marker = tmp_path / "pwned"
     _hostile_pt(tmp_path / "m.pt", marker)
     (tmp_path / "index.json").write_text(json.dumps({"query_key": None, "models": [{"file": "m.pt"}]}))
     with pytest.raises(ArtifactError):
-        model_folder.load_models(tmp_path)
+        model_artifact.load_models(tmp_path)
     assert not marker.exists()
 
 
@@ -121,7 +121,7 @@ def _control(path: Path, key: str, marker: Path) -> None:
 
 
 def test_difference_detector_file_with_pickled_arrays_is_refused(tmp_path):
-    from noscope_core.difference import DifferenceDetector
+    from noscope_core.models.difference import DifferenceDetector
 
     marker = tmp_path / "pwned"
     obj = np.empty(1, dtype=object)
@@ -134,7 +134,7 @@ def test_difference_detector_file_with_pickled_arrays_is_refused(tmp_path):
 
 
 def test_reference_labels_file_with_pickled_arrays_is_refused(tmp_path):
-    from noscope_core.labelset import LabelSet
+    from noscope_core.reference.label_artifact import LabelSet
 
     marker = tmp_path / "pwned"
     obj = np.empty(1, dtype=object)
@@ -147,7 +147,7 @@ def test_reference_labels_file_with_pickled_arrays_is_refused(tmp_path):
 
 
 def test_truncated_reference_labels_file_is_an_artifact_error(tmp_path):
-    from noscope_core.labelset import LabelSet
+    from noscope_core.reference.label_artifact import LabelSet
 
     (tmp_path / "labels.npz").write_bytes(b"PK\x03\x04 truncated download")
     with pytest.raises(ArtifactError, match="are unreadable"):
@@ -155,8 +155,8 @@ def test_truncated_reference_labels_file_is_an_artifact_error(tmp_path):
 
 
 def test_detection_cache_ignores_a_pickled_or_truncated_chunk_and_detects_those_frames_again(tmp_path):
-    from noscope_core.detection_cache import DetectionCache
-    from noscope_core.detectors.base import Detection
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detectors.base import Detection
 
     cache = DetectionCache(tmp_path, "video", "detector")
     cache.add([0, 1], [[Detection("person", 0.9, 0.1, 0.1, 0.2, 0.2)], []])
@@ -174,8 +174,8 @@ def test_detection_cache_ignores_a_pickled_or_truncated_chunk_and_detects_those_
 
 
 def test_frame_store_with_a_pickled_array_is_refused(tmp_path):
-    from noscope_core.framestore import FrameStore, build_frame_store
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.video.framestore import FrameStore, build_frame_store
 
     video = write_synthetic_video(tmp_path / "cam.avi", 30, SyntheticScene(width=64, height=48))
     store = build_frame_store(video, tmp_path / "store", progress=False)
@@ -191,8 +191,8 @@ def test_frame_store_with_a_pickled_array_is_refused(tmp_path):
 
 
 def test_synthetic_truth_with_pickled_arrays_is_refused(tmp_path):
-    from noscope_core.detectors.synthetic import SyntheticDetector
-    from noscope_core.synthetic import truth_path
+    from noscope_core.footage.synthetic import truth_path
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     video = tmp_path / "cam.avi"
     video.write_bytes(b"not needed: the truth is read first")
@@ -249,7 +249,7 @@ def test_a_symlink_out_of_the_artifact_root_is_refused(tmp_path):
 def test_registry_with_an_unsafe_camera_id_is_refused_with_the_id_named(tmp_path):
     import yaml
 
-    from noscope_core.camera import load_cameras
+    from noscope_core.spec.registry import load_cameras
 
     registry = tmp_path / "cameras.yaml"
     registry.write_text(yaml.safe_dump({"cameras": [{"id": "../../tmp/x", "video": "v.avi", "object": "car"}]}))
@@ -283,7 +283,7 @@ class _DD:
 
 
 def _reference(truth: dict[int, bool]):
-    from noscope_core.detectors.base import Detection, ReferenceDetector
+    from noscope_core.reference.detectors.base import Detection, ReferenceDetector
 
     class Lookup(ReferenceDetector):
         name = "lookup"
@@ -327,11 +327,11 @@ def _threshold_segments(draw):
 )
 def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(seg, max_fnr, max_fpr, batch_size):
     """tests/test_optimizer_properties.py checks claims against the simulator; this runs the actual Cascade."""
-    from noscope_core.cascade import Cascade
-    from noscope_core.costs import StageCosts
-    from noscope_core.evaluate import error_rates
-    from noscope_core.optimizer import optimize
-    from noscope_core.query import Query
+    from noscope_core.cascade.costs import StageCosts
+    from noscope_core.cascade.evaluate import error_rates
+    from noscope_core.cascade.routing import Cascade
+    from noscope_core.optimizer.search import search_cascades
+    from noscope_core.spec.query import Query
 
     truth, small = seg
     model, dds = _Model(), {"bg": _DD("bg", "background"), "prev": _DD("prev", "previous")}
@@ -344,7 +344,7 @@ def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(s
         return out
 
     costs = StageCosts({"bg": 0.01, "prev": 0.01}, {"m": 0.5}, 50.0)
-    res = optimize(
+    res = search_cascades(
         truth,
         {"m": model.predict_proba(small).astype(np.float64)},
         dd_scores,
@@ -374,7 +374,7 @@ def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(s
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, tuple[Path, int]]:
     """A 30-frame clip and a truncated copy of a longer one: (path, frames the container claims)."""
-    from noscope_core.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
 
     folder = tmp_path_factory.mktemp("clips")
     whole = write_synthetic_video(folder / "whole.avi", 30, SyntheticScene(width=64, height=48))
@@ -396,9 +396,9 @@ def clips(tmp_path_factory) -> dict[str, tuple[Path, int]]:
     with_dd=st.booleans(),
 )
 def test_streaming_any_frame_range_of_a_file_never_crashes(clips, which, start, length, skip, batch_size, with_dd):
-    from noscope_core.cascade import Cascade, CascadeConfig
-    from noscope_core.query import Query
-    from noscope_core.video import ViewSpec
+    from noscope_core.cascade.routing import Cascade, CascadeConfig
+    from noscope_core.spec.query import Query
+    from noscope_core.video.decode import ViewSpec
 
     path, claimed = clips[which]
     stop = None if length is None else start + length
@@ -438,17 +438,17 @@ def test_streaming_any_frame_range_of_a_file_never_crashes(clips, which, start, 
     "decides a handful of threshold frames correctly by luck, so its error on fresh frames is far above the target",
 )
 def test_zero_error_targets_on_unpredictable_labels_fall_back_or_hold_on_fresh_frames():
-    from noscope_core.cascade import simulate
-    from noscope_core.costs import StageCosts
-    from noscope_core.evaluate import error_rates
-    from noscope_core.optimizer import optimize
+    from noscope_core.cascade.costs import StageCosts
+    from noscope_core.cascade.evaluate import error_rates
+    from noscope_core.cascade.routing import simulate
+    from noscope_core.optimizer.search import search_cascades
 
     rng = np.random.default_rng(0)
     costs = StageCosts({}, {"m": 0.5}, 50.0)
     for _ in range(5):
         truth, fresh_truth = rng.random(60) < 0.5, rng.random(600) < 0.5  # labels a model cannot predict
         scores, fresh_scores = rng.random(60), rng.random(600)
-        res = optimize(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,))
+        res = search_cascades(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,))
         if res.fell_back:
             continue
         labels, _ = simulate(res.best.config, fresh_truth, None, fresh_scores)
@@ -458,13 +458,13 @@ def test_zero_error_targets_on_unpredictable_labels_fall_back_or_hold_on_fresh_f
 
 def test_zero_error_targets_at_a_confidence_always_fall_back_to_the_reference():
     # the scenario of the xfail above, with --confidence: no finite segment proves a zero error rate
-    from noscope_core.costs import StageCosts
-    from noscope_core.optimizer import optimize
+    from noscope_core.cascade.costs import StageCosts
+    from noscope_core.optimizer.search import search_cascades
 
     rng = np.random.default_rng(0)
     costs = StageCosts({}, {"m": 0.5}, 50.0)
     for _ in range(5):
         truth, scores = rng.random(60) < 0.5, rng.random(60)
-        res = optimize(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,), confidence=0.95)
+        res = search_cascades(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,), confidence=0.95)
         assert res.fell_back and res.best.reference_fraction == 1.0
         assert "no amount of footage can prove fnr <= 0" in res.reason and "-1" not in res.reason

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from noscope_core.errors import ArtifactError
-from noscope_core.report import error_axis_limit, frontier_plot, frontier_table, frontier_table_md, pareto_front
+from noscope_core.common.errors import ArtifactError
+from noscope_core.present.frontier import (
+    error_axis_limit,
+    frontier_plot,
+    frontier_table,
+    frontier_table_md,
+    pareto_front,
+)
 
 
 def cand(fnr: float, fpr: float, speedup: float, describe: str = "model m") -> dict:

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from noscope_core.camera import camera_from_dict
-from noscope_core.errors import QueryError
-from noscope_core.query import Query
-from noscope_core.spec import (
+from noscope_core.common.errors import QueryError
+from noscope_core.spec.camera import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_FNR,
@@ -21,6 +19,8 @@ from noscope_core.spec import (
     Targets,
     TrainingOptions,
 )
+from noscope_core.spec.query import Query
+from noscope_core.spec.registry import camera_from_dict
 
 
 def test_the_command_line_and_a_bare_registry_entry_build_the_same_default_spec(tmp_path):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from noscope_core.difference import FrameShapeError
-from noscope_core.errors import ArtifactError, DegenerateLabelsError
-from noscope_core.specialized import ModelSpec, SpecializedModel, default_family, measure_fps
-from noscope_core.training import TrainResult, train_models
+from noscope_core.common.errors import ArtifactError, DegenerateLabelsError
+from noscope_core.models.difference import FrameShapeError
+from noscope_core.models.specialized import ModelSpec, SpecializedModel, default_family, measure_fps
+from noscope_core.models.training import TrainResult, train_models
 
 TINY = ModelSpec(conv_blocks=2, filters=8, dense=16, stem_stride=2)  # ~2 MFLOPs: trains in about two seconds
 
@@ -209,8 +209,8 @@ def test_measure_fps_reports_a_positive_rate(trained, data):
 
 def test_inference_import_does_not_load_lightning_or_the_training_module():
     code = (
-        "import sys, noscope_core.specialized as s; "
-        "assert 'pytorch_lightning' not in sys.modules and 'noscope_core.training' not in sys.modules; print('ok')"
+        "import sys, noscope_core.models.specialized as s; "
+        "assert 'pytorch_lightning' not in sys.modules and 'noscope_core.models.training' not in sys.modules; print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from noscope_core.errors import VideoError
-from noscope_core.split import Segments, candidate_blocks, split_frames
+from noscope_core.common.errors import VideoError
+from noscope_core.spec.split import Segments, candidate_blocks, split_frames
 
 
 def test_segments_are_consecutive_disjoint_and_in_time_order():

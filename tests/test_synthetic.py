@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.detectors.synthetic import SyntheticDetector
-from noscope_core.errors import ArtifactError, DetectorError, VideoError
-from noscope_core.labels import label_frames
-from noscope_core.query import ROI, Query
-from noscope_core.synthetic import (
+from noscope_core.common.errors import ArtifactError, DetectorError, VideoError
+from noscope_core.footage.synthetic import (
     SyntheticScene,
     load_truth,
     synthetic_truth,
     truth_path,
     write_synthetic_video,
 )
-from noscope_core.video import iter_frames, probe_video, read_frames
+from noscope_core.reference.detectors.synthetic import SyntheticDetector
+from noscope_core.reference.labels import label_frames
+from noscope_core.spec.query import ROI, Query
+from noscope_core.video.decode import iter_frames, probe_video, read_frames
 
 N = 120
 SCENE = SyntheticScene(width=160, height=120, seed=5, mean_gap_s=4.0, mean_stay_s=3.0)

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from noscope_core import video
-from noscope_core.errors import VideoError
-from noscope_core.query import ROI
-from noscope_core.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video import (
+from noscope_core.common.errors import VideoError
+from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.spec.query import ROI
+from noscope_core.video import decode as video
+from noscope_core.video.decode import (
     DecodeStats,
     SeekProfile,
     ViewSpec,

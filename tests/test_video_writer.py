@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noscope_core.errors import VideoError
-from noscope_core.video_writer import QUEUE_FRAMES, encoding_thread
+from noscope_core.common.errors import VideoError
+from noscope_core.video.writer import QUEUE_FRAMES, encoding_thread
 
 
 class FakeWriter:

@@ -35,9 +35,10 @@ def optimized_cascade(
     Logs the difference detectors, the cascade and its frontier to the training run, registers the cascade
     and closes the run. Whether ``champion`` moves is decided by ``query_results``, once the test error is known.
     """
-    from noscope_core import orchestrate, report
-    from noscope_core.difference_folder import load_difference
-    from noscope_core.model_folder import load_models
+    from noscope_core.flows import stages
+    from noscope_core.models.difference_artifact import load_difference
+    from noscope_core.models.model_artifact import load_models
+    from noscope_core.present import frontier as report
 
     cam = cameras.get(context.partition_key)
     run_id = specialized_models.get("mlflow_run_id") if tracking(mlflow) else None
@@ -48,13 +49,13 @@ def optimized_cascade(
         reason = _fallback_reason(reference_labels, specialized_models, difference_detectors)
         if reason:
             context.log.warning(f"falling back to the reference on every frame: {reason}")
-            art = orchestrate.reference_only(cam, store, labels, reason, out_path=cascade_json)
+            art = stages.reference_only(cam, store, labels, reason, out_path=cascade_json)
             models_dir = dd_dir = None
             dds = []
         else:
             models = load_models(models_dir, labels.query)
             dds = load_difference(dd_dir, labels.query)
-            art = orchestrate.optimize(
+            art = stages.optimize(
                 cam, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir
             )
         info = art.to_dict()  # the JSON the MLflow run keeps, and what the report's tables read

@@ -1,6 +1,6 @@
 """What every asset shares: the group and partitions, reopening upstream artifacts, tracker guards, metadata helpers.
 
-Nothing here computes anything NoScope-specific; the engine's stages (``noscope_core.orchestrate``) do that.
+Nothing here computes anything NoScope-specific; the engine's stages (``noscope_core.flows.stages``) do that.
 """
 
 from __future__ import annotations
@@ -25,20 +25,20 @@ MLFLOW_UI = os.environ.get("NOSCOPE_MLFLOW_UI", "http://127.0.0.1:5000").rstrip(
 
 def open_store(decoded: dict):
     """Reopen the frame store a ``decoded_frames`` manifest names (memory-mapped, nothing copied)."""
-    from noscope_core.framestore import FrameStore
+    from noscope_core.video.framestore import FrameStore
 
     return FrameStore.open(decoded["store"])
 
 
 def footage_files(camera) -> list[Path]:
     """The camera's new footage, less hidden files: copy tools write ``.name.avi`` until a file is complete."""
-    from noscope_core.camera import new_footage
+    from noscope_core.spec.registry import new_footage
 
     return [p for p in new_footage(camera) if not p.name.startswith(".")]
 
 
 def load_labels(labels: dict):
-    from noscope_core.labelset import LabelSet
+    from noscope_core.reference.label_artifact import LabelSet
 
     return LabelSet.load(labels["labels"])
 

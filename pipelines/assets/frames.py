@@ -17,12 +17,12 @@ def decoded_frames(
     Every later stage reads frames from this store; none decodes the video again except to fetch the
     full-resolution frames the reference must see.
     """
-    from noscope_core import orchestrate
+    from noscope_core.flows import stages
 
     cam = cameras.get(context.partition_key)
     root = artifacts.path(cam.camera_id, "decoded_frames", "store")
     t0 = time.perf_counter()
-    store = orchestrate.decode(cam, root, progress=False)
+    store = stages.decode(cam, root, progress=False)
     seconds = time.perf_counter() - t0
     info = store.info
     context.log.info(

@@ -21,16 +21,16 @@ def reference_labels(
     held-out error. Degenerate labels are recorded, not raised: the check ``labels_not_degenerate`` reports
     them and the downstream assets fall back to the reference.
     """
-    from noscope_core import orchestrate
-    from noscope_core.labelset import ALL_SEGMENTS
+    from noscope_core.flows import stages
+    from noscope_core.reference.label_artifact import ALL_SEGMENTS
 
     cam = cameras.get(context.partition_key)
     store = open_store(decoded_frames)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
-    labels = orchestrate.label(cam, store, detector, ALL_SEGMENTS, progress=False)
+    labels = stages.label(cam, store, detector, ALL_SEGMENTS, progress=False)
     path = artifacts.path(cam.camera_id, "reference_labels", "labels.npz")
     labels.save(path)
-    degenerate = orchestrate.fallback_reason(labels)
+    degenerate = stages.fallback_reason(labels)
     rates = labels.positive_rates()
     reference_fps = 1000.0 / labels.reference_ms
     context.log.info(

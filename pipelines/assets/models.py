@@ -8,7 +8,7 @@ import dataclasses
 
 import dagster as dg
 
-from noscope_core.spec import CameraSpec, TrainingOptions
+from noscope_core.spec.camera import CameraSpec, TrainingOptions
 from pipelines.abandoned_runs import close_abandoned
 from pipelines.assets.common import ASSET_KW, end_failed, load_labels, md_table, mlflow_link, open_store, tracking
 from pipelines.executor import queue_tags
@@ -51,7 +51,7 @@ def decodings_note(cam: CameraSpec) -> str | None:
 
 def _model_fps(models, frames) -> dict[str, float]:
     """Measured frames/s of each variant on a sample of threshold-segment frames (the optimizer re-measures)."""
-    from noscope_core.specialized import measure_fps
+    from noscope_core.models.specialized import measure_fps
 
     sample = frames[: min(len(frames), SPEED_SAMPLE_FRAMES)]
     return {m.name: measure_fps(m, sample, repeats=2) for m in models}
@@ -89,8 +89,8 @@ def specialized_models(
     """
     import numpy as np
 
-    from noscope_core import orchestrate
-    from noscope_core.views import model_view
+    from noscope_core.flows import stages
+    from noscope_core.video.views import model_view
 
     cam = cameras.get(context.partition_key)
     run_id = None
@@ -108,12 +108,12 @@ def specialized_models(
     try:
         store, labels = open_store(decoded_frames), load_labels(reference_labels)
         models_dir = artifacts.path(cam.camera_id, "specialized_models", "models")
-        reason = orchestrate.fallback_reason(labels)
+        reason = stages.fallback_reason(labels)
         if reason is not None:
             out["skipped"] = reason
             context.log.warning(f"no specialized models trained: {reason}")
             return dg.Output(out, metadata={"skipped": reason, **mlflow_link(run_id)})
-        results = orchestrate.train(
+        results = stages.train(
             dataclasses.replace(cam, training=_training(config, cam)),
             store,
             labels,
@@ -176,16 +176,17 @@ def difference_detectors(
 
     Logged to MLflow by ``optimized_cascade``, which measures their costs and owns the training run by then.
     """
-    from noscope_core import orchestrate
+    from noscope_core.flows import stages
+    from noscope_core.models import difference_artifact
 
     cam = cameras.get(context.partition_key)
     store, labels = open_store(decoded_frames), load_labels(reference_labels)
-    reason = orchestrate.fallback_reason(labels)
+    reason = stages.fallback_reason(labels)
     if reason is not None:
         context.log.warning(f"no difference detectors fitted: {reason}")
         return dg.Output({"dd_dir": None, "skipped": reason, "detectors": []}, metadata={"skipped": reason})
     dd_dir = artifacts.path(cam.camera_id, "difference_detectors", "detectors")
-    dds = orchestrate.fit_difference(store, labels, dd_dir)
+    dds = difference_artifact.fit_difference(store, labels, dd_dir)
     context.log.info(f"fitted {len(dds)} difference detectors: {', '.join(dd.spec.name for dd in dds)}")
     rows = [_dd_row(dd) for dd in dds]
     return dg.Output(

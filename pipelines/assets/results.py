@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from noscope_core.report import preview_intervals
-from noscope_core.spec import CameraSpec
+from noscope_core.present.frontier import preview_intervals
+from noscope_core.spec.camera import CameraSpec
 from pipelines import metadata
 from pipelines.assets.common import ASSET_KW, footage_files, load_labels, md_table, mlflow_link, open_store, tracking
 from pipelines.champion import CascadeSummary, HeldOut, Registration
@@ -41,9 +41,9 @@ def _file_key(path: Path, cascade_json: Path) -> str:
 def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, reference) -> dict:
     """Stream one footage file through the cascade (decode included), certify the answer on the file's own frames
     (the engine's ``apply_to_video``), and keep its positive intervals and its bounds."""
-    from noscope_core.apply import apply_to_video
-    from noscope_core.atomic import write_json
-    from noscope_core.video import probe_video
+    from noscope_core.common.atomic import write_json
+    from noscope_core.flows.apply_flow import apply_to_video
+    from noscope_core.video.decode import probe_video
 
     result_path = out_dir / f"{_file_key(path, trained.cascade_json)}.json"
     if result_path.is_file():
@@ -81,19 +81,20 @@ def query_results(
     On the test segment the certifier reads the reference labels already computed (free here), but they are
     charged to the speed-up like fresh reference calls, since a user's query would pay for them.
     """
-    from noscope_core import orchestrate
-    from noscope_core.apply import TrainedCascade
-    from noscope_core.atomic import write_json
-    from noscope_core.cascade_artifact import CascadeArtifact
+    from noscope_core.common.atomic import write_json
+    from noscope_core.flows import test_segment
+    from noscope_core.flows.apply_flow import TrainedCascade
+    from noscope_core.optimizer import cascade_artifact
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 
     cam = cameras.get(context.partition_key)
     store, labels = open_store(decoded_frames), load_labels(reference_labels)
     cascade_json = Path(optimized_cascade["cascade_json"])
     art = CascadeArtifact.load(cascade_json)
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
-    cascade = orchestrate.build_cascade(art, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
+    cascade = cascade_artifact.load_cascade(art, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
     test = labels.segment("test")
-    result = orchestrate.run_query(
+    result = test_segment.run_on_segment(
         cascade, art, store, labels.segments.test, cam.video, truth=test.label, known_reference=test.raw
     ).to_dict()
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
@@ -199,7 +200,7 @@ def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple
 
     A picture that cannot be drawn (e.g. the video moved since decoding) must not withhold the answers: the
     error is logged and shown in metadata instead."""
-    from noscope_core.timeline import timeline_picture
+    from noscope_core.present.timeline import timeline_picture
 
     out = artifacts.path(cam.camera_id, "query_results", "timeline.png")
     a, b = result["test_segment"]

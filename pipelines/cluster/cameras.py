@@ -32,7 +32,7 @@ def real_cameras(source: Path = REPO_REGISTRY) -> list[dict]:
 
     Their ``footage_dir`` is dropped: the cluster's daemon runs the new-footage sensor, which must not start
     queries on the developer's footage folders. Each video must exist (``make demo`` makes vtest-long's)."""
-    from noscope_core.camera import load_cameras
+    from noscope_core.spec.registry import load_cameras
 
     specs = load_cameras(source)  # expands ${NOSCOPE_HOME}, checks every field
     out = []
@@ -52,8 +52,8 @@ def real_cameras(source: Path = REPO_REGISTRY) -> list[dict]:
 def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path, extra: list[dict] | None = None) -> Path:
     """Render each synthetic camera's video once (160x120, 10 fps, a person coming and going) and list them in
     ``registry``, after the ``extra`` entries (real cameras, see :func:`real_cameras`)."""
-    from noscope_core.atomic import write_text
-    from noscope_core.synthetic import SyntheticScene, truth_path, write_synthetic_video
+    from noscope_core.common.atomic import write_text
+    from noscope_core.footage.synthetic import SyntheticScene, truth_path, write_synthetic_video
 
     entries = []
     for cam in cameras:
@@ -93,6 +93,6 @@ def registered_ids(registry: Path) -> list[str]:
 
 
 def video_of(registry: Path, camera_id: str) -> Path:
-    from noscope_core.camera import load_cameras
+    from noscope_core.spec.registry import load_cameras
 
     return Path(load_cameras(registry)[camera_id].video)

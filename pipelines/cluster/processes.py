@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from noscope_core.atomic import pid_alive
-from noscope_core.errors import NoScopeError
+from noscope_core.common.atomic import pid_alive
+from noscope_core.common.errors import NoScopeError
 
 
 class ClusterError(NoScopeError):

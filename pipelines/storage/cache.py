@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from noscope_core.errors import ArtifactError
-from noscope_core.model_files import sha256_file
+from noscope_core.common.artifacts import sha256_file
+from noscope_core.common.errors import ArtifactError
 from pipelines.storage.manifest import RemoteManifest
 
 

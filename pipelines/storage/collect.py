@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from noscope_core.errors import ArtifactError
+from noscope_core.common.errors import ArtifactError
 from pipelines.storage.manifest import RemoteManifest
 from pipelines.storage.remote import RemoteArtifacts
 

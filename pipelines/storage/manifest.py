@@ -63,7 +63,7 @@ class RemoteManifest:
         files = tuple(ArtifactFile(**f) for f in raw["files"])
         man = cls(raw["camera_id"], raw["asset"], files, raw["payload"], raw["published_utc"])
         if raw.get("digest") != man.digest:
-            from noscope_core.errors import ArtifactError
+            from noscope_core.common.errors import ArtifactError
 
             raise ArtifactError(f"manifest of {raw['camera_id']}/{raw['asset']} does not match its own file list")
         return man

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from noscope_core.errors import ArtifactError
-from noscope_core.model_files import sha256_file
-from noscope_core.paths import safe_name
+from noscope_core.common.artifacts import sha256_file
+from noscope_core.common.errors import ArtifactError
+from noscope_core.common.paths import safe_name
 from pipelines.storage import root as root_mod
 from pipelines.storage.cache import LocalCache
 from pipelines.storage.manifest import (

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from noscope_core.errors import ArtifactError
+from noscope_core.common.errors import ArtifactError
 
 ENDPOINT_ENVS = ("NOSCOPE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
 

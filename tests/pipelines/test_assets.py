@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from noscope_core.synthetic import truth_path
+from noscope_core.footage.synthetic import truth_path
 from pipelines.assets import ASSETS
 from pipelines.checks import CHECKS
 from pipelines.partitions import CAMERAS
@@ -213,7 +213,7 @@ def test_query_before_training_fails_with_a_clear_message(
 
 
 def test_artifact_paths_refuse_ids_that_escape_the_root(tmp_path):
-    from noscope_core.errors import QueryError
+    from noscope_core.common.errors import QueryError
     from pipelines.resources import ArtifactStore
 
     store = ArtifactStore(root=str(tmp_path))

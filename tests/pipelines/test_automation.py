@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from noscope_core.errors import QueryError
+from noscope_core.common.errors import QueryError
 from pipelines.partitions import CAMERAS, plan_sync
 from pipelines.resources import CameraRegistry
 from pipelines.schedules import DEFAULT_RETRAIN_CRON, retrain_cameras, retrain_cron, schedule_description

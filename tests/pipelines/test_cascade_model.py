@@ -31,13 +31,13 @@ def train_pieces(video: Path, out: Path) -> tuple[Path, Path, dict]:
     saves them (plus a second, unused model file that must not be packed), and a config that uses all stages."""
     import torch
 
-    from noscope_core.cascade import CascadeConfig
-    from noscope_core.difference import DifferenceDetector, DifferenceSpec
-    from noscope_core.readers import iter_views
-    from noscope_core.specialized import ModelSpec
-    from noscope_core.synthetic import load_truth
-    from noscope_core.training import train_models
-    from noscope_core.video import ViewSpec
+    from noscope_core.cascade.routing import CascadeConfig
+    from noscope_core.footage.synthetic import load_truth
+    from noscope_core.models.difference import DifferenceDetector, DifferenceSpec
+    from noscope_core.models.specialized import ModelSpec
+    from noscope_core.models.training import train_models
+    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.readers import iter_views
 
     torch.set_num_threads(1)
     # the pixels a frame store holds: shrunk by the reader queries use
@@ -71,12 +71,12 @@ def train_pieces(video: Path, out: Path) -> tuple[Path, Path, dict]:
 
 def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict) -> dict:
     """cascade.json of ``config``, built with the engine's own types so its shape is the real one."""
-    from noscope_core.cascade_artifact import CascadeArtifact
-    from noscope_core.costs import StageCosts
-    from noscope_core.optimizer import Candidate, OptimizationResult
-    from noscope_core.query import Query
-    from noscope_core.spec import Targets
-    from noscope_core.video import ViewSpec
+    from noscope_core.cascade.costs import StageCosts
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+    from noscope_core.optimizer.search import Candidate, OptimizationResult
+    from noscope_core.spec.camera import Targets
+    from noscope_core.spec.query import Query
+    from noscope_core.video.decode import ViewSpec
 
     best = Candidate(config, 0.02, 0.01, 10.0, 0.2, 5.0)
     return CascadeArtifact.from_result(
@@ -97,9 +97,9 @@ def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     """A store with the cascade registered as champion of camera "x", and the cascade itself."""
-    from noscope_core import orchestrate
-    from noscope_core.cascade_artifact import CascadeArtifact
-    from noscope_core.detectors import make_detector
+    from noscope_core.optimizer import cascade_artifact
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+    from noscope_core.reference.detectors import make_detector
 
     root = tmp_path_factory.mktemp("mlflow-model")
     shutil.copy(mlflow_template_db, root / "mlflow.db")
@@ -112,7 +112,7 @@ def registered(tmp_path_factory, synthetic_video, mlflow_template_db):
     parent = tracker.start_training(CAMERA, info["query"], {})
     reg = tracker.register_cascade(parent, CAMERA, path, models_dir, dd_dir, spec)
     assert reg.champion_moved
-    cascade = orchestrate.build_cascade(CascadeArtifact.from_dict(info), make_detector(spec), models_dir, dd_dir)
+    cascade = cascade_artifact.load_cascade(CascadeArtifact.from_dict(info), make_detector(spec), models_dir, dd_dir)
     return tracker, cascade
 
 
@@ -187,8 +187,8 @@ def test_dataframe_input_labels_the_requested_frame_range(loaded, registered, sy
 
 
 def test_frames_array_input_is_labelled_like_the_same_frames_of_the_video(loaded, registered, synthetic_video):
-    from noscope_core.readers import shrink_decoded
-    from noscope_core.video import read_frames
+    from noscope_core.video.decode import read_frames
+    from noscope_core.video.readers import shrink_decoded
 
     _, cascade = registered
     frames = np.stack(read_frames(synthetic_video, range(60)))
@@ -204,7 +204,7 @@ def test_frames_array_input_is_labelled_like_the_same_frames_of_the_video(loaded
 def test_a_model_config_naming_the_opencv_reader_shrinks_arrays_as_opencv_did(loaded, registered, synthetic_video):
     import copy
 
-    from noscope_core.video import preprocess, read_frames
+    from noscope_core.video.decode import preprocess, read_frames
 
     _, cascade = registered
     # MLflow drops model_config keys the registration did not log, so the loaded model's attribute stands in
@@ -216,8 +216,8 @@ def test_a_model_config_naming_the_opencv_reader_shrinks_arrays_as_opencv_did(lo
 
 
 def test_a_synthetic_reference_follows_the_video_it_is_asked_about(loaded, registered, footage_video):
-    from noscope_core.cascade import Cascade
-    from noscope_core.detectors import make_detector
+    from noscope_core.cascade.routing import Cascade
+    from noscope_core.reference.detectors import make_detector
 
     _, c = registered
     df = loaded.predict(str(footage_video))
@@ -227,7 +227,7 @@ def test_a_synthetic_reference_follows_the_video_it_is_asked_about(loaded, regis
 
 
 def test_unreadable_inputs_raise_clear_errors(loaded):
-    from noscope_core.errors import QueryError, VideoError
+    from noscope_core.common.errors import QueryError, VideoError
 
     with pytest.raises(QueryError, match="cannot read int"):
         loaded.predict(3)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from noscope_core.errors import ArtifactError
+from noscope_core.common.errors import ArtifactError
 from pipelines.compare import VersionRecord, comparison_rows, format_table, print_comparison
 from pipelines.tracking import MlflowTracker
 
@@ -90,13 +90,13 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path, monkeypatch):
 def test_print_comparison_reads_every_camera_from_the_registry(
     tmp_path_factory, tmp_path, monkeypatch, capsys, mlflow_template_db
 ):
-    from noscope_core.cascade import CascadeConfig
-    from noscope_core.cascade_artifact import CascadeArtifact
-    from noscope_core.costs import StageCosts
-    from noscope_core.optimizer import Candidate, OptimizationResult
-    from noscope_core.query import Query
-    from noscope_core.spec import Targets
-    from noscope_core.video import ViewSpec
+    from noscope_core.cascade.costs import StageCosts
+    from noscope_core.cascade.routing import CascadeConfig
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+    from noscope_core.optimizer.search import Candidate, OptimizationResult
+    from noscope_core.spec.camera import Targets
+    from noscope_core.spec.query import Query
+    from noscope_core.video.decode import ViewSpec
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path_factory.mktemp("mlflow-compare")

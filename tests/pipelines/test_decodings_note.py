@@ -1,7 +1,7 @@
 """A camera's ``training.decodings`` is not silently ignored by the Dagster assets (which train the exact view)."""
 
-from noscope_core.query import ROI, Query
-from noscope_core.spec import CameraSpec, TrainingOptions
+from noscope_core.spec.camera import CameraSpec, TrainingOptions
+from noscope_core.spec.query import ROI, Query
 from pipelines.assets.models import decodings_note
 
 

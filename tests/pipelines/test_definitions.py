@@ -111,7 +111,7 @@ def test_config_files_are_valid_yaml(path):
 
 
 def test_default_camera_is_vtest_with_the_documented_query():
-    from noscope_core.camera import load_cameras
+    from noscope_core.spec.registry import load_cameras
 
     cam = load_cameras(REPO / "cameras.yaml")["vtest"]
     assert cam.video.name == "vtest.avi"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from noscope_core.errors import QueryError
+from noscope_core.common.errors import QueryError
 from pipelines.executor import QUEUE_TAG, job_executor, queue_tags
 
 

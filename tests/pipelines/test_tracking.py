@@ -39,7 +39,7 @@ def _no_global_tracking_uri(monkeypatch):
     os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-# ---- stand-ins with the attributes of noscope_core.training / specialized objects (for cheap cases) ----
+# ---- stand-ins with the attributes of noscope_core.models.training / specialized objects (for cheap cases) ----
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,13 @@ def cascade_info(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: 
 
 
 def cascade_artifact(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_fnr: float = 0.05, **query):
-    from noscope_core.cascade import CascadeConfig
-    from noscope_core.cascade_artifact import CascadeArtifact
-    from noscope_core.costs import StageCosts
-    from noscope_core.optimizer import Candidate, OptimizationResult
-    from noscope_core.query import Query
-    from noscope_core.spec import Targets
-    from noscope_core.video import ViewSpec
+    from noscope_core.cascade.costs import StageCosts
+    from noscope_core.cascade.routing import CascadeConfig
+    from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+    from noscope_core.optimizer.search import Candidate, OptimizationResult
+    from noscope_core.spec.camera import Targets
+    from noscope_core.spec.query import Query
+    from noscope_core.video.decode import ViewSpec
 
     # skip only: the cost is the reference share of the 50 ms reference, as the cost model has it
     best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, cost_ms / 50.0, 50.0 / cost_ms)
@@ -147,9 +147,9 @@ def test_training_logs_one_child_per_variant_and_difference_detector_with_their_
     import numpy as np
     import torch
 
-    from noscope_core.difference import DifferenceDetector, DifferenceSpec
-    from noscope_core.specialized import ModelSpec
-    from noscope_core.training import train_models
+    from noscope_core.models.difference import DifferenceDetector, DifferenceSpec
+    from noscope_core.models.specialized import ModelSpec
+    from noscope_core.models.training import train_models
 
     torch.set_num_threads(1)
     parent = tracker.start_training(
@@ -390,7 +390,7 @@ def test_registering_moves_the_champion_alias_only_when_the_rule_says(tracker, t
 
 
 def test_registering_a_cascade_whose_model_file_is_missing_is_an_artifact_error(tracker, tmp_path):
-    from noscope_core.errors import ArtifactError
+    from noscope_core.common.errors import ArtifactError
 
     info = cascade_info(5.0)
     info["best"]["config"]["model_name"] = "cnn-x"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noscope_core.errors import ArtifactError
+from noscope_core.common.errors import ArtifactError
 from pipelines.storage import open_root
 from pipelines.storage.root import RootURL, s3_options
 

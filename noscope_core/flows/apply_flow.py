@@ -1,0 +1,149 @@
+"""Apply a trained cascade to new footage and certify the answer: train once, query many days.
+
+The cascade (``cascade.json`` with its models and difference detectors) streams over the new video, decode
+included; the answer is then certified on that video's own frames, which is what keeps the promise when the
+footage drifted from what the cascade was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from noscope_core.cascade.evaluate import error_rates, intervals
+from noscope_core.cascade.keyframe_run import run_plan
+from noscope_core.cascade.routing import Cascade
+from noscope_core.common.errors import QueryError
+from noscope_core.flows.test_segment import QueryResult, charge_certification, decode_fps
+from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
+from noscope_core.optimizer.cascade_artifact import CascadeArtifact, load_cascade
+from noscope_core.reference.detect import measure_cost_ms
+from noscope_core.spec.camera import Targets
+from noscope_core.spec.split import Segment
+from noscope_core.video.decode import iter_frames, probe_video
+
+#: frames decoded (nothing else) to time the reference's end-to-end rate; the rest of the video is not decoded twice
+DECODE_TIMING_FRAMES = 300
+#: frames on which the reference is timed beside the cascade
+REFERENCE_TIMING_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class TrainedCascade:
+    """A cascade ready to apply: its artifact and the folders its models and difference detectors are in."""
+
+    artifact: CascadeArtifact
+    cascade_json: Path
+    models_dir: Path | None
+    dd_dir: Path | None
+
+    @classmethod
+    def load(
+        cls, cascade_json: str | Path, models_dir: str | Path | None = None, dd_dir: str | Path | None = None
+    ) -> TrainedCascade:
+        """``models_dir`` / ``dd_dir`` default to ``models`` / ``difference`` beside ``cascade.json`` (the layout
+        ``noscope query`` writes)."""
+        path = Path(cascade_json).expanduser()
+        if not path.is_file():
+            raise QueryError(
+                f"cascade {path} does not exist", "give a cascade.json written by noscope query or Dagster"
+            )
+        art = CascadeArtifact.load(path)
+        # a cascade chosen among several decodings says where its view's models lie, relative to itself
+        pieces = path.parent / art.decoding.folder if art.decoding is not None else path.parent
+        models = Path(models_dir) if models_dir else pieces / "models"
+        dds = Path(dd_dir) if dd_dir else pieces / "difference"
+        config = art.best.config
+        if config.model_name and not models.is_dir():
+            raise QueryError(f"the cascade needs the specialized models folder {models}, which does not exist")
+        if config.dd_name and not dds.is_dir():
+            raise QueryError(f"the cascade needs the difference detectors folder {dds}, which does not exist")
+        return cls(art, path, models if config.model_name else None, dds if config.dd_name else None)
+
+    def cascade_for(self, detector) -> Cascade:
+        """The cascade with ``detector`` as its reference. A synthetic reference reads each video's own ground
+        truth, so its identity changes with the video: the same kind of reference is accepted there."""
+        art = self.artifact
+        if detector.identity() != art.reference_identity and detector.name == art.reference_name == "synthetic":
+            art = replace(art, reference_identity=detector.identity())
+        return load_cascade(art, detector, self.models_dir, self.dd_dir)
+
+
+def with_confidence(artifact: CascadeArtifact, confidence: float | None) -> CascadeArtifact:
+    """The artifact whose answers are certified at ``confidence`` (its error targets unchanged)."""
+    t = artifact.targets
+    return replace(artifact, targets=Targets(t.max_fnr, t.max_fpr, confidence))
+
+
+def apply_to_video(
+    trained: TrainedCascade,
+    video: str | Path,
+    detector,
+    certify: CertifyOptions | None = None,
+    cache=None,
+    truth: np.ndarray | None = None,
+) -> QueryResult:
+    """Stream ``video`` through the cascade (decode included), certify the answer on its own frames at the
+    artifact's targets, and report it like ``noscope query`` (its "test segment" is the whole video).
+
+    Speed: ``cascade_fps`` excludes decode as NoScope measured it; the reference's end-to-end rate adds the
+    decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. Every frame certification sends to the
+    reference is charged at the reference's rate (decode included for the end-to-end figure)."""
+    certify = CertifyOptions() if certify is None else certify
+    art = trained.artifact
+    cascade = trained.cascade_for(detector)
+    info = probe_video(video)
+    # the keyframe-first plan when the optimizer chose one (dense, saying why, where it cannot run)
+    run = run_plan(cascade, art.keyframe_plan, video)
+    n = len(run.frame_index)
+    if n == 0:
+        raise QueryError(f"no frame of {video} could be decoded", "check the file plays")
+    reference = SegmentReference(video, detector, cascade.query, run.frame_index, cache=cache)
+    cert = certify_run(run, cascade.config, art.targets, reference, certify)
+    answer = cert.labels if cert is not None else run.labels
+    ref_ms = measure_cost_ms(video, detector, run.frame_index, n=REFERENCE_TIMING_FRAMES) or art.costs.reference_ms
+    reference_fps = 1000.0 / ref_ms
+    reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / decode_fps(video, ((0, max(1, min(n, DECODE_TIMING_FRAMES))),)))
+    checked = cert.frames_labelled if cert is not None else 0
+    cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
+        n, float(run.fps), float(run.fps_e2e or run.fps), checked, ref_ms, reference_fps_e2e
+    )
+    fps = info.fps or art.fps
+    found = intervals(answer, run.frame_index, fps)
+    rates = error_rates(answer, truth) if truth is not None else None
+    return QueryResult(
+        video=str(video),
+        artifact=art,
+        test_segment=Segment("video", ((int(run.frame_index[0]), int(run.frame_index[-1]) + 1),)),
+        reference_fps=reference_fps,
+        cascade_fps=float(cascade_fps),
+        reference_calls=int(run.reference_calls),
+        reference_call_fraction=float(run.reference_call_fraction),
+        positive_frames=int(answer.sum()),
+        intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in found),
+        intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in found),
+        seconds={k: float(v) for k, v in run.seconds.items()},
+        reference_fps_e2e=reference_fps_e2e,
+        cascade_fps_e2e=float(e2e_fps),
+        fnr=float(rates.fnr) if rates else None,
+        fpr=float(rates.fpr) if rates else None,
+        certificate=cert,
+        certify_reason=cert.reason if cert is not None else not_certified_reason(certify, art.targets),
+        certify_seconds=certify_s,
+        certify_seconds_e2e=certify_s_e2e,
+        plan=run.plan,
+        plan_counts=run.plan_counts,
+    )
+
+
+def check_video(path: str | Path) -> Path:
+    """A video that exists and decodes at least its first frame, or a one-line error (before any work)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise QueryError(f"{path} is a folder, not a video", "give video files")
+    info = probe_video(path)  # raises VideoError naming the file when it does not exist or cannot be opened
+    for _ in iter_frames(path, start=0, stop=1):
+        return info.path
+    raise QueryError(f"{path}: not a single frame decodes", "check the file plays (e.g. with ffprobe)")

@@ -1,0 +1,1 @@
+"""The cost-based optimizer: the search, the decoding choice, the cascade artifact, the baselines."""

@@ -1,0 +1,365 @@
+"""The optimized cascade as an artifact: the optimizer's choice on the threshold segment and everything needed to
+rebuild and audit it (``cascade.json``), the reference-only cascade of last resort, and rebuilding either."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from noscope_core.cascade.costs import StageCosts, measure_stage_costs
+from noscope_core.cascade.keyframe_plan import KeyframePlan, keyframe_positions
+from noscope_core.cascade.routing import Cascade, CascadeConfig
+from noscope_core.common.artifacts import file_hashes, read_index, sha256_file
+from noscope_core.common.atomic import write_json
+from noscope_core.common.errors import ArtifactError
+from noscope_core.models.difference import DifferenceDetector
+from noscope_core.models.specialized import SpecializedModel
+from noscope_core.optimizer.decoding_choice import DecodingChoice
+from noscope_core.optimizer.search import Candidate, OptimizationResult, search_cascades
+from noscope_core.reference.label_artifact import LabelSet
+from noscope_core.spec.camera import Targets
+from noscope_core.spec.query import Query
+from noscope_core.video.decode import ViewSpec
+from noscope_core.video.decode_costs import DecodeCosts
+from noscope_core.video.views import model_view
+
+#: frames/s assumed when the video does not say (skips are chosen in seconds of video)
+FALLBACK_FPS = 30.0
+#: threshold-segment frames on which each stage's cost is timed
+COST_SAMPLE_FRAMES = 512
+
+
+def default_skips(fps: float, max_seconds: float = 3.0) -> list[int]:
+    """Frame skips from 1 up to a few seconds of video."""
+    fps = fps if fps and fps > 0 else FALLBACK_FPS
+    skips = {1, 2, 3, 5}
+    for sec in (0.5, 1.0, 1.5, 2.0, 3.0):
+        if sec <= max_seconds:
+            skips.add(max(1, int(round(fps * sec))))
+    return sorted(skips)
+
+
+def _dd_scores_for(dd, frames: np.ndarray, skip: int) -> np.ndarray:
+    if dd.spec.reference == "background":
+        return dd.score(frames)
+    out = np.full(len(frames), np.nan, dtype=np.float32)
+    if len(frames) > skip:
+        out[skip:] = dd.score(frames[skip:], previous=frames[:-skip])
+    return out
+
+
+@dataclass(frozen=True)
+class CascadeArtifact:
+    """The optimizer's choice and everything needed to rebuild and audit it; on disk, ``cascade.json``."""
+
+    query: Query
+    view: ViewSpec  # the small frames the cascade's cheap stages read
+    reference_name: str
+    reference_identity: str  # the cascade only runs with a reference of this identity
+    targets: Targets
+    skips: tuple[int, ...]  # the frame skips searched
+    fps: float  # of the video it was optimized on
+    costs: StageCosts
+    best: Candidate  # the chosen configuration, with its threshold-segment error and cost
+    frontier: tuple[Candidate, ...]
+    fell_back: bool  # best is the reference on every frame
+    reason: str | None  # why it fell back
+    n_evaluated: int
+    model_files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    dd_files: dict[str, str] = field(default_factory=dict)
+    optimize_seconds: float = 0.0
+    #: reading the video, measured on it (None: plans priced without decode, as NoScope did)
+    decode_costs: DecodeCosts | None = None
+    dense_best: Candidate | None = None  # when best is a keyframe-first plan: the dense plan it beat
+    keyframe_best: Candidate | None = None  # the cheapest keyframe-first plan that met the targets, chosen or not
+    #: with candidate decodings: every view's priced option and why ``view`` was kept (None: one view offered)
+    decoding: DecodingChoice | None = None
+
+    def describe(self) -> str:
+        """The chosen cascade in words, and the decoding it reads with when several were offered."""
+        text = self.best.describe()
+        if self.decoding is not None:
+            text += f"; {self.decoding.describe(self.targets)}"
+        return text
+
+    @property
+    def keyframe_plan(self) -> KeyframePlan | None:
+        """The keyframe-first plan the chosen cascade runs with; None: dense (every frame decoded)."""
+        return self.best.keyframe_plan
+
+    @classmethod
+    def from_result(
+        cls,
+        result: OptimizationResult,
+        *,
+        costs: StageCosts,
+        query: Query,
+        view: ViewSpec,
+        reference_name: str,
+        reference_identity: str,
+        targets: Targets,
+        skips: Sequence[int],
+        fps: float,
+        model_files: dict[str, str] | None = None,
+        dd_files: dict[str, str] | None = None,
+        fallback_reason: str | None = None,
+        optimize_seconds: float = 0.0,
+        decode_costs: DecodeCosts | None = None,
+    ) -> CascadeArtifact:
+        """The artifact of one search; ``fallback_reason`` marks a fallback decided before the search."""
+        return cls(
+            query=query,
+            view=view,
+            reference_name=reference_name,
+            reference_identity=reference_identity,
+            targets=targets,
+            skips=tuple(int(s) for s in skips),
+            fps=float(fps),
+            costs=costs,
+            best=result.best,
+            frontier=tuple(result.frontier),
+            fell_back=bool(result.fell_back or fallback_reason),
+            reason=fallback_reason or result.reason,
+            n_evaluated=int(result.n_evaluated),
+            model_files=dict(model_files or {}),
+            dd_files=dict(dd_files or {}),
+            optimize_seconds=float(optimize_seconds),
+            decode_costs=decode_costs,
+            dense_best=result.dense_best,
+            keyframe_best=result.keyframe_best,
+        )
+
+    @property
+    def query_key(self) -> str:
+        return self.query.key()
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query.to_dict(),
+            "query_key": self.query.key(),
+            "view": self.view.to_dict(),
+            "reference": {"name": self.reference_name, "identity": self.reference_identity},
+            "targets": self.targets.to_dict(),
+            "skips": list(self.skips),
+            "fps": self.fps,
+            "costs": self.costs.to_dict(),
+            "best": self.best.to_dict(),
+            "frontier": [c.to_dict() for c in self.frontier],
+            "fell_back": self.fell_back,
+            "reason": self.reason,
+            "n_evaluated": self.n_evaluated,
+            "model_files": dict(self.model_files),
+            "dd_files": dict(self.dd_files),
+            "optimize_seconds": self.optimize_seconds,
+            "decode_costs": None if self.decode_costs is None else self.decode_costs.to_dict(),
+            "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
+            "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
+            # only when several decodings were offered: artifacts of one view keep their shape
+            **({"decoding": self.decoding.to_dict()} if self.decoding is not None else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CascadeArtifact:
+        targets = d["targets"]
+        return cls(
+            query=Query.from_dict(d["query"]),
+            view=ViewSpec.from_dict(d["view"]),
+            reference_name=str(d["reference"]["name"]),
+            reference_identity=str(d["reference"]["identity"]),
+            targets=Targets(float(targets["max_fnr"]), float(targets["max_fpr"]), targets.get("confidence")),
+            skips=tuple(int(s) for s in d.get("skips") or ()),
+            fps=float(d["fps"]),
+            costs=StageCosts.from_dict(d["costs"]),
+            best=_candidate(d["best"]),
+            frontier=tuple(_candidate(c) for c in d.get("frontier") or ()),
+            fell_back=bool(d.get("fell_back", False)),
+            reason=d.get("reason"),
+            n_evaluated=int(d.get("n_evaluated", 0)),
+            model_files=dict(d.get("model_files") or {}),
+            dd_files=dict(d.get("dd_files") or {}),
+            optimize_seconds=float(d.get("optimize_seconds", 0.0)),
+            # artifacts written before keyframe-first plans have neither key: dense, priced without decode
+            decode_costs=DecodeCosts.from_dict(d["decode_costs"]) if d.get("decode_costs") else None,
+            dense_best=_candidate(d["dense_best"]) if d.get("dense_best") else None,
+            keyframe_best=_candidate(d["keyframe_best"]) if d.get("keyframe_best") else None,
+            decoding=DecodingChoice.from_dict(d["decoding"]) if d.get("decoding") else None,
+        )
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> CascadeArtifact:
+        d = read_index(path, "optimized cascade")
+        try:
+            return cls.from_dict(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArtifactError(
+                f"optimized cascade {path} lacks or mangles {exc}", "re-run the optimizer (optimized_cascade)"
+            ) from None
+
+
+def _candidate(d: dict) -> Candidate:
+    def opt(key: str) -> float | None:
+        return None if d.get(key) is None else float(d[key])
+
+    return Candidate(
+        CascadeConfig.from_dict(d["config"]),
+        float(d["fnr"]),
+        float(d["fpr"]),
+        float(d["cost_ms"]),
+        float(d["reference_fraction"]),
+        float(d["speedup"]),
+        opt("fnr_bound"),
+        opt("fpr_bound"),
+        opt("decode_ms"),
+        KeyframePlan.from_dict(d["keyframe_plan"]) if d.get("keyframe_plan") else None,
+    )
+
+
+def choose_cascade(
+    store,
+    labels: LabelSet,
+    models: Sequence,
+    dds: Sequence,
+    targets: Targets,
+    out_path: str | Path | None = None,
+    skips: Sequence[int] | None = None,
+    models_dir: str | Path | None = None,
+    dd_dir: str | Path | None = None,
+    fallback_reason: str | None = None,
+    unit_frames: int | None = None,
+    decode_costs: DecodeCosts | None = None,
+    keyframes: np.ndarray | None = None,
+    view: ViewSpec | None = None,
+    stage_costs: StageCosts | None = None,
+) -> CascadeArtifact:
+    """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
+
+    ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``), with
+    evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone).
+    ``decode_costs`` and ``keyframes`` (the video's keyframe frame numbers), both measured on the store's video
+    (:func:`noscope_core.video.decode_costs.measure_decode_costs`), price reading the video and let a keyframe-first
+    plan compete with the dense ones. ``view``: the store's view the cheap stages read (default: the query's model
+    view, exactly decoded); the artifact records it, so the query reads the same pixels. ``stage_costs``: price
+    the stages with this table instead of timing them again (views whose models share architectures and frame
+    sizes then differ only in how their cascades route frames, not in timing noise)."""
+    start = time.perf_counter()
+    view = view or model_view(labels.query)
+    frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
+    truth = labels.segment("threshold").label
+    skips = list(skips or default_skips(store.fps))
+    model_scores = {m.name: m.predict_proba(frames) for m in models}
+    dd_cache: dict[tuple[str, int], np.ndarray] = {}
+    by_name = {dd.spec.name: dd for dd in dds}
+
+    def dd_scores(name: str, skip: int) -> np.ndarray:
+        dd = by_name[name]
+        key = (name, 1 if dd.spec.reference == "background" else skip)
+        if key not in dd_cache:
+            dd_cache[key] = _dd_scores_for(dd, frames, skip)
+        return dd_cache[key]
+
+    costs = stage_costs or measure_stage_costs(
+        frames[: min(len(frames), COST_SAMPLE_FRAMES)],
+        {dd.spec.name: dd for dd in dds},
+        {m.name: m for m in models},
+        labels.reference_ms,
+    )
+    kf_pos = breaks = None
+    if keyframes is not None:
+        kf_pos, breaks = keyframe_positions(labels.segments.threshold.indices(), keyframes)
+    result = search_cascades(
+        truth,
+        model_scores,
+        dd_scores,
+        {dd.spec.name: dd.spec.reference for dd in dds},
+        costs,
+        max_fnr=targets.max_fnr,
+        max_fpr=targets.max_fpr,
+        skips=skips,
+        confidence=targets.confidence,
+        unit_frames=unit_frames,
+        fps=store.fps,
+        decode_costs=decode_costs,
+        keyframes=kf_pos,
+        breaks=breaks,
+    )
+    art = CascadeArtifact.from_result(
+        result,
+        costs=costs,
+        query=labels.query,
+        view=view,
+        reference_name=labels.reference_name,
+        reference_identity=labels.reference_identity,
+        targets=targets,
+        skips=skips,
+        fps=store.fps,
+        model_files=file_hashes(models_dir, "*.pt") if models_dir else {},
+        dd_files=file_hashes(dd_dir, "*.npz") if dd_dir else {},
+        fallback_reason=fallback_reason,
+        optimize_seconds=time.perf_counter() - start,
+        decode_costs=decode_costs,
+    )
+    if out_path is not None:
+        art.save(out_path)
+    return art
+
+
+def reference_only_artifact(
+    labels: LabelSet, store, targets: Targets, reason: str, out_path: str | Path | None = None
+) -> CascadeArtifact:
+    """The cascade of last resort: the reference on every frame, with the reason nothing cheaper was possible."""
+    cand = Candidate(CascadeConfig.reference_only(), 0.0, 0.0, labels.reference_ms, 1.0, 1.0)
+    result = OptimizationResult(best=cand, frontier=[cand], fell_back=True, reason=reason, n_evaluated=1)
+    art = CascadeArtifact.from_result(
+        result,
+        costs=StageCosts({}, {}, labels.reference_ms),
+        query=labels.query,
+        view=model_view(labels.query),
+        reference_name=labels.reference_name,
+        reference_identity=labels.reference_identity,
+        targets=targets,
+        skips=[1],
+        fps=store.fps,
+        fallback_reason=reason,
+    )
+    if out_path is not None:
+        art.save(out_path)
+    return art
+
+
+def load_cascade(
+    artifact: CascadeArtifact, detector, models_dir: str | Path | None, dd_dir: str | Path | None
+) -> Cascade:
+    """Rebuild the chosen cascade from its artifact; refuse stale pieces (other query, other reference, changed files)."""
+    if artifact.reference_identity != detector.identity():
+        raise ArtifactError(
+            f"the cascade was optimized for reference {artifact.reference_name!r} with other weights or settings",
+            "re-run the optimizer with this reference detector",
+        )
+    config = artifact.best.config
+    model = dd = None
+    if config.model_name:
+        model = _load_checked(models_dir, f"{config.model_name}.pt", artifact.model_files, "specialized model")
+    if config.dd_name:
+        dd = _load_checked(dd_dir, f"{config.dd_name}.npz", artifact.dd_files, "difference detector")
+    return Cascade(config, detector, artifact.query, artifact.view, dd=dd, model=model)
+
+
+def _load_checked(folder, fname: str, hashes: dict[str, str], what: str):
+    if folder is None:
+        raise ArtifactError(f"the cascade needs the {what} {fname} but no folder was given")
+    path = Path(folder) / fname
+    if not path.is_file():
+        raise ArtifactError(f"{what} {path} is missing", "re-run training and optimization")
+    if hashes and hashes.get(fname) and hashes[fname] != sha256_file(path):
+        raise ArtifactError(
+            f"{what} {path} changed since the cascade was optimized (stale model)",
+            "re-run the optimizer so the cascade matches the current models",
+        )
+    return SpecializedModel.load(path) if fname.endswith(".pt") else DifferenceDetector.load(path)

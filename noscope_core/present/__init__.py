@@ -1,0 +1,1 @@
+"""What a person reads: the frontier report, the answer's timeline, review clips."""

@@ -1,0 +1,288 @@
+"""Human-readable views of the optimizer's frontier: a speed-up-vs-error plot and a markdown table.
+
+Both take the candidate dicts of ``optimizer.Candidate.to_dict`` (keys ``config``, ``fnr``, ``fpr``, ``cost_ms``,
+``reference_fraction``, ``speedup``, ``describe``), so they work on a fresh optimization or on a cascade.json
+read back from disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from noscope_core.common.atomic import atomic_path
+from noscope_core.common.errors import ArtifactError
+
+_REQUIRED = ("fnr", "fpr", "speedup")
+
+#: intervals a one-line preview shows before " ..."
+PREVIEW_INTERVALS = 8
+
+
+def preview_intervals(intervals: Sequence[Sequence[int]], limit: int = PREVIEW_INTERVALS) -> str:
+    """The first ``limit`` positive intervals as ``[start,end)``, then `` ...`` when there are more."""
+    shown = ", ".join(f"[{a},{b})" for a, b in list(intervals)[:limit])
+    return shown + (" ..." if len(intervals) > limit else "")
+
+
+def candidate_error(c: dict) -> float:
+    """The worse of a candidate's two error rates: the quantity the frontier trades against speed."""
+    return max(float(c["fnr"]), float(c["fpr"]))
+
+
+def pareto_front(frontier: Sequence[dict]) -> list[dict]:
+    """Candidates no other candidate beats on both error (lower) and speed-up (higher), by increasing error."""
+    ordered = sorted(frontier, key=lambda c: (candidate_error(c), -float(c["speedup"])))
+    front: list[dict] = []
+    best_speedup = float("-inf")
+    for c in ordered:
+        if float(c["speedup"]) > best_speedup:
+            front.append(c)
+            best_speedup = float(c["speedup"])
+    return front
+
+
+def frontier_plot(
+    frontier: list[dict],
+    path: str | Path,
+    reference_fps: float | None = None,
+    chosen: dict | None = None,
+    *,
+    max_fnr: float | None = None,
+    max_fpr: float | None = None,
+) -> Path:
+    """Plot every candidate's speed-up over the reference (log scale) against its error max(FNR, FPR).
+
+    The error axis is linear from 0 (so error-free candidates show) to :func:`error_axis_limit`; candidates
+    beyond it are counted in a note instead of stretching both axes. Candidates that meet the targets are
+    filled, the rest hollow; the Pareto front is a step line, the reference (1×) a dashed line, the targets
+    vertical lines and the chosen cascade a labelled star. The legend sits below the axes, inside the figure.
+    Written atomically as PNG.
+    """
+    _check(frontier)
+    if chosen is not None:
+        _check([chosen])
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: pipelines and tests have no display
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    path = Path(path)
+    x_max = error_axis_limit(max_fnr, max_fpr)
+    shown = [c for c in frontier if 100 * candidate_error(c) <= x_max]
+    hidden = [c for c in frontier if 100 * candidate_error(c) > x_max]
+
+    def xy(cs: Sequence[dict]) -> tuple[list[float], list[float]]:
+        return [100 * candidate_error(c) for c in cs], [_floor_speedup(c) for c in cs]
+
+    fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=100, layout="constrained")
+    try:
+        meets = [c for c in shown if _meets(c, max_fnr, max_fpr)]
+        misses = [c for c in shown if not _meets(c, max_fnr, max_fpr)]
+        if meets:
+            ax.scatter(*xy(meets), s=26, color="tab:blue", zorder=3, label="candidate, meets the targets")
+        if misses:
+            ax.scatter(
+                *xy(misses),
+                s=26,
+                facecolors="none",
+                edgecolors="tab:blue",
+                zorder=3,
+                label="candidate, misses a target",
+            )
+        front = [c for c in pareto_front(frontier) if 100 * candidate_error(c) <= x_max]
+        if len(front) > 1:
+            ax.step(*xy(front), where="post", color="tab:blue", alpha=0.5, linewidth=1.2, label="Pareto front")
+        ax.axhline(1.0, color="dimgrey", linestyle="--", linewidth=1.0, label="reference on every frame (1×)")
+        for value, name, style in _target_lines(max_fnr, max_fpr):
+            ax.axvline(100 * value, color="tab:orange", linestyle=style, linewidth=1.4, label=name)
+        if chosen is not None:
+            cx, cy = 100 * candidate_error(chosen), _floor_speedup(chosen)
+            ax.scatter([min(cx, x_max)], [cy], marker="*", s=320, color="tab:red", edgecolors="black", zorder=5,
+                       label="chosen cascade")  # fmt: skip
+            right = cx > 0.45 * x_max  # keep the label inside the axes
+            ax.annotate(
+                f"chosen: {_speedup_text(float(chosen['speedup']))}\n"
+                f"FNR {100 * float(chosen['fnr']):.2f} %, FPR {100 * float(chosen['fpr']):.2f} %"
+                + _wrapped(str(chosen.get("describe", "")), 48, 3),
+                (min(cx, x_max), cy),
+                xytext=(-30 if right else 30, 40),
+                ha="right" if right else "left",
+                multialignment="left",
+                textcoords="offset points",
+                fontsize=8,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "tab:red", "alpha": 0.9},
+                arrowprops={"arrowstyle": "->", "color": "tab:red"},
+                zorder=6,
+            )
+        ax.set_yscale("log")
+        ys = [_floor_speedup(c) for c in shown + ([chosen] if chosen else [])] + [1.0]
+        ax.set_ylim(min(ys) / 1.6, max(ys) * 2.5)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _speedup_text(v)))
+        ax.set_xlim(-0.02 * x_max, x_max)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
+        ax.set_xlabel("error on the threshold segment: max(FNR, FPR)")
+        ref = f" ({reference_fps:.1f} frames/s)" if reference_fps else ""
+        ax.set_ylabel(f"speed-up over the reference{ref}")
+        title = f"Cascade frontier: {len(frontier)} candidates"
+        if hidden:
+            top = max(float(c["speedup"]) for c in hidden)
+            title += f"\n({len(hidden)} with error > {x_max:g} % are off the chart, up to {_speedup_text(top)})"
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.grid(True, which="minor", axis="y", alpha=0.1)
+        fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def error_axis_limit(max_fnr: float | None, max_fpr: float | None) -> float:
+    """The error axis' right end in percent: 10 %, or twice the loosest target when that is wider (max 100 %)."""
+    targets = [100 * float(t) for t in (max_fnr, max_fpr) if t is not None]
+    return float(min(100.0, max([10.0, *(2 * t for t in targets)])))
+
+
+def frontier_table_md(frontier: list[dict], limit: int = 20, chosen: dict | None = None) -> str:
+    """A markdown table of the first ``limit`` candidates (in the given order), with a line for the rest.
+
+    With ``chosen``, its row is marked ★ (and listed even when it lies beyond ``limit``).
+    """
+    table = frontier_table(frontier, chosen=chosen, limit=limit)
+    lines = [
+        "| # | cascade | FNR % | FPR % | cost ms/frame | speed-up | reference calls % |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in table.rows:
+        describe = str(r["cascade"]).replace("|", "\\|")
+        lines.append(
+            f"| {'★ ' if r['chosen'] else ''}{r['rank']} | {describe} | {r['fnr_pct']:.2f} | {r['fpr_pct']:.2f} | "
+            f"{_cell(r['cost_ms'], '.3f')} | {r['speedup']:.1f} | {_cell(r['reference_calls_pct'], '.2f')} |"
+        )
+    if table.n_left_out:
+        lines.append(f"\n... and {table.n_left_out} more candidate{'s' if table.n_left_out != 1 else ''}.")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One column of :class:`FrontierTable`: ``kind`` is one of Dagster's table types (string, int, float, bool)."""
+
+    name: str
+    kind: str
+    description: str
+
+
+#: the frontier table's columns, in order; rates and fractions in percent, rounded for reading
+FRONTIER_COLUMNS: tuple[TableColumn, ...] = (
+    TableColumn("rank", "int", "position on the frontier (by increasing cost)"),
+    TableColumn("chosen", "bool", "the cascade the optimizer chose"),
+    TableColumn("cascade", "string", "the cascade's stages"),
+    TableColumn("fnr_pct", "float", "false-negative rate on the threshold segment, %"),
+    TableColumn("fpr_pct", "float", "false-positive rate on the threshold segment, %"),
+    TableColumn("speedup", "float", "expected speed-up over the reference on every frame, ×"),
+    TableColumn("cost_ms", "float", "expected cost per frame, ms"),
+    TableColumn("reference_calls_pct", "float", "frames the reference detector still sees, %"),
+)
+
+
+@dataclass(frozen=True)
+class FrontierTable:
+    """The frontier as plain rows (dicts keyed by :data:`FRONTIER_COLUMNS` names), the chosen row marked;
+    ``n_left_out`` candidates past the limit are not in ``rows``."""
+
+    columns: tuple[TableColumn, ...]
+    rows: tuple[dict, ...]
+    n_left_out: int
+
+
+def frontier_table(frontier: list[dict], chosen: dict | None = None, limit: int = 20) -> FrontierTable:
+    """The first ``limit`` candidates as rounded table rows; the chosen one is marked and always included."""
+    _check(frontier)
+    limit = max(limit, 0)
+    key = None if chosen is None else _identity(chosen)
+    picked = [(i, c) for i, c in enumerate(frontier, start=1) if i <= limit]
+    if key is not None and not any(_identity(c) == key for _, c in picked):
+        picked += [(i, c) for i, c in enumerate(frontier, start=1) if _identity(c) == key][:1]
+    rows = tuple(
+        {
+            "rank": i,
+            "chosen": key is not None and _identity(c) == key,
+            "cascade": str(c.get("describe", "")),
+            "fnr_pct": round(100 * float(c["fnr"]), 2),
+            "fpr_pct": round(100 * float(c["fpr"]), 2),
+            "speedup": round(float(c["speedup"]), 1),
+            "cost_ms": None if c.get("cost_ms") is None else round(float(c["cost_ms"]), 3),
+            "reference_calls_pct": None
+            if c.get("reference_fraction") is None
+            else round(100 * float(c["reference_fraction"]), 2),
+        }
+        for i, c in picked
+    )
+    return FrontierTable(FRONTIER_COLUMNS, rows, len(frontier) - len(rows))
+
+
+def _identity(c: dict) -> str:
+    """What tells two candidate dicts apart: config, description and figures (equal for a dict read back)."""
+    fields = (c.get("config"), c.get("describe"), *(round(float(c[k]), 12) for k in _REQUIRED))
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def _meets(c: dict, max_fnr: float | None, max_fpr: float | None) -> bool:
+    return (max_fnr is None or float(c["fnr"]) <= max_fnr) and (max_fpr is None or float(c["fpr"]) <= max_fpr)
+
+
+def _target_lines(max_fnr: float | None, max_fpr: float | None) -> list[tuple[float, str, str]]:
+    """(value, legend label, line style) per target; one line when both targets are equal."""
+    if max_fnr is not None and max_fpr is not None and math.isclose(max_fnr, max_fpr):
+        return [(max_fnr, f"target: FNR and FPR ≤ {100 * max_fnr:g} %", "-")]
+    lines = []
+    if max_fnr is not None:
+        lines.append((max_fnr, f"target: FNR ≤ {100 * max_fnr:g} %", "-"))
+    if max_fpr is not None:
+        lines.append((max_fpr, f"target: FPR ≤ {100 * max_fpr:g} %", ":"))
+    return lines
+
+
+def _wrapped(text: str, width: int, max_lines: int) -> str:
+    """``text`` as at most ``max_lines`` lines under a newline, cut with … (empty for no text)."""
+    lines = textwrap.wrap(text, width)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], _shorten(lines[max_lines - 1] + " …", width)]
+    return "".join("\n" + line for line in lines)
+
+
+def _floor_speedup(c: dict) -> float:
+    return max(float(c["speedup"]), 1e-3)  # a log axis has no 0
+
+
+def _speedup_text(v: float) -> str:
+    """1×, 3.2×, 250×, 194,134× - the way a person reads a speed-up."""
+    if v >= 10 or float(v).is_integer():
+        return f"{v:,.0f}×"
+    return f"{v:.2g}×" if v < 1 else f"{v:.1f}×"
+
+
+def _check(frontier: Sequence[dict]) -> None:
+    for c in frontier:
+        missing = [k for k in _REQUIRED if k not in c]
+        if missing:
+            raise ArtifactError(
+                f"frontier entry lacks {', '.join(missing)}",
+                "pass the candidate dicts of optimizer.Candidate.to_dict (cascade.json 'frontier')",
+            )
+
+
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

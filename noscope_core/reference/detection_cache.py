@@ -1,0 +1,122 @@
+"""A resumable, per-video, per-detector cache of raw reference detections.
+
+Detections (every class, every box) are cached rather than labels, so a new query on the same video and
+detector costs nothing. The cache is a folder of chunk files, each written atomically: a run killed
+half-way keeps every finished chunk, and the re-run only detects the frames still missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from noscope_core.common.atomic import write_json, write_npz
+from noscope_core.reference.detection import Detection
+
+
+class DetectionCache:
+    def __init__(self, root: str | os.PathLike[str], video_fingerprint: str, detector_identity: str) -> None:
+        import hashlib
+
+        key = hashlib.sha256(f"{video_fingerprint}|{detector_identity}".encode()).hexdigest()[:20]
+        self.root = Path(root) / key
+        self.video_fingerprint = video_fingerprint
+        self.detector_identity = detector_identity
+        self._dets: dict[int, list[Detection]] = {}
+        self._pending: dict[int, list[Detection]] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if not self.root.is_dir():
+            return
+        for chunk in sorted(self.root.glob("chunk-*.npz")):
+            try:
+                with np.load(chunk, allow_pickle=False) as z:
+                    classes = json.loads(str(z["classes"]))
+                    frames, owners = z["frames"], z["owner"]
+                    cls, score, box = z["cls"], z["score"], z["box"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                # An unreadable chunk is treated as missing: its frames are simply detected again.
+                continue
+            # Per chunk, then merged: two processes that labelled the same frames wrote two chunks holding
+            # them, and a frame's detections must come from one chunk, not be appended twice.
+            dets: dict[int, list[Detection]] = {int(f): [] for f in frames.tolist()}
+            for o, c, s, b in zip(owners.tolist(), cls.tolist(), score.tolist(), box.tolist(), strict=True):
+                dets[int(o)].append(Detection(classes[c], float(s), *map(float, b)))
+            self._dets.update(dets)
+
+    def cost_ms(self) -> float | None:
+        """The detector's per-frame cost as last measured: when these detections were made, or when a run that
+        found them all cached timed the detector again (None if unknown)."""
+        path = self.root / "cost.json"
+        try:
+            return float(json.loads(path.read_text())["cost_ms_per_frame"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def record_cost(self, cost_ms_per_frame: float | None) -> None:
+        if cost_ms_per_frame is None:
+            return
+        write_json(self.root / "cost.json", {"cost_ms_per_frame": float(cost_ms_per_frame)})
+
+    def missing(self, indices: Sequence[int]) -> list[int]:
+        self._load()
+        return [int(i) for i in indices if int(i) not in self._dets and int(i) not in self._pending]
+
+    def get(self, indices: Sequence[int]) -> list[list[Detection]]:
+        self._load()
+        out = []
+        for i in indices:
+            i = int(i)
+            if i in self._dets:
+                out.append(self._dets[i])
+            elif i in self._pending:
+                out.append(self._pending[i])
+            else:
+                raise KeyError(f"frame {i} not in the detection cache")
+        return out
+
+    def add(self, indices: Sequence[int], detections: Sequence[list[Detection]]) -> None:
+        for i, d in zip(indices, detections, strict=True):
+            self._pending[int(i)] = list(d)
+
+    def flush(self) -> None:
+        """Write pending detections as one new chunk file (atomically)."""
+        if not self._pending:
+            return
+        frames = np.array(sorted(self._pending), dtype=np.int64)
+        classes: list[str] = []
+        index: dict[str, int] = {}
+        owner, cls, score, box = [], [], [], []
+        for f in frames.tolist():
+            for d in self._pending[f]:
+                if d.class_name not in index:
+                    index[d.class_name] = len(classes)
+                    classes.append(d.class_name)
+                owner.append(f)
+                cls.append(index[d.class_name])
+                score.append(d.score)
+                box.append((d.x, d.y, d.w, d.h))
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Atomic like the chunks: concurrent writers of one cache would otherwise interleave this file.
+        write_json(self.root / "identity.json", {"video": self.video_fingerprint, "detector": self.detector_identity})
+        name = f"chunk-{int(frames[0]):09d}-{int(frames[-1]):09d}-{os.getpid()}-{len(frames)}.npz"
+        write_npz(
+            self.root / name,
+            frames=frames,
+            owner=np.array(owner, dtype=np.int64),
+            cls=np.array(cls, dtype=np.int32),
+            score=np.array(score, dtype=np.float32),
+            box=np.array(box, dtype=np.float32).reshape(-1, 4),
+            classes=np.array(json.dumps(classes)),
+        )
+        self._dets.update(self._pending)
+        self._pending = {}

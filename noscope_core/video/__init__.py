@@ -1,0 +1,1 @@
+"""Reading video: probing, readers (OpenCV, PyAV), views and shrinking, the frame store, the writer, reading costs."""
