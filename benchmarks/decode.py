@@ -11,24 +11,19 @@ of each option (the least disturbed on a shared machine) and the JSON the median
 
 from __future__ import annotations
 
-import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import cv2
+import numpy as np
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from benchmarks import harness
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = harness.RESULTS_DIR
 GOP_S = 1.5
 SIZE = 50
 ERROR_FRAMES = 200
@@ -290,9 +285,8 @@ def save_results(
     from noscope_core.common.atomic import write_json, write_text
 
     res.update(
-        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}",
+        created_utc=harness.now_utc(),
+        machine=harness.machine(),
         repeats=repeats,
         sources={k: str(v) for k, v in videos.items()},
         view_size=SIZE,
@@ -305,7 +299,7 @@ def save_results(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.decode", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.decode", __doc__)
     p.add_argument("--frames", type=int, default=20_000, help="frames of the long synthetic camera")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-h264", action="store_true", help="skip the H.264 re-encodes")

@@ -17,28 +17,24 @@ with the cases already there, so a run cut short or a ``--cases`` subset keeps e
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import fnmatch
+import json
 import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
 
-# Before torch / cv2 load: spin-waiting OpenMP threads starve cv2.dnn on two cores (see Makefile).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from benchmarks import harness
+from benchmarks.guarantees_judge import extract, judge, shorten
+from noscope_core.footage.synthetic import SyntheticScene
+from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions
+from noscope_core.spec.query import ROI, Query
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import fnmatch  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from benchmarks.guarantees_judge import extract, judge, shorten  # noqa: E402
-from noscope_core.footage.synthetic import SyntheticScene  # noqa: E402
-from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions  # noqa: E402
-from noscope_core.spec.query import ROI, Query  # noqa: E402
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = harness.RESULTS_DIR
 CONFIDENCE = 0.95
 #: declared cost of the synthetic reference, as in the main benchmark (about a YOLO-class detector on a CPU)
 SYNTHETIC_REFERENCE_MS = 50.0
@@ -289,7 +285,7 @@ def run_one(case: Case, rule: str, args, home: Path, log) -> dict:
     t0 = time.perf_counter()
     try:
         data = run_query_command(opts, log=lambda m: log(f"    {m}")).to_dict()
-    except Exception as err:  # one failing run must not lose the grid's other measurements
+    except Exception as err:  # noqa: BLE001 - one failing run must not lose the grid's other measurements
         log(traceback.format_exc())
         return {"error": f"{type(err).__name__}: {shorten(str(err), 300)}", "seconds": time.perf_counter() - t0}
     run = extract(data)  # reasons kept whole here; the table shortens them
@@ -320,11 +316,11 @@ def run_case(case: Case, args, home: Path, log) -> dict:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return harness.now_utc()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.guarantees", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.guarantees", __doc__)
     p.add_argument("--quick", action="store_true", help="two tiny synthetic cases (a smoke run)")
     p.add_argument("--cases", default=None, help="comma list of shell patterns of case names, e.g. 'vtest-*'")
     p.add_argument("--list", action="store_true", help="list the cases and exit")

@@ -13,31 +13,27 @@ certification charged) and time OpenCV decode-only (``VideoCapture.read`` of eve
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import dataclasses
+import json
 import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from benchmarks import harness
+from benchmarks.decode import GOP_S, encode_h264
 
-import numpy as np  # noqa: E402
-
-from benchmarks.decode import GOP_S, encode_h264  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = harness.RESULTS_DIR
 MODEL = "c1-f16-d32-s2"  # the fastest variant at inference: a long query wants it
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.keyframe_plan", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.keyframe_plan", __doc__)
     p.add_argument("--only", default="synthetic,vtest-long", help="cameras: synthetic, vtest-long")
     p.add_argument("--synthetic-frames", type=int, default=20_000)
     p.add_argument(
@@ -395,8 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     res: dict[str, Any] = {
         "meta": {
-            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, CPython {platform.python_version()}",
+            "when": harness.now_utc(),
+            "machine": harness.machine(),
             "target": args.target,
             "model": MODEL,
             "epochs": args.epochs,

@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from benchmarks import harness
 from benchmarks.stages import Prepared
 
 
@@ -113,13 +114,6 @@ def _paired_e2e(prep: Prepared, start: int, n: int, repeats: int) -> dict[str, A
     }
 
 
-def _set_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
-    cv2.setNumThreads(n)
-
-
 def stage_micro(
     prep: Prepared, thread_counts=(1, 2), dd_batches=(64, 1024), model_batch: int = 256, n_frames: int = 2048
 ) -> dict[str, Any]:
@@ -136,7 +130,7 @@ def stage_micro(
     out: dict[str, Any] = {"frames": len(frames), "dd": [], "models": [], "reference": {}}
     try:
         for threads in thread_counts:
-            _set_threads(threads)
+            harness.set_threads(threads)
             for dd in prep.dds:
                 for b in dd_batches:
                     if dd.spec.reference == "previous":
@@ -182,7 +176,7 @@ def _reference_micro(prep: Prepared, thread_counts, n: int = 32) -> dict[str, An
     own = getattr(det, "num_threads", None)  # cv2.dnn detectors set their thread count before each pass
     try:
         for threads in thread_counts:
-            _set_threads(threads)
+            harness.set_threads(threads)
             if own is not None:
                 det.num_threads = threads
             t0 = time.perf_counter()

@@ -11,27 +11,25 @@
 
 from __future__ import annotations
 
-import os
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import cv2
+import numpy as np
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+from benchmarks import harness
 
 ROI = (0.0, 0.5, 0.5, 1.0)
-RESULTS = Path(__file__).resolve().parent / "results" / "long_camera.json"
+RESULTS = harness.RESULTS_DIR / "long_camera.json"
 IMG_DIR = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.long_camera", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.long_camera", __doc__)
     p.add_argument("--seconds", type=float, default=3600.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--windows", type=int, default=8, help="sampled windows labelled by SSD")

@@ -55,8 +55,7 @@ def _report(**extra: Any) -> None:
 
 
 def _child(argv: list[str]) -> None:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    mode = argv[0]
+    mode = argv[0]  # OMP_WAIT_POLICY: set by the package (benchmarks.harness), in the parent and here
     import cv2  # noqa: F401  (every mode pays for the same imports)
     import torch  # noqa: F401
 
@@ -94,8 +93,7 @@ def _child(argv: list[str]) -> None:
 
 def measure(args: list[str], timeout_s: float = 1800) -> dict[str, Any]:
     """Run one child measurement and return its JSON report (with ``error`` set if it failed)."""
-    env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env = dict(os.environ)  # with the package's OMP_WAIT_POLICY (benchmarks.harness)
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run(

@@ -13,19 +13,15 @@ round (the least disturbed on a shared machine) and the median ratio. Results: `
 
 from __future__ import annotations
 
-import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from benchmarks.decode import (  # noqa: E402
+from benchmarks import harness
+from benchmarks.decode import (
     SIZE,
     _opencv_decode_only,
     area_reference,
@@ -35,7 +31,7 @@ from benchmarks.decode import (  # noqa: E402
     with_h264,
 )
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = harness.RESULTS_DIR
 SKIPS = (2, 5, 10, 30)
 #: decodings measured at frame skip 1 (view-name suffix; "" = exact) and those also measured at every skip
 DECODINGS_AT_1 = ("", "lr2", "lr3", "nlf", "lr2-nlf", "lr3-nlf")
@@ -253,7 +249,7 @@ def render(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.reading_path", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.reading_path", __doc__)
     p.add_argument("--synthetic-frames", type=int, default=6_000, help="frames of the long synthetic camera")
     p.add_argument("--long-frames", type=int, default=6_000, help="frames cut from the start of vtest-long.mp4")
     p.add_argument("--repeats", type=int, default=3)

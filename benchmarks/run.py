@@ -11,22 +11,19 @@ always run for a selected camera because the other sections compare against them
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-# Before torch / cv2 load: spin-waiting OpenMP threads starve cv2.dnn on two cores (see Makefile).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from noscope_core.spec.camera import (  # noqa: E402
+from benchmarks import harness
+from noscope_core.common.errors import QueryError
+from noscope_core.spec.camera import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_FNR,
@@ -36,18 +33,18 @@ from noscope_core.spec.camera import (  # noqa: E402
 
 CAMERAS = ("vtest", "vtest-long", "synthetic")
 SECTIONS = ("methods", "limits", "stages", "memory")
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = harness.RESULTS_DIR
 
 
 def _confidence(value: str) -> float | None:
     try:
         return parse_confidence(value)
-    except Exception as err:  # a QueryError: argparse prints it as a usage error
+    except QueryError as err:  # argparse prints it as a usage error
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.run", __doc__)
     p.add_argument("--quick", action="store_true", help="small synthetic camera, fewer repeats (a smoke run)")
     p.add_argument("--only", default=None, help=f"comma list of cameras {CAMERAS} and/or sections {SECTIONS}")
     p.add_argument("--long-frames", type=int, default=None, help="frames of the long synthetic camera")
@@ -135,7 +132,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "name": args.name,
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": harness.now_utc(),
         "git_commit": _git_commit(),
         "uncommitted_files": _dirty_engine_files(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}",
@@ -350,7 +347,7 @@ def summarize(result: dict, json_path: Path, md_path: Path, log=print) -> None:
     for key, derive in (("goals", goals), ("bottlenecks", bottlenecks)):
         try:
             result[key] = derive(result)
-        except Exception as err:  # report, keep the measurements
+        except Exception as err:  # noqa: BLE001 - report, keep the measurements
             result[key] = []
             result.setdefault("errors", []).append(f"{key}: {type(err).__name__}: {err}")
             log(f"warning: could not derive {key}: {err}")

@@ -11,18 +11,14 @@ model leaves to the reference when its two thresholds are set for 1 % false nega
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
 
-import argparse  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from benchmarks import harness
 
-import numpy as np  # noqa: E402
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = harness.RESULTS_DIR
 MODEL = dict(conv_blocks=1, filters=16, dense=32, stem_stride=2)  # c1-f16-d32-s2, the fastest long-camera model
 TARGET = 0.01
 
@@ -52,7 +48,7 @@ def reference_fraction(p: np.ndarray, y: np.ndarray, target: float = TARGET) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.shrink_accuracy", description=__doc__.splitlines()[0])
+    p = harness.parser("benchmarks.shrink_accuracy", __doc__)
     p.add_argument("--frames", type=int, default=4000)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seeds", type=int, default=3, help="models trained per path (training noise is large)")
@@ -106,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "opencv_model_reference_fraction": float(np.mean(cross[key]["ref"])),
             "opencv_model_reference_fraction_each": cross[key]["ref"],
         }
-    res["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    res["created_utc"] = harness.now_utc()
     lines = [
         "# Shrink path vs model accuracy (synthetic camera, exact truth)",
         "",
