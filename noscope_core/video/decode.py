@@ -442,7 +442,7 @@ def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
                 if not put(("item", item)):
                     break
             put(("done", None))
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
             put(("error", err))
         finally:
             close = getattr(it, "close", None)
