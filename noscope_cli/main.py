@@ -14,8 +14,8 @@ import sys
 # Before torch / cv2 load: OpenMP threads that spin-wait starve cv2.dnn in the same process.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from noscope_cli import apply, compare, demo, fetch, make_camera, query, servers  # noqa: E402
-from noscope_core.common.errors import NoScopeError  # noqa: E402
+from noscope_cli import apply, compare, demo, fetch, make_camera, query, servers
+from noscope_core.common.errors import NoScopeError
 
 #: one module per subcommand (servers registers two: ui and mlflow-ui), in the order ``--help`` lists them
 SUBCOMMANDS = (fetch, query, apply, make_camera, demo, compare, servers)

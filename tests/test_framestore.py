@@ -185,7 +185,7 @@ def test_concurrent_builders_decode_once_and_share_the_store(tmp_path, clip, mon
     def build():
         try:
             results.append(build_frame_store(clip, tmp_path / "s", views=VIEWS, progress=False, batch_size=8))
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - asserted on in the main thread
             errors.append(err)
 
     threads = [threading.Thread(target=build) for _ in range(3)]

@@ -272,7 +272,7 @@ class SpecializedModel:
             saved_spec = ModelSpec.from_dict(config["spec"])
             net = SpecializedNet(saved_spec)
             net.load_state_dict(blob["state_dict"], strict=True)
-        except Exception as exc:  # torch raises many types for a truncated or foreign file
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a truncated or foreign file
             raise ArtifactError(f"cannot read specialized model {path}: {exc}", "re-run training") from None
         if spec is not None and spec != saved_spec:
             raise ArtifactError(f"{path} holds model {saved_spec.name}, not {spec.name}", "re-run training")
@@ -325,7 +325,7 @@ def _onnx_session(net: SpecializedNet, spec: ModelSpec, strict: bool) -> Any:
         # No spin-waiting between batches: the cores are shared with decoding and the reference detector.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - ONNX export and Runtime raise many types; strict says what to do
         if strict:
             raise ArtifactError(
                 f"cannot run model {spec.name} in ONNX Runtime: {exc}",

@@ -34,7 +34,7 @@ def encoding_thread(writer: Any, path: str | Path, name: str) -> Iterator[Callab
         try:
             while (frame := pending.get()) is not None:
                 writer.write(frame)
-        except BaseException as err:  # surfaced in the caller's thread below
+        except BaseException as err:  # noqa: BLE001 - surfaced in the caller's thread below
             failure.append(err)
             while pending.get() is not None:  # drain so the producer never blocks
                 pass

@@ -97,7 +97,7 @@ def _load(target: Path, fingerprint: str) -> KeyframeIndex | None:
             n_packets = int(z["n_packets"])
             keys = np.asarray(z["keyframes"], dtype=np.int64)
             pts = np.asarray(z["keyframe_pts"], dtype=np.int64)
-    except Exception:  # a torn or foreign file (zip, npy or key errors alike): rebuild it, never trust it
+    except Exception:  # noqa: BLE001 - a torn or foreign file (zip, npy or key errors alike): rebuild it, never trust it
         return None
     if keys.ndim != 1 or pts.shape != keys.shape or len(keys) > n_packets or (np.diff(keys) <= 0).any():
         return None
