@@ -429,7 +429,7 @@ class Cascade:
                     continue
                 small = batch.small[self.view.name]
                 src = np.asarray(batch.indices, dtype=np.int64)
-                routes, labels, p = self._decide(small, src, lambda sel, b=batch: b.full(sel), carry, timer)
+                routes, labels, p = self._decide(small, src, batch.full, carry, timer)
                 idx_parts.append(src)
                 route_parts.append(routes)
                 label_parts.append(labels)

@@ -421,7 +421,7 @@ class _Renderer:
         self.foliage = self._foliage()
         self.background_drifted = self.background
         if scene.drift_frame is not None and any(scene.drift_shift_px):
-            shift = np.float32([[1, 0, scene.drift_shift_px[0]], [0, 1, scene.drift_shift_px[1]]])
+            shift = np.array([[1, 0, scene.drift_shift_px[0]], [0, 1, scene.drift_shift_px[1]]], np.float32)
             size = (scene.width, scene.height)
             # what enters the view at the edge is more of the same street, not a black band
             self.background_drifted = cv2.warpAffine(self.background, shift, size, borderMode=cv2.BORDER_REFLECT)
@@ -445,9 +445,9 @@ class _Renderer:
         img = np.zeros((H, W, 3), np.uint8)
 
         def texture(h: int, w: int, base: tuple[int, int, int], amp: float, blur: float) -> np.ndarray:
-            n = rng.normal(0, 1, (h, w, 1)).astype(np.float32)
+            n: np.ndarray = rng.normal(0, 1, (h, w, 1)).astype(np.float32)
             n = cv2.GaussianBlur(n, (0, 0), blur)[..., None]
-            n /= max(float(n.std()), 1e-6)
+            n = n / max(float(n.std()), 1e-6)
             return np.clip(np.asarray(base, np.float32) + amp * n, 0, 255).astype(np.uint8)
 
         y_lawn, y_road, y_walk, y_grass = int(0.28 * H), int(0.57 * H), int(0.84 * H), int(0.96 * H)
@@ -484,7 +484,7 @@ class _Renderer:
             for _ in range(6):  # a lumpy crown from overlapping discs
                 cx, cy = rng.integers(r // 2, size - r // 2, 2)
                 cv2.circle(mask, (int(cx), int(cy)), int(rng.uniform(0.45, 0.7) * r), 1, -1)
-            tex = rng.normal(0, 1, (size, size, 1)).astype(np.float32)
+            tex: np.ndarray = rng.normal(0, 1, (size, size, 1)).astype(np.float32)
             tex = cv2.GaussianBlur(tex, (0, 0), 0.8)[..., None]
             sprite = np.clip(np.array([35, 95, 40], np.float32) + 28 * tex / max(float(tex.std()), 1e-6), 0, 255)
             x = int(rng.choice([rng.uniform(0.0, 0.25), rng.uniform(0.75, 1.0)]) * W) - r
@@ -648,7 +648,7 @@ def write_synthetic_video(
     active: list[int] = []
     with atomic_path(path, suffix=ext) as tmp:
         writer = cv2.VideoWriter(
-            str(tmp), cv2.VideoWriter_fourcc(*_CONTAINERS[ext]), scene.fps, (scene.width, scene.height)
+            str(tmp), cv2.VideoWriter.fourcc(*_CONTAINERS[ext]), scene.fps, (scene.width, scene.height)
         )
         if not writer.isOpened():
             raise VideoError(

@@ -12,7 +12,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -250,9 +250,9 @@ def seek_profile(path: str | Path) -> SeekProfile:
         for t in sorted(kept, reverse=True):  # backwards seeks: the case keyframe bookkeeping gets wrong
             t1 = time.perf_counter()
             ok = cap.set(cv2.CAP_PROP_POS_FRAMES, t)
-            ok2, frame = cap.read() if ok else (False, None)
+            ok2, seen = cap.read() if ok else (False, None)
             seek_times.append(time.perf_counter() - t1)
-            if not (ok and ok2 and frame is not None and np.array_equal(frame, kept[t])):
+            if not (ok and ok2 and seen is not None and np.array_equal(seen, kept[t])):
                 accurate = False
                 break
         seek_ms = 1000 * float(np.mean(seek_times)) if seek_times else float("inf")
@@ -373,7 +373,7 @@ def iter_frames(
             stats.seconds += time.perf_counter() - t0
             if ok and (frame is not None or not wanted):
                 run_start, run_failed_wanted = None, 0
-                if wanted:
+                if wanted and frame is not None:  # a wanted frame is never None here
                     idx_buf.append(idx)
                     frame_buf.append(frame)
                     ts_buf.append(ts)
@@ -417,7 +417,7 @@ def decode_batch_size(info: VideoInfo, batch_size: int) -> int:
     return max(1, min(batch_size, max(4, BATCH_BYTES // frame_bytes)))
 
 
-def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
+def prefetch(batches: Iterable[T], depth: int = 2) -> Generator[T, None, None]:
     """Run ``batches`` (e.g. :func:`iter_frames`) in a background thread, ``depth`` items ahead.
 
     OpenCV releases the GIL while decoding, so decoding the next batch overlaps preprocessing or inference on
@@ -465,7 +465,7 @@ def prefetch(batches: Iterable[T], depth: int = 2) -> Iterator[T]:
         thread.join()
 
 
-def read_frames(path: str | Path, indices: Sequence[int]) -> list[np.ndarray]:
+def read_frames(path: str | Path, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
     """Full-resolution BGR frames at arbitrary ``indices`` (any order, repeats allowed), in the order given.
 
     Sorted internally; each gap is crossed by seeking when :func:`seek_profile` found seeking exact and cheaper
