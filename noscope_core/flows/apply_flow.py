@@ -123,10 +123,10 @@ def apply_to_video(
         reference_call_fraction=float(run.reference_call_fraction),
         positive_frames=int(answer.sum()),
         intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in found),
-        intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in found),
+        intervals_s=tuple((iv.start_frame / fps, iv.end_frame / fps) for iv in found),
         seconds={k: float(v) for k, v in run.seconds.items()},
         reference_fps_e2e=reference_fps_e2e,
-        cascade_fps_e2e=float(e2e_fps),
+        cascade_fps_e2e=e2e_fps,  # a float: run.fps_e2e or run.fps went in
         fnr=float(rates.fnr) if rates else None,
         fpr=float(rates.fpr) if rates else None,
         certificate=cert,
@@ -145,5 +145,5 @@ def check_video(path: str | Path) -> Path:
         raise QueryError(f"{path} is a folder, not a video", "give video files")
     info = probe_video(path)  # raises VideoError naming the file when it does not exist or cannot be opened
     for _ in iter_frames(path, start=0, stop=1):
-        return info.path
+        return Path(info.path)
     raise QueryError(f"{path}: not a single frame decodes", "check the file plays (e.g. with ffprobe)")

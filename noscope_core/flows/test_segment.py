@@ -91,7 +91,9 @@ class QueryResult:
 
     @property
     def speedup_e2e(self) -> float | None:
-        return self.cascade_fps_e2e / self.reference_fps_e2e if self.cascade_fps_e2e else None
+        return (
+            self.cascade_fps_e2e / self.reference_fps_e2e if self.cascade_fps_e2e and self.reference_fps_e2e else None
+        )
 
     def to_dict(self) -> dict:
         art, seg = self.artifact, self.test_segment
@@ -163,7 +165,7 @@ def run_on_segment(
     frames = np.asarray(store.frames(cascade.view)[idx])
     plan = artifact.keyframe_plan
     keyframes = _keyframes(video) if plan is not None else None
-    if keyframes is None:
+    if plan is None or keyframes is None:
         run = cascade.run_frames(frames, idx, fetch_full=lambda ii: read_frames(video, ii))
     else:
         run = run_plan_frames(cascade, plan, frames, idx, keyframes, fetch_full=lambda ii: read_frames(video, ii))
@@ -215,7 +217,7 @@ def run_on_segment(
         reference_call_fraction=float(run.reference_call_fraction),
         positive_frames=int(answer.sum()),
         intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in intervals),
-        intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in intervals),
+        intervals_s=tuple((iv.start_frame / store.fps, iv.end_frame / store.fps) for iv in intervals),
         seconds={k: float(v) for k, v in run.seconds.items()},
         reference_fps_e2e=reference_fps_e2e,
         cascade_fps_e2e=e2e_fps,

@@ -27,7 +27,7 @@ class ReferenceRun:
 def run_reference(
     video_path: str | Path,
     detector: ReferenceDetector,
-    indices: Sequence[int],
+    indices: Sequence[int] | np.ndarray,
     cache: DetectionCache | None = None,
     batch_size: int = 16,
     flush_every: int = 64,
@@ -89,7 +89,7 @@ def run_reference(
 
 
 def measure_cost_ms(
-    video_path: str | Path, detector: ReferenceDetector, indices: Sequence[int], n: int = 8
+    video_path: str | Path, detector: ReferenceDetector, indices: Sequence[int] | np.ndarray, n: int = 8
 ) -> float | None:
     """The detector's per-frame ms: its declared cost, else timed now on ``n`` frames spread over ``indices``
     (after one warm-up frame); None when it cannot be timed here (no pixels, or the frames cannot be read)."""

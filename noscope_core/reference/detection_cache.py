@@ -67,7 +67,7 @@ class DetectionCache:
             return
         write_json(self.root / "cost.json", {"cost_ms_per_frame": float(cost_ms_per_frame)})
 
-    def missing(self, indices: Sequence[int]) -> list[int]:
+    def missing(self, indices: Sequence[int] | np.ndarray) -> list[int]:
         self._load()
         return [int(i) for i in indices if int(i) not in self._dets and int(i) not in self._pending]
 

@@ -65,7 +65,9 @@ def smooth_labels(labels: np.ndarray, window: int) -> np.ndarray:
     return sums > half
 
 
-def label_frames(frame_index: Sequence[int], detections: Sequence[Sequence[Detection]], query: Query) -> FrameLabels:
+def label_frames(
+    frame_index: Sequence[int] | np.ndarray, detections: Sequence[Sequence[Detection]], query: Query
+) -> FrameLabels:
     """Label each frame for ``query`` from its detections; frames are consecutive in ``frame_index``."""
     if len(frame_index) != len(detections):
         raise ValueError("one detection list per frame is required")
