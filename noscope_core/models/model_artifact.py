@@ -119,6 +119,7 @@ def train_models(
     view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.train.indices()])
     y = labels.segment("train").label
+    va: np.ndarray | None
     tr, va = _train_val_split(labels.segments.train)
     if y[tr].all() or not y[tr].any() or y[va].all() or not y[va].any():
         tr, va = np.arange(len(y)), None  # one class only in the hold-out: train on all, no early stopping

@@ -109,7 +109,8 @@ class ModelSpec:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown model spec fields {sorted(unknown)}")
-        return cls(**{k: (bool(v) if k == "double_filters" else int(v)) for k, v in d.items()})
+        values: dict[str, Any] = {k: (bool(v) if k == "double_filters" else int(v)) for k, v in d.items()}
+        return cls(**values)
 
 
 def default_family() -> list[ModelSpec]:
@@ -160,6 +161,8 @@ class SpecializedNet(nn.Module):
             nn.Linear(spec.dense, 1),
         )
         # Normalisation inside the model: set from the train frames by the trainer, saved in the state dict.
+        self.pixel_mean: torch.Tensor
+        self.pixel_std: torch.Tensor
         self.register_buffer("pixel_mean", torch.full((1, 3, 1, 1), 127.5))
         self.register_buffer("pixel_std", torch.full((1, 3, 1, 1), 64.0))
 
@@ -191,7 +194,8 @@ class SpecializedModel:
         backend: Backend = "auto",
     ) -> None:
         self.spec = spec
-        self.net = (net if net is not None else SpecializedNet(spec)).to(memory_format=torch.channels_last).eval()
+        net = net if net is not None else SpecializedNet(spec)
+        self.net = net.to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # torch's stub lacks it
         self.query_key = query_key
         self.info = dict(info or {})
         self.backend = backend
@@ -311,7 +315,7 @@ def _onnx_session(net: SpecializedNet, spec: ModelSpec, strict: bool) -> Any:
             torch.onnx.export(
                 net,
                 (example,),
-                buf,
+                buf,  # type: ignore[arg-type]  # the TorchScript exporter (dynamo=False) writes to a file object
                 dynamo=False,
                 input_names=["frames"],
                 output_names=["logits"],

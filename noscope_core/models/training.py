@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -59,6 +59,7 @@ class SpecializedLitModule(pl.LightningModule):
         self.net = net
         self.lr = lr
         self.augment = augment
+        self.pos_weight: torch.Tensor
         self.register_buffer("pos_weight", torch.tensor([pos_weight], dtype=torch.float32))
         self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
         self._train_sum = self._train_n = 0.0
@@ -116,12 +117,13 @@ class _KeepBest(pl.Callback):
         self.best_state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not pl_module.history["val_loss"]:  # type: ignore[union-attr]
+        module = cast(SpecializedLitModule, pl_module)  # the only module this callback is given
+        if trainer.sanity_checking or not module.history["val_loss"]:
             return
-        loss = pl_module.history["val_loss"][-1]  # type: ignore[index]
+        loss = module.history["val_loss"][-1]
         if loss < self.best_loss:
-            self.best_loss, self.best_epoch = loss, len(pl_module.history["val_loss"]) - 1  # type: ignore[arg-type]
-            self.best_state = copy.deepcopy(pl_module.net.state_dict())  # type: ignore[union-attr]
+            self.best_loss, self.best_epoch = loss, len(module.history["val_loss"]) - 1
+            self.best_state = copy.deepcopy(module.net.state_dict())
 
 
 def train_models(
@@ -175,7 +177,7 @@ def train_models(
     ty = torch.from_numpy(y_train.astype(np.float32))
     val_loader = None
     if has_val:
-        val_ds = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(y_val.astype(np.float32)))  # type: ignore[arg-type]
+        val_ds = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(y_val.astype(np.float32)))  # type: ignore[union-attr]
         val_loader = DataLoader(val_ds, batch_size=256, shuffle=False)
 
     results = []
@@ -184,7 +186,7 @@ def train_models(
             pl.seed_everything(seed, verbose=False)
             net = SpecializedNet(spec)
             net.set_normalisation(mean_rgb, std_rgb)
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
             module = SpecializedLitModule(net, pos_weight=pos_weight, lr=lr, augment=augment)
             loader = DataLoader(
                 TensorDataset(tx, ty),
