@@ -238,6 +238,7 @@ def certify(
             k = min(len(pool), (budget_frames - spent) // 2)
             if k <= 0:
                 break
+            assert current.risk is not None  # more than one round without tighten needs it (can_tighten)
             riskiest = pool[np.argsort(-current.risk[pool], kind="stable")[:k]]
             ask(np.sort(riskiest))
     assert state is not None
@@ -281,7 +282,7 @@ def hypergeom_upper(hits: int, population: int, draws: int, delta: float) -> int
 def hypergeom_cdf(hits: int, population: int, marked: np.ndarray, draws: int) -> np.ndarray:
     """P(X <= hits) for X ~ Hypergeometric(population, marked, draws), elementwise over ``marked``."""
 
-    def log_choose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def log_choose(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
         return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
 
     x = np.arange(hits + 1, dtype=np.float64)[:, None]

@@ -272,6 +272,7 @@ def _keyframe_search(
         dd = get_dd(config.dd_name, config.skip) if config.dd_name is not None else None
         for margin in margins:
             plan = KeyframePlan(margin)
+            assert config.model_name is not None  # bases are the candidates with a model
             outcome = simulate_plan(plan, config, keyframes, search.truth, dd, models[config.model_name], breaks)
             n_scored += 1
             fn = int(np.count_nonzero(search.truth & ~outcome.labels))
@@ -380,6 +381,7 @@ class _Search:
         self.confidence = confidence
         self.unit_frames = unit_frames
         if confidence is not None:
+            assert unit_frames is not None  # search_cascades sets it with the confidence
             # the bound grows with the error count and the class totals are fixed: one allowance per kind
             # (-1: not even zero errors prove the target), so the prefix-sum search stays a comparison
             self.max_fn = max_errors_proven(self.positives, self.n, unit_frames, fnr_limit, confidence)
@@ -502,7 +504,7 @@ def _search_skip(
             fn = np.array([plan.fn_fixed + int(plan.pos[~plan.truth].sum())])
             fp = np.array([int(plan.neg[plan.truth].sum())])
             cost = np.array([(dd_cost + m * search.costs.reference_ms) / search.n])
-            search.add(lambda _k, base=base: base, fn, fp, np.array([m]), cost)
+            search.add(lambda _k, base=base: base, fn, fp, np.array([m]), cost)  # type: ignore[misc]  # a default arg
             if m == 0:
                 continue  # a model would see no frame: same as no model
             for model_name, (p_eval, order) in model_eval.items():
@@ -645,6 +647,7 @@ def _fallback_reason(
                 f"({closest.speedup:.3g}x)"
             )
         return msg
+    assert search.unit_frames is not None  # set with the confidence
     msg = (
         f"no cascade cheaper than the reference could be proven to meet {target} at {search.confidence:g} "
         f"confidence on the {search.n}-frame threshold segment"
