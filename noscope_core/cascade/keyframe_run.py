@@ -122,7 +122,7 @@ def run_plan_frames(
     return _assemble(cascade, idx, kp, p_key, opened, settled, chunks, timer, total, False, None, None, counts)
 
 
-def _has_b_frames(path: Path) -> bool:
+def _has_b_frames(path: str | Path) -> bool:
     from noscope_core.video.readers.pyav_reader import open_video
 
     container, stream = open_video(path)
@@ -135,6 +135,7 @@ def _has_b_frames(path: Path) -> bool:
 def _score(cascade: Cascade, small: np.ndarray | None, timer: _Timer) -> np.ndarray:
     if small is None or not len(small):
         return np.zeros(0)
+    assert cascade.model is not None  # a keyframe plan is only chosen for a cascade with a model
     with timer("model"):
         return np.asarray(cascade.model.predict_proba(small), dtype=np.float64).reshape(-1)
 
@@ -277,7 +278,7 @@ def scan_keyframes(
         container.close()
 
 
-def keyframe_index(path: Path):
+def keyframe_index(path: str | Path):
     """The video's keyframe index: demuxed once per file version and kept (``readers.keyframe_cache``)."""
     from noscope_core.video.readers.keyframe_cache import keyframe_index as cached
 
@@ -364,6 +365,7 @@ def _run_on_video(
             if frames_iter is None or not (first_key <= cur <= fa):
                 with timer("decode"):
                     seek(k)
+            assert frames_iter is not None  # seek() opened it
             carry = _Carry()
             buf_pos: list[int] = []
             buf_small: list[np.ndarray] = []

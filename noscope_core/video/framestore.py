@@ -273,7 +273,7 @@ class _GrowableRows:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
         fd = self.fh.fileno()
         if len(idx) and idx[-1] - idx[0] + 1 == len(idx):  # contiguous run: one write
-            os.pwrite(fd, memoryview(rows).cast("B"), self.offset + int(idx[0]) * self.row_bytes)
+            os.pwrite(fd, rows.data.cast("B"), self.offset + int(idx[0]) * self.row_bytes)
             return
         for k, i in enumerate(idx.tolist()):
             os.pwrite(fd, memoryview(rows[k]).cast("B"), self.offset + i * self.row_bytes)

@@ -20,7 +20,7 @@ from noscope_core.video.decode import DecodeStats, ViewSpec
 READER_NAMES = ("auto", "opencv", "pyav")
 
 
-def no_full_frames(sel: Sequence[int]) -> list[np.ndarray]:
+def no_full_frames(sel: Sequence[int] | np.ndarray) -> list[np.ndarray]:
     """``ViewBatch.full`` of a batch read with ``keep_full=False``."""
     raise VideoError("this batch was read without full-resolution frames", "read it with keep_full=True")
 
@@ -60,7 +60,7 @@ class ViewBatch:
     indices: np.ndarray  # int64 source frame numbers
     small: dict[str, np.ndarray]
     timestamps_ms: np.ndarray  # float64 container time, NaN if unknown
-    full: Callable[[Sequence[int]], list[np.ndarray]] = field(repr=False, compare=False)
+    full: Callable[[Sequence[int] | np.ndarray], list[np.ndarray]] = field(repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -139,7 +139,7 @@ def iter_keyframes(
                 np.asarray([r[0] for r in rows], dtype=np.int64),
                 small,
                 np.asarray([r[1] for r in rows], dtype=np.float64),
-                lambda sel, rows=rows: [rows[i][3].to_ndarray(format="bgr24") for i in sel],
+                lambda sel: [rows[i][3].to_ndarray(format="bgr24") for i in sel],  # rows: this call's own
             )
 
         for packet in container.demux(stream):

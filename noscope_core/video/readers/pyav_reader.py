@@ -33,7 +33,7 @@ CLOSED_KEYFRAME_CODECS = frozenset(
 )
 
 
-def open_video(path: Path) -> Any:
+def open_video(path: str | Path) -> Any:
     """``(container, stream)`` of the first video stream; :class:`VideoError` when PyAV cannot open it."""
     import av
 
@@ -64,7 +64,8 @@ def configure(stream: Any, threads: str, lowres: int, skip_loop_filter: bool = F
 def _nal_types(data: bytes, hevc: bool) -> list[int]:
     """NAL unit types of one H.264/HEVC packet: length-prefixed (MP4, 4-byte lengths) or Annex B start codes."""
     shift, mask = (1, 0x3F) if hevc else (0, 0x1F)
-    types, pos = [], 0
+    types: list[int] = []
+    pos = 0
     while pos + 4 < len(data):  # length-prefixed when the lengths tile the packet exactly
         n = int.from_bytes(data[pos : pos + 4], "big")
         if n <= 0 or pos + 4 + n > len(data):
@@ -131,7 +132,7 @@ def effective_lowres(full_width: int, decoded_width: int) -> int:
 
 #: frames below which decoding from the file's start beats reading the keyframe index to seek
 MIN_SEEK_FRAMES = 64
-_END = object()
+_END: Any = object()  # Any: an `is _END` check cannot narrow a plain object's type
 
 
 def _prepend(first: Any, rest: Iterator[Any | None]) -> Iterator[Any | None]:
@@ -366,7 +367,7 @@ class PyAVReader:
                 elif exact:
                     frames = held
 
-                    def full(sel: Sequence[int], frames: list[Any] = frames) -> list[np.ndarray]:
+                    def full(sel: Sequence[int] | np.ndarray, frames: list[Any] = frames) -> list[np.ndarray]:
                         return [frames[i].to_ndarray(format="bgr24") for i in sel]
 
                 else:  # frames decoded at reduced resolution or unfiltered: the reference's are decoded again
@@ -376,7 +377,7 @@ class PyAVReader:
                         fetcher = FrameFetcher(path, threads=self.choice.threads)
                     fetch = fetcher
 
-                    def full(sel: Sequence[int], indices: np.ndarray = indices) -> list[np.ndarray]:
+                    def full(sel: Sequence[int] | np.ndarray, indices: np.ndarray = indices) -> list[np.ndarray]:
                         return fetch.frames(indices[np.asarray(sel, dtype=np.int64)].tolist())
 
                 batch = ViewBatch(indices, small, np.asarray(buf_ts, dtype=np.float64), full)
