@@ -112,7 +112,7 @@ def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 @functools.cache
-def _renameat2():  # type: ignore[no-untyped-def]
+def _renameat2():
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -150,7 +150,7 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
 
 def write_npz(target: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     with atomic_path(target, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
 
 
 def json_default(obj: Any) -> Any:

@@ -21,7 +21,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from noscope_core.common.artifacts import sha256_file
 from noscope_core.common.atomic import atomic_path
@@ -216,7 +216,7 @@ def _extract(asset: Asset, archive: Path, target: Path) -> None:
         raise FetchError(f"{asset.what}: {archive.name} lacks {', '.join(missing)}", hint=_offline_hint(asset, target))
 
 
-def _members(archive: Path, kind: str, wanted: set[str]) -> Iterator[tuple[str, BinaryIO]]:
+def _members(archive: Path, kind: str, wanted: set[str]) -> Iterator[tuple[str, IO[bytes]]]:
     """Yield (member name, readable stream) for each wanted member of a .whl, .tar.gz or .deb."""
     if archive.name.endswith(".whl") or zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
@@ -231,7 +231,7 @@ def _members(archive: Path, kind: str, wanted: set[str]) -> Iterator[tuple[str, 
         yield from _tar_members(tf, wanted)
 
 
-def _tar_members(tf: tarfile.TarFile, wanted: set[str]) -> Iterator[tuple[str, BinaryIO]]:
+def _tar_members(tf: tarfile.TarFile, wanted: set[str]) -> Iterator[tuple[str, IO[bytes]]]:
     left = set(wanted)
     for info in tf:
         name = info.name[2:] if info.name.startswith("./") else info.name
@@ -244,7 +244,7 @@ def _tar_members(tf: tarfile.TarFile, wanted: set[str]) -> Iterator[tuple[str, B
                     return
 
 
-def _deb_members(archive: Path, wanted: set[str]) -> Iterator[tuple[str, BinaryIO]]:
+def _deb_members(archive: Path, wanted: set[str]) -> Iterator[tuple[str, IO[bytes]]]:
     """Read a .deb (an `ar` archive around data.tar.*) in Python, streaming only the files we want.
 
     Unlike ``dpkg -x`` this does not unpack the package's 300 MB of docs, and it works where dpkg is
@@ -270,7 +270,7 @@ def _deb_members(archive: Path, wanted: set[str]) -> Iterator[tuple[str, BinaryI
             yield from _tar_members(tf, wanted)
 
 
-def _deb_members_dpkg(archive: Path, wanted: set[str]) -> Iterator[tuple[str, BinaryIO]]:
+def _deb_members_dpkg(archive: Path, wanted: set[str]) -> Iterator[tuple[str, IO[bytes]]]:
     if shutil.which("dpkg-deb") is None:
         raise ValueError("its data is zstd-compressed and dpkg-deb is not installed to read it")
     proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE)
@@ -286,7 +286,7 @@ def _deb_members_dpkg(archive: Path, wanted: set[str]) -> Iterator[tuple[str, Bi
 class _Window(io.RawIOBase):
     """A read-only view of ``size`` bytes of an open file from its current position."""
 
-    def __init__(self, fh: BinaryIO, size: int) -> None:
+    def __init__(self, fh: IO[bytes], size: int) -> None:
         super().__init__()
         self._fh = fh
         self._left = size
@@ -294,7 +294,7 @@ class _Window(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buf) -> int:
         n = min(len(buf), self._left)
         if n <= 0:
             return 0
@@ -313,7 +313,7 @@ def _check_digest(path: Path, digest: str, asset: Asset, target: Path) -> None:
         )
 
 
-def _write_verified(src: BinaryIO, dest: Path, digest: str, asset: Asset, target: Path) -> None:
+def _write_verified(src: IO[bytes], dest: Path, digest: str, asset: Asset, target: Path) -> None:
     """Copy ``src`` to ``dest`` atomically, refusing (and leaving ``dest`` untouched) on a hash mismatch."""
     h = hashlib.sha256()
     with atomic_path(dest) as tmp:

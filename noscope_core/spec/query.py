@@ -119,7 +119,7 @@ def parse_split(text: str | Sequence[float]) -> tuple[float, float, float]:
         raise QueryError(
             f"invalid split {vals}", "need three positive fractions TRAIN,THRESHOLD,TEST summing to at most 1"
         )
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def parse_target(name: str, value: float) -> float:

@@ -89,7 +89,8 @@ def split_frames(n_frames: int, fractions: tuple[float, float, float] = (0.5, 0.
         for name, (s, e) in zip(pieces, ((lo, a), (a, b), (b, c)), strict=True):
             if e > s:
                 pieces[name].append((s, e))
-    segs = Segments(*(Segment(name, tuple(r)) for name, r in pieces.items()), blocks=blocks)
+    train, threshold, test = (Segment(name, tuple(r)) for name, r in pieces.items())
+    segs = Segments(train, threshold, test, blocks=blocks)
     short = [s for s in segs if len(s) < MIN_SEGMENT_FRAMES]
     if short:
         need = max(int(MIN_SEGMENT_FRAMES / f) + 1 for f in fractions)

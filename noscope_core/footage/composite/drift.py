@@ -86,7 +86,7 @@ def apply_shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """The whole view moved by (dx, dy); the strip uncovered at the border repeats the edge pixels."""
     if dx == 0 and dy == 0:
         return img
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -97,7 +97,7 @@ def apply_rain(img: np.ndarray, rng: np.random.Generator, n_streaks: int = 350) 
     y = rng.uniform(0, h, n_streaks)
     length = rng.uniform(8, 22, n_streaks)
     lines = np.stack([np.stack([x, y], 1), np.stack([x + 0.25 * length, y + length], 1)], 1).astype(np.int32)
-    layer = np.zeros((h, w), np.uint8)
+    layer: np.ndarray = np.zeros((h, w), np.uint8)
     cv2.polylines(layer, list(lines), False, 70, 1, cv2.LINE_AA)
     layer = cv2.blur(layer, (2, 2))
     flat = cv2.addWeighted(img, 0.85, np.full_like(img, 128), 0.1, 0)

@@ -80,7 +80,7 @@ class LongCameraResult:
 
 
 def _encoder(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[path.suffix.lower()]), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*CODECS[path.suffix.lower()]), fps, size)
     if not writer.isOpened():
         raise VideoError("OpenCV cannot write MPEG-4 video here", hint="this OpenCV build lacks an FFmpeg writer")
     return writer

@@ -59,6 +59,7 @@ def compose(
     items = []
     for app, k in active:
         track = bank.vehicle if app.track_index < 0 else bank.people[app.track_index]
+        assert track is not None, "a vehicle appearance is scheduled only when the bank has a vehicle"
         foot = app.feet_px[k]
         rgba, x0, y0 = _sprite(track, int(app.view[k]), foot, app.flip, bank.perspective)
         items.append((float(foot[1]), app, rgba, x0, y0))
