@@ -83,7 +83,7 @@ class OnnxYoloDetector(ReferenceDetector):
             f"|conf={self.conf_threshold:g}|nms={self.nms_threshold:g}|names={names}"
         )
 
-    def _open_session(self, providers: Sequence[str] | None):  # type: ignore[no-untyped-def]
+    def _open_session(self, providers: Sequence[str] | None):
         import onnxruntime as ort  # imported here: only users who bring an ONNX model pay for it
 
         opts = ort.SessionOptions()

@@ -91,7 +91,7 @@ class PrecomputedDetector(ReferenceDetector):
         ]
 
 
-def _read_table(path: Path):  # type: ignore[no-untyped-def]
+def _read_table(path: Path):
     import pandas as pd  # imported here: pandas is only needed for this detector
 
     suffix = path.suffix.lower()
@@ -123,7 +123,7 @@ class _Table:
     in_pixels: bool
 
 
-def _parse_table(table, path: Path, frame_size: tuple[int, int] | None) -> _Table:  # type: ignore[no-untyped-def]
+def _parse_table(table, path: Path, frame_size: tuple[int, int] | None) -> _Table:
     """Validate the columns and convert them to sorted arrays with boxes as fractions."""
     import pandas as pd
 
