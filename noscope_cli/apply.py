@@ -138,13 +138,15 @@ def run(args) -> int:
 def format_applied(r) -> str:
     """The human summary of one applied video (a ``QueryResult`` whose segment is the whole video)."""
     from noscope_core.present.frontier import preview_intervals
+    from noscope_core.present.units import times
 
     art = r.artifact
     lines = [
         f"video            {r.video}  ({len(r.test_segment)} frames)",
         f"query            {art.query.describe()}  (reference {art.reference_name})",
         f"cascade          {art.best.config.describe()}" + ("  [reference on every frame]" if art.fell_back else ""),
-        f"speed-up         {r.speedup:.1f}x (decode excluded), {r.speedup_e2e:.1f}x end to end, certification included",
+        f"speed-up         {times(r.speedup)} (decode excluded), {times(r.speedup_e2e)} end to end, certification "
+        "included",
         *promise_lines(r, unmeasured="not measured (the certificate bounds it)"),
         f"intervals        {len(r.intervals)} positive: {preview_intervals(r.intervals)}",
     ]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from noscope_core.common.errors import QueryError
+from noscope_core.present.units import fps, pct, times
 from noscope_core.spec import camera as spec
 from noscope_core.spec.query import ROI, Query, parse_split, parse_target
 
@@ -229,14 +230,14 @@ def format_summary(answer) -> str:
     lines += [
         f"cascade          {art.best.config.describe()}" + (f"  [FELL BACK: {art.reason}]" if art.fell_back else ""),
         *([f"decoding         {art.decoding.describe(art.targets).removeprefix('decoding ')}"] if art.decoding else []),
-        f"reference        {r.reference_fps:.1f} frames/s",
-        f"cascade          {r.cascade_fps:.1f} frames/s  ->  speed-up {r.speedup:.1f}x (decode excluded)",
+        f"reference        {fps(r.reference_fps)} frames/s",
+        f"cascade          {fps(r.cascade_fps)} frames/s  ->  speed-up {times(r.speedup)} (decode excluded)",
     ]
     if r.speedup_e2e is not None:
         lines.append(
-            f"end to end       {r.cascade_fps_e2e:.1f} frames/s  ->  speed-up {r.speedup_e2e:.1f}x (decode included)"
+            f"end to end       {fps(r.cascade_fps_e2e)} frames/s  ->  speed-up {times(r.speedup_e2e)} (decode included)"
         )
-    lines.append(f"reference calls  {r.reference_calls} ({100 * r.reference_call_fraction:.2f}% of test frames)")
+    lines.append(f"reference calls  {r.reference_calls} ({pct(r.reference_call_fraction)} of test frames)")
     lines += promise_lines(r)
     lines.append(f"intervals        {len(r.intervals)} positive: {preview_intervals(r.intervals)}")
     return "\n".join(lines)
@@ -247,24 +248,24 @@ def promise_lines(r, unmeasured: str = "not measured (add --evaluate)") -> list[
     art, cert = r.artifact, r.certificate
     t = art.targets
 
-    def pct(x: float | None) -> str:
-        return "   -  " if x is None else f"{100 * x:5.2f}%"
+    def cell(x: float | None) -> str:
+        return f"{pct(x, missing='-'):>7}"
 
     conf = "point rule (no promise)" if t.confidence is None else f"at {t.confidence:g} confidence"
     lines = [
         f"                 {'FNR':>7} {'FPR':>7}",
-        f"targets          {pct(t.max_fnr)} {pct(t.max_fpr)}  {conf}",
+        f"targets          {cell(t.max_fnr)} {cell(t.max_fpr)}  {conf}",
     ]
     if art.best.fnr_bound is not None:
         lines.append(
-            f"bound, threshold {pct(art.best.fnr_bound)} {pct(art.best.fpr_bound)}  (optimizer, unseen footage)"
+            f"bound, threshold {cell(art.best.fnr_bound)} {cell(art.best.fpr_bound)}  (optimizer, unseen footage)"
         )
     if cert is not None:
         lines.append(
-            f"bound, this test {pct(cert.fnr_bound)} {pct(cert.fpr_bound)}  (certified on the answer's frames)"
+            f"bound, this test {cell(cert.fnr_bound)} {cell(cert.fpr_bound)}  (certified on the answer's frames)"
         )
     if r.fnr is not None:
-        lines.append(f"measured vs ref  {pct(r.fnr)} {pct(r.fpr)}")
+        lines.append(f"measured vs ref  {cell(r.fnr)} {cell(r.fpr)}")
     else:
         lines.append(f"measured vs ref  {unmeasured}")
     if cert is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from noscope_core.common.atomic import atomic_path
 from noscope_core.common.errors import ArtifactError
+from noscope_core.present.units import fps, pct, times
 
 _REQUIRED = ("fnr", "fpr", "speedup")
 
@@ -107,8 +108,8 @@ def frontier_plot(
                        label="chosen cascade")  # fmt: skip
             right = cx > 0.45 * x_max  # keep the label inside the axes
             ax.annotate(
-                f"chosen: {_speedup_text(float(chosen['speedup']))}\n"
-                f"FNR {100 * float(chosen['fnr']):.2f} %, FPR {100 * float(chosen['fpr']):.2f} %"
+                f"chosen: {times(float(chosen['speedup']))}\n"
+                f"FNR {pct(float(chosen['fnr']))}, FPR {pct(float(chosen['fpr']))}"
                 + _wrapped(str(chosen.get("describe", "")), 48, 3),
                 (min(cx, x_max), cy),
                 xytext=(-30 if right else 30, 40),
@@ -123,16 +124,17 @@ def frontier_plot(
         ax.set_yscale("log")
         ys = [_floor_speedup(c) for c in shown + ([chosen] if chosen else [])] + [1.0]
         ax.set_ylim(min(ys) / 1.6, max(ys) * 2.5)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _speedup_text(v)))
+        # decades on a log axis: 0.1×, 1×, 10×, 100×
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: times(v, digits=0) if v >= 1 else times(v)))
         ax.set_xlim(-0.02 * x_max, x_max)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
         ax.set_xlabel("error on the threshold segment: max(FNR, FPR)")
-        ref = f" ({reference_fps:.1f} frames/s)" if reference_fps else ""
+        ref = f" ({fps(reference_fps)} frames/s)" if reference_fps else ""
         ax.set_ylabel(f"speed-up over the reference{ref}")
         title = f"Cascade frontier: {len(frontier)} candidates"
         if hidden:
             top = max(float(c["speedup"]) for c in hidden)
-            title += f"\n({len(hidden)} with error > {x_max:g} % are off the chart, up to {_speedup_text(top)})"
+            title += f"\n({len(hidden)} with error > {x_max:g} % are off the chart, up to {times(top)})"
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.grid(True, which="minor", axis="y", alpha=0.1)
@@ -265,13 +267,6 @@ def _wrapped(text: str, width: int, max_lines: int) -> str:
 
 def _floor_speedup(c: dict) -> float:
     return max(float(c["speedup"]), 1e-3)  # a log axis has no 0
-
-
-def _speedup_text(v: float) -> str:
-    """1×, 3.2×, 250×, 194,134× - the way a person reads a speed-up."""
-    if v >= 10 or float(v).is_integer():
-        return f"{v:,.0f}×"
-    return f"{v:.2g}×" if v < 1 else f"{v:.1f}×"
 
 
 def _check(frontier: Sequence[dict]) -> None:
