@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from noscope_core.guarantees.certificate import Decisions, certify
+from noscope_core.present.units import pct
 
 FRAMES = 36_000  # an hour at 10 fps
 VIDEOS = 40
@@ -46,7 +47,9 @@ def main() -> None:
                     )
                     done += cert.certified
                     spent.append(cert.frames_labelled)
-                print(f"| {share:.0%} | {error:.1%} | {budget:,} | {done / VIDEOS:.0%} | {np.mean(spent):,.0f} |")
+                print(
+                    f"| {pct(share, 0)} | {pct(error, 1)} | {budget:,} | {pct(done / VIDEOS, 0)} | {np.mean(spent):,.0f} |"
+                )
 
 
 if __name__ == "__main__":

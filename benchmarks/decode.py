@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from benchmarks import harness
+from noscope_core.present import units
 
 RESULTS_DIR = harness.RESULTS_DIR
 GOP_S = 1.5
@@ -241,7 +242,8 @@ def render(res: dict[str, Any]) -> str:
         cells = []
         for v in videos:
             o = res["videos"][v]["options"][key]
-            cell = f"{o['fps']:,.0f} ({o['x_decode_only']:.2f}× / {o['median_x_decode_only']:.2f}×)"
+            best_x, median_x = (units.times(o[k], digits=2) for k in ("x_decode_only", "median_x_decode_only"))
+            cell = f"{o['fps']:,.0f} ({best_x} / {median_x})"
             if key.startswith("lowres") and o.get("lowres", 0) == 0:
                 cell += " lowres ignored"
             if key == "keyframes":

@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.decode import GOP_S, encode_h264
+from noscope_core.present.units import times
 
 RESULTS = harness.RESULTS_DIR
 MODEL = "c1-f16-d32-s2"  # the fastest variant at inference: a long query wants it
@@ -220,7 +221,7 @@ def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[st
             )
             rows.append(row)
             log(
-                f"  {rule:15s} {plan:15s} {row['e2e_fps']:8.0f} fr/s = {row['ratio_to_opencv']:.2f}x OpenCV "
+                f"  {rule:15s} {plan:15s} {row['e2e_fps']:8.0f} fr/s = {times(row['ratio_to_opencv'], digits=2)} OpenCV "
                 f"({cv:.0f}); FNR {100 * (res.fnr or 0):.2f} % FPR {100 * (res.fpr or 0):.2f} %; {res.plan}"
                 + (f"; {note}" if note else "")
                 + (f"; index demuxed: {_demuxed(row)}" if "index_demuxed" in row else "")
@@ -359,7 +360,7 @@ def render(res: dict[str, Any]) -> str:
                 if r["rule"].startswith("certified"):
                     cert += f", {r['certify_frames']:,} frames"
                 lines.append(
-                    f"| {where} | {r['rule']} | {r['plan']} | {r['e2e_fps']:,.0f} | **{r['ratio_to_opencv']:.2f}×** | "
+                    f"| {where} | {r['rule']} | {r['plan']} | {r['e2e_fps']:,.0f} | **{times(r['ratio_to_opencv'], digits=2)}** | "
                     f"{_times(r['ratio_to_opencv_without_reference'])} | {_demuxed(r)} | "
                     f"{100 * r['reference_call_fraction']:.2f} % | "
                     f"{100 * r['test_fnr']:.2f} % / {100 * r['test_fpr']:.2f} % | {cert} | {what} |"
@@ -369,11 +370,11 @@ def render(res: dict[str, Any]) -> str:
 
 def _demuxed(r: dict) -> str:
     d = r.get("index_demuxed")
-    return "—" if not d else f"{d['e2e_fps']:,.0f} ({d['ratio_to_opencv']:.2f}×)"
+    return "—" if not d else f"{d['e2e_fps']:,.0f} ({times(d['ratio_to_opencv'], digits=2)})"
 
 
 def _times(x: float | None) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.2f}×"
+    return "—" if x is None or not np.isfinite(x) else times(x, digits=2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

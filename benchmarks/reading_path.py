@@ -30,6 +30,7 @@ from benchmarks.decode import (
     shrink_error_lines,
     with_h264,
 )
+from noscope_core.present import units
 
 RESULTS_DIR = harness.RESULTS_DIR
 SKIPS = (2, 5, 10, 30)
@@ -185,7 +186,8 @@ def measure(videos: dict[str, Path], repeats: int, log=print) -> dict[str, Any]:
 
 
 def _cell(o: dict[str, Any]) -> str:
-    cell = f"{o['fps']:,.0f} ({o['x_decode_only']:.2f}× / {o['median_x_decode_only']:.2f}×)"
+    best_x, median_x = (units.times(o[k], digits=2) for k in ("x_decode_only", "median_x_decode_only"))
+    cell = f"{o['fps']:,.0f} ({best_x} / {median_x})"
     if o["x_decode_only"] >= 2.0:
         cell = f"**{cell}**"
     return cell

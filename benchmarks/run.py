@@ -23,6 +23,7 @@ from typing import Any
 
 from benchmarks import harness
 from noscope_core.common.errors import QueryError
+from noscope_core.present.units import times
 from noscope_core.spec.camera import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_EPOCHS,
@@ -223,7 +224,7 @@ def goals(result: dict) -> list[dict]:
             {
                 "goal": f"vtest: cascade vs best baseline meeting the targets ({s['best_baseline']}), decode excluded",
                 "target": "≥ 10×",
-                "measured": f"{best:.1f}×" if best else "no baseline met the targets",
+                "measured": times(best) if best else "no baseline met the targets",
                 "met": (best >= 10) if best else None,
             }
         )
@@ -231,7 +232,7 @@ def goals(result: dict) -> list[dict]:
             {
                 "goal": "vtest: cascade vs reference on every frame, decode excluded",
                 "target": "≥ 100×",
-                "measured": f"{s['cascade_speedup']:.1f}×",
+                "measured": times(s["cascade_speedup"]),
                 "met": s["cascade_speedup"] >= 100,
             }
         )
@@ -280,7 +281,7 @@ def goals(result: dict) -> list[dict]:
                 {
                     "goal": f"memory flat in video length ({kind}, {small['frames']:,} → {big['frames']:,} frames)",
                     "target": "peak ratio ≈ 1",
-                    "measured": f"{small['peak_rss_mib']:.0f} → {big['peak_rss_mib']:.0f} MiB ({ratio:.2f}×)",
+                    "measured": f"{small['peak_rss_mib']:.0f} → {big['peak_rss_mib']:.0f} MiB ({times(ratio, digits=2)})",
                     "met": ratio < 1.25,
                 }
             )

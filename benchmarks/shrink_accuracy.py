@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import harness
+from noscope_core.present.units import pct
 
 RESULTS_DIR = harness.RESULTS_DIR
 MODEL = dict(conv_blocks=1, filters=16, dense=32, stem_stride=2)  # c1-f16-d32-s2, the fastest long-camera model
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{n:,} frames of {Path(video).name}; model {spec.name} trained on the first half ({args.epochs} epochs), "
         f"scored on the last third; means over {args.seeds} training seeds (each seed's value in the JSON). "
-        f"Reference fraction: test frames left to the reference at {TARGET:.0%} FNR and {TARGET:.0%} FPR "
+        f"Reference fraction: test frames left to the reference at {pct(TARGET, 0)} FNR and {pct(TARGET, 0)} FPR "
         "(thresholds set on the test frames themselves: the best a threshold search could do).",
         "",
         "| shrink path | AUC (own model) | reference fraction (own model) | AUC (OpenCV-trained model) | "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from noscope_core.present.units import pct, times
+
 
 def _f(x: Any, digits: int = 1, suffix: str = "") -> str:
     if x is None:
@@ -25,7 +27,11 @@ def ranges_text(ranges) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}%"
+    return pct(x, missing="–")
+
+
+def _x(x: float | None) -> str:
+    return times(x, missing="–")
 
 
 def methods_table(cam: dict) -> list[str]:
@@ -40,9 +46,9 @@ def methods_table(cam: dict) -> list[str]:
     lines = [head, "|---|---|---:|---:|---:|---:|" + ("---:|" if priced else "") + "---:|---:|:-:|---:|"]
     for r in rows:
         lines.append(
-            f"| {r['label']} | {r['describe']} | {_f(r['fps'])} | {_f(r['fps_e2e'])} | {_f(r['speedup'])}× "
-            f"| {_f(r['speedup_e2e'])}{'×' if r['speedup_e2e'] else ''} |"
-            + (f" {_f(r['speedup_priced'])}× |" if priced else "")
+            f"| {r['label']} | {r['describe']} | {_f(r['fps'])} | {_f(r['fps_e2e'])} | {_x(r['speedup'])} "
+            f"| {_x(r['speedup_e2e'])} |"
+            + (f" {_x(r['speedup_priced'])} |" if priced else "")
             + f" {_pct(r['fnr'])} | {_pct(r['fpr'])} "
             f"| {'yes' if r['meets_targets'] else '**no**'} | {_pct(r['reference_fraction'])} |"
         )
@@ -206,8 +212,8 @@ def render(result: dict) -> str:
         if s["best_baseline"]:
             out.append(
                 f"Cascade vs the best baseline meeting the targets ({s['best_baseline']}): "
-                f"{_f(s['cascade_over_best_baseline'])}× decode excluded, "
-                f"{_f(s['cascade_over_best_baseline_e2e'])}× decode included."
+                f"{_x(s['cascade_over_best_baseline'])} decode excluded, "
+                f"{_x(s['cascade_over_best_baseline_e2e'])} decode included."
             )
         else:
             out.append("No baseline met the targets on the test segment.")
