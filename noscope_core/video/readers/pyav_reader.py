@@ -21,7 +21,7 @@ from noscope_core.common.errors import VideoError
 from noscope_core.video.decode import DecodeStats, ViewSpec
 from noscope_core.video.readers.base import ReaderChoice, ViewBatch, no_full_frames
 
-#: decoders where frame + slice threading ("AUTO") speeds decoding up (DECODE.md: none helps MS-MPEG4)
+#: decoders where frame + slice threading ("AUTO") speeds decoding up (docs/decode.md, "Threads": MS-MPEG4 has none)
 THREADED_CODECS = frozenset({"mpeg4", "h264", "hevc", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1"})
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
 #: decoders with an in-loop deblocking filter that honour ``skip_loop_filter`` (MPEG-4 part 2, MS-MPEG4 have none)
@@ -278,7 +278,7 @@ class Shrinker:
             frame = self._crop(frame)
             if isinstance(frame, np.ndarray):
                 return frame
-        # threads=1: a scaler per frame or auto threads costs 1.3-2.7x more on small outputs (DECODE.md)
+        # threads=1: a scaler per frame or auto threads costs 1.3-2.7x more on small outputs (docs/decode.md)
         small = self._reformatter.reformat(
             frame, width=self.size, height=self.size, format="rgb24", interpolation="AREA", threads=1
         )
