@@ -18,8 +18,9 @@ from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError
 from noscope_core.models.difference import DifferenceDetector
 from noscope_core.models.specialized import SpecializedModel
+from noscope_core.optimizer.candidate import Candidate, OptimizationResult
 from noscope_core.optimizer.decoding_choice import DecodingChoice
-from noscope_core.optimizer.search import Candidate, OptimizationResult, search_cascades
+from noscope_core.optimizer.search import search_cascades
 from noscope_core.reference.label_artifact import LabelSet
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.query import Query
@@ -78,6 +79,11 @@ class CascadeArtifact:
     keyframe_best: Candidate | None = None  # the cheapest keyframe-first plan that met the targets, chosen or not
     #: with candidate decodings: every view's priced option and why ``view`` was kept (None: one view offered)
     decoding: DecodingChoice | None = None
+    #: how ``best`` was chosen (candidate.PLAN_RULES): "certified" by the lowest expected certified cost for an
+    #: answer of ``footage_frames`` frames, "bound" by the block-bound estimates, "point" by NoScope's rule
+    rule: str = "point"
+    footage_frames: int | None = None
+    estimator: str | None = None  # the certified planner's error-rate estimator
 
     def describe(self) -> str:
         """The chosen cascade in words, and the decoding it reads with when several were offered."""
@@ -131,6 +137,9 @@ class CascadeArtifact:
             decode_costs=decode_costs,
             dense_best=result.dense_best,
             keyframe_best=result.keyframe_best,
+            rule=result.rule,
+            footage_frames=result.footage_frames,
+            estimator=result.estimator,
         )
 
     @property
@@ -158,6 +167,9 @@ class CascadeArtifact:
             "decode_costs": None if self.decode_costs is None else self.decode_costs.to_dict(),
             "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
             "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
+            "rule": self.rule,
+            "footage_frames": self.footage_frames,
+            "estimator": self.estimator,
             # only when several decodings were offered: artifacts of one view keep their shape
             **({"decoding": self.decoding.to_dict()} if self.decoding is not None else {}),
         }
@@ -174,8 +186,8 @@ class CascadeArtifact:
             skips=tuple(int(s) for s in d.get("skips") or ()),
             fps=float(d["fps"]),
             costs=StageCosts.from_dict(d["costs"]),
-            best=_candidate(d["best"]),
-            frontier=tuple(_candidate(c) for c in d.get("frontier") or ()),
+            best=Candidate.from_dict(d["best"]),
+            frontier=tuple(Candidate.from_dict(c) for c in d.get("frontier") or ()),
             fell_back=bool(d.get("fell_back", False)),
             reason=d.get("reason"),
             n_evaluated=int(d.get("n_evaluated", 0)),
@@ -184,9 +196,13 @@ class CascadeArtifact:
             optimize_seconds=float(d.get("optimize_seconds", 0.0)),
             # artifacts written before keyframe-first plans have neither key: dense, priced without decode
             decode_costs=DecodeCosts.from_dict(d["decode_costs"]) if d.get("decode_costs") else None,
-            dense_best=_candidate(d["dense_best"]) if d.get("dense_best") else None,
-            keyframe_best=_candidate(d["keyframe_best"]) if d.get("keyframe_best") else None,
+            dense_best=Candidate.from_dict(d["dense_best"]) if d.get("dense_best") else None,
+            keyframe_best=Candidate.from_dict(d["keyframe_best"]) if d.get("keyframe_best") else None,
             decoding=DecodingChoice.from_dict(d["decoding"]) if d.get("decoding") else None,
+            # artifacts written before the certified planner: bounds mean the bound rule, else the point rule
+            rule=str(d.get("rule") or ("bound" if targets.get("confidence") is not None else "point")),
+            footage_frames=None if d.get("footage_frames") is None else int(d["footage_frames"]),
+            estimator=d.get("estimator"),
         )
 
     def save(self, path: str | Path) -> None:
@@ -201,24 +217,6 @@ class CascadeArtifact:
             raise ArtifactError(
                 f"optimized cascade {path} lacks or mangles {exc}", "re-run the optimizer (optimized_cascade)"
             ) from None
-
-
-def _candidate(d: dict) -> Candidate:
-    def opt(key: str) -> float | None:
-        return None if d.get(key) is None else float(d[key])
-
-    return Candidate(
-        CascadeConfig.from_dict(d["config"]),
-        float(d["fnr"]),
-        float(d["fpr"]),
-        float(d["cost_ms"]),
-        float(d["reference_fraction"]),
-        float(d["speedup"]),
-        opt("fnr_bound"),
-        opt("fpr_bound"),
-        opt("decode_ms"),
-        KeyframePlan.from_dict(d["keyframe_plan"]) if d.get("keyframe_plan") else None,
-    )
 
 
 def choose_cascade(

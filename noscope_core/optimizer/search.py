@@ -49,91 +49,13 @@ from noscope_core.guarantees.bounds import (
     shortfall_sentence,
     zero_error_shortfall,
 )
+from noscope_core.optimizer.candidate import Candidate, OptimizationResult
 from noscope_core.spec.query import parse_target
 from noscope_core.video.decode_costs import DecodeCosts
 
 DDScores = Callable[[str, int], np.ndarray] | Mapping[tuple[str, int], np.ndarray]
 
 DEFAULT_SKIPS = (1, 2, 3, 5, 10, 15, 20, 30)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A configuration with its error rates on the threshold segment and its expected cost."""
-
-    config: CascadeConfig
-    fnr: float
-    fpr: float
-    cost_ms: float  # expected per-frame cost from measured stage costs
-    reference_fraction: float  # share of all frames sent to the reference
-    speedup: float  # reference_ms / cost_ms
-    # upper confidence bounds for unseen footage (noscope_core.guarantees.bounds); None when searched without a confidence
-    fnr_bound: float | None = None
-    fpr_bound: float | None = None
-    #: expected per-frame cost of reading the video (ms); None: priced without decode costs (NoScope's rule)
-    decode_ms: float | None = None
-    #: None: a dense plan (every frame decoded); else the keyframe-first plan run with ``config``
-    keyframe_plan: KeyframePlan | None = None
-
-    @property
-    def error(self) -> float:
-        return max(self.fnr, self.fpr)
-
-    @property
-    def total_ms(self) -> float:
-        """Per-frame cost with reading the video included (when it was priced)."""
-        return self.cost_ms + (self.decode_ms or 0.0)
-
-    def describe(self) -> str:
-        text = self.config.describe()
-        if self.keyframe_plan is not None:
-            text += f"; {self.keyframe_plan.describe(self.config)}"
-        return text
-
-    def to_dict(self) -> dict:
-        return {
-            "config": self.config.to_dict(),
-            "describe": self.describe(),
-            "fnr": self.fnr,
-            "fpr": self.fpr,
-            "cost_ms": self.cost_ms,
-            "reference_fraction": self.reference_fraction,
-            "speedup": self.speedup,
-            "fnr_bound": self.fnr_bound,
-            "fpr_bound": self.fpr_bound,
-            "decode_ms": self.decode_ms,
-            "keyframe_plan": None if self.keyframe_plan is None else self.keyframe_plan.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class OptimizationResult:
-    best: Candidate
-    frontier: list[Candidate]  # Pareto set over (cost_ms, max(fnr, fpr)): cost rises, error strictly falls
-    fell_back: bool  # nothing cheaper than the reference met the targets; best is reference-only
-    reason: str | None  # why it fell back
-    n_evaluated: int  # configurations scored
-    confidence: float | None = None  # the confidence the bounds were computed at; None: point rule
-    unit_frames: int | None = None  # frames per evidence block behind the bounds
-    #: when a keyframe-first plan won: the dense plan it beat (decode included); None otherwise
-    dense_best: Candidate | None = None
-    n_keyframe_plans: int = 0  # keyframe-first variants scored
-    #: the cheapest keyframe-first variant that met the targets (chosen or not: it may have cost more than dense)
-    keyframe_best: Candidate | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "best": self.best.to_dict(),
-            "frontier": [c.to_dict() for c in self.frontier],
-            "fell_back": self.fell_back,
-            "reason": self.reason,
-            "n_evaluated": self.n_evaluated,
-            "confidence": self.confidence,
-            "unit_frames": self.unit_frames,
-            "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
-            "n_keyframe_plans": self.n_keyframe_plans,
-            "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
-        }
 
 
 def search_cascades(
