@@ -20,6 +20,7 @@ from noscope_core.models.difference import DifferenceDetector
 from noscope_core.models.specialized import SpecializedModel
 from noscope_core.optimizer.candidate import Candidate, OptimizationResult
 from noscope_core.optimizer.decoding_choice import DecodingChoice
+from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.search import search_cascades
 from noscope_core.reference.label_artifact import LabelSet
 from noscope_core.spec.camera import Targets
@@ -235,17 +236,21 @@ def choose_cascade(
     keyframes: np.ndarray | None = None,
     view: ViewSpec | None = None,
     stage_costs: StageCosts | None = None,
+    certify: bool = True,
+    footage_frames: int | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
-    ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``), with
+    ``targets.confidence``: demand that the targets hold at that confidence (see ``SearchOptions``), with
     evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone).
     ``decode_costs`` and ``keyframes`` (the video's keyframe frame numbers), both measured on the store's video
     (:func:`noscope_core.video.decode_costs.measure_decode_costs`), price reading the video and let a keyframe-first
     plan compete with the dense ones. ``view``: the store's view the cheap stages read (default: the query's model
     view, exactly decoded); the artifact records it, so the query reads the same pixels. ``stage_costs``: price
     the stages with this table instead of timing them again (views whose models share architectures and frame
-    sizes then differ only in how their cascades route frames, not in timing noise)."""
+    sizes then differ only in how their cascades route frames, not in timing noise). ``certify`` and
+    ``footage_frames``: the answers will be certified, so plan for the lowest expected certified cost of an answer
+    of that many frames (``SearchOptions``)."""
     start = time.perf_counter()
     view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
@@ -271,22 +276,19 @@ def choose_cascade(
     kf_pos = breaks = None
     if keyframes is not None:
         kf_pos, breaks = keyframe_positions(labels.segments.threshold.indices(), keyframes)
-    result = search_cascades(
-        truth,
-        model_scores,
-        dd_scores,
-        {dd.spec.name: dd.spec.reference for dd in dds},
-        costs,
-        max_fnr=targets.max_fnr,
-        max_fpr=targets.max_fpr,
-        skips=skips,
-        confidence=targets.confidence,
+    options = SearchOptions(
+        targets,
+        certify=certify,
+        footage_frames=footage_frames,
+        skips=tuple(skips),
         unit_frames=unit_frames,
         fps=store.fps,
         decode_costs=decode_costs,
         keyframes=kf_pos,
         breaks=breaks,
     )
+    kinds = {dd.spec.name: dd.spec.reference for dd in dds}
+    result = search_cascades(truth, model_scores, dd_scores, kinds, costs, options)
     art = CascadeArtifact.from_result(
         result,
         costs=costs,

@@ -33,7 +33,9 @@ from noscope_core.guarantees.bounds import rate_bound
 from noscope_core.guarantees.certificate import LOOK_GROWTH, LOOKS, hypergeom_upper, plan_draws
 
 #: how the planner turns the threshold segment's error totals into the error rates it expects on new footage:
-#: "point" the measured rates; "mild" their time-aware upper bound at MILD_CONFIDENCE (one-sided, blocks)
+#: "point" the measured rates; "mild" their upper bound at MILD_CONFIDENCE counting frames, not blocks (the block
+#: bound at 0.95 is the optimizer's old acceptance rule: it charges a cascade with no error on a short segment as if
+#: it missed a few percent, which is what made every real query fall back)
 ESTIMATORS = ("point", "mild")
 #: chosen by simulation (benchmarks/planner_estimators.py, docs/optimizer.md)
 DEFAULT_ESTIMATOR = "mild"
@@ -93,7 +95,7 @@ class CertifiedEstimate:
 
 
 def estimated_errors(
-    fn: np.ndarray, fp: np.ndarray, positives: int, n: int, unit_frames: int, estimator: str
+    fn: np.ndarray, fp: np.ndarray, positives: int, n: int, estimator: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The error totals the planner expects on new footage like the segment's (as counts on the segment)."""
     fn, fp = np.asarray(fn, dtype=np.float64), np.asarray(fp, dtype=np.float64)
@@ -102,8 +104,8 @@ def estimated_errors(
     if estimator != "mild":
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}")
     negatives = n - positives
-    fnr = rate_bound(fn.astype(np.int64), positives, n, unit_frames, MILD_CONFIDENCE)
-    fpr = rate_bound(fp.astype(np.int64), negatives, n, unit_frames, MILD_CONFIDENCE)
+    fnr = rate_bound(fn.astype(np.int64), positives, n, 1, MILD_CONFIDENCE)
+    fpr = rate_bound(fp.astype(np.int64), negatives, n, 1, MILD_CONFIDENCE)
     # a mild bound, not a promise: never below the measured count, never above the whole class
     return np.clip(np.maximum(fn, fnr * positives), 0, positives), np.clip(
         np.maximum(fp, fpr * negatives), 0, negatives
@@ -200,3 +202,53 @@ def _ratio(num: float, den: float) -> float:
     if num <= 0:
         return 0.0
     return min(1.0, num / den) if den > 0 else 1.0
+
+
+#: the longest answer the planner considers when saying from what length a certified answer would pay
+MAX_PAYING_FRAMES = 2**34
+
+
+def pays_from_frames(
+    shape: AnswerShape,
+    cost_ms: float,
+    reference_ms: float,
+    max_fnr: float,
+    max_fpr: float,
+    confidence: float,
+    start_frames: int,
+) -> int | None:
+    """About the shortest answer (≥ ``start_frames``) on which this cascade's expected certified cost beats the
+    reference's; None when none up to MAX_PAYING_FRAMES does (its own cost or its tightening is too high)."""
+    if cost_ms >= reference_ms:
+        return None
+
+    def pays(frames: int) -> bool:
+        est = certified_estimate(shape, cost_ms, reference_ms, frames, max_fnr, max_fpr, confidence)
+        return est.cost_ms < reference_ms
+
+    lo, hi = max(1, int(start_frames)), max(2, int(start_frames))
+    while not pays(hi):
+        lo, hi = hi, hi * 4
+        if hi > MAX_PAYING_FRAMES:
+            return None
+    while hi - lo > max(1, lo // 20):  # to about 5 %: the figure is an estimate
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if pays(mid) else (mid, hi)
+    return hi
+
+
+def footage_text(frames: float, fps: float | None) -> str:
+    """A footage length in words: "36,000 frames (about 1 hour at 10 fps)"."""
+    text = f"{frames:,.0f} frames"
+    if fps:
+        seconds = frames / fps
+        if seconds < 90:
+            span = f"{seconds:.0f} s"
+        elif seconds < 5400:
+            span = f"{seconds / 60:.0f} minutes"
+        elif seconds < 2 * 86400:
+            span = f"{seconds / 3600:.2g} hours"
+        else:
+            span = f"{seconds / 86400:.2g} days"
+        text += f" (about {span} at {fps:g} fps)"
+    return text
