@@ -10,21 +10,22 @@ every frame the certificate spent at the reference's price. Results: ``benchmark
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import harness
 from noscope_core.cascade.costs import StageCosts
 from noscope_core.cascade.routing import simulate
+from noscope_core.common.atomic import write_json, write_text
 from noscope_core.guarantees.certificate import Decisions, certify, risk_from_scores
 from noscope_core.optimizer.certified_cost import ESTIMATORS
 from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.search import search_cascades
+from noscope_core.present.units import pct, times
 from noscope_core.spec.camera import Targets
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = harness.RESULTS_DIR
 COSTS = StageCosts({}, {"m": 0.5}, reference_ms=50.0)
 #: (name, positive share, mean event frames, score noise)
 SCENARIOS = (("clean", 0.22, 30, 0.08), ("noisy", 0.22, 30, 0.16), ("rare", 0.05, 20, 0.12))
@@ -83,23 +84,23 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         out.append(
-            f"| {r['scenario']} | {r['footage_frames']:,} | {r['target']:.0%} | {r['estimator']} | "
-            f"{r['median_speedup']:.1f}× / {r['min_speedup']:.1f}× | {r['median_certify_frames']:,.0f} | "
+            f"| {r['scenario']} | {r['footage_frames']:,} | {pct(r['target'], 0)} | {r['estimator']} | "
+            f"{times(r['median_speedup'])} / {times(r['min_speedup'])} | {r['median_certify_frames']:,.0f} | "
             f"{r['certified']}/{r['trials']} |"
         )
     return "\n".join(out)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = harness.parser("benchmarks.planner_estimators", __doc__)
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--threshold-frames", type=int, default=20_000)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     rows = run(args.trials, (36_000, 216_000), (0.01, 0.05), args.threshold_frames)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "planner_estimators.json").write_text(json.dumps(rows, indent=1))
-    (args.out / "planner_estimators.md").write_text(table(rows) + "\n")
+    write_json(args.out / "planner_estimators.json", rows)
+    write_text(args.out / "planner_estimators.md", table(rows) + "\n")
     print(table(rows))
 
 

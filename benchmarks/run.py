@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import harness
 from noscope_core.common.errors import QueryError
-from noscope_core.present.units import times
+from noscope_core.present.units import pct, times
 from noscope_core.spec.camera import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_EPOCHS,
@@ -219,7 +219,7 @@ def accuracy_shortfall(row: dict | None) -> str | None:
         return "no such run"
     if not row.get("meets_targets"):
         fnr, fpr = row.get("fnr"), row.get("fpr")
-        rates = "" if fnr is None or fpr is None else f": FNR {100 * fnr:.2f}% / FPR {100 * fpr:.2f}%"
+        rates = "" if fnr is None or fpr is None else f": FNR {pct(fnr)} / FPR {pct(fpr)}"
         return f"accuracy not met{rates}"
     if row.get("certified") is False:
         return "not certified"
@@ -237,7 +237,7 @@ def speedup_goal(goal: str, target: str, value: float | None, floor: float, row:
 
 
 def goals(result: dict) -> list[dict]:
-    """The issue's goals against what was measured (reported, never asserted). A speed-up counts only when the
+    """The benchmark's targets against what was measured (reported, never asserted). A speed-up counts only when the
     run that made it met its accuracy targets (:func:`speedup_goal`)."""
     g: list[dict] = []
     cams = result["cameras"]
