@@ -31,8 +31,9 @@ positives, whatever the video's length (measured spends, with errors to find: do
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from scipy.special import gammaln
@@ -172,7 +173,9 @@ Tighten = Callable[[int, Decisions, np.ndarray, np.ndarray], "Decisions | None"]
 
 def fresh_seed() -> int:
     """A seed from the operating system's entropy: every answer checks frames no one could have predicted."""
-    return int(np.random.SeedSequence().entropy)
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # drawn from the OS when none is given
+    return entropy
 
 
 def round_delta(delta: float, r: int, max_rounds: int | None) -> float:
@@ -407,7 +410,20 @@ class _Round:
         )
 
 
-def plan_draws(state: _Round, max_fnr: float, max_fpr: float, delta: float) -> tuple[int, int]:
+class StrataSizes(Protocol):
+    """What :func:`plan_draws` reads of a round: the two undecided strata (their lengths) and the known classes."""
+
+    @property
+    def u0(self) -> Sized: ...
+    @property
+    def u1(self) -> Sized: ...
+    @property
+    def pos_known(self) -> int: ...
+    @property
+    def neg_known(self) -> int: ...
+
+
+def plan_draws(state: StrataSizes, max_fnr: float, max_fpr: float, delta: float) -> tuple[int, int]:
     """Draws from U0 and U1 that would prove both targets if no error were found, times PLAN_SLACK.
 
     Zero errors found bounds a stratum's errors by about |U|·ln(2/δ)/draws; the target allows about

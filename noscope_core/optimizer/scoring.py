@@ -10,7 +10,7 @@ is :func:`noscope_core.optimizer.search.search_cascades`'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -108,7 +108,8 @@ class SegmentSearch:
         self.n_evaluated += len(fn)
 
         def candidates(ks: np.ndarray) -> list[Candidate]:
-            fnr_b = fpr_b = [None] * len(ks)
+            fnr_b: Sequence[float | None] | np.ndarray = [None] * len(ks)
+            fpr_b: Sequence[float | None] | np.ndarray = [None] * len(ks)
             if self.confidence is not None:
                 fnr_b, fpr_b = self.bounds(fn[ks], fp[ks], n_ref[ks])
             out = []
@@ -171,6 +172,7 @@ class SegmentSearch:
     def priced(self, cand: Candidate, fn: int, fp: int, n_ref: int, ref_pos: int) -> Candidate:
         """``cand`` with its answer's shape and expected certified bill for the footage planned for."""
         targets = self.options.targets
+        assert self.confidence is not None  # priced only under the certified rule, which has a confidence
         cand = self.with_decode(cand)
         if n_ref >= self.n:  # the reference on every frame: exact, nothing to certify
             shape = AnswerShape.of_counts(self.n, self.positives, 0, 0, n_ref, self.positives)
@@ -266,7 +268,7 @@ def search_skip(
             fp = np.array([int(plan.neg[plan.truth].sum())])
             cost = np.array([(dd_cost + m * search.costs.reference_ms) / search.n])
             ref_pos = np.array([int(plan.truth[plan.reach].sum())])
-            search.add(lambda _k, base=base: base, fn, fp, np.array([m]), cost, ref_pos)
+            search.add(lambda _k, base=base: base, fn, fp, np.array([m]), cost, ref_pos)  # type: ignore[misc]  # a default arg
             if m == 0:
                 continue  # a model would see no frame: same as no model
             for model_name, (p_eval, order) in model_eval.items():

@@ -24,6 +24,7 @@ Overfitting guard: ``safety_margin`` tightens both targets of the point and boun
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -109,11 +110,11 @@ def search_cascades(
     dense_best, kf, n_plans = None, None, 0
     if options.rule == "certified":
         frontier = search.priced_frontier(frontier)
-        best = min(frontier, key=lambda c: (c.certified_total_ms, c.error))
+        best = min(frontier, key=lambda c: (_priced(c.certified_total_ms), c.error))
         if kf_ok:
-            bases = sorted(frontier, key=lambda c: c.certified_total_ms)[:CERTIFIED_KEYFRAME_CANDIDATES]
+            bases = sorted(frontier, key=lambda c: _priced(c.certified_total_ms))[:CERTIFIED_KEYFRAME_CANDIDATES]
             kf, n_plans = _keyframe_search(search, models, get_dd, [c for c in bases if c.config.model_name])
-            if kf is not None and kf.certified_total_ms < best.certified_total_ms:
+            if kf is not None and _priced(kf.certified_total_ms) < _priced(best.certified_total_ms):
                 best, dense_best = kf, best
     elif decode is not None:
         best = search.with_decode(best)
@@ -159,6 +160,7 @@ def _keyframe_search(
     for base in bases:
         config = base.config
         dd = get_dd(config.dd_name, config.skip) if config.dd_name is not None else None
+        assert config.model_name is not None  # bases are the candidates with a model
         for margin in options.keyframe_margins:
             plan = KeyframePlan(margin)
             outcome = simulate_plan(
@@ -192,7 +194,7 @@ def _keyframe_search(
             if certified:
                 ref_pos = int(np.count_nonzero(search.truth[outcome.routes == Route.REFERENCE]))
                 cand = search.priced(cand, fn, fp, outcome.n_reference, ref_pos)
-                if best is not None and cand.certified_total_ms >= best.certified_total_ms:
+                if best is not None and _priced(cand.certified_total_ms) >= _priced(best.certified_total_ms):
                     continue
             best = cand
     return best, n_scored
@@ -300,6 +302,13 @@ def _fallback_reason(search: SegmentSearch, frontier: Sequence[Candidate]) -> st
 
 #: frontier cascades (the best-priced) tried when saying from what footage length a certified answer pays
 PAYING_CANDIDATES = 6
+T = TypeVar("T")
+
+
+def _priced(value: T | None) -> T:
+    """A figure the certified rule always sets on what it compares (priced candidates, its confidence)."""
+    assert value is not None, "the certified rule compared a candidate it never priced"
+    return value
 
 
 def _certified_fallback_reason(search: SegmentSearch, frontier: Sequence[Candidate]) -> str:
@@ -314,7 +323,7 @@ def _certified_fallback_reason(search: SegmentSearch, frontier: Sequence[Candida
     priced = [c for c in priced if not c.config.is_reference_only]
     if not priced:
         return msg + "; no cascade runs cheaper than the reference on the threshold segment"
-    priced.sort(key=lambda c: c.expected_certified_cost_ms)
+    priced.sort(key=lambda c: _priced(c.expected_certified_cost_ms))
     closest = priced[0]
     msg += (
         f"; the closest, {closest.describe()}, runs at {closest.speedup:.3g}x but its certificate is expected to "
@@ -324,7 +333,7 @@ def _certified_fallback_reason(search: SegmentSearch, frontier: Sequence[Candida
         f
         for c in priced[:PAYING_CANDIDATES]
         if (f := pays_from_frames(
-            c.answer_shape, c.cost_ms, ref_ms, targets.max_fnr, targets.max_fpr, targets.confidence,
+            _priced(c.answer_shape), c.cost_ms, ref_ms, targets.max_fnr, targets.max_fpr, _priced(targets.confidence),
             search.footage_frames,
         )) is not None
     ]  # fmt: skip
