@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# a whole benchmark run (python -m benchmarks.run --quick), minutes
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["reference", "frame_skip", "motion_gate", "cascade", "cascade_store"]
 

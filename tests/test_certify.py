@@ -47,6 +47,7 @@ def _coverage(videos: int, confidence: float, seed: int = 0) -> tuple[float, flo
     return broken / videos, certified / videos, spent / videos
 
 
+@pytest.mark.slow  # 1,000 simulated certifications
 def test_certified_bounds_hold_for_the_returned_answer_on_1000_simulated_videos():
     """Observed (seed 0): the realized error exceeded the 95 % bound in 0.0 % of 1,000 videos (limit 5 %),
     82 % were certified at 10 %/10 %, spending 640 of 4,000 frames on average."""

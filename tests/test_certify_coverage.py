@@ -72,6 +72,7 @@ def _broken_share(truth: np.ndarray, answer: Decisions, runs: int, **kw) -> floa
     return broken / runs
 
 
+@pytest.mark.slow  # many adversarial certifications
 def test_misses_clumped_where_the_cascade_is_surest_stay_within_the_certified_bound(monkeypatch):
     """Observed (seeds 0-399): the exact bound broken in 0.25 % of runs, shaved to 70 % of itself in 68.5 %
     (computed at 10·δ: 6.5 %, too close to δ to assert here; the enumeration above catches that one exactly)."""
@@ -87,6 +88,7 @@ def test_misses_clumped_where_the_cascade_is_surest_stay_within_the_certified_bo
     assert _broken_share(truth, answer, 400, **capped) > 0.15  # the same test catches a loosened bound
 
 
+@pytest.mark.slow  # many simulated drifting answers
 def test_unbounded_tightening_certifies_every_drifting_answer_and_its_bounds_hold():
     """Observed (200 videos of 6,000 frames, 8 % of positives missed before certification): all certified at
     5 %/5 %, realized error above the bound in 1 (0.5 %), spending 61 % of the frames on average (short videos

@@ -239,6 +239,7 @@ def test_make_camera_leaves_a_camera_made_with_the_same_options_alone(bank, monk
         run("demo", "--seconds", "2", "--force")
 
 
+@pytest.mark.slow  # renders every drift variant
 def test_drift_changes_only_what_it_should_and_only_after_it_starts(bank):
     base = _frames(_spec(), bank)
     half = len(base) // 2

@@ -20,6 +20,9 @@ from noscope_core.spec.registry import camera_from_dict
 from noscope_core.video.reading_costs import ReadingCost, ReadingCosts
 from tests.counting_reference import SCENE
 
+# trains a model family per decoding
+pytestmark = pytest.mark.slow
+
 av = pytest.importorskip("av")
 
 

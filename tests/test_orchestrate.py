@@ -75,6 +75,7 @@ def test_the_model_index_round_trips_and_a_mangled_one_is_an_artifact_error(tmp_
         ModelIndex.load(tmp_path)
 
 
+@pytest.mark.slow  # imports the engine in a fresh process
 def test_the_stage_chain_and_the_cascade_artifact_import_without_lightning():
     # Inference paths (the CLI's query run, the pyfunc model, streaming) must not pay for the training stack.
     import subprocess

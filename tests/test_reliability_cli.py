@@ -17,6 +17,9 @@ import pytest
 
 from noscope_core.common.paths import noscope_home
 
+# each test runs the command line in a fresh process (torch, OpenCV and Dagster imports: seconds each)
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCENE = {"width": 160, "height": 120, "fps": 10.0, "seed": 0, "mean_gap_s": 4.0, "mean_stay_s": 3.0}
 N_FRAMES = 240  # split 0.5/0.25/0.25 -> 120/60/60 frames, above the 20-frame minimum per segment

@@ -17,6 +17,9 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+# several processes build and read the same stores at once
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCENE = {"width": 160, "height": 120, "fps": 10.0, "mean_gap_s": 4.0, "mean_stay_s": 3.0}
 LOCK_ERRORS = ("database is locked", "Online migration", "IntegrityError", "OperationalError", "Traceback")
@@ -69,7 +72,6 @@ def _paths_in(obj, under: Path) -> list[Path]:
     return []
 
 
-@pytest.mark.slow
 def test_two_cameras_materialize_side_by_side_and_point_only_at_artifacts_that_exist(tmp_path, monkeypatch):
     """Two ``noscope demo --camera`` processes on one Dagster instance, one MLflow store and one NOSCOPE_HOME."""
     import dagster as dg

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# each trial starts and kills real processes mid-stage, then reruns them
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCENE = {"width": 160, "height": 120, "fps": 10.0, "seed": 0, "mean_gap_s": 4.0, "mean_stay_s": 3.0}
 NOBODY = ["--roi", "0,0,0.02,0.02"]  # a region nobody walks into: the run falls back after labelling (fast)

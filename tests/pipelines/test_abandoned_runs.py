@@ -12,6 +12,9 @@ import pytest
 from pipelines.abandoned_runs import ABANDONED_TAG, abandoned_runs, close_abandoned
 from pipelines.tracking import MlflowTracker
 
+# materializes runs on a Dagster instance and kills their attempts
+pytestmark = pytest.mark.slow
+
 QUERY = {"object_class": "person", "roi": [0.0, 0.5, 0.5, 1.0], "min_score": 0.5, "smooth_frames": 1}
 STATUS = {"r-failed": "FAILURE", "r-done": "SUCCESS", "r-live": "STARTED"}
 

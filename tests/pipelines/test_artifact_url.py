@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.assets import ASSETS
 from pipelines.partitions import CAMERAS
@@ -12,6 +13,7 @@ from pipelines.storage import open_root
 CAM = "synth"
 
 
+@pytest.mark.slow  # materializes the whole graph a second time
 def test_graph_runs_through_a_file_url_root_and_reads_inputs_from_its_cache(
     tmp_path, monkeypatch, synthetic_video, camera_entry, write_registry, make_resources
 ):

@@ -129,6 +129,7 @@ def loaded(registered):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
+@pytest.mark.slow  # loads the model in a fresh process
 def test_champion_loads_in_a_fresh_process_and_reproduces_the_cascade_labels(registered, synthetic_video, tmp_path):
     tracker, cascade = registered
     out = tmp_path / "labels.json"
