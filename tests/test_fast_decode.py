@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from noscope_core.common.errors import VideoError
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
+from noscope_core.video.frames import DecodeStats
 from noscope_core.video.readers import OpenCVReader, PyAVReader, shrink_decoded
 from noscope_core.video.readers.pyav_reader import _nal_types
+from noscope_core.video.views import ViewSpec
 from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")

@@ -14,7 +14,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     path = tmp_path_factory.mktemp("answer") / "cam.avi"
     return write_synthetic_video(path, 80, SyntheticScene(width=160, height=120, fps=10.0, seed=3))

@@ -71,7 +71,8 @@ def timeline_picture(
 
     ``n_frames`` is the length of the time bar (default: the video's frame count as its container reports it).
     """
-    from noscope_core.video.decode import probe_video, read_frames
+    from noscope_core.video.frames import read_frames
+    from noscope_core.video.probe import probe_video
 
     if fps <= 0:
         raise QueryError(f"frame rate {fps} is not positive", "pass the video's frames per second")

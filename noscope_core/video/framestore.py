@@ -27,8 +27,11 @@ from noscope_core import __version__
 from noscope_core.common.atomic import atomic_dir, recover_dir, write_json
 from noscope_core.common.errors import ArtifactError, VideoError
 from noscope_core.common.locks import file_lock
-from noscope_core.video.decode import DecodeStats, VideoInfo, ViewSpec, decode_batch_size, prefetch, probe_video
+from noscope_core.video.frames import DecodeStats
+from noscope_core.video.prefetch import decode_batch_size, prefetch
+from noscope_core.video.probe import VideoInfo, probe_video
 from noscope_core.video.readers import ReaderChoice, VideoReader, choose_reader
+from noscope_core.video.views import ViewSpec
 
 try:  # POSIX advisory locks serialise concurrent builders; elsewhere the atomic rename alone keeps stores whole
     import fcntl

@@ -43,7 +43,7 @@ def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, referenc
     (the engine's ``apply_to_video``), and keep its positive intervals and its bounds."""
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     result_path = out_dir / f"{_file_key(path, trained.cascade_json)}.json"
     if result_path.is_file():

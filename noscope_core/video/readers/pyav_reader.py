@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.video.frames import DecodeStats
 from noscope_core.video.readers.base import ReaderChoice, ViewBatch, no_full_frames
+from noscope_core.video.views import ViewSpec
 
 #: decoders where frame + slice threading ("AUTO") speeds decoding up (DECODE.md: none helps MS-MPEG4)
 THREADED_CODECS = frozenset({"mpeg4", "h264", "hevc", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1"})
