@@ -259,10 +259,10 @@ def test_registry_with_an_unsafe_camera_id_is_refused_with_the_id_named(tmp_path
 
 
 def test_footage_file_names_become_safe_metric_names():
-    from pipelines.assets.results import _metric_prefix
+    from pipelines.assets.results import metric_prefix
 
     for name in ("../../x.avi", "a b;rm -rf.mp4", "über/..\\evil.mkv"):
-        prefix = _metric_prefix(name)
+        prefix = metric_prefix(name)
         assert prefix.startswith("footage_") and "/" not in prefix and "\\" not in prefix
         assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in prefix), prefix
 

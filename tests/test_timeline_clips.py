@@ -78,8 +78,8 @@ def test_reel_of_nothing_is_refused_with_a_hint(video, tmp_path):
 
 
 def test_neighbouring_interval_labels_go_on_different_rows():
-    from noscope_core.present.timeline import _label_rows
+    from noscope_core.present.timeline import label_rows
 
-    rows = _label_rows([10.0, 10.5, 11.0, 50.0], duration_s=100.0)
+    rows = label_rows([10.0, 10.5, 11.0, 50.0], duration_s=100.0)
     assert len(set(rows[:3])) == 3  # three labels within 1 s of each other on a 100 s bar
     assert rows[3] == 0  # a label far from the others stays on the first row

@@ -3,6 +3,10 @@
 Every later stage (labelling, difference detectors, training, threshold search) reads rows of these arrays
 instead of decoding again. A store is built in a private temporary folder and renamed into place whole, with
 ``meta.json`` written last, so a reader sees either a complete store or none.
+
+One module on purpose, though past 450 lines: it is the store's on-disk format, read top to bottom as opening
+a store, then building one; keeping the one writer and the one reader of that format together is what keeps
+them from drifting apart.
 """
 
 from __future__ import annotations

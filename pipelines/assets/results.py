@@ -251,13 +251,13 @@ def _log_to_mlflow(
             mlflow.log_figure(run_id, timeline, "query")
         for f in footage:
             if not f["cached"]:
-                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))
+                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=metric_prefix(f["name"]))
     except Exception as err:  # noqa: BLE001 - any tracking failure, reported rather than raised
         context.log.warning(f"could not log the query results to MLflow run {run_id}: {err}")
         return f"{type(err).__name__}: {err}", champion
     return None, champion
 
 
-def _metric_prefix(file_name: str) -> str:
+def metric_prefix(file_name: str) -> str:
     """``footage_<stem>`` restricted to the characters MLflow metric names and artifact names accept."""
     return "footage_" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file_name).stem)[:48]
