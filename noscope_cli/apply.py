@@ -115,7 +115,7 @@ def run(args) -> int:
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
     from noscope_core.reference.detectors import make_detector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     log = (lambda *_: None) if args.quiet else _log
     plan = plan_from_args(args)

@@ -138,7 +138,7 @@ def check_output_path(flag: str, path: Path | None, suffix: str) -> None:
 
 def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[str]:
     """The test segment's positive intervals as a timeline picture and/or a review reel; one line each."""
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     if timeline is None and clips is None:
         return []

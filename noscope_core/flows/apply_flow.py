@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from noscope_core.cascade.execute import Cascade
 from noscope_core.cascade.keyframe_run import run_plan
-from noscope_core.cascade.routing import Cascade
 from noscope_core.common.errors import QueryError
 from noscope_core.flows.test_segment import QueryResult, decode_fps, reference_cost_ms
 from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact, load_cascade
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.split import Segment
-from noscope_core.video.decode import iter_frames, probe_video
+from noscope_core.video.frames import iter_frames
+from noscope_core.video.probe import probe_video
 
 #: frames decoded (nothing else) to time the reference's end-to-end rate; the rest of the video is not decoded twice
 DECODE_TIMING_FRAMES = 300

@@ -23,7 +23,7 @@ from noscope_core.optimizer import cascade_artifact
 from noscope_core.reference.label_artifact import ALL_SEGMENTS, FIT_SEGMENTS
 from noscope_core.spec.camera import CameraSpec
 from noscope_core.spec.query import Query
-from noscope_core.video.decode import probe_video
+from noscope_core.video.probe import probe_video
 
 
 @dataclass(frozen=True)

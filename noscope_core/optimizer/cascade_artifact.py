@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from noscope_core.cascade.costs import StageCosts, measure_stage_costs
+from noscope_core.cascade.execute import Cascade
 from noscope_core.cascade.keyframe_plan import KeyframePlan, keyframe_positions
-from noscope_core.cascade.routing import Cascade, CascadeConfig
+from noscope_core.cascade.routing import CascadeConfig
 from noscope_core.common.artifacts import file_hashes, read_index, sha256_file
 from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError
@@ -25,9 +26,8 @@ from noscope_core.optimizer.search import search_cascades
 from noscope_core.reference.label_artifact import LabelSet
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.query import Query
-from noscope_core.video.decode import ViewSpec
 from noscope_core.video.decode_costs import DecodeCosts
-from noscope_core.video.views import model_view
+from noscope_core.video.views import ViewSpec, model_view
 
 #: frames/s assumed when the video does not say (skips are chosen in seconds of video)
 FALLBACK_FPS = 30.0
