@@ -59,7 +59,12 @@ def cheapest_certified(candidates: Sequence[Candidate]) -> Candidate:
 
 
 def pays_from_sentence(
-    candidates: Sequence[Candidate], reference_ms: float, targets: Targets, footage_frames: int, fps: float | None
+    candidates: Sequence[Candidate],
+    reference_ms: float,
+    targets: Targets,
+    footage_frames: int,
+    fps: float | None,
+    certify_frame_decode_ms: float | None = None,
 ) -> str:
     """Why no cascade pays on ``footage_frames`` frames, and from what length one would: "the closest, …, runs at
     …x but its certificate is expected to spend about … reference frames (…x); a certified answer pays from about
@@ -80,12 +85,15 @@ def pays_from_sentence(
         f"the closest, {closest.describe()}, runs at {closest.speedup:.3g}x but its certificate is expected to "
         f"spend about {closest.expected_certify_frames:,.0f} reference frames ({closest.expected_speedup_certified:.2g}x)"
     )
+    # reading the video counts on both sides when it was priced: the reference decodes every frame
+    ref = next((c for c in candidates if c.config.is_reference_only), None)
+    ref_read = (ref.decode_ms or 0.0) if ref is not None else 0.0
     froms = [
         f
         for c in priced[:PAYING_CANDIDATES]
         if (f := pays_from_frames(
             c.answer_shape, c.cost_ms, reference_ms, targets.max_fnr, targets.max_fpr, float(targets.confidence),
-            footage_frames,
+            footage_frames + 1, c.decode_ms or 0.0, certify_frame_decode_ms or 0.0, ref_read,
         )) is not None
     ]  # fmt: skip
     if not froms:
@@ -171,7 +179,7 @@ def choose_for_footage(
     if best.config.is_reference_only:
         reason = (
             f"the reference on every frame: on this answer of {here} no cascade's expected certified cost beats "
-            f"the reference's; {pays_from_sentence(pool, reference_ms, targets, n, fps)}"
+            f"the reference's; {pays_from_sentence(pool, reference_ms, targets, n, fps, certify_frame_decode_ms)}"
         )
     else:
         reason = (

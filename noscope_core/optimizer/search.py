@@ -303,5 +303,9 @@ def _certified_fallback_reason(search: SegmentSearch, frontier: Sequence[Candida
         f"to spend at {targets.confidence:g} confidence) beats the reference on an answer of "
         f"{footage_text(search.footage_frames, options.fps)}"
     )
-    why = pays_from_sentence(frontier, search.costs.reference_ms, targets, search.footage_frames, options.fps)
+    decode = options.decode_costs
+    why = pays_from_sentence(
+        frontier, search.costs.reference_ms, targets, search.footage_frames, options.fps,
+        None if decode is None else decode.frame_ms,
+    )  # fmt: skip
     return f"{msg}; {why}"
