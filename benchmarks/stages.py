@@ -58,6 +58,7 @@ def prepare(
     log=print,
     models: list[str] | None = None,
     confidence: float | None = DEFAULT_CONFIDENCE,
+    certify: bool = True,
 ) -> Prepared:
     """Run every stage before the query; the frame store and reference detections are cached across runs,
     the models, difference detectors and cascade are rebuilt every run so they reflect the current code."""
@@ -96,7 +97,7 @@ def prepare(
     )
 
     work = home / "bench" / "work" / f"{key}-{spec.query.key()}"
-    prepared = stages.prepare_cascade(spec, store, labels, work, allow_fallback=False)
+    prepared = stages.prepare_cascade(spec, store, labels, work, allow_fallback=False, certify=certify)
     seconds.update(prepared.seconds)
     notes["models"] = {
         r.model.name: {"val_accuracy": r.val_accuracy, "epochs": r.epochs, "train_seconds": r.train_seconds}

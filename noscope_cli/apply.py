@@ -144,6 +144,7 @@ def format_applied(r) -> str:
         f"video            {r.video}  ({len(r.test_segment)} frames)",
         f"query            {art.query.describe()}  (reference {art.reference_name})",
         f"cascade          {art.best.config.describe()}" + ("  [reference on every frame]" if art.fell_back else ""),
+        *([f"planned for it   {art.footage_choice.reason}"] if art.footage_choice is not None else []),
         f"speed-up         {r.speedup:.1f}x (decode excluded), {r.speedup_e2e:.1f}x end to end, certification included",
         *promise_lines(r, unmeasured="not measured (the certificate bounds it)"),
         f"intervals        {len(r.intervals)} positive: {preview_intervals(r.intervals)}",

@@ -264,7 +264,8 @@ def promise_lines(r, unmeasured: str = "not measured (add --evaluate)") -> list[
     ]
     if art.best.fnr_bound is not None:
         lines.append(
-            f"bound, threshold {pct(art.best.fnr_bound)} {pct(art.best.fpr_bound)}  (optimizer, unseen footage)"
+            f"estimate, thresh {pct(art.best.fnr_bound)} {pct(art.best.fpr_bound)}  "
+            "(the optimizer's block bound on the threshold segment: guides the choice, promises nothing)"
         )
     if cert is not None:
         lines.append(

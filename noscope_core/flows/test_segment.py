@@ -134,6 +134,8 @@ class QueryResult:
         }
         if self.labels_agree_e2e is not None:
             data["labels_agree_e2e"] = self.labels_agree_e2e
+        if art.footage_choice is not None:  # re-planned for this answer's length (noscope apply): what ran, why
+            data["footage_choice"] = art.footage_choice.to_dict()
         if art.decoding is not None:  # several decodings were offered: which one answered, and why
             data["decoding"] = {**art.decoding.to_dict(), "describe": art.decoding.describe(art.targets)}
         return data
