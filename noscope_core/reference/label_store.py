@@ -37,6 +37,7 @@ import numpy as np
 from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError
 from noscope_core.reference.detection import Detection
+from noscope_core.reference.detection_cache import DetectionCache
 from noscope_core.reference.labels import frame_label
 from noscope_core.spec.query import Query
 
@@ -303,3 +304,34 @@ def uniform_draw(n_frames: int, budget: int, exclude: Iterable[int], rng: np.ran
     free = np.flatnonzero(~taken)
     k = min(int(budget), len(free))
     return np.sort(rng.choice(free, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
+
+
+def from_detection_cache(
+    cache: DetectionCache,
+    source_path: str | Path,
+    frame_index: Sequence[int],
+    reason: str,
+    day: str = "",
+) -> list[LabelledFrame]:
+    """Records for the frames of ``frame_index`` the detection cache holds (frames it lacks are left out): the
+    cache is where every reference call of labelling and certification leaves its detections."""
+    wanted = [int(i) for i in frame_index]
+    missing = set(cache.missing(wanted))
+    have = [i for i in wanted if i not in missing]
+    return frames_of(cache.video_fingerprint, source_path, have, cache.get(have), cache.detector_identity, reason, day)
+
+
+def watch(detector) -> dict[int, list[Detection]]:
+    """Record every frame ``detector`` labels from now on (frame index -> detections), whoever asks it: the
+    cascade's reference route, certification, the cost timing. The detector itself is unchanged otherwise."""
+    seen: dict[int, list[Detection]] = {}
+    inner = detector.detect
+
+    def detect(frames, frame_indices):
+        out = inner(frames, frame_indices)
+        for i, d in zip(frame_indices, out, strict=True):
+            seen.setdefault(int(i), list(d))
+        return out
+
+    detector.detect = detect
+    return seen

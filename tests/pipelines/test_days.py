@@ -1,0 +1,171 @@
+"""A camera's footage by the day: the sensor requests camera x day runs, each day is answered, certified and its
+labels kept, faults get their status, and the nightly schedule adds uniform labels and draws the history."""
+
+import json
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from pipelines.assets import ASSETS
+from pipelines.assets.days import DAY_ASSETS, day_answers, night_labels, summarize_day
+from pipelines.definitions import defs
+from pipelines.footage_days import footage_day, scan
+from pipelines.partitions import CAMERAS, camera_day_key, split_camera_day
+from pipelines.schedules import nightly_days
+from pipelines.sensors import footage_days_sensor
+
+CAM = "days-cam"
+
+
+def _age(path, seconds=3600):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+@pytest.fixture(scope="module")
+def days(tmp_path_factory, synthetic_video, footage_video, camera_entry, write_registry, make_resources):
+    """A trained camera whose footage_dir holds: a good day, a truncated file, a file still being written."""
+    root = tmp_path_factory.mktemp("days")
+    mp = pytest.MonkeyPatch()
+    for name in ("dagster_home", "noscope_home", "artifacts"):
+        (root / name).mkdir()
+    mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    mp.setenv("NOSCOPE_HOME", str(root / "noscope_home"))
+    footage = root / "footage"
+    footage.mkdir()
+    registry = write_registry(root / "cameras.yaml", [camera_entry(CAM, synthetic_video, footage, confidence=0.9)])
+    resources = make_resources(registry, root / "artifacts")
+    with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
+        instance.add_dynamic_partitions(CAMERAS, [CAM])
+        dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=CAM,
+                       selection=["decoded_frames", "reference_labels", "specialized_models", "difference_detectors",
+                                  "optimized_cascade"])  # fmt: skip
+        good = footage / "cam_2026-01-02.avi"
+        shutil.copy(footage_video, good)
+        data = footage_video.read_bytes()
+        bad = footage / "cam_2026-01-03.avi"
+        bad.write_bytes(data[: len(data) // 2])
+        (footage / ".cam_2026-01-03.avi.part").write_bytes(data[:100])
+        for p in (good, bad):  # the synthetic reference reads each video's ground truth beside it
+            _truth_for(footage_video, p)
+            _age(p)
+        writing = footage / "cam_2026-01-04.avi"
+        writing.write_bytes(data[:1000])
+        yield {"root": root, "instance": instance, "resources": resources, "footage": footage}
+    mp.undo()
+
+
+def _truth_for(source, video):
+    """``source``'s ground truth, bound to ``video`` (a copy or a truncated copy of it)."""
+    import numpy as np
+
+    from noscope_core.video.decode import file_fingerprint
+
+    with np.load(f"{source}.truth.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    data["video_fingerprint"] = np.array(file_fingerprint(video))
+    np.savez(f"{video}.truth.npz", **data)
+
+
+def _tick_sensor(days, cursor=None):
+    with dg.build_sensor_context(
+        instance=days["instance"], cursor=cursor, resources=days["resources"], definitions=defs
+    ) as ctx:
+        return footage_days_sensor(ctx)
+
+
+def _answer(days, day):
+    return dg.materialize(
+        [*ASSETS, *DAY_ASSETS],
+        instance=days["instance"],
+        resources=days["resources"],
+        partition_key=str(camera_day_key(CAM, day)),
+        selection=[day_answers],
+    )
+
+
+def test_the_sensor_requests_one_day_per_settled_file_and_waits_for_one_being_written(days):
+    result = _tick_sensor(days)
+    keys = sorted(r.partition_key for r in result.run_requests)
+    assert keys == [f"{CAM}|2026-01-02", f"{CAM}|2026-01-03"]
+    again = _tick_sensor(days, result.cursor)
+    assert not again.run_requests and "still being written" in again.skip_reason.skip_message
+    _age(days["footage"] / "cam_2026-01-04.avi")  # the recorder finished
+    later = _tick_sensor(days, again.cursor)
+    assert [r.partition_key for r in later.run_requests] == [f"{CAM}|2026-01-04"]
+
+
+def test_a_day_is_answered_certified_with_its_labels_kept(days):
+    result = _answer(days, "2026-01-02")
+    meta = result.asset_materializations_for_node("day_answers")[0].metadata
+    rec = json.loads(open(meta["day_json"].path).read())
+    assert rec["status"] == "1 answered"
+    assert rec["frames"] == 120 and rec["frames_skipped"] == 0
+    assert rec["fnr_bound"] is not None and rec["speedup"] > 0
+    assert meta["labels_in_store"].value > 0 and rec["labels_in_store"] == meta["labels_in_store"].value
+    again = _answer(days, "2026-01-02")  # a re-run reuses the finished answer and adds no label twice
+    rec2 = json.loads(open(again.asset_materializations_for_node("day_answers")[0].metadata["day_json"].path).read())
+    assert rec2["files_detail"][0]["cached"] and rec2["labels_in_store"] == rec["labels_in_store"]
+
+
+def test_faults_get_a_status_and_a_day_without_footage_says_so(days):
+    bad = json.loads(open(_answer(days, "2026-01-03").asset_materializations_for_node("day_answers")[0]
+                          .metadata["day_json"].path).read())  # fmt: skip
+    status = bad["files_detail"][0]["status"]
+    assert status in ("partial", "unreadable", "failed"), bad
+    if status == "partial":
+        assert bad["frames_skipped"] > 0 and "skipped" in bad["files_detail"][0]["detail"]
+    empty = _answer(days, "2026-01-06").asset_materializations_for_node("day_answers")[0].metadata
+    assert empty["status"].value.startswith("no footage") and empty["frames"].value == 0
+
+
+def test_the_nightly_schedule_adds_uniform_labels_and_draws_the_history(days):
+    _answer(days, "2026-01-02")
+    with dg.build_schedule_context(
+        instance=days["instance"],
+        scheduled_execution_time=datetime(2026, 1, 3, 2, 30, tzinfo=UTC),
+        resources=days["resources"],
+    ) as ctx:
+        requests = nightly_days(ctx)
+    assert [r.partition_key for r in requests] == [f"{CAM}|2026-01-02"]
+    result = dg.materialize(
+        [*ASSETS, *DAY_ASSETS], instance=days["instance"], resources=days["resources"],
+        partition_key=requests[0].partition_key, selection=[night_labels],
+    )  # fmt: skip
+    meta = result.asset_materializations_for_node("night_labels")[0].metadata
+    assert meta["labels_added"].value > 0
+    assert meta["unbiased_labels"].value >= meta["labels_added"].value
+    assert os.path.getsize(meta["history_png"].path) > 10_000
+    store = days["root"] / "artifacts" / CAM / "label_store"
+    assert len(list(store.glob("compact-*.json"))) == 1 and not list(store.glob("chunk-*.json"))
+
+
+def test_footage_days_come_from_the_name_else_the_file_time(tmp_path):
+    a = tmp_path / "x_2026-02-30_2026-03-01T10.mp4"  # an impossible date is skipped, the next one taken
+    b = tmp_path / "noday.mp4"
+    a.write_bytes(b"1")
+    b.write_bytes(b"1")
+    os.utime(b, (1767312000, 1767312000))  # 2026-01-02 00:00 UTC
+    assert footage_day(a) == "2026-03-01" and footage_day(b) == "2026-01-02"
+    (tmp_path / ".hidden_2026-01-01.mp4").write_bytes(b"1")
+    got = scan(tmp_path.iterdir(), now=time.time() + 10, settle_s=5)
+    assert [f.path.name for f in got] == ["noday.mp4", a.name] and all(f.settled for f in got)
+
+
+def test_a_day_key_splits_back_into_camera_and_day():
+    assert split_camera_day(str(camera_day_key("cam-1", "2026-01-05"))) == ("cam-1", "2026-01-05")
+
+
+def test_the_day_summary_weights_speed_by_time_and_keeps_the_weakest_bound():
+    files = [
+        {"status": "answered", "frames": 100, "speedup": 10.0, "certified": True, "fnr_bound": 0.01, "fpr_bound": 0.02},
+        {"status": "answered", "frames": 100, "speedup": 2.0, "certified": False, "fnr_bound": 0.03, "fpr_bound": 0.0},
+        {"status": "writing"},
+    ]
+    s = summarize_day(files)
+    assert s["frames"] == 200 and s["speedup"] == pytest.approx(200 / (10 + 50))
+    assert (s["certified"], s["fnr_bound"], s["fpr_bound"], s["files_answered"]) == (False, 0.03, 0.02, 2)
