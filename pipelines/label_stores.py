@@ -55,3 +55,21 @@ def _merge_files(source: Path, folder: Path) -> None:
             tmp = folder / f".{p.name}.pull"
             shutil.copyfile(p, tmp)
             tmp.replace(target)
+
+
+def record_segments(artifacts: ArtifactStore, camera_id: str, frame_store, labels, detector) -> int:
+    """Keep the labelled segments of the camera's training video (train, threshold, test: each labelled whole, so
+    ``segment``) in its label store; the detections come from the detection cache labelling filled. Returns the
+    frames new to the store."""
+    import numpy as np
+
+    from noscope_core.common.paths import cache_dir
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.label_store import from_detection_cache
+
+    cache = DetectionCache(cache_dir() / "detections", frame_store.info.fingerprint, detector.identity())
+    frames = labels.labels.frame_index[np.asarray(labels.labelled, dtype=bool)]
+    store = open_store(artifacts, camera_id)
+    added = store.append(from_detection_cache(cache, frame_store.info.path, frames.tolist(), "segment")).added
+    publish_store(artifacts, store, camera_id)
+    return added

@@ -169,3 +169,79 @@ def test_the_day_summary_weights_speed_by_time_and_keeps_the_weakest_bound():
     s = summarize_day(files)
     assert s["frames"] == 200 and s["speedup"] == pytest.approx(200 / (10 + 50))
     assert (s["certified"], s["fnr_bound"], s["fpr_bound"], s["files_answered"]) == (False, 0.03, 0.02, 2)
+
+
+_CHILD = """
+import json, sys, time
+from pathlib import Path
+import noscope_core.flows.apply_flow as apply_flow
+from noscope_core.flows.apply_flow import TrainedCascade
+from pipelines.assets.days import answer_file
+from pipelines.assets.common import footage_files
+from pipelines.footage_days import scan
+from pipelines.label_stores import open_store
+from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
+
+registry, trained_root, root, day, slow = sys.argv[1:6]
+if slow == "1":  # the second file's answer hangs: the parent kills the run in the middle of it
+    real, calls = apply_flow.apply_to_video, []
+    def hanging(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:
+            time.sleep(120)
+        return real(*a, **k)
+    apply_flow.apply_to_video = hanging
+cam = CameraRegistry(path=registry).get("days-cam")
+man = json.loads((Path(trained_root) / "days-cam" / "optimized_cascade" / "manifest.json").read_text())
+trained = TrainedCascade.load(man["cascade_json"], man.get("models_dir"), man.get("dd_dir"))
+artifacts = ArtifactStore(root=root)
+store = open_store(artifacts, "days-cam")
+for f in [f for f in scan(footage_files(cam)) if f.day == day]:
+    a = answer_file(trained, cam, f, Path(root) / "files", ReferenceDetectorResource(), store, print)
+    print("DONE", f.path.name, a.get("cached"), flush=True)
+"""
+
+
+def _child(days, root, slow):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    args = [str(days["root"] / "cameras.yaml"), str(days["root"] / "artifacts"), str(root), "2026-01-07", slow]
+    return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, cwd=repo, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_day_killed_mid_answer_loses_nothing_answered_or_labelled(days, tmp_path):
+    import signal
+
+    from noscope_core.reference.label_store import LabelStore
+
+    data = (days["footage"] / "cam_2026-01-02.avi").read_bytes()
+    for name, blob in (("a_2026-01-07.avi", data), ("b_2026-01-07.avi", data[: len(data) * 2 // 3])):
+        p = days["footage"] / name
+        p.write_bytes(blob)
+        _truth_for(days["footage"] / "cam_2026-01-02.avi", p)
+        _age(p)
+    clean = _child(days, tmp_path / "clean", "0")
+    clean.communicate(timeout=300)
+    killed = _child(days, tmp_path / "killed", "1")
+    first = killed.stdout.readline()
+    while first and not first.startswith("DONE"):  # the answer's own log lines come first
+        first = killed.stdout.readline()
+    assert first.startswith("DONE a_2026-01-07.avi"), first
+    time.sleep(1.0)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    after_kill = LabelStore(tmp_path / "killed" / "days-cam" / "label_store").frames()
+    assert after_kill, "the first file's labels survive the kill"
+    rerun = _child(days, tmp_path / "killed", "0")
+    out, _ = rerun.communicate(timeout=300)
+    assert "DONE a_2026-01-07.avi True" in out and "DONE b_2026-01-07.avi False" in out  # a reused, b answered
+    got = LabelStore(tmp_path / "killed" / "days-cam" / "label_store").frames()
+    want = LabelStore(tmp_path / "clean" / "days-cam" / "label_store").frames()
+    assert len({f.key for f in got}) == len(got)
+    assert sorted((f.key, f.reason) for f in got) == sorted((f.key, f.reason) for f in want)
+    for p in days["footage"].glob("*_2026-01-07.avi*"):
+        p.unlink()
