@@ -34,7 +34,7 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from benchmarks.guarantees_judge import extract, judge, shorten  # noqa: E402
-from noscope_core.footage.synthetic import SyntheticScene  # noqa: E402
+from noscope_core.footage.synthetic.scene import SyntheticScene  # noqa: E402
 from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions  # noqa: E402
 from noscope_core.spec.query import ROI, Query  # noqa: E402
 
@@ -239,7 +239,8 @@ def select(cases: list[Case], pattern: str | None) -> list[Case]:
 
 def ensure_video(case: Case, home: Path, log) -> str | None:
     """Write a synthetic case's video if missing; the reason a case cannot run, or None."""
-    from noscope_core.footage.synthetic import truth_path, write_synthetic_video
+    from noscope_core.footage.synthetic.write import write_synthetic_video
+    from noscope_core.reference.synthetic_truth import truth_path
 
     video = case.video_path(home)
     if case.synthetic:
@@ -257,7 +258,7 @@ def labels_missing(case: Case, home: Path) -> tuple[int, int]:
     """(frames without cached reference detections, frames in the video) for a case's reference and video."""
     from noscope_core.flows.stages import open_reference
     from noscope_core.reference.detection_cache import DetectionCache
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     spec = case.spec(home, None, None, 1)
     info = probe_video(spec.video)

@@ -43,12 +43,12 @@ METHOD_LABELS = {
 
 def positioning_seconds(video: str | Path, start: int, repeats: int = 3) -> float:
     """Median time to open the video and position a reader at frame ``start`` (seek or grab forward)."""
-    from noscope_core.video.decode import _Reader
+    from noscope_core.video.frames import CaptureCursor
 
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        reader = _Reader(Path(video))
+        reader = CaptureCursor(Path(video))
         reader.move_to(start)
         times.append(time.perf_counter() - t0)
         reader.close()
@@ -57,7 +57,7 @@ def positioning_seconds(video: str | Path, start: int, repeats: int = 3) -> floa
 
 def measure_reference_ms(prep: Prepared, n_sample: int = 48, batch_size: int = 16) -> dict[str, Any]:
     """The reference's per-frame cost on this machine now: timed on a sample of test frames (or declared)."""
-    from noscope_core.video.decode import iter_frames
+    from noscope_core.video.frames import iter_frames
 
     det = prep.detector
     declared = prep.camera.reference_declared_ms
@@ -189,7 +189,7 @@ def _priced(rows: dict[str, dict], ms: float) -> None:
 
 def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> dict[str, Any]:
     """Fit the baselines on the threshold segment, run every method on the test segment, return rows + summary."""
-    from noscope_core.video.decode import read_frames
+    from noscope_core.video.frames import read_frames
 
     cam, labels, det = prep.camera, prep.labels, prep.detector
     seg_thr, seg = labels.segments.threshold, labels.segments.test

@@ -58,7 +58,7 @@ def plan_from_args(args) -> ApplyPlan:
     from noscope_core.spec.camera import DEFAULT_CONFIDENCE, parse_confidence
 
     check_output_file(args.json_out, "--json")
-    certify = CertifyOptions.of(not args.no_certify, args.certify_budget)
+    certify = CertifyOptions.of(not args.no_certify, args.certify_budget, args.certify_seed)
     videos = tuple(check_video(v) for v in args.videos)
     reference_spec = args.reference
     target = Path(args.cascade).expanduser()
@@ -115,7 +115,7 @@ def run(args) -> int:
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
     from noscope_core.reference.detectors import make_detector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     log = (lambda *_: None) if args.quiet else _log
     plan = plan_from_args(args)

@@ -55,7 +55,8 @@ def test_the_decodings_option_is_checked_and_round_trips(tmp_path):
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory):
     """A small synthetic MPEG-4 camera, labelled by its exact truth, offered the exact and the lr2 decoding."""
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     root = tmp_path_factory.mktemp("decodings")
@@ -186,7 +187,7 @@ class ShapeRecorder:
 
 
 def test_a_reduced_resolution_cascade_reads_its_view_and_the_reference_gets_exact_frames(camera):
-    from noscope_core.cascade.routing import Cascade
+    from noscope_core.cascade.execute import Cascade
     from noscope_core.optimizer.cascade_artifact import load_cascade
 
     spec, store, labels, detector, prepared, root = camera

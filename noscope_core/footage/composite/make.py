@@ -136,7 +136,7 @@ def existing_camera(spec: LongCameraSpec, out_path: str | Path) -> PlacementTrut
     Equal specs give equal videos, so a video whose truth records the same spec and the video's own
     fingerprint is the one this spec would write: making it again would only cost time.
     """
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.probe import file_fingerprint
 
     out_path = Path(out_path).expanduser()
     truth_file = truth_path(out_path)
@@ -163,7 +163,7 @@ def make_long_camera(
     replaces the material cut from ``spec.source`` (tests pass a small synthetic one).
     """
     from noscope_core.common.paths import default_video
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.probe import file_fingerprint
 
     out_path = Path(out_path).expanduser()
     ext = out_path.suffix.lower()
