@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from noscope_core.reference.label_store import LabelStore
 from pipelines.resources import ArtifactStore
+
+if TYPE_CHECKING:  # the code location loads this module; the store's numpy code loads inside steps
+    from noscope_core.reference.label_store import LabelStore
 
 ASSET = "label_store"
 
 
 def open_store(artifacts: ArtifactStore, camera_id: str) -> LabelStore:
     """The camera's label store, with the files published by other workers pulled into the local folder."""
+    from noscope_core.reference.label_store import LabelStore
+
     folder = artifacts.path(camera_id, ASSET)
     remote = artifacts.remote()
     if remote is not None:

@@ -52,7 +52,7 @@ def answer_file(trained, cam, f: footage_days.FootageFile, out_dir: Path, refere
     from noscope_core.flows.apply_flow import apply_to_video
     from noscope_core.reference.detection_cache import DetectionCache
     from noscope_core.reference.label_store import watch
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     base = {"name": f.path.name, "file": str(f.path), "day": f.day}
     if not f.settled:
@@ -273,7 +273,7 @@ def night_labels(
     from noscope_core.reference.detect import run_reference
     from noscope_core.reference.detection_cache import DetectionCache
     from noscope_core.reference.label_store import from_detection_cache, uniform_draw
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     camera_id, day = split_camera_day(context.partition_key)
     cam = cameras.get(camera_id)

@@ -63,7 +63,7 @@ def _truth_for(source, video):
     """``source``'s ground truth, bound to ``video`` (a copy or a truncated copy of it)."""
     import numpy as np
 
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.probe import file_fingerprint
 
     with np.load(f"{source}.truth.npz", allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
@@ -124,7 +124,12 @@ def test_faults_get_a_status_and_a_day_without_footage_says_so(days):
 
 
 def test_the_nightly_schedule_adds_uniform_labels_and_draws_the_history(days):
+    from noscope_core.reference.label_store import LabelStore
+
     _answer(days, "2026-01-02")
+    store = LabelStore(days["root"] / "artifacts" / CAM / "label_store")
+    day = [f for f in store.frames() if f.day == "2026-01-02"]
+    drawn_before = sum(f.unbiased for f in day)
     with dg.build_schedule_context(
         instance=days["instance"],
         scheduled_execution_time=datetime(2026, 1, 3, 2, 30, tzinfo=UTC),
@@ -137,11 +142,12 @@ def test_the_nightly_schedule_adds_uniform_labels_and_draws_the_history(days):
         partition_key=requests[0].partition_key, selection=[night_labels],
     )  # fmt: skip
     meta = result.asset_materializations_for_node("night_labels")[0].metadata
-    assert meta["labels_added"].value > 0
-    assert meta["unbiased_labels"].value >= meta["labels_added"].value
+    # the budget (200) covers the day's 120 frames: afterwards every one of them is a uniform draw
+    drawn_after = sum(f.unbiased for f in store.frames() if f.day == "2026-01-02" or f.key in {g.key for g in day})
+    assert meta["labels_added"].value == 120 - drawn_before and drawn_after >= 120
     assert os.path.getsize(meta["history_png"].path) > 10_000
-    store = days["root"] / "artifacts" / CAM / "label_store"
-    assert len(list(store.glob("compact-*.json"))) == 1 and not list(store.glob("chunk-*.json"))
+    root = days["root"] / "artifacts" / CAM / "label_store"
+    assert len(list(root.glob("compact-*.json"))) == 1 and not list(root.glob("chunk-*.json"))
 
 
 def test_footage_days_come_from_the_name_else_the_file_time(tmp_path):
