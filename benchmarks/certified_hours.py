@@ -47,13 +47,15 @@ NAME = "certified_hours"
 #: the question: a person in the bottom-left quadrant (the region `make demo` and docs/long_camera.md ask)
 ROI_BL = (0.0, 0.5, 0.5, 1.0)
 REFERENCE = "ssd-mobilenet-v3"
+#: the composited camera's frame rate (make-camera's default)
+CAMERA_FPS = 10.0
 #: hour 1 split in time: 60 % train, 39 % threshold, and the 1 % test share a split must have (never labelled nor
 #: used here: the later hours are the test). The threshold segment is large because the planner estimates the
 #: certificate's cost from it; the split's automatic blocks interleave both over the hour's daily rhythm.
 TRAIN_SPLIT = (0.60, 0.39, 0.01)
 #: the truth sample's seed: fixed, recorded, and used by nothing else in the system
 SAMPLE_SEED = 20_211_107
-#: fresh frames (never labelled, not in the sample) on which the reference's per-frame cost is timed
+#: frames (spread over the first later hour) on which the reference's per-frame cost is timed
 REFERENCE_TIMING_FRAMES = 64
 
 
@@ -63,6 +65,7 @@ class Hours:
 
     base: Path  # hour 1: $NOSCOPE_HOME/videos/vtest-long.mp4
     later: tuple[int, ...]
+    frames: int = 36_000  # frames per "hour" (the camera's --seconds times its fps)
 
     def path(self, hour: int) -> Path:
         from noscope_core.footage.composite.make import hour_path
@@ -164,14 +167,13 @@ def judge(run: dict) -> dict:
 # ---------------------------------------------------------------- footage
 
 
-def make_hours(hours: Hours, log: Callable[[str], None]) -> None:
-    """Render the later hours that are missing (``noscope make-camera --hour K``, deterministic, minutes each)."""
-    for h in hours.later:
+def make_hours(hours: Hours, seconds: float, log: Callable[[str], None]) -> None:
+    """Render the hours that are missing (``noscope make-camera --hour K``, deterministic, minutes each)."""
+    for h in (1, *hours.later):
         if not hours.path(h).is_file():
             log(f"rendering hour {h} -> {hours.path(h)} ...")
-            subprocess.run(
-                [sys.executable, "-m", "noscope_cli", "make-camera", str(hours.base), "--hour", str(h)], check=True
-            )
+            cmd = [sys.executable, "-m", "noscope_cli", "make-camera", str(hours.base), "--hour", str(h)]
+            subprocess.run([*cmd, "--seconds", f"{seconds:g}"], check=True)
 
 
 def join_videos(videos: Sequence[Path], out: Path) -> Path:
@@ -236,18 +238,16 @@ def label_truth(
 ) -> dict[int, np.ndarray]:
     """SSD on the truth sample, hour by hour, into each hour's detection cache (resumable). ``wait_s`` > 0: wait
     for hours still being rendered, polling every ``wait_s`` seconds."""
-    from noscope_core.footage.composite import LongCameraSpec
     from noscope_core.reference.detect import run_reference
 
-    per_hour = LongCameraSpec().n_frames
-    sample = dict(zip(hours.later, truth_sample([per_hour] * len(hours.later), n, seed), strict=True))
+    sample = dict(zip(hours.later, truth_sample([hours.frames] * len(hours.later), n, seed), strict=True))
     for h, idx in sample.items():
         video = hours.path(h)
         while not video.is_file() and wait_s > 0:
             time.sleep(wait_s)
         detector, info = _detector(video)
-        if info.frame_count != per_hour:
-            raise SystemExit(f"{video} holds {info.frame_count} frames, not the hour's {per_hour}: make it again")
+        if info.frame_count != hours.frames:
+            raise SystemExit(f"{video} holds {info.frame_count} frames, not the hour's {hours.frames}: make it again")
         cache = _cache(home, info.fingerprint, detector)
         todo = cache.missing(idx)
         log(f"truth sample, hour {h}: {len(idx)} frames, {len(todo)} to label")
@@ -271,22 +271,22 @@ def truth_labels(home: Path, hours: Hours, sample: dict[int, np.ndarray], query)
     return np.concatenate(out)
 
 
-def reference_cost_ms(video: Path, avoid: np.ndarray) -> float:
-    """SSD's per-frame cost, timed on ``REFERENCE_TIMING_FRAMES`` consecutive fresh frames (no cache)."""
-    from noscope_core.reference.detect import run_reference
+def reference_cost_ms(video: Path) -> float:
+    """SSD's per-frame cost, timed here on ``REFERENCE_TIMING_FRAMES`` frames spread over ``video`` (one batch after
+    a warm-up frame; decoding not included, as the cascade's own rate excludes it)."""
+    from noscope_core.reference.detect import measure_cost_ms
 
     detector, info = _detector(video)
-    taken = set(np.asarray(avoid).tolist())
-    start = next(s for s in range(info.frame_count // 2, info.frame_count, 97) if not taken & set(range(s, s + 64)))
-    t0 = time.perf_counter()
-    run_reference(video, detector, range(start, start + REFERENCE_TIMING_FRAMES))
-    return 1000.0 * (time.perf_counter() - t0) / REFERENCE_TIMING_FRAMES
+    cost = measure_cost_ms(video, detector, range(info.frame_count), n=REFERENCE_TIMING_FRAMES)
+    if cost is None:
+        raise SystemExit(f"cannot time {REFERENCE} on {video}: its frames do not decode")
+    return cost
 
 
 # ---------------------------------------------------------------- train once
 
 
-def camera_spec(video: Path, target: float, confidence: float):
+def camera_spec(video: Path, target: float, confidence: float, split=TRAIN_SPLIT):
     from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets
     from noscope_core.spec.query import ROI, Query
 
@@ -296,12 +296,18 @@ def camera_spec(video: Path, target: float, confidence: float):
         camera_id="certified-hours",
         reference=REFERENCE,
         targets=Targets(target, target, confidence),
-        split=SplitSpec(TRAIN_SPLIT),
+        split=SplitSpec(tuple(split)),
     )
 
 
 def train_once(
-    home: Path, hours: Hours, targets: Sequence[float], confidence: float, footage_frames: int, log
+    home: Path,
+    hours: Hours,
+    targets: Sequence[float],
+    confidence: float,
+    footage_frames: int,
+    log,
+    split: Sequence[float] = TRAIN_SPLIT,
 ) -> dict[float, Path]:
     """Hour 1 -> one cascade.json per target (models and difference detectors trained once, shared)."""
     import inspect
@@ -311,9 +317,9 @@ def train_once(
     from noscope_core.models import difference_artifact, model_artifact
     from noscope_core.reference.label_artifact import FIT_SEGMENTS
 
-    spec = camera_spec(hours.base, targets[0], confidence)
+    spec = camera_spec(hours.base, targets[0], confidence, split)
     detector, info = _detector(hours.base)
-    work = home / "bench" / NAME / f"train-{info.fingerprint[:12]}"
+    work = home / "bench" / NAME / f"train-{info.fingerprint[:12]}-{'-'.join(f'{f:g}' for f in split)}"
     log(f"train: decoding hour 1 ({info.frame_count} frames) into {work / 'frames'} ...")
     store = stages.decode(spec, work / "frames", progress=False)
     cache = _cache(home, info.fingerprint, detector)
@@ -321,6 +327,13 @@ def train_once(
         log(f"train: {missing} of hour 1's frames lack SSD labels; labelling them now (cached) ...")
     labels = stages.label(spec, store, detector, FIT_SEGMENTS, cache_root=home / "cache" / "detections")
     log("train: positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in labels.positive_rates().items()))
+    if (reason := stages.fallback_reason(labels)) is not None:  # nothing to learn: the reference answers
+        log(f"train: {reason} -- the reference on every frame")
+        out = {}
+        for t in targets:
+            out[t] = work / f"cascade-{t:g}.json"
+            stages.reference_only(camera_spec(hours.base, t, confidence, split), store, labels, reason, out[t])
+        return out
     models_dir, dd_dir = work / "models", work / "difference"
     if is_complete(models_dir):
         models = model_artifact.load_models(models_dir, spec.query)
@@ -340,7 +353,7 @@ def train_once(
         cascade_json = work / f"cascade-{t:g}.json"
         if not cascade_json.is_file():
             log(f"train: optimizing for {t:.0%}/{t:.0%} at {confidence:g} ...")
-            spec_t = camera_spec(hours.base, t, confidence)
+            spec_t = camera_spec(hours.base, t, confidence, split)
             art = stages.optimize(
                 spec_t, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir,
                 **extra,
@@ -428,7 +441,7 @@ def render(result: dict) -> str:
         "",
         f"`python -m benchmarks.certified_hours` (commit {meta.get('commit')}, {meta.get('date_utc')}, "
         f"{meta.get('machine')}). Hour 1 of the composited camera trains (SSD labels, split "
-        f"{'/'.join(f'{f:g}' for f in TRAIN_SPLIT)} in time); hours {meta.get('hours')} are answered as one "
+        f"{'/'.join(f'{f:g}' for f in meta.get('train_split', TRAIN_SPLIT))} in time); hours {meta.get('hours')} are answered as one "
         f"{meta.get('frames', 0):,}-frame video by `noscope apply`, certified at {meta.get('confidence')}. True "
         f"error: {meta.get('truth_frames', 0):,} frames drawn uniformly (seed {meta.get('sample_seed')}) and "
         f"labelled by SSD; reference cost {meta.get('reference_ms', float('nan')):.1f} ms/frame, measured.",
@@ -462,9 +475,12 @@ def render(result: dict) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.certified_hours", description=__doc__.splitlines()[0])
     p.add_argument("--hours", default="2-7", help="the later hours answered (default 2-7)")
+    p.add_argument("--camera", default="vtest-long", help="the camera's name under $NOSCOPE_HOME/videos")
+    p.add_argument("--seconds", type=float, default=3600.0, help="length of each 'hour' (a dry run: e.g. 20)")
     p.add_argument("--targets", default="0.01,0.05", help="FNR = FPR targets, comma-separated")
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--truth-frames", type=int, default=10_000)
+    p.add_argument("--split", default=",".join(f"{f:g}" for f in TRAIN_SPLIT), help="hour 1's train,threshold,test")
     p.add_argument("--only", choices=("hours", "truth"), help="only render the hours / only label the truth sample")
     p.add_argument("--wait", type=float, default=0.0, help="with --only truth: wait for hours being rendered")
     p.add_argument("--rss-check", action="store_true", help="also apply the first target to one hour (peak RSS)")
@@ -481,7 +497,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     targets = [float(t) for t in args.targets.split(",") if t.strip()]
     home = noscope_home()
-    hours = Hours(videos_dir() / "vtest-long.mp4", parse_hours(args.hours))
+    hours = Hours(videos_dir() / f"{args.camera}.mp4", parse_hours(args.hours), int(round(args.seconds * CAMERA_FPS)))
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -489,7 +505,7 @@ def main(argv=None) -> int:
     if args.only == "truth":
         label_truth(home, hours, args.truth_frames, SAMPLE_SEED, log, wait_s=args.wait)
         return 0
-    make_hours(hours, log)
+    make_hours(hours, args.seconds, log)
     if args.only == "hours":
         return 0
     sample = label_truth(home, hours, args.truth_frames, SAMPLE_SEED, log)
@@ -503,9 +519,10 @@ def main(argv=None) -> int:
     joined = join_videos([hours.path(h) for h in hours.later], hours.joined)
     frames = int(sum(counts))
     log(f"joined {len(hours.later)} hours: {joined} ({frames:,} frames)")
-    cascades = train_once(home, hours, targets, args.confidence, frames, log)
-    reference_ms = reference_cost_ms(hours.path(hours.later[0]), sample[hours.later[0]])
-    log(f"reference: {reference_ms:.1f} ms/frame measured on {REFERENCE_TIMING_FRAMES} fresh frames")
+    split = tuple(float(f) for f in args.split.split(","))
+    cascades = train_once(home, hours, targets, args.confidence, frames, log, split)
+    reference_ms = reference_cost_ms(hours.path(hours.later[0]))
+    log(f"reference: {reference_ms:.1f} ms/frame measured on {REFERENCE_TIMING_FRAMES} frames of hour {hours.later[0]}")
     positive_share = float(truth.mean())
     commit = _git_commit()
     answers = home / "bench" / NAME / "answers"
@@ -521,7 +538,7 @@ def main(argv=None) -> int:
             "truth_frames": int(len(truth)),
             "sample_seed": SAMPLE_SEED,
             "reference_ms": reference_ms,
-            "train_split": list(TRAIN_SPLIT),
+            "train_split": list(split),
         },
         "runs": [],
     }
