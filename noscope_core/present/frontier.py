@@ -126,7 +126,7 @@ def frontier_plot(
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _speedup_text(v)))
         ax.set_xlim(-0.02 * x_max, x_max)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
-        ax.set_xlabel("error on the threshold segment: max(FNR, FPR)")
+        ax.set_xlabel("error measured on the threshold segment (an estimate): max(FNR, FPR)")
         ref = f" ({reference_fps:.1f} frames/s)" if reference_fps else ""
         ax.set_ylabel(f"speed-up over the reference{ref}")
         title = f"Cascade frontier: {len(frontier)} candidates"
@@ -185,10 +185,18 @@ FRONTIER_COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("rank", "int", "position on the frontier (by increasing cost)"),
     TableColumn("chosen", "bool", "the cascade the optimizer chose"),
     TableColumn("cascade", "string", "the cascade's stages"),
-    TableColumn("fnr_pct", "float", "false-negative rate on the threshold segment, %"),
-    TableColumn("fpr_pct", "float", "false-positive rate on the threshold segment, %"),
-    TableColumn("speedup", "float", "expected speed-up over the reference on every frame, ×"),
-    TableColumn("cost_ms", "float", "expected cost per frame, ms"),
+    TableColumn(
+        "fnr_pct", "float", "false-negative rate measured on the threshold segment (an estimate for new footage), %"
+    ),
+    TableColumn(
+        "fpr_pct", "float", "false-positive rate measured on the threshold segment (an estimate for new footage), %"
+    ),
+    TableColumn(
+        "speedup",
+        "float",
+        "estimated speed-up over the reference on every frame, the certificate's frames not charged, ×",
+    ),
+    TableColumn("cost_ms", "float", "estimated cost per frame (the cascade's own stages), ms"),
     TableColumn("reference_calls_pct", "float", "frames the reference detector still sees, %"),
 )
 
