@@ -12,8 +12,8 @@ Steps, each cached so a run resumes where it stopped:
 2. truth sample: ``--truth-frames`` frames drawn uniformly without replacement over the later hours, labelled by SSD
    into the detection cache of each hour's own file (``--only truth`` does just this, e.g. in the background);
 3. train: hour 1 decoded, labelled by SSD, split in time into train / threshold (``TRAIN_SPLIT``), models and
-   difference detectors trained once, one cascade chosen per target (the optimizer told the answer's length where
-   the engine takes it);
+   difference detectors trained once, one cascade chosen per target by the planner for the answer's length (the
+   lowest expected certified cost for that many frames);
 4. apply: ``python -m noscope_cli apply CASCADE JOINED.mp4 --json ...`` per target in a child process (its peak RSS
    read from ``wait4``), the reference's cost declared at the rate this benchmark measured on fresh frames, so
    certification and tightening are charged at the reference's measured per-frame cost;
@@ -310,8 +310,6 @@ def train_once(
     split: Sequence[float] = TRAIN_SPLIT,
 ) -> dict[float, Path]:
     """Hour 1 -> one cascade.json per target (models and difference detectors trained once, shared)."""
-    import inspect
-
     from noscope_core.common.artifacts import is_complete
     from noscope_core.flows import stages
     from noscope_core.models import difference_artifact, model_artifact
@@ -344,10 +342,6 @@ def train_once(
         dds = difference_artifact.load_difference(dd_dir, spec.query)
     else:
         dds = difference_artifact.fit_difference(store, labels, dd_dir)
-    # the planner prices a cascade for the length of footage it will answer, where the engine takes it
-    extra = (
-        {"footage_frames": footage_frames} if "footage_frames" in inspect.signature(stages.optimize).parameters else {}
-    )
     out = {}
     for t in targets:
         cascade_json = work / f"cascade-{t:g}.json"
@@ -356,7 +350,7 @@ def train_once(
             spec_t = camera_spec(hours.base, t, confidence, split)
             art = stages.optimize(
                 spec_t, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir,
-                **extra,
+                footage_frames=footage_frames,  # the planner prices each cascade for the answer's length
             )  # fmt: skip
             log(f"      chosen: {art.describe()}")
         out[t] = cascade_json
