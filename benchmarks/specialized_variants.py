@@ -10,6 +10,10 @@ Per variant: held-out AUC, recall at 1 % FPR, the share of held-out frames a cas
 reference to reach FNR and FPR of a third of 1 % and of 5 % (the frames between the two thresholds, both set on
 the held-out scores: an optimistic but like-for-like figure), inference frames/s, training seconds.
 
+With ``--sample-hour K`` (default 2), every variant is also scored against SSD on the frames of hour K's truth
+sample that SSD has labelled (``benchmarks.certified_hours``'s fixed-seed sample, read from the detection cache):
+frames of another hour, and the reference the cascade must agree with.
+
 Labels: ``--labels ssd`` (default) reads SSD's detections from the detection cache (hour 1 must be labelled over
 both stretches); ``--labels truth`` uses the composited camera's placement truth (a person >= half visible centred
 in the region), available at once, for a ranking before SSD has labelled the hour. The JSON records which.
@@ -130,7 +134,63 @@ def load_labels(video: Path, kind: str, needed: np.ndarray, query) -> tuple[np.n
     return y, np.clip(soft, 0.0, 1.0)
 
 
-def measure(variant: Variant, store, y, soft, train_idx, val_idx, eval_idx, epochs: int) -> dict:
+def sample_of_hour(hour: int, query) -> tuple[np.ndarray, np.ndarray] | None:
+    """(frame indices, SSD labels) of hour ``hour``'s truth-sample frames that SSD has labelled; None if none."""
+    from benchmarks import certified_hours as ch
+    from noscope_core.common.paths import noscope_home, videos_dir
+    from noscope_core.reference.labels import frame_label
+
+    hours = ch.Hours(videos_dir() / "vtest-long.mp4", ch.parse_hours("2-7"))
+    if hour not in hours.later or not hours.path(hour).is_file():
+        return None
+    idx = ch.truth_sample([hours.frames] * len(hours.later), 10_000)[hours.later.index(hour)]
+    detector, info = ch._detector(hours.path(hour))
+    cache = ch._cache(noscope_home(), info.fingerprint, detector)
+    done = np.setdiff1d(idx, cache.missing(idx))
+    if not len(done):
+        return None
+    return done, np.array([frame_label(d, query) for d in cache.get(done)], dtype=bool)
+
+
+class SampleViews:
+    """Hour K's sampled frames in each wanted view: decoded once in chunks, each chunk shrunk to every view (the
+    full frames are never all held: 1,700 of them would take 2 GB)."""
+
+    def __init__(self, hour: int, frames: np.ndarray, views) -> None:
+        from benchmarks import certified_hours as ch
+        from noscope_core.common.paths import videos_dir
+        from noscope_core.video.decode import preprocess, read_frames
+
+        path = ch.Hours(videos_dir() / "vtest-long.mp4", (hour,)).path(hour)
+        views = {v.name: v for v in views}
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in views}
+        for a in range(0, len(frames), 100):
+            full = read_frames(path, frames[a : a + 100].tolist())
+            for name, v in views.items():
+                parts[name].append(preprocess(full, v))
+        self._views = {name: np.concatenate(p) for name, p in parts.items()}
+
+    def view(self, view) -> np.ndarray:
+        return self._views[view.name]
+
+
+def scores_against(scores: np.ndarray, truth: np.ndarray, prefix: str) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    both = truth.any() and not truth.all()
+    return {
+        f"{prefix}frames": int(len(truth)),
+        f"{prefix}positive_share": float(truth.mean()),
+        f"{prefix}auc": float(roc_auc_score(truth, scores)) if both else float("nan"),
+        f"{prefix}recall_at_1pct_fpr": recall_at_fpr(scores, truth, 0.01),
+        f"{prefix}reference_share_1pct": reference_share(scores, truth, 0.01 / 3, 0.01 / 3),
+        f"{prefix}reference_share_5pct": reference_share(scores, truth, 0.05 / 3, 0.05 / 3),
+    }
+
+
+def measure(
+    variant: Variant, store, y, soft, train_idx, val_idx, eval_idx, epochs: int, sample=None, sample_views=None
+) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from noscope_core.models.specialized import measure_fps
@@ -152,6 +212,9 @@ def measure(variant: Variant, store, y, soft, train_idx, val_idx, eval_idx, epoc
     x_eval = np.asarray(frames[eval_idx])
     scores = result.model.predict_proba(x_eval)
     truth = y[eval_idx]
+    on_sample = {}
+    if sample is not None and sample_views is not None:
+        on_sample = scores_against(result.model.predict_proba(sample_views.view(variant.view())), sample[1], "ssd_")
     return {
         **dataclasses.asdict(variant),
         "model": result.model.name,
@@ -165,6 +228,7 @@ def measure(variant: Variant, store, y, soft, train_idx, val_idx, eval_idx, epoc
         "fps": measure_fps(result.model, x_eval[:2048]),
         "train_seconds": result.train_seconds,
         "epochs": result.epochs,
+        **on_sample,
     }
 
 
@@ -190,6 +254,21 @@ def render(result: dict) -> str:
             f"{r['auc']:.4f} | {100 * r['recall_at_1pct_fpr']:.1f} % | {100 * r['reference_share_1pct']:.1f} % | "
             f"{100 * r['reference_share_5pct']:.1f} % | {r['fps']:,.0f} | {r['train_seconds']:.0f} | {r['note']} |"
         )
+    rows = [r for r in result["variants"] if "ssd_frames" in r]
+    if rows:
+        lines += [
+            "",
+            f"The same models against **SSD** on hour {meta.get('sample_hour')}'s truth sample "
+            f"({rows[0]['ssd_frames']:,} frames, {100 * rows[0]['ssd_positive_share']:.1f} % positive by SSD):",
+            "",
+            "| variant | AUC vs SSD | recall at 1 % FPR | to reference (1 %) | to reference (5 %) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['name']} | {r['ssd_auc']:.4f} | {100 * r['ssd_recall_at_1pct_fpr']:.1f} % | "
+            f"{100 * r['ssd_reference_share_1pct']:.1f} % | {100 * r['ssd_reference_share_5pct']:.1f} % |"
+            for r in rows
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -201,6 +280,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-step", type=int, default=3, help="train on every Nth frame (variants may say 1)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    p.add_argument("--sample-hour", type=int, default=2, help="also score against SSD on this hour's truth sample")
     p.add_argument("--fresh", action="store_true", help="measure again variants already in the results")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p.parse_args(argv)
@@ -233,6 +313,8 @@ def main(argv=None) -> int:
     store = build_frame_store(
         video, noscope_home() / "bench" / NAME / f"frames-{info.fingerprint[:12]}", views=[v.view() for v in wanted]
     )
+    sample = sample_of_hour(args.sample_hour, query) if args.sample_hour else None
+    sample_views = SampleViews(args.sample_hour, sample[0], [v.view() for v in wanted]) if sample is not None else None
     out_json = args.results_dir / f"{NAME}.json"
     old = json.loads(out_json.read_text()) if out_json.is_file() and not args.fresh else {}
     same = old.get("meta", {}).get("labels") == args.labels
@@ -249,6 +331,7 @@ def main(argv=None) -> int:
             "epochs": args.epochs,
             "eval_frames": int(len(eval_idx)),
             "eval_positive_share": float(y[eval_idx].mean()),
+            "sample_hour": args.sample_hour if sample is not None else None,
         },
         "variants": [],
     }
@@ -260,7 +343,7 @@ def main(argv=None) -> int:
         fit = np.arange(0, n_train, step)
         cut = int(len(fit) * 0.8)
         print(f"{v.name}: training on {cut:,} frames ...", flush=True)
-        r = measure(v, store, y, soft, fit[:cut], fit[cut:], eval_idx, args.epochs)
+        r = measure(v, store, y, soft, fit[:cut], fit[cut:], eval_idx, args.epochs, sample, sample_views)
         print(
             f"  AUC {r['auc']:.4f}, recall@1%FPR {r['recall_at_1pct_fpr']:.3f}, to reference "
             f"{r['reference_share_1pct']:.3f} / {r['reference_share_5pct']:.3f}, {r['fps']:.0f} frames/s, "
