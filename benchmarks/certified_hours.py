@@ -31,6 +31,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import subprocess  # noqa: E402
@@ -317,7 +318,10 @@ def train_once(
 
     spec = camera_spec(hours.base, targets[0], confidence, split)
     detector, info = _detector(hours.base)
-    work = home / "bench" / NAME / f"train-{info.fingerprint[:12]}-{'-'.join(f'{f:g}' for f in split)}"
+    # keyed on what decides the models: the video, the split and the family trained (its names and epochs)
+    family = ",".join(m.name for m in model_artifact.model_family(spec.training.models))
+    key = hashlib.sha256(f"{split}|{family}|{spec.training.max_epochs}".encode()).hexdigest()[:8]
+    work = home / "bench" / NAME / f"train-{info.fingerprint[:12]}-{key}"
     log(f"train: decoding hour 1 ({info.frame_count} frames) into {work / 'frames'} ...")
     store = stages.decode(spec, work / "frames", progress=False)
     cache = _cache(home, info.fingerprint, detector)
