@@ -184,7 +184,7 @@ def join_videos(videos: Sequence[Path], out: Path) -> Path:
     import av
 
     from noscope_core.common.atomic import atomic_path, write_json
-    from noscope_core.video.decode import file_fingerprint, probe_video
+    from noscope_core.video.probe import file_fingerprint, probe_video
 
     manifest = out.with_suffix(".join.json")
     sources = [{"path": str(v), "fingerprint": probe_video(v).fingerprint} for v in videos]
@@ -222,7 +222,7 @@ def join_videos(videos: Sequence[Path], out: Path) -> Path:
 
 def _detector(video: Path):
     from noscope_core.reference.detectors import make_detector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     info = probe_video(video)
     return make_detector(REFERENCE, frame_size=(info.width, info.height)), info
@@ -509,7 +509,7 @@ def main(argv=None) -> int:
     sample = label_truth(home, hours, args.truth_frames, SAMPLE_SEED, log)
     query = Query("person", ROI(*ROI_BL))
     truth = truth_labels(home, hours, sample, query)
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     counts = [probe_video(hours.path(h)).frame_count for h in hours.later]
     offsets = dict(zip(hours.later, np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist(), strict=True))

@@ -71,7 +71,7 @@ class Variant:
 
     def view(self):
         from noscope_core.spec.query import ROI
-        from noscope_core.video.decode import ViewSpec
+        from noscope_core.video.views import ViewSpec
 
         return ViewSpec(self.size, roi=ROI(*ROI_BL), margin=self.margin)
 
@@ -121,7 +121,7 @@ def load_labels(video: Path, kind: str, needed: np.ndarray, query) -> tuple[np.n
     from noscope_core.common.paths import noscope_home
     from noscope_core.reference.detectors import make_detector
     from noscope_core.reference.labels import frame_label, match_score
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     info = probe_video(video)
     cache = _cache(noscope_home(), info.fingerprint, make_detector(REFERENCE, frame_size=(info.width, info.height)))
@@ -158,7 +158,8 @@ class SampleViews:
     def __init__(self, hour: int, frames: np.ndarray, views) -> None:
         from benchmarks import certified_hours as ch
         from noscope_core.common.paths import videos_dir
-        from noscope_core.video.decode import preprocess, read_frames
+        from noscope_core.video.frames import read_frames
+        from noscope_core.video.shrink import preprocess
 
         path = ch.Hours(videos_dir() / "vtest-long.mp4", (hour,)).path(hour)
         views = {v.name: v for v in views}
@@ -299,8 +300,8 @@ def main(argv=None) -> int:
     from noscope_core.common.atomic import write_json, write_text
     from noscope_core.common.paths import noscope_home, videos_dir
     from noscope_core.spec.query import ROI, Query
-    from noscope_core.video.decode import probe_video
     from noscope_core.video.framestore import build_frame_store
+    from noscope_core.video.probe import probe_video
 
     args = parse_args(argv)
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "2"))))

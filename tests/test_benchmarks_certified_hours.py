@@ -102,13 +102,13 @@ def _tiny_video(path, n, seed):
 
 
 def _decoded(path):
-    from noscope_core.video.decode import iter_frames
+    from noscope_core.video.frames import iter_frames
 
     return [f for b in iter_frames(path) for f in b.frames]
 
 
 def test_joined_hours_decode_to_the_hours_own_frames_one_after_another(tmp_path):
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     a, b = tmp_path / "cam.mp4", tmp_path / "cam-h2.mp4"
     _tiny_video(a, 23, 0)
