@@ -90,6 +90,12 @@ cluster-demo: fetch cluster-up
 cluster-gc:
 	$(BIN)/python -m pipelines.cluster gc
 
+# Five simulated days of the composited camera through the Dagster definitions (sensor, daily answers, nightly
+# schedule ticks); the per-day table lands in .noscope/days-demo/days.json (docs/camera_life.md).
+.PHONY: days-demo
+days-demo: fetch
+	$(BIN)/python -m pipelines.days_demo
+
 cluster-down:
 	$(BIN)/python -m pipelines.cluster down
 

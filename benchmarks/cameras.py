@@ -53,7 +53,7 @@ class BenchCamera:
 
     def make_detector(self):
         from noscope_core.reference.detectors import make_detector
-        from noscope_core.video.decode import probe_video
+        from noscope_core.video.probe import probe_video
 
         info = probe_video(self.video)
         fps = 1000.0 / self.reference_declared_ms if self.reference_declared_ms else None
@@ -114,7 +114,9 @@ def synthetic_camera(home: Path, n_frames: int, log=print) -> BenchCamera:
     whole family would take longer than the rest of the benchmark, and the fastest ones are the ones a
     100,000-frame query wants.
     """
-    from noscope_core.footage.synthetic import SyntheticScene, truth_path, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
+    from noscope_core.reference.synthetic_truth import truth_path
 
     scene = SyntheticScene()
     video = home / "bench" / f"synthetic-{n_frames}-seed{scene.seed}.avi"

@@ -65,7 +65,8 @@ def _opencv_read_area(path: Path) -> tuple[int, float, dict]:
 
 def _reader_pass(reader: str, view, threaded: bool = False) -> Callable[[Path], tuple[int, float, dict]]:
     def run(path: Path) -> tuple[int, float, dict]:
-        from noscope_core.video.decode import DecodeStats, prefetch
+        from noscope_core.video.frames import DecodeStats
+        from noscope_core.video.prefetch import prefetch
         from noscope_core.video.readers import choose_reader
 
         chosen = choose_reader(path, reader)  # probing the codec is part of opening, timed like the rest
@@ -96,7 +97,7 @@ def _keyframe_scan(view) -> Callable[[Path], tuple[int, float, dict]]:
 
 def options() -> list[Option]:
     from noscope_core.spec.query import ROI
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
     full, roi = ViewSpec(SIZE), ViewSpec(SIZE, roi=ROI(0.0, 0.5, 0.5, 1.0))
     return [
@@ -144,8 +145,8 @@ def encode_h264(src: Path, dst: Path, gop_s: float = GOP_S, log=print, max_frame
 
 def shrink_errors(path: Path) -> dict[str, float]:
     """Mean absolute error (0-255) of each shrink path on the first frames, against a float AREA shrink."""
-    from noscope_core.video.decode import ViewSpec
     from noscope_core.video.readers import OpenCVReader, PyAVReader
+    from noscope_core.video.views import ViewSpec
 
     ref = area_reference(path)
     n = len(ref)

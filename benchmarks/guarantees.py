@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks import harness
 from benchmarks.guarantees_judge import extract, judge, shorten
-from noscope_core.footage.synthetic import SyntheticScene
+from noscope_core.footage.synthetic.scene import SyntheticScene
 from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions
 from noscope_core.spec.query import ROI, Query
 
@@ -235,7 +235,8 @@ def select(cases: list[Case], pattern: str | None) -> list[Case]:
 
 def ensure_video(case: Case, home: Path, log) -> str | None:
     """Write a synthetic case's video if missing; the reason a case cannot run, or None."""
-    from noscope_core.footage.synthetic import truth_path, write_synthetic_video
+    from noscope_core.footage.synthetic.write import write_synthetic_video
+    from noscope_core.reference.synthetic_truth import truth_path
 
     video = case.video_path(home)
     if case.synthetic:
@@ -253,7 +254,7 @@ def labels_missing(case: Case, home: Path) -> tuple[int, int]:
     """(frames without cached reference detections, frames in the video) for a case's reference and video."""
     from noscope_core.flows.stages import open_reference
     from noscope_core.reference.detection_cache import DetectionCache
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     spec = case.spec(home, None, None, 1)
     info = probe_video(spec.video)

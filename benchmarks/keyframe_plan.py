@@ -60,7 +60,7 @@ def cached_reference(original: Path, cache_root: Path):
     from noscope_core.reference.detectors import make_detector
     from noscope_core.reference.detectors.base import ReferenceDetector
     from noscope_core.spec.camera import DEFAULT_REFERENCE
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     info = probe_video(original)
     ssd = make_detector(DEFAULT_REFERENCE, frame_size=(info.width, info.height))
@@ -116,7 +116,7 @@ def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[st
     from noscope_core.optimizer import cascade_artifact
     from noscope_core.reference.label_artifact import ALL_SEGMENTS
     from noscope_core.spec.camera import CameraSpec, SplitSpec, Targets, TrainingOptions
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     info = probe_video(video)
     spec = CameraSpec(
@@ -237,7 +237,7 @@ def index_mode(video: Path, mode: str):
     it, as before the index was kept). The answer's own look-up, outside the streaming run, leaves nothing in this
     process's memory either way, so the streaming run pays its load or its demux."""
     from noscope_core.flows import test_segment
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.probe import file_fingerprint
     from noscope_core.video.readers import keyframe_cache
 
     original = test_segment._keyframes

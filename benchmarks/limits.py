@@ -21,9 +21,10 @@ def _timed_pass(video: Path, start: int, n: int, mode: str, view=None) -> tuple[
     the floor of any end-to-end query), "decode_resize" (plus a plain INTER_AREA resize to 50x50), "decode_prep"
     (plus the engine's own preprocess to the cascade's view).
     """
-    from noscope_core.video.decode import _Reader, preprocess
+    from noscope_core.video.frames import CaptureCursor
+    from noscope_core.video.shrink import preprocess
 
-    reader = _Reader(video)
+    reader = CaptureCursor(video)
     try:
         reader.move_to(start)
         done = 0
@@ -52,7 +53,8 @@ def _threaded_pass(video: Path, start: int, n: int, mode: str, view=None) -> tup
     (a seek to the keyframe, then the frames before ``start`` in its GOP) stays in: it is what a query pays.
     """
     from benchmarks.methods import positioning_seconds
-    from noscope_core.video.decode import decode_batch_size, prefetch, probe_video
+    from noscope_core.video.prefetch import decode_batch_size, prefetch
+    from noscope_core.video.probe import probe_video
     from noscope_core.video.readers import choose_reader, iter_views
 
     batch = decode_batch_size(probe_video(video), 256)
@@ -163,7 +165,7 @@ def stage_micro(
 
 
 def _reference_micro(prep: Prepared, thread_counts, n: int = 32) -> dict[str, Any]:
-    from noscope_core.video.decode import iter_frames
+    from noscope_core.video.frames import iter_frames
 
     det = prep.detector
     if prep.camera.reference_declared_ms is not None:

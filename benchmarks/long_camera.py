@@ -161,7 +161,7 @@ def label(video: Path, indices, detector):
     from noscope_core.common.paths import cache_dir
     from noscope_core.reference.detect import run_reference
     from noscope_core.reference.detection_cache import DetectionCache
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     info = probe_video(video)
     cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     from noscope_core.footage.composite.drift import DriftSpec
     from noscope_core.footage.composite.make import render_frames
     from noscope_core.reference.detectors import make_detector
-    from noscope_core.video.decode import read_frames
+    from noscope_core.video.frames import read_frames
 
     args = parse_args(argv)
     if args.demo_seconds is not None:

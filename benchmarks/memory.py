@@ -63,8 +63,8 @@ def _child(argv: list[str]) -> None:
         _report(mode=mode)
         return
     if mode == "decode":
-        from noscope_core.video.decode import ViewSpec
         from noscope_core.video.framestore import build_frame_store
+        from noscope_core.video.views import ViewSpec
 
         video, root, frames, view_json = argv[1], argv[2], int(argv[3]), argv[4]
         t0 = time.perf_counter()

@@ -5,6 +5,13 @@ of the reference, and the cascade the optimizer chose (streamed from the video, 
 NoScope measured it). All streaming runs decode the test segment themselves, so "decode included" is a real
 end-to-end figure and "decode excluded" is the same wall time less the time spent inside the decoder.
 
+The cascade's answers are certified by default, as ``noscope query`` certifies its own: each run's answer goes
+through the certificate at the targets' confidence, its measured error is the certified (corrected) answer's, and
+every reference frame the certificate spends (random draws and tightening) is charged at the reference's cost
+measured in the naive run (decode included for the end-to-end rate). The reference's labels of those frames are
+read from the test segment's labels (already paid for by the benchmark, charged as if asked anew). The cascade's
+own error before certification is kept beside it (``uncertified_fnr`` / ``uncertified_fpr``).
+
 Two adjustments, applied to every method alike and recorded in the results:
 
 * the one-off cost of positioning the decoder at the test segment's first frame (a seek, or grabbing forward) is
@@ -25,6 +32,7 @@ import numpy as np
 
 from benchmarks.stages import Prepared
 from noscope_core.cascade.evaluate import error_rates
+from noscope_core.guarantees.certify_answer import CertifyOptions
 from noscope_core.optimizer.baselines import FrameSkipBaseline, MotionGateBaseline
 
 #: a run shorter than this is repeated (up to REPEATS times) and the median kept: the machine is shared
@@ -43,12 +51,12 @@ METHOD_LABELS = {
 
 def positioning_seconds(video: str | Path, start: int, repeats: int = 3) -> float:
     """Median time to open the video and position a reader at frame ``start`` (seek or grab forward)."""
-    from noscope_core.video.decode import _Reader
+    from noscope_core.video.frames import CaptureCursor
 
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        reader = _Reader(Path(video))
+        reader = CaptureCursor(Path(video))
         reader.move_to(start)
         times.append(time.perf_counter() - t0)
         reader.close()
@@ -57,7 +65,7 @@ def positioning_seconds(video: str | Path, start: int, repeats: int = 3) -> floa
 
 def measure_reference_ms(prep: Prepared, n_sample: int = 48, batch_size: int = 16) -> dict[str, Any]:
     """The reference's per-frame cost on this machine now: timed on a sample of test frames (or declared)."""
-    from noscope_core.video.decode import iter_frames
+    from noscope_core.video.frames import iter_frames
 
     det = prep.detector
     declared = prep.camera.reference_declared_ms
@@ -96,6 +104,8 @@ class _Merged:
     calls: int
     seconds: dict[str, float]
     route_counts: dict[str, int] | None
+    routes: np.ndarray | None = None  # a cascade's routes and model scores: what its certificate ranks by
+    model_scores: np.ndarray | None = None
 
 
 def _over_ranges(fn, ranges, describe: str | None = None) -> _Merged:
@@ -111,6 +121,11 @@ def _over_ranges(fn, ranges, describe: str | None = None) -> _Merged:
         for r in runs:
             for k, v in r.route_counts().items():
                 counts[k] = counts.get(k, 0) + v
+    routes = scores = None
+    if hasattr(runs[0], "routes"):
+        routes = np.concatenate([r.routes for r in runs])
+        if all(getattr(r, "model_scores", None) is not None for r in runs):
+            scores = np.concatenate([r.model_scores for r in runs])
     return _Merged(
         describe=describe if describe is not None else runs[0].describe,
         frame_index=np.concatenate([r.frame_index for r in runs]),
@@ -118,6 +133,8 @@ def _over_ranges(fn, ranges, describe: str | None = None) -> _Merged:
         calls=int(sum(r.reference_calls for r in runs)),
         seconds=seconds,
         route_counts=counts,
+        routes=routes,
+        model_scores=scores,
     )
 
 
@@ -176,6 +193,66 @@ def _row(
     }
 
 
+def _certify_row(
+    row: dict[str, Any],
+    run: _Merged,
+    prep: Prepared,
+    certify: CertifyOptions,
+    naive_ms: float,
+    naive_fps_e2e: float | None,
+    max_fnr: float,
+    max_fpr: float,
+) -> None:
+    """Certify a cascade row's answer (as ``noscope query`` does) and charge its reference frames.
+
+    The row's error becomes the certified answer's (the cascade's own kept as ``uncertified_*``); the certificate's
+    draws and tightening are charged at ``naive_ms`` each (decode excluded) and at the naive run's end-to-end
+    rate (decode included), and counted among the row's reference calls."""
+    from noscope_core.guarantees.certify_answer import SegmentReference, certify_run, not_certified_reason
+
+    art, cam = prep.artifact, prep.camera
+    targets = art.targets
+    cert = None
+    if run.routes is not None:
+        test = prep.labels.segment("test")
+        reference = SegmentReference(cam.video, prep.detector, art.query, run.frame_index, known=test.raw)
+        cert = certify_run(run, prep.cascade.config, targets, reference, certify)
+    row["uncertified_fnr"], row["uncertified_fpr"] = row["fnr"], row["fpr"]
+    row["uncertified_meets_targets"] = row["meets_targets"]
+    if cert is None:
+        row.update(
+            certified=None, fnr_bound=None, fpr_bound=None, certify_frames=0, tighten_frames=0, certify_seed=None,
+            certify_reason=not_certified_reason(certify, targets), certify_seconds=0.0,
+        )  # fmt: skip
+        return
+    rates = error_rates(cert.labels, prep.labels.segment("test").label)
+    checked = int(cert.frames_labelled)
+    n = row["frames"]
+    certify_s = checked * naive_ms / 1000.0
+    certify_s_e2e = checked / naive_fps_e2e if naive_fps_e2e else certify_s
+    row.update(
+        fnr=rates.fnr,
+        fpr=rates.fpr,
+        fn=rates.fn,
+        fp=rates.fp,
+        meets_targets=bool(rates.fnr <= max_fnr and rates.fpr <= max_fpr),
+        certified=bool(cert.certified),
+        fnr_bound=float(cert.fnr_bound),
+        fpr_bound=float(cert.fpr_bound),
+        certify_frames=int(cert.frames_drawn),
+        tighten_frames=int(cert.frames_tightened),
+        certify_rounds=int(cert.rounds),
+        certify_seed=cert.seed,
+        certify_reason=cert.reason,
+        certify_seconds=certify_s,
+        cascade_reference_calls=row["reference_calls"],
+        reference_calls=row["reference_calls"] + checked,
+        reference_fraction=(row["reference_calls"] + checked) / n if n else 0.0,
+        fps=n / (row["seconds"]["stages"] + certify_s),
+        fps_e2e=n / (row["seconds"]["total"] + certify_s_e2e) if row["fps_e2e"] else None,
+    )
+
+
 def _priced(rows: dict[str, dict], ms: float) -> None:
     """Add frames/s with every reference call priced at ``ms``: a measured reference's speed drifts between
     runs on a shared machine (one run at 90 ms/frame, the next at 200), which this takes out of the ratios."""
@@ -187,9 +264,15 @@ def _priced(rows: dict[str, dict], ms: float) -> None:
         r["speedup_priced"] = r["fps_priced"] / base
 
 
-def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> dict[str, Any]:
-    """Fit the baselines on the threshold segment, run every method on the test segment, return rows + summary."""
-    from noscope_core.video.decode import read_frames
+def run_methods(
+    prep: Prepared, max_fnr: float, max_fpr: float, log=print, certify: CertifyOptions | None = None
+) -> dict[str, Any]:
+    """Fit the baselines on the threshold segment, run every method on the test segment, return rows + summary.
+
+    ``certify`` (default: on, no cap, fresh draws): the cascade rows' answers are certified at the artifact's
+    confidence and charged for it (module docstring); none with NoScope's point rule (no confidence)."""
+    certify = CertifyOptions() if certify is None else certify
+    from noscope_core.video.frames import read_frames
 
     cam, labels, det = prep.camera, prep.labels, prep.detector
     seg_thr, seg = labels.segments.threshold, labels.segments.test
@@ -247,8 +330,7 @@ def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> di
         key=lambda r: r.seconds["total"],
     )
     rows["cascade"] = _row("cascade", run, streaming=True, repeats=reps, **common)
-    stream_labels = run.labels
-    _log_row(rows["cascade"], log)
+    stream_labels, stream_run = run.labels, run
 
     store_frames = prep.store.frames(view)
 
@@ -260,10 +342,12 @@ def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> di
     run, reps = _repeat(lambda: _over_ranges(store_run, seg.ranges, describe), key=lambda r: r.seconds["total"])
     rows["cascade_store"] = _row("cascade_store", run, streaming=False, repeats=reps, **common)
     labels_agree = float(np.mean(stream_labels == run.labels))
-    _log_row(rows["cascade_store"], log)
 
     naive = rows["reference"]
     naive_ms = 1000.0 * naive["seconds"]["reference"] / max(1, naive["reference_calls"])
+    for name, merged in (("cascade", stream_run), ("cascade_store", run)):
+        _certify_row(rows[name], merged, prep, certify, naive_ms, naive["fps_e2e"], max_fnr, max_fpr)
+        _log_row(rows[name], log)
     for r in rows.values():
         r["speedup"] = r["fps"] / naive["fps"]
         r["speedup_e2e"] = r["fps_e2e"] / naive["fps_e2e"] if r["fps_e2e"] and naive["fps_e2e"] else None
@@ -288,6 +372,13 @@ def run_methods(prep: Prepared, max_fnr: float, max_fpr: float, log=print) -> di
             "threshold_reference_fraction": gate.threshold_reference_fraction_,
         },
         "cascade_fell_back": prep.artifact.fell_back,
+        "cascade_certified": casc["certified"],
+        "cascade_fnr_bound": casc["fnr_bound"],
+        "cascade_fpr_bound": casc["fpr_bound"],
+        "cascade_certify_frames": casc["certify_frames"],
+        "cascade_tighten_frames": casc["tighten_frames"],
+        "cascade_uncertified_fnr": casc["uncertified_fnr"],
+        "cascade_uncertified_fpr": casc["uncertified_fpr"],
         "cascade_threshold_fnr": prep.artifact.best.fnr,
         "cascade_threshold_fpr": prep.artifact.best.fpr,
         "cascade_speedup": casc["speedup"],
@@ -309,7 +400,14 @@ def _ranges_text(ranges) -> str:
 
 def _log_row(r: dict, log) -> None:
     e2e = f"{r['fps_e2e']:.1f}" if r["fps_e2e"] else "-"
+    cert = ""
+    if r.get("certified") is not None:
+        cert = (
+            f"  {'certified' if r['certified'] else 'NOT certified'} FNR <= {100 * r['fnr_bound']:.2f}% "
+            f"FPR <= {100 * r['fpr_bound']:.2f}% ({r['certify_frames']:,} drawn + {r['tighten_frames']:,} "
+            f"tightened; uncorrected FNR {100 * r['uncertified_fnr']:.2f}% FPR {100 * r['uncertified_fpr']:.2f}%)"
+        )
     log(
         f"    {r['method']:<14} {r['fps']:>10.1f} fps  e2e {e2e:>8} fps  FNR {100 * r['fnr']:.2f}%  "
-        f"FPR {100 * r['fpr']:.2f}%  ref {100 * r['reference_fraction']:.2f}%  ({r['describe']})"
+        f"FPR {100 * r['fpr']:.2f}%  ref {100 * r['reference_fraction']:.2f}%  ({r['describe']}){cert}"
     )

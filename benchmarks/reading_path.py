@@ -59,9 +59,11 @@ class Row:
 
 def _reader_pass(reader: str, decoding: str, skip: int) -> Callable[[Path], tuple[int, float, dict]]:
     def run(path: Path) -> tuple[int, float, dict]:
-        from noscope_core.video.decode import DecodeStats, ViewSpec, prefetch
+        from noscope_core.video.frames import DecodeStats
+        from noscope_core.video.prefetch import prefetch
         from noscope_core.video.readers import choose_reader, iter_views
         from noscope_core.video.reading_costs import with_decoding
+        from noscope_core.video.views import ViewSpec
 
         view = with_decoding(ViewSpec(SIZE), decoding)
         t0 = time.perf_counter()
@@ -133,9 +135,9 @@ def cut_video(src: Path, dst: Path, n_frames: int, log=print) -> Path:
 
 def shrink_errors(path: Path) -> dict[str, float]:
     """Mean absolute error (0-255) of each path's 50×50 frames against a float AREA shrink of the full frame."""
-    from noscope_core.video.decode import ViewSpec
     from noscope_core.video.readers import OpenCVReader, PyAVReader
     from noscope_core.video.reading_costs import with_decoding
+    from noscope_core.video.views import ViewSpec
 
     paths = {"cv_engine": (OpenCVReader(), ViewSpec(SIZE))}
     paths.update({f"pyav{d and '-' + d}": (PyAVReader(), with_decoding(ViewSpec(SIZE), d)) for d in DECODINGS_AT_1})

@@ -23,6 +23,7 @@ from typing import Any
 
 from benchmarks import harness
 from noscope_core.common.errors import QueryError
+from noscope_core.guarantees.certify_answer import CertifyOptions
 from noscope_core.present.units import pct, times
 from noscope_core.spec.camera import (
     DEFAULT_CONFIDENCE,
@@ -63,6 +64,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_confidence,
         default=DEFAULT_CONFIDENCE,
         help=f"the targets as promises at this confidence (default {DEFAULT_CONFIDENCE}); 'none': NoScope's point rule",
+    )
+    p.add_argument(
+        "--no-certify",
+        action="store_true",
+        help="leave the cascade's answers uncertified (planned by the block-bound rule), as noscope query --no-certify",
+    )
+    p.add_argument(
+        "--plan-for",
+        choices=("test", "declared"),
+        default="test",
+        help="certified answers: choose the cascade for the test segment's length (default, as noscope query and "
+        "noscope apply do) or keep the one planned for the camera's declared footage (an hour unless declared)",
     )
     p.add_argument(
         "--max-epochs", type=int, default=None, help=f"specialized-model epochs (default {DEFAULT_MAX_EPOCHS}, quick 3)"
@@ -155,6 +168,8 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
             "max_epochs": args.max_epochs,
             "models": args.models,
             "confidence": args.confidence,
+            "certify": not args.no_certify,
+            "plan_for": args.plan_for,
         },
         "max_fnr": args.max_fnr,
         "max_fpr": args.max_fpr,
@@ -321,6 +336,24 @@ def goals(result: dict) -> list[dict]:
     return g
 
 
+def plan_for_test_segment(prep, certify, log) -> None:
+    """The benchmark answers the test segment, so its cascade is chosen for that length, as ``noscope query``
+    plans for its test segment and ``noscope apply`` for its file: the artifact's priced frontier re-priced for the
+    segment's frame count (:meth:`~noscope_core.flows.apply_flow.TrainedCascade.for_footage`); ``prep`` then holds
+    the re-planned artifact and its cascade. Unchanged when the answers are not certified."""
+    from noscope_core.flows.apply_flow import TrainedCascade
+    from noscope_core.optimizer.cascade_artifact import load_cascade
+
+    n_test = len(prep.labels.segments.test.indices())
+    trained = TrainedCascade(prep.artifact, prep.cascade_json, prep.models_dir, prep.dd_dir)
+    art = trained.for_footage(n_test, certify)
+    if art.footage_choice is None:
+        return
+    prep.artifact = art
+    prep.cascade = load_cascade(art, prep.detector, prep.models_dir, prep.dd_dir)
+    log(f"  planned for the {n_test:,}-frame test segment: {art.best.describe()} ({art.footage_choice.reason})")
+
+
 def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
     from benchmarks.limits import decode_limits, stage_micro
     from benchmarks.methods import run_methods
@@ -337,9 +370,21 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
         log=log,
         models=args.models,
         confidence=args.confidence,
+        certify=not args.no_certify,
     )
-    out["prepare"] = {"seconds": prep.seconds, "notes": prep.notes, "cascade": prep.artifact.best.to_dict()}
-    out["methods"] = run_methods(prep, args.max_fnr, args.max_fpr, log=log)
+    certify = CertifyOptions.of(not args.no_certify)
+    planned = prep.artifact
+    if args.plan_for == "test":
+        plan_for_test_segment(prep, certify, log)
+    out["prepare"] = {
+        "seconds": prep.seconds,
+        "notes": prep.notes,
+        "cascade": prep.artifact.best.to_dict(),
+        "planned_cascade": planned.best.to_dict(),
+        "plan_rule": planned.rule,
+        "footage_choice": None if prep.artifact.footage_choice is None else prep.artifact.footage_choice.to_dict(),
+    }
+    out["methods"] = run_methods(prep, args.max_fnr, args.max_fpr, log=log, certify=certify)
     if "limits" in args.sections:
         log("  decode limits ...")
         lim = decode_limits(prep, max_frames=2_000 if args.quick else 10_000, repeats=1 if args.quick else 3)

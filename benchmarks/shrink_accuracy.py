@@ -25,8 +25,8 @@ TARGET = 0.01
 
 
 def path_frames(video: Path, h264: bool = False) -> dict[str, np.ndarray]:
-    from noscope_core.video.decode import ViewSpec
     from noscope_core.video.readers import OpenCVReader, PyAVReader
+    from noscope_core.video.views import ViewSpec
 
     paths = {"opencv": (OpenCVReader(), ViewSpec(50)), "pyav": (PyAVReader(), ViewSpec(50))}
     if h264:  # lowres does nothing on H.264; skipping its loop filter is the decoding that changes pixels
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.cameras import synthetic_camera
     from noscope_core.common.atomic import write_json, write_text
     from noscope_core.common.paths import noscope_home
-    from noscope_core.footage.synthetic import load_truth
     from noscope_core.models.specialized import ModelSpec
     from noscope_core.models.training import train_models
+    from noscope_core.reference.synthetic_truth import load_truth
 
     video = synthetic_camera(noscope_home(), args.frames).video
     y = load_truth(video).presence("car")

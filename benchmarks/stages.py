@@ -15,8 +15,8 @@ from noscope_core.optimizer import cascade_artifact
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 from noscope_core.reference.label_artifact import ALL_SEGMENTS
 from noscope_core.spec.camera import DEFAULT_CONFIDENCE, Targets, TrainingOptions
-from noscope_core.video.decode import probe_video
 from noscope_core.video.framestore import FrameStore
+from noscope_core.video.probe import probe_video
 from noscope_core.video.views import model_view
 
 
@@ -31,7 +31,7 @@ class Prepared:
     models: list
     dds: list
     artifact: CascadeArtifact
-    cascade: Any  # noscope_core.cascade.routing.Cascade
+    cascade: Any  # noscope_core.cascade.execute.Cascade
     work: Path
     seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +58,7 @@ def prepare(
     log=print,
     models: list[str] | None = None,
     confidence: float | None = DEFAULT_CONFIDENCE,
+    certify: bool = True,
 ) -> Prepared:
     """Run every stage before the query; the frame store and reference detections are cached across runs,
     the models, difference detectors and cascade are rebuilt every run so they reflect the current code."""
@@ -96,7 +97,7 @@ def prepare(
     )
 
     work = home / "bench" / "work" / f"{key}-{spec.query.key()}"
-    prepared = stages.prepare_cascade(spec, store, labels, work, allow_fallback=False)
+    prepared = stages.prepare_cascade(spec, store, labels, work, allow_fallback=False, certify=certify)
     seconds.update(prepared.seconds)
     notes["models"] = {
         r.model.name: {"val_accuracy": r.val_accuracy, "epochs": r.epochs, "train_seconds": r.train_seconds}

@@ -37,21 +37,41 @@ def _x(x: float | None) -> str:
 def methods_table(cam: dict) -> list[str]:
     rows = cam["methods"]["rows"]
     priced = rows[0].get("reference_priced") == "measured" and "speedup_priced" in rows[0]
+    # the cascade's answers certified (benchmarks.methods): its bounds, what they cost, its error before correction
+    certified = any(r.get("certified") is not None for r in rows)
     head = (
         "| method | fitted setting | frames/s, decode excluded | frames/s, decode included | speed-up (excl.) "
         "| speed-up (incl.) |"
         + (" speed-up, reference priced |" if priced else "")
         + " FNR | FPR | meets targets | sent to reference |"
-    )
-    lines = [head, "|---|---|---:|---:|---:|---:|" + ("---:|" if priced else "") + "---:|---:|:-:|---:|"]
+        + (" certified | bound FNR / FPR | certificate frames (drawn + tightened) | FNR / FPR uncorrected |"
+           if certified else "")
+    )  # fmt: skip
+    lines = [
+        head,
+        "|---|---|---:|---:|---:|---:|"
+        + ("---:|" if priced else "")
+        + "---:|---:|:-:|---:|"
+        + (":-:|---:|---:|---:|" if certified else ""),
+    ]
     for r in rows:
-        lines.append(
+        line = (
             f"| {r['label']} | {r['describe']} | {_f(r['fps'])} | {_f(r['fps_e2e'])} | {_x(r['speedup'])} "
             f"| {_x(r['speedup_e2e'])} |"
             + (f" {_x(r['speedup_priced'])} |" if priced else "")
             + f" {_pct(r['fnr'])} | {_pct(r['fpr'])} "
             f"| {'yes' if r['meets_targets'] else '**no**'} | {_pct(r['reference_fraction'])} |"
         )
+        if certified:
+            if r.get("certified") is None:
+                line += " – | – | – | – |"
+            else:
+                line += (
+                    f" {'yes' if r['certified'] else '**no**'} | {_pct(r['fnr_bound'])} / {_pct(r['fpr_bound'])} "
+                    f"| {r['certify_frames']:,} + {r['tighten_frames']:,} "
+                    f"| {_pct(r['uncertified_fnr'])} / {_pct(r['uncertified_fpr'])} |"
+                )
+        lines.append(line)
     return lines
 
 

@@ -115,7 +115,7 @@ def run(args) -> int:
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
     from noscope_core.reference.detectors import make_detector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     log = (lambda *_: None) if args.quiet else _log
     plan = plan_from_args(args)
@@ -145,6 +145,7 @@ def format_applied(r) -> str:
         f"video            {r.video}  ({len(r.test_segment)} frames)",
         f"query            {art.query.describe()}  (reference {art.reference_name})",
         f"cascade          {art.best.config.describe()}" + ("  [reference on every frame]" if art.fell_back else ""),
+        *([f"planned for it   {art.footage_choice.reason}"] if art.footage_choice is not None else []),
         f"speed-up         {times(r.speedup)} (decode excluded), {times(r.speedup_e2e)} end to end, certification "
         "included",
         *promise_lines(r, unmeasured="not measured (the certificate bounds it)"),

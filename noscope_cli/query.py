@@ -139,7 +139,7 @@ def check_output_path(flag: str, path: Path | None, suffix: str) -> None:
 
 def write_pictures(result, timeline: Path | None, clips: Path | None) -> list[str]:
     """The test segment's positive intervals as a timeline picture and/or a review reel; one line each."""
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     if timeline is None and clips is None:
         return []
@@ -265,7 +265,8 @@ def promise_lines(r, unmeasured: str = "not measured (add --evaluate)") -> list[
     ]
     if art.best.fnr_bound is not None:
         lines.append(
-            f"bound, threshold {cell(art.best.fnr_bound)} {cell(art.best.fpr_bound)}  (optimizer, unseen footage)"
+            f"estimate, thresh {cell(art.best.fnr_bound)} {cell(art.best.fpr_bound)}  "
+            "(the optimizer's block bound on the threshold segment: guides the choice, promises nothing)"
         )
     if cert is not None:
         lines.append(

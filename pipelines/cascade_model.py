@@ -127,7 +127,7 @@ class NoScopeCascadeModel(mlflow.pyfunc.PythonModel):
         A synthetic reference is the exact truth of one synthetic video (its identity is that video's), so on
         another synthetic video the same cheap stages defer to that video's truth; real references are unchanged.
         """
-        from noscope_core.cascade.routing import Cascade
+        from noscope_core.cascade.execute import Cascade
         from noscope_core.reference.detectors import make_detector
 
         kind, sep, bound = self.reference_spec.partition(":")

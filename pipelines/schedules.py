@@ -7,13 +7,14 @@ which camera a run re-trains. Dagster 1.13 shows no partition set for a schedule
 
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from noscope_core.common.errors import NoScopeError
 from pipelines.assets import train_camera
-from pipelines.partitions import CAMERAS
+from pipelines.assets.days import nightly_camera
+from pipelines.partitions import CAMERAS, camera_day_key
 from pipelines.resources import CameraRegistry
 
 DEFAULT_RETRAIN_CRON = "0 2 * * *"
@@ -79,3 +80,44 @@ def retrain_cameras(context: dg.ScheduleEvaluationContext, cameras: CameraRegist
             "the camera_registry_sensor adds them"
         )
     return [retrain_request(cam, context.scheduled_execution_time) for cam in ready]
+
+
+DEFAULT_NIGHTLY_CRON = "30 2 * * *"
+
+
+def nightly_cron() -> str:
+    """NOSCOPE_NIGHTLY_CRON, else nightly at 02:30 (after the 02:00 re-training)."""
+    return os.environ.get("NOSCOPE_NIGHTLY_CRON", "").strip() or DEFAULT_NIGHTLY_CRON
+
+
+def night_request(camera_id: str, when: datetime) -> dg.RunRequest:
+    """The ``nightly_camera`` run of ``camera_id`` for the day before the tick at ``when``."""
+    day = (when - timedelta(days=1)).strftime("%Y-%m-%d")
+    return dg.RunRequest(
+        run_key=f"night-{camera_id}-{day}",
+        partition_key=str(camera_day_key(camera_id, day)),
+        tags={"noscope/camera": camera_id, "noscope/day": day, "noscope/purpose": f"night after {day}",
+              **TRIGGER_TAGS},
+    )  # fmt: skip
+
+
+@dg.schedule(
+    cron_schedule=nightly_cron(),
+    job=nightly_camera,
+    name="nightly_days",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        f"Each night ({nightly_cron()}), per camera: the reference labels a uniform draw of yesterday's footage "
+        "into the camera's label store, the store is compacted, and the camera's history chart is drawn."
+    ),
+)
+def nightly_days(context: dg.ScheduleEvaluationContext, cameras: CameraRegistry):
+    """One request per camera that has a partition and answered yesterday (the day's answers come first)."""
+    when = context.scheduled_execution_time
+    day = (when - timedelta(days=1)).strftime("%Y-%m-%d")
+    partitions = set(context.instance.get_dynamic_partitions(CAMERAS))
+    answered = {str(k) for k in context.instance.get_materialized_partitions(dg.AssetKey("day_answers"))}
+    ready = [c for c in cameras.cameras() if c in partitions and str(camera_day_key(c, day)) in answered]
+    if not ready:
+        return dg.SkipReason(f"no camera answered footage of {day} yet")
+    return [night_request(c, when) for c in ready]

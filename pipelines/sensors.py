@@ -1,4 +1,5 @@
-"""Sensors: keep the camera partitions equal to the registry, and query each new footage file exactly once."""
+"""Sensors: keep the camera partitions equal to the registry, query each new footage file exactly once, and answer
+each settled footage file on its camera x day partition."""
 
 import json
 import os
@@ -8,7 +9,9 @@ import dagster as dg
 
 from pipelines.assets import query_camera
 from pipelines.assets.common import footage_files
-from pipelines.partitions import CAMERAS, plan_sync
+from pipelines.assets.days import answer_day
+from pipelines.footage_days import FootageFile, scan
+from pipelines.partitions import CAMERAS, DAYS_START, camera_day_key, plan_sync
 from pipelines.resources import CameraRegistry
 
 #: a file modified more recently than this is probably still being copied; it is picked up on a later tick
@@ -79,3 +82,67 @@ def new_footage_sensor(context: dg.SensorEvaluationContext, cameras: CameraRegis
     if not requests:
         return dg.SensorResult(skip_reason="no new footage", cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def day_requests(
+    seen: dict[str, dict[str, list[int]]], found: dict[str, list[FootageFile]], first_day: str
+) -> tuple[list[dg.RunRequest], list[str], dict[str, dict[str, list[int]]]]:
+    """(run requests, notes, new cursor): one ``answer_day`` request per settled file not seen with this size and
+    time, on its camera x day partition; files still being written are left for a later tick (not remembered)."""
+    requests, notes = [], []
+    cursor = {cam: dict(files) for cam, files in seen.items()}
+    for cam_id, files in found.items():
+        before = cursor.setdefault(cam_id, {})
+        for f in files:
+            stamp = [f.size_bytes, f.mtime_ns]
+            if before.get(f.path.name) == stamp:
+                continue
+            if not f.settled:
+                notes.append(f"{cam_id}/{f.path.name}: {f.status}")
+                continue
+            before[f.path.name] = stamp
+            if f.day < first_day:
+                notes.append(f"{cam_id}/{f.path.name}: dated {f.day}, before the first day partition {first_day}")
+                continue
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"day-{cam_id}-{f.day}-{f.path.name}-{f.size_bytes}-{f.mtime_ns}",
+                    partition_key=str(camera_day_key(cam_id, f.day)),
+                    tags={
+                        "noscope/camera": cam_id,
+                        "noscope/day": f.day,
+                        "noscope/trigger": "footage",
+                        "noscope/footage": f.path.name,
+                    },
+                )  # fmt: skip
+            )
+    return requests, notes, cursor
+
+
+@dg.sensor(
+    name="footage_days_sensor",
+    job=answer_day,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests one answer_day run (camera x day partition) per new footage file once it stops changing.",
+)
+def footage_days_sensor(context: dg.SensorEvaluationContext, cameras: CameraRegistry):
+    """The cursor remembers each file's size and time, so a file triggers one run, and again only if replaced.
+
+    A file still being written (changed within NOSCOPE_FOOTAGE_SETTLE_S) is not remembered: a later tick sees it
+    settled and requests its day then. Cameras without a trained cascade are left for later."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    partitions = set(context.instance.get_dynamic_partitions(CAMERAS))
+    trained = context.instance.get_materialized_partitions(dg.AssetKey("optimized_cascade"))
+    found = {
+        cam_id: scan(footage_files(cam))
+        for cam_id, cam in cameras.cameras().items()
+        if cam_id in partitions and cam_id in trained
+    }
+    requests, notes, cursor = day_requests(seen, found, DAYS_START)
+    for note in notes:
+        context.log.info(note)
+    text = json.dumps(cursor, sort_keys=True)
+    if not requests:
+        return dg.SensorResult(skip_reason="; ".join(notes) or "no new footage", cursor=text)
+    return dg.SensorResult(run_requests=requests, cursor=text)

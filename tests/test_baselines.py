@@ -12,7 +12,9 @@ from noscope_core.common.errors import DegenerateLabelsError, QueryError
 from noscope_core.optimizer.baselines import BaselineRun, FrameSkipBaseline, MotionGateBaseline
 from noscope_core.reference.detectors.base import Detection, ReferenceDetector
 from noscope_core.spec.query import ROI, Query
-from noscope_core.video.decode import ViewSpec, iter_frames, preprocess
+from noscope_core.video.frames import iter_frames
+from noscope_core.video.shrink import preprocess
+from noscope_core.video.views import ViewSpec
 
 W, H = 96, 64
 QUERY = Query("blob", ROI(0.0, 0.0, 1.0, 1.0))

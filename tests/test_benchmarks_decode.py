@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
 
 pytest.importorskip("av")
 

@@ -69,6 +69,30 @@ def test_quick_benchmark_measures_every_method_on_the_same_test_segment(quick_re
     assert rows["frame_skip"]["reference_fraction"] <= 1.0
 
 
+def test_the_cascade_rows_are_certified_and_charged_for_it(quick_result):
+    result, md, *_ = quick_result
+    cam = result["cameras"]["synthetic"]
+    rows = {r["method"]: r for r in cam["methods"]["rows"]}
+    assert result["meta"]["args"]["certify"] is True
+    # the benchmark answers its test segment: the cascade is chosen for that length
+    n_test = rows["cascade"]["frames"]
+    assert cam["prepare"]["footage_choice"]["footage_frames"] == n_test
+    assert cam["prepare"]["cascade"]["footage_frames"] == n_test
+    naive_ms = cam["methods"]["summary"]["naive_reference_ms_per_frame"]
+    for name in ("cascade", "cascade_store"):
+        r = rows[name]
+        assert r["certified"] is True  # no budget: tightened until certified, whatever the cascade missed
+        assert 0.0 <= r["fnr_bound"] <= result["meta"]["max_fnr"] and 0.0 <= r["fpr_bound"] <= result["meta"]["max_fpr"]
+        checked = r["certify_frames"] + r["tighten_frames"]
+        assert r["reference_calls"] == r["cascade_reference_calls"] + checked
+        assert r["certify_seconds"] == pytest.approx(checked * naive_ms / 1000.0)
+        # charged: never faster than its stages alone, and the corrected answer errs no more than the cascade
+        assert r["fps"] == pytest.approx(r["frames"] / (r["seconds"]["stages"] + r["certify_seconds"]))
+        assert r["fn"] + r["fp"] <= round(r["uncertified_fnr"] * r["positives"] + r["uncertified_fpr"] * r["negatives"])
+    assert rows["reference"].get("certified") is None  # the baselines make no promise to certify
+    assert "| certified | bound FNR / FPR |" in md
+
+
 def test_quick_benchmark_reports_limits_stages_and_memory(quick_result):
     result, *_ = quick_result
     cam = result["cameras"]["synthetic"]

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from noscope_core.cascade.execute import Cascade
 from noscope_core.cascade.routing import (
     PENDING,
-    Cascade,
     CascadeConfig,
     Route,
     assign_labels,
@@ -334,14 +334,15 @@ def test_run_video_decodes_only_evaluated_frames_and_labels_the_tail(monkeypatch
                     indices=sel, small={"fake": small[sel]}, full=lambda ii, sel=sel: [full[sel[i]] for i in ii]
                 )
 
-    import noscope_core.video.decode as video
+    import noscope_core.video.prefetch as prefetch
+    import noscope_core.video.probe as probe
     import noscope_core.video.readers as readers
 
     monkeypatch.setattr(readers, "choose_reader", lambda path, reader="auto": FakeReader())
     monkeypatch.setattr(readers, "iter_views", lambda path, views, reader, **kw: reader.iter_views(path, views, **kw))
-    monkeypatch.setattr(video, "decode_batch_size", lambda info, batch_size: batch_size)
+    monkeypatch.setattr(prefetch, "decode_batch_size", lambda info, batch_size: batch_size)
     # a container that says nothing
-    monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(frame_count=0, fps=0.0, path=path))
+    monkeypatch.setattr(probe, "probe_video", lambda path: SimpleNamespace(frame_count=0, fps=0.0, path=path))
 
     dd, model = FakeDD("previous"), FakeModel()
     config = make_config(5, dd, model)
@@ -379,7 +380,7 @@ def test_run_video_stops_its_decoder_thread_when_the_reference_fails_mid_stream(
                 raise DetectorError("the detector crashed on frame 8")
             return super()._detect(frames, frame_indices)
 
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
     cascade = Cascade(CascadeConfig.reference_only(), BrokenReference(), QUERY, ViewSpec(size=8))
     try:
@@ -421,8 +422,10 @@ def test_run_video_on_a_real_file_equals_run_frames_on_the_same_decoded_frames(t
     """With ``lowres`` the small frames come from reduced-resolution decoding and the reference's full frames
     are decoded again at full size: the same labels as a store built the same way."""
     cv2 = pytest.importorskip("cv2")
-    from noscope_core.video.decode import DecodeStats, ViewSpec, preprocess, read_frames
+    from noscope_core.video.frames import DecodeStats, read_frames
     from noscope_core.video.readers import iter_views
+    from noscope_core.video.shrink import preprocess
+    from noscope_core.video.views import ViewSpec
 
     rng = np.random.default_rng(11)
     n, path = 30, tmp_path / "clip.avi"

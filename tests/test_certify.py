@@ -160,7 +160,7 @@ def test_hypergeometric_cdf_agrees_with_scipy():
 
 
 def test_decisions_from_an_executor_run_take_exact_frames_and_risk_from_its_model_scores():
-    from noscope_core.cascade.routing import CascadeRun
+    from noscope_core.cascade.execute import CascadeRun
 
     routes = np.array([Route.REFERENCE, Route.MODEL_ABSENT, Route.MODEL_ABSENT, Route.SKIPPED, Route.MODEL_PRESENT])
     scores = np.array([0.5, 0.29, 0.01, np.nan, 0.99], dtype=np.float32)

@@ -315,3 +315,32 @@ def test_bad_paths_are_one_line_errors(bank, tmp_path):
     with pytest.raises(ArtifactError, match="cannot read placement truth"):
         load_truth(tmp_path / "x.truth.npz")
     assert issubclass(ArtifactError, NoScopeError)
+
+
+def test_later_hours_walk_new_people_over_the_same_scene_and_the_command_finds_each(
+    bank, monkeypatch, tmp_path, capsys
+):
+    import argparse
+    import dataclasses
+
+    from noscope_cli import make_camera
+    from noscope_core.footage.composite.make import hour_seed
+
+    hour1 = _spec()
+    hour2 = dataclasses.replace(hour1, seed=hour_seed(hour1.seed, 2))
+    a, b = _frames(hour1, bank), _frames(hour2, bank)
+    assert [p for _, p in a] != [p for _, p in b]  # new walks
+    # the same scene: where nobody walks in either hour, the pixels differ by sensor noise only
+    empty = [i for i in range(len(a)) if not a[i][1] and not b[i][1]]
+    assert empty and all(
+        np.abs(a[i][0].astype(int) - b[i][0].astype(int)).mean() < 6 for i in empty
+    )  # both are the background plus noise of sigma 2 (mean |difference| ~ 2.3)
+
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path))
+    out = tmp_path / "videos" / "cam.mp4"
+    make_long_camera(LongCameraSpec(seconds=2.0, seed=hour_seed(0, 3)), make_camera.output_path("cam", 3), bank=bank)
+    parser = argparse.ArgumentParser(prog="noscope")
+    make_camera.register(parser.add_subparsers(dest="command"))
+    assert make_camera.run(parser.parse_args(["make-camera", "cam", "--seconds", "2", "--hour", "3"])) == 0
+    said = capsys.readouterr().out
+    assert "hour 3:" in said and "up to date" in said and str(out.with_name("cam-h3.mp4")) in said

@@ -56,3 +56,26 @@ def test_people_cut_from_vtest_walk_again():
     assert any(placed for _, placed in frames)
     diff = np.abs(frames[-1][0].astype(int) - bank.background.astype(int)).mean()
     assert diff < 25  # the empty scene is still the camera's own
+
+
+def test_make_camera_hours_continue_the_camera(monkeypatch, tmp_path):
+    from noscope_core.footage.composite.make import hour_seed
+
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path))
+    assert _parse().hour == "1"
+    assert make_camera.parse_hours("3") == [3]
+    assert make_camera.parse_hours("2-7") == [2, 3, 4, 5, 6, 7]
+    # hour 1 is the camera itself (today's video, byte-identical); later hours beside it, under their own seeds
+    assert make_camera.output_path("cam", 1) == tmp_path.resolve() / "videos" / "cam.mp4"
+    assert make_camera.output_path("cam", 4) == tmp_path.resolve() / "videos" / "cam-h4.mp4"
+    assert make_camera.output_path(str(tmp_path / "x.avi"), 2) == tmp_path / "x-h2.avi"
+    assert hour_seed(0, 1) == 0 and hour_seed(5, 1) == 5
+    seeds = [hour_seed(s, h) for s in (0, 1) for h in range(2, 30)]
+    assert len(set(seeds)) == len(seeds) and min(seeds) >= 2**16  # never another hour's, never a small plain seed
+    assert hour_seed(0, 2) == hour_seed(0, 2)  # deterministic
+
+
+def test_make_camera_refuses_bad_hours_in_one_line():
+    for bad in ("0", "x", "5-3", "2-"):
+        with pytest.raises(QueryError, match="--hour"):
+            make_camera.parse_hours(bad)

@@ -58,7 +58,8 @@ def test_the_decodings_option_is_checked_and_round_trips(tmp_path):
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory):
     """A small synthetic MPEG-4 camera, labelled by its exact truth, offered the exact and the lr2 decoding."""
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     root = tmp_path_factory.mktemp("decodings")
@@ -189,7 +190,7 @@ class ShapeRecorder:
 
 
 def test_a_reduced_resolution_cascade_reads_its_view_and_the_reference_gets_exact_frames(camera):
-    from noscope_core.cascade.routing import Cascade
+    from noscope_core.cascade.execute import Cascade
     from noscope_core.optimizer.cascade_artifact import load_cascade
 
     spec, store, labels, detector, prepared, root = camera
@@ -212,3 +213,19 @@ def test_a_reduced_resolution_cascade_reads_its_view_and_the_reference_gets_exac
     assert result.reference_call_fraction > 0.5
     assert ref.shapes == {(96, 128, 3)}  # full size, although the view was decoded at a quarter of it
     assert result.labels_agree_e2e == 1.0  # stored and streamed frames of the lr2 view agree
+
+
+def test_views_compete_by_expected_certified_cost_when_the_answers_are_certified(camera):
+    spec, store, labels, detector, prepared, root = camera
+    art = stages.optimize(spec, store, labels, prepared.models, prepared.dds, keyframe_first=False)
+    costs = _costs({"full50": 1.0})
+    assert price_option("", art, costs).cascade_ms == art.best.cost_ms  # the point rule: its stages
+    planned = dataclasses.replace(
+        art.best, expected_certified_cost_ms=art.best.cost_ms + 7.0, expected_certify_decode_ms=0.5
+    )
+    certified = dataclasses.replace(art, rule="certified", best=planned)
+    option = price_option("", certified, costs)
+    assert option.certified and option.cascade_ms == pytest.approx(art.best.cost_ms + 7.5)
+    assert "(certified at 0.95)" in decide_decoding({"full50": option}, "full50", {"full50": ""}).describe(
+        Targets(0.01, 0.01, 0.95)
+    )

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from noscope_core.common.errors import VideoError
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
+from noscope_core.video.frames import DecodeStats
 from noscope_core.video.readers import OpenCVReader, PyAVReader, shrink_decoded
-from noscope_core.video.readers.pyav_reader import _nal_types
+from noscope_core.video.readers.pyav_reader import nal_types
+from noscope_core.video.views import ViewSpec
 from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")
@@ -119,10 +121,10 @@ def test_every_gop_without_a_wanted_frame_is_dropped_whole(h264):
 def test_nal_types_are_read_from_length_prefixed_and_start_code_packets():
     idr, slice_ = bytes([0x65, 1, 2, 3]), bytes([0x41, 9, 9])
     avcc = len(idr).to_bytes(4, "big") + idr + len(slice_).to_bytes(4, "big") + slice_
-    assert _nal_types(avcc, hevc=False) == [5, 1]
-    assert _nal_types(b"\x00\x00\x00\x01" + idr + b"\x00\x00\x01" + slice_, hevc=False) == [5, 1]
-    assert _nal_types(b"\x00\x00\x01" + bytes([19 << 1, 1]), hevc=True) == [19]
-    assert _nal_types(b"\x07\x07", hevc=False) == []
+    assert nal_types(avcc, hevc=False) == [5, 1]
+    assert nal_types(b"\x00\x00\x00\x01" + idr + b"\x00\x00\x01" + slice_, hevc=False) == [5, 1]
+    assert nal_types(b"\x00\x00\x01" + bytes([19 << 1, 1]), hevc=True) == [19]
+    assert nal_types(b"\x07\x07", hevc=False) == []
 
 
 def test_a_frame_store_decodes_unfiltered_views_in_their_own_pass(tmp_path, h264):

@@ -12,12 +12,16 @@ import pytest
 
 from noscope_core.common.errors import ArtifactError, VideoError
 from noscope_core.common.paths import default_video
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
 from noscope_core.spec.query import ROI
 from noscope_core.video import framestore
-from noscope_core.video.decode import ViewSpec, iter_frames, preprocess, probe_video
+from noscope_core.video.frames import iter_frames
 from noscope_core.video.framestore import FrameStore, build_frame_store
+from noscope_core.video.probe import probe_video
 from noscope_core.video.readers import PyAVReader, iter_views
+from noscope_core.video.shrink import preprocess
+from noscope_core.video.views import ViewSpec
 
 N = 70
 SCENE = SyntheticScene(width=128, height=96, seed=11, mean_gap_s=3.0)

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from noscope_core.cascade.keyframe_run import scan_keyframes
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
-from noscope_core.video.decode import ViewSpec, file_fingerprint
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
 from noscope_core.video.decode_costs import measure_decode_costs
+from noscope_core.video.probe import file_fingerprint
 from noscope_core.video.readers import FrameFetcher, KeyframeIndex, iter_views, keyframe_cache
+from noscope_core.video.views import ViewSpec
 
 av = pytest.importorskip("av")
 
@@ -166,9 +168,10 @@ class RecordingModel:
 
 
 def test_a_keyframe_first_run_decodes_scan_and_opened_gops_as_the_view_asks(h264, demuxes):
+    from noscope_core.cascade.execute import Cascade
     from noscope_core.cascade.keyframe_plan import KeyframePlan
     from noscope_core.cascade.keyframe_run import run_plan
-    from noscope_core.cascade.routing import Cascade, CascadeConfig
+    from noscope_core.cascade.routing import CascadeConfig
     from tests.test_cascade import QUERY, FakeReference
 
     view = ViewSpec(32, skip_loop_filter=True)
@@ -184,10 +187,11 @@ def test_a_keyframe_first_run_decodes_scan_and_opened_gops_as_the_view_asks(h264
 
 @pytest.mark.parametrize("view", [ViewSpec(32, lowres=2), ViewSpec(32, skip_loop_filter=True)], ids=lambda v: v.name)
 def test_the_reference_sees_exact_full_size_frames_in_opened_gops_of_a_reduced_view(clip, h264, view):
+    from noscope_core.cascade.execute import Cascade
     from noscope_core.cascade.keyframe_plan import KeyframePlan
     from noscope_core.cascade.keyframe_run import run_plan
-    from noscope_core.cascade.routing import Cascade, CascadeConfig
-    from noscope_core.video.decode import read_frames
+    from noscope_core.cascade.routing import CascadeConfig
+    from noscope_core.video.frames import read_frames
     from tests.test_cascade import QUERY, FakeReference
 
     class ShapeReference(FakeReference):
@@ -215,7 +219,7 @@ def test_the_reference_sees_exact_full_size_frames_in_opened_gops_of_a_reduced_v
 def test_a_fetcher_closed_by_the_decoding_thread_still_serves_the_consumer(clip):
     # the reader closes its fetcher when its thread ends while the consumer still fetches for queued batches:
     # resuming the decoder of the closed container crashed the process
-    from noscope_core.video.decode import read_frames
+    from noscope_core.video.frames import read_frames
 
     fetcher = FrameFetcher(clip)
     first = fetcher.frames([3])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from noscope_core.cascade.costs import StageCosts
+from noscope_core.cascade.execute import Cascade
 from noscope_core.cascade.keyframe_plan import (
     KeyframePlan,
     gop_decisions,
@@ -18,13 +19,13 @@ from noscope_core.cascade.keyframe_plan import (
     simulate_plan,
 )
 from noscope_core.cascade.keyframe_run import run_plan, run_plan_frames
-from noscope_core.cascade.routing import Cascade, CascadeConfig, Route, simulate
+from noscope_core.cascade.routing import CascadeConfig, Route, simulate
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.search import search_cascades
 from noscope_core.spec.camera import Targets
-from noscope_core.video.decode import ViewSpec
 from noscope_core.video.decode_costs import DecodeCosts, measure_decode_costs
+from noscope_core.video.views import ViewSpec
 from tests.test_cascade import QUERY, FakeDD, FakeModel, FakeReference
 
 av = pytest.importorskip("av")

@@ -37,7 +37,8 @@ def skipping(art, skip: int, targets: Targets):
 
 @pytest.fixture(scope="module")
 def camera(tmp_path_factory):
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     root = tmp_path_factory.mktemp("promise")
@@ -122,7 +123,8 @@ def trained(camera):
 
 @pytest.fixture(scope="module")
 def new_video(camera):
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     return write_synthetic_video(camera[0] / "later.avi", 160, SyntheticScene(**{**SCENE, "seed": 5}))
 

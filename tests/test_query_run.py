@@ -14,7 +14,8 @@ from tests.counting_reference import SCENE, CountingReference
 
 @pytest.fixture()
 def fallback(tmp_path):
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
 
     video = write_synthetic_video(tmp_path / "cam.avi", 160, SyntheticScene(**SCENE))

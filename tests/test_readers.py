@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from noscope_core.common.errors import VideoError
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
 from noscope_core.spec.query import ROI
-from noscope_core.video.decode import DecodeStats, ViewSpec, preprocess
+from noscope_core.video.frames import DecodeStats
 from noscope_core.video.readers import (
     FrameFetcher,
     KeyframeIndex,
@@ -23,6 +24,8 @@ from noscope_core.video.readers import (
     shrink_decoded,
 )
 from noscope_core.video.readers import choose as choose_module
+from noscope_core.video.shrink import preprocess
+from noscope_core.video.views import ViewSpec
 from tests.sequential import read_sequentially
 
 av = pytest.importorskip("av")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from noscope_core.common.errors import QueryError
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
 from noscope_core.spec.decodings import parse_decodings
-from noscope_core.video.decode import ViewSpec
 from noscope_core.video.reading_costs import (
     ReadingCost,
     ReadingCosts,
@@ -16,6 +16,7 @@ from noscope_core.video.reading_costs import (
     measure_reading_costs,
     with_decoding,
 )
+from noscope_core.video.views import ViewSpec
 
 
 def test_decodings_are_checked_and_the_exact_one_always_competes():

@@ -65,7 +65,8 @@ def assert_clean_failure(proc: subprocess.CompletedProcess, home: Path, *fragmen
 
 
 def synthetic(path: Path, n_frames: int = N_FRAMES, **scene) -> Path:
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     return write_synthetic_video(path, n_frames, SyntheticScene(**{**SCENE, **scene}))
 
@@ -73,8 +74,8 @@ def synthetic(path: Path, n_frames: int = N_FRAMES, **scene) -> Path:
 def rebind_truth(video: Path, truth_of: Path) -> None:
     """Give a damaged copy of a synthetic video the ground truth of the original (the sidecar pins a fingerprint)."""
     from noscope_core.common.atomic import write_npz
-    from noscope_core.footage.synthetic import truth_path
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.reference.synthetic_truth import truth_path
+    from noscope_core.video.probe import file_fingerprint
 
     with np.load(truth_path(truth_of), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

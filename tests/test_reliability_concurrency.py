@@ -50,7 +50,8 @@ def leftovers(*roots: Path) -> list[Path]:
 
 
 def synthetic(path: Path, n_frames: int, seed: int = 0) -> Path:
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     return write_synthetic_video(path, n_frames, SyntheticScene(**SCENE, seed=seed))
 
@@ -279,7 +280,7 @@ def _child(argv: list[str]) -> int:
         from noscope_core.reference.detect import run_reference
         from noscope_core.reference.detection_cache import DetectionCache
         from noscope_core.reference.detectors.synthetic import SyntheticDetector
-        from noscope_core.video.decode import probe_video
+        from noscope_core.video.probe import probe_video
 
         det, delay = SyntheticDetector(args[0]), float(os.environ.get("RELIABILITY_SLOW_DETECT", 0))
         detect = det._detect
@@ -323,7 +324,7 @@ def _read_cache(video: Path, cache_root: Path, out: Path, timeout: float = 120) 
     """Re-read the cache until it holds every frame; record how many frames each read found and any wrong one."""
     from noscope_core.reference.detection_cache import DetectionCache
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     det = SyntheticDetector(video)
     fingerprint, truth = probe_video(video).fingerprint, det.truth.detections(range(300))

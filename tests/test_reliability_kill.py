@@ -99,7 +99,8 @@ def digest(folder: Path) -> dict[str, str]:
 
 
 def synthetic(path: Path, n_frames: int, **scene) -> Path:
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     return write_synthetic_video(path, n_frames, SyntheticScene(**{**SCENE, **scene}))
 
@@ -112,7 +113,7 @@ def video(tmp_path_factory) -> Path:
 def _cache(home: Path, video: Path):
     from noscope_core.reference.detection_cache import DetectionCache
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     return DetectionCache(
         home / "cache" / "detections", probe_video(video).fingerprint, SyntheticDetector(video).identity()

@@ -174,7 +174,8 @@ def test_detection_cache_ignores_a_pickled_or_truncated_chunk_and_detects_those_
 
 
 def test_frame_store_with_a_pickled_array_is_refused(tmp_path):
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
     from noscope_core.video.framestore import FrameStore, build_frame_store
 
     video = write_synthetic_video(tmp_path / "cam.avi", 30, SyntheticScene(width=64, height=48))
@@ -191,8 +192,8 @@ def test_frame_store_with_a_pickled_array_is_refused(tmp_path):
 
 
 def test_synthetic_truth_with_pickled_arrays_is_refused(tmp_path):
-    from noscope_core.footage.synthetic import truth_path
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.reference.synthetic_truth import truth_path
 
     video = tmp_path / "cam.avi"
     video.write_bytes(b"not needed: the truth is read first")
@@ -258,10 +259,10 @@ def test_registry_with_an_unsafe_camera_id_is_refused_with_the_id_named(tmp_path
 
 
 def test_footage_file_names_become_safe_metric_names():
-    from pipelines.assets.results import _metric_prefix
+    from pipelines.assets.results import metric_prefix
 
     for name in ("../../x.avi", "a b;rm -rf.mp4", "über/..\\evil.mkv"):
-        prefix = _metric_prefix(name)
+        prefix = metric_prefix(name)
         assert prefix.startswith("footage_") and "/" not in prefix and "\\" not in prefix
         assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in prefix), prefix
 
@@ -329,7 +330,7 @@ def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(s
     """tests/test_optimizer_properties.py checks claims against the simulator; this runs the actual Cascade."""
     from noscope_core.cascade.costs import StageCosts
     from noscope_core.cascade.evaluate import error_rates
-    from noscope_core.cascade.routing import Cascade
+    from noscope_core.cascade.execute import Cascade
     from noscope_core.optimizer.options import SearchOptions
     from noscope_core.optimizer.search import search_cascades
     from noscope_core.spec.query import Query
@@ -373,7 +374,8 @@ def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(s
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, tuple[Path, int]]:
     """A 30-frame clip and a truncated copy of a longer one: (path, frames the container claims)."""
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     folder = tmp_path_factory.mktemp("clips")
     whole = write_synthetic_video(folder / "whole.avi", 30, SyntheticScene(width=64, height=48))
@@ -395,9 +397,10 @@ def clips(tmp_path_factory) -> dict[str, tuple[Path, int]]:
     with_dd=st.booleans(),
 )
 def test_streaming_any_frame_range_of_a_file_never_crashes(clips, which, start, length, skip, batch_size, with_dd):
-    from noscope_core.cascade.routing import Cascade, CascadeConfig
+    from noscope_core.cascade.execute import Cascade
+    from noscope_core.cascade.routing import CascadeConfig
     from noscope_core.spec.query import Query
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
     path, claimed = clips[which]
     stop = None if length is None else start + length

@@ -223,3 +223,31 @@ def test_read_only_memory_mapped_frames_are_accepted(trained, data, tmp_path):
     for backend in ("torch", "auto"):
         model = SpecializedModel(TINY, trained.model.net, backend=backend)
         np.testing.assert_array_equal(model.predict_proba(mapped), model.predict_proba(xv))
+
+
+def test_training_options_noise_balance_and_soft_targets(data):
+    xt, yt, xv, yv = data
+    kw = dict(max_epochs=1, batch_size=32, seed=0)
+    plain = train_models([TINY], xt, yt, **kw)[0]
+    unbalanced = train_models([TINY], xt, yt, balance=False, **kw)[0]
+    assert plain.model.info["pos_weight"] != 1.0 and unbalanced.model.info["pos_weight"] == 1.0
+    noisy = train_models([TINY], xt, yt, noise_sigma=8.0, **kw)[0]
+    assert noisy.model.info["noise_sigma"] == 8.0
+    assert not np.allclose(noisy.model.predict_proba(xv), plain.model.predict_proba(xv))  # the noise was used
+    soft = train_models([TINY], xt, yt, train_targets=np.where(yt, 0.9, 0.1), **kw)[0]
+    assert soft.model.info["soft_targets"] and not np.allclose(
+        soft.model.predict_proba(xv), plain.model.predict_proba(xv)
+    )
+    with pytest.raises(ValueError, match="train_targets"):
+        train_models([TINY], xt, yt, train_targets=np.full(len(yt), 2.0), **kw)
+
+
+def test_jitter_noise_is_gaussian_on_top_of_light_and_stays_in_range():
+    from noscope_core.models.training import _jitter
+
+    torch.manual_seed(0)
+    x = torch.full((64, 8, 8, 3), 128.0)
+    light = _jitter(x)
+    assert torch.all(light.std(dim=(1, 2, 3)) < 1e-4)  # one gain and bias per frame, no noise
+    noisy = _jitter(x, noise_sigma=5.0)
+    assert 4.0 < float(noisy.std(dim=(1, 2, 3)).mean()) < 6.0 and noisy.min() >= 0 and noisy.max() <= 255

@@ -9,17 +9,15 @@ import numpy as np
 import pytest
 
 from noscope_core.common.errors import ArtifactError, DetectorError, VideoError
-from noscope_core.footage.synthetic import (
-    SyntheticScene,
-    load_truth,
-    synthetic_truth,
-    truth_path,
-    write_synthetic_video,
-)
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.truth import synthetic_truth
+from noscope_core.footage.synthetic.write import write_synthetic_video
 from noscope_core.reference.detectors.synthetic import SyntheticDetector
 from noscope_core.reference.labels import label_frames
+from noscope_core.reference.synthetic_truth import load_truth, truth_path
 from noscope_core.spec.query import ROI, Query
-from noscope_core.video.decode import iter_frames, probe_video, read_frames
+from noscope_core.video.frames import iter_frames, read_frames
+from noscope_core.video.probe import probe_video
 
 N = 120
 SCENE = SyntheticScene(width=160, height=120, seed=5, mean_gap_s=4.0, mean_stay_s=3.0)
@@ -76,7 +74,7 @@ def test_written_video_matches_the_scene_and_truth_sidecar(clip, frames):
     assert len(frames) == N
     truth = load_truth(clip)
     assert truth_path(clip).is_file() and truth.n_frames == N and truth.classes == ("car", "person")
-    assert truth.scene == SCENE and truth.video_fingerprint == info.fingerprint
+    assert SyntheticScene.from_dict(truth.scene_dict) == SCENE and truth.video_fingerprint == info.fingerprint
     assert truth.n_tracks > 0
     assert ((truth.boxes >= 0) & (truth.boxes <= 1)).all()
     assert ((truth.boxes[:, 0] + truth.boxes[:, 2]) <= 1 + 1e-6).all() and (truth.boxes[:, 2] > 0).all()
@@ -190,7 +188,7 @@ def test_drift_changes_nothing_before_its_frame_and_shifts_light_and_view_after(
     a = write_synthetic_video(tmp_path / "a.avi", 80, base)
     b = write_synthetic_video(tmp_path / "b.avi", 80, drift)
     ta, tb = load_truth(a), load_truth(b)
-    assert tb.scene == drift  # the drift round-trips through the sidecar
+    assert SyntheticScene.from_dict(tb.scene_dict) == drift  # the drift round-trips through the sidecar
     pa, pb = ta.presence("car"), tb.presence("car")
     assert np.array_equal(pa[:40], pb[:40])
     fa, fb = np.stack(read_frames(a, range(80))), np.stack(read_frames(b, range(80)))

@@ -14,7 +14,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     path = tmp_path_factory.mktemp("answer") / "cam.avi"
     return write_synthetic_video(path, 80, SyntheticScene(width=160, height=120, fps=10.0, seed=3))
@@ -77,8 +78,8 @@ def test_reel_of_nothing_is_refused_with_a_hint(video, tmp_path):
 
 
 def test_neighbouring_interval_labels_go_on_different_rows():
-    from noscope_core.present.timeline import _label_rows
+    from noscope_core.present.timeline import label_rows
 
-    rows = _label_rows([10.0, 10.5, 11.0, 50.0], duration_s=100.0)
+    rows = label_rows([10.0, 10.5, 11.0, 50.0], duration_s=100.0)
     assert len(set(rows[:3])) == 3  # three labels within 1 s of each other on a 100 s bar
     assert rows[3] == 0  # a label far from the others stays on the first row

@@ -9,20 +9,16 @@ import numpy as np
 import pytest
 
 from noscope_core.common.errors import VideoError
-from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+from noscope_core.footage.synthetic.scene import SyntheticScene
+from noscope_core.footage.synthetic.write import write_synthetic_video
 from noscope_core.spec.query import ROI
-from noscope_core.video import decode as video
-from noscope_core.video.decode import (
-    DecodeStats,
-    SeekProfile,
-    ViewSpec,
-    file_fingerprint,
-    iter_frames,
-    preprocess,
-    probe_video,
-    read_frames,
-    seek_profile,
-)
+from noscope_core.video import frames as frames_module
+from noscope_core.video.frames import DecodeStats, iter_frames, read_frames
+from noscope_core.video.prefetch import prefetch
+from noscope_core.video.probe import VideoInfo, file_fingerprint, probe_video
+from noscope_core.video.seeking import MIN_SEEK_GAP, SeekProfile, seek_profile
+from noscope_core.video.shrink import preprocess
+from noscope_core.video.views import ViewSpec
 from tests.sequential import read_sequentially
 
 N = 90
@@ -49,7 +45,7 @@ def test_probe_reports_geometry_rate_count_and_fingerprint(clip):
     assert info.size_bytes == clip.stat().st_size
     assert info.fingerprint == file_fingerprint(clip) and len(info.fingerprint) == 64
     assert info.fourcc
-    assert video.VideoInfo.from_dict(info.to_dict()) == info
+    assert VideoInfo.from_dict(info.to_dict()) == info
 
 
 def test_fingerprint_changes_with_content_but_not_with_path(tmp_path, clip):
@@ -159,10 +155,10 @@ def test_read_frames_matches_sequential_in_requested_order(clip, sequential):
 
 def test_read_frames_seeking_and_grabbing_agree(monkeypatch, clip, sequential):
     want = [2, 60, 5, 88, 30]
-    monkeypatch.setattr(video, "MIN_SEEK_GAP", 1)
-    monkeypatch.setattr(video, "seek_profile", lambda p: SeekProfile(True, seek_ms=0.0, grab_ms=1.0))
+    monkeypatch.setattr(frames_module, "MIN_SEEK_GAP", 1)
+    monkeypatch.setattr(frames_module, "seek_profile", lambda p: SeekProfile(True, seek_ms=0.0, grab_ms=1.0))
     seeking = read_frames(clip, want)
-    monkeypatch.setattr(video, "seek_profile", lambda p: SeekProfile(False, seek_ms=0.0, grab_ms=1.0))
+    monkeypatch.setattr(frames_module, "seek_profile", lambda p: SeekProfile(False, seek_ms=0.0, grab_ms=1.0))
     grabbing = read_frames(clip, want)
     for s, g, i in zip(seeking, grabbing, want, strict=True):
         assert np.array_equal(s, sequential[i]) and np.array_equal(g, sequential[i])
@@ -172,7 +168,7 @@ def test_seek_profile_finds_seeking_exact_on_the_synthetic_codec(clip):
     profile = seek_profile(clip)
     assert profile.accurate
     assert profile.seek_ms > 0 and profile.grab_ms > 0
-    assert profile.break_even_gap >= video.MIN_SEEK_GAP
+    assert profile.break_even_gap >= MIN_SEEK_GAP
 
 
 def test_read_frames_past_the_end_names_the_missing_frames(clip):
@@ -229,7 +225,7 @@ def test_view_spec_names_and_round_trip():
 
 
 def test_prefetch_yields_the_same_items_and_reraises_producer_errors():
-    assert list(video.prefetch(iter(range(50)), depth=3)) == list(range(50))
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
 
     def broken():
         yield 1
@@ -237,7 +233,7 @@ def test_prefetch_yields_the_same_items_and_reraises_producer_errors():
 
     got = []
     with pytest.raises(VideoError, match="boom"):
-        for item in video.prefetch(broken()):
+        for item in prefetch(broken()):
             got.append(item)
     assert got == [1]
 
@@ -254,12 +250,12 @@ def test_prefetch_stops_the_producer_when_the_consumer_leaves_early():
         finally:
             closed.append(True)
 
-    for item in video.prefetch(endless(), depth=1):
+    for item in prefetch(endless(), depth=1):
         if item == 3:
             break
     assert closed == [True]
 
 
 def test_prefetched_decoding_matches_plain_decoding(clip, sequential):
-    frames = [f for b in video.prefetch(iter_frames(clip, batch_size=7)) for f in b.frames]
+    frames = [f for b in prefetch(iter_frames(clip, batch_size=7)) for f in b.frames]
     assert len(frames) == N and all(np.array_equal(a, b) for a, b in zip(frames, sequential, strict=True))

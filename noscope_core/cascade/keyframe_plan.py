@@ -24,13 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from noscope_core.cascade.costs import StageCosts
-from noscope_core.cascade.routing import (
-    CascadeConfig,
-    Route,
-    assign_labels,
-    dd_routes,
-    model_routes,
-)
+from noscope_core.cascade.routing import CascadeConfig, Route, assign_labels, dd_routes, model_routes
 from noscope_core.common.errors import ArtifactError, QueryError
 from noscope_core.video.decode_costs import DecodeCosts
 

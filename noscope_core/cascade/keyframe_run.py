@@ -4,7 +4,7 @@ densely only on the opened ones.
 Over a video file (:func:`run_plan`) the keyframes are decoded alone (``iter_keyframes``: the decoder sees no
 other packet) and the opened GOPs are decoded densely from their keyframe by one seek each, on one PyAV
 container. Over stored small frames (:func:`run_plan_frames`, the query's decode-free run) the same decisions
-are made on the store's rows. Both return a :class:`~noscope_core.cascade.routing.CascadeRun` like the dense executor,
+are made on the store's rows. Both return a :class:`~noscope_core.cascade.execute.CascadeRun` like the dense executor,
 so certification, reports and ``apply`` take either unchanged: settled frames carry the route SKIPPED (a label
 they never saw), their keyframes MODEL_ABSENT / MODEL_PRESENT with the model's probability.
 
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from noscope_core.cascade.execute import Carry, Cascade, CascadeRun, StageTimer
 from noscope_core.cascade.keyframe_plan import KeyframePlan, gop_decisions, opened_ranges
-from noscope_core.cascade.routing import Cascade, CascadeRun, Route, _Carry, _Timer
+from noscope_core.cascade.routing import Route
 from noscope_core.common.errors import VideoError
 
 #: frames per range chunk handed to the cascade (bounds the full-resolution frames held for the reference)
@@ -45,11 +46,11 @@ def run_plan(
     """Run ``cascade`` over ``video`` (decode included) with ``plan``; None runs it densely (``run_video``)."""
     if plan is None:
         return cascade.run_video(video, start=start, stop=stop, batch_size=batch_size, reader=reader)
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
     from noscope_core.video.readers import choose_reader
 
     t_start = time.perf_counter()
-    timer = _Timer()
+    timer = StageTimer()
     info = probe_video(video)
     chosen = choose_reader(info.path, reader)
     why = None
@@ -94,7 +95,7 @@ def run_plan_frames(
     """``plan`` over already-decoded small frames (a frame-store slice): the keyframes are the rows whose source
     frame number is in ``keyframes``; a gap in ``frame_indices`` starts a new range (a GOP across it is opened)."""
     t_start = time.perf_counter()
-    timer = _Timer()
+    timer = StageTimer()
     idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
     n = len(idx)
     kp = np.flatnonzero(np.isin(idx, np.asarray(keyframes, dtype=np.int64)))
@@ -104,7 +105,7 @@ def run_plan_frames(
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     skip = cascade.config.skip
     for a, b in opened_ranges(opened):
-        carry = _Carry()
+        carry = Carry()
         pos = np.arange(a, b, skip, dtype=np.int64)
         for c in range(0, len(pos), batch_size):
             sel_pos = pos[c : c + batch_size]
@@ -132,7 +133,7 @@ def _has_b_frames(path: str | Path) -> bool:
         container.close()
 
 
-def _score(cascade: Cascade, small: np.ndarray | None, timer: _Timer) -> np.ndarray:
+def _score(cascade: Cascade, small: np.ndarray | None, timer: StageTimer) -> np.ndarray:
     if small is None or not len(small):
         return np.zeros(0)
     assert cascade.model is not None  # a keyframe plan is only chosen for a cascade with a model
@@ -166,7 +167,7 @@ def _assemble(
     opened: np.ndarray,
     settled: np.ndarray,
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-    timer: _Timer,
+    timer: StageTimer,
     total_s: float,
     e2e: bool,
     source_fps: float | None,
@@ -194,7 +195,7 @@ def _assemble(
     return replace(run, plan="keyframe-first", plan_counts=counts)
 
 
-def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, timer: _Timer) -> np.ndarray:
+def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, timer: StageTimer) -> np.ndarray:
     """The model's probability on each keyframe in ``keys`` (NaN where one failed to decode)."""
     p_key = np.full(len(keys), np.nan)
     for rows, small in scan_keyframes(path, index, keys, cascade.view, threads, timer):
@@ -203,7 +204,7 @@ def _scan(cascade: Cascade, path: Path, index, keys: np.ndarray, threads: str, t
 
 
 def scan_keyframes(
-    path: Path, index, keys: np.ndarray, view, threads: str = "default", timer: _Timer | None = None
+    path: Path, index, keys: np.ndarray, view, threads: str = "default", timer: StageTimer | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(positions in keys, small frames)`` batches of the keyframes in ``keys`` shrunk into ``view``.
 
@@ -216,7 +217,7 @@ def scan_keyframes(
 
     from noscope_core.video.readers.pyav_reader import Shrinker, configure, open_video
 
-    timer = timer if timer is not None else _Timer()
+    timer = timer if timer is not None else StageTimer()
     shrink = Shrinker(view)
     first = int(np.searchsorted(index.keyframes, keys[0]))
     sel = slice(first, first + len(keys))
@@ -290,9 +291,9 @@ def _decide_chunk(
     buf_pos: list,
     buf_small: list,
     held: list,
-    carry: _Carry,
+    carry: Carry,
     start: int,
-    timer: _Timer,
+    timer: StageTimer,
     fetcher=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cascade on one chunk of an opened range's evaluated frames (positions in ``buf_pos``); empties the buffers.
@@ -316,7 +317,7 @@ def _decide_chunk(
 
 
 def _run_on_video(
-    cascade, plan, info, chosen, index, keys, start: int, end: int, batch_size: int, t_start: float, timer: _Timer
+    cascade, plan, info, chosen, index, keys, start: int, end: int, batch_size: int, t_start: float, timer: StageTimer
 ):
     from noscope_core.video.readers.pyav_reader import _END, Shrinker, _prepend, configure, decoded_frames, open_video
 
@@ -366,7 +367,7 @@ def _run_on_video(
                 with timer("decode"):
                     seek(k)
             assert frames_iter is not None  # seek() opened it
-            carry = _Carry()
+            carry = Carry()
             buf_pos: list[int] = []
             buf_small: list[np.ndarray] = []
             held: list = []

@@ -2,7 +2,9 @@
 
 The cascade (``cascade.json`` with its models and difference detectors) streams over the new video, decode
 included; the answer is then certified on that video's own frames, which is what keeps the promise when the
-footage drifted from what the cascade was trained on.
+footage drifted from what the cascade was trained on. Which cascade runs depends on the file's length: the
+artifact's priced frontier is priced again for it (:meth:`CascadeArtifact.for_footage`), so a short file may be
+answered by the reference alone and a long one by a cheaper cascade than the camera's declared footage chose.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from noscope_core.cascade.execute import Cascade
 from noscope_core.cascade.keyframe_run import run_plan
-from noscope_core.cascade.routing import Cascade
 from noscope_core.common.errors import QueryError
 from noscope_core.flows.test_segment import QueryResult, decode_fps, reference_cost_ms
 from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run
+from noscope_core.optimizer.candidate import Candidate
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact, load_cascade
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.split import Segment
-from noscope_core.video.decode import iter_frames, probe_video
+from noscope_core.video.frames import iter_frames
+from noscope_core.video.probe import probe_video
 
 #: frames decoded (nothing else) to time the reference's end-to-end rate; the rest of the video is not decoded twice
 DECODE_TIMING_FRAMES = 300
@@ -56,12 +60,35 @@ class TrainedCascade:
             raise QueryError(f"the cascade needs the specialized models folder {models}, which does not exist")
         if config.dd_name and not dds.is_dir():
             raise QueryError(f"the cascade needs the difference detectors folder {dds}, which does not exist")
-        return cls(art, path, models if config.model_name else None, dds if config.dd_name else None)
+        # kept whenever they exist: another candidate of the frontier may answer a file of another length
+        return cls(art, path, models if models.is_dir() else None, dds if dds.is_dir() else None)
 
-    def cascade_for(self, detector) -> Cascade:
-        """The cascade with ``detector`` as its reference. A synthetic reference reads each video's own ground
-        truth, so its identity changes with the video: the same kind of reference is accepted there."""
+    def has_pieces(self, cand: Candidate) -> bool:
+        """Whether ``cand``'s specialized model and difference detector are in this cascade's folders (and were
+        there when it was optimized): only such candidates may answer instead of the planned one."""
+        art, config = self.artifact, cand.config
+
+        def present(folder: Path | None, fname: str, hashes: dict[str, str]) -> bool:
+            return folder is not None and (folder / fname).is_file() and (not hashes or fname in hashes)
+
+        if config.model_name and not present(self.models_dir, f"{config.model_name}.pt", art.model_files):
+            return False
+        return not config.dd_name or present(self.dd_dir, f"{config.dd_name}.npz", art.dd_files)
+
+    def for_footage(self, footage_frames: int | None, certify: CertifyOptions) -> CascadeArtifact:
+        """The artifact to answer ``footage_frames`` frames with: re-planned for that length when the answer is
+        certified (the candidate with the lowest expected certified cost among those whose pieces are here);
+        the planned choice when it is not, or when the length is unknown (None or 0: a file that does not say)."""
         art = self.artifact
+        if not certify.enabled or art.targets.confidence is None or not footage_frames or footage_frames < 1:
+            return art
+        return art.for_footage(int(footage_frames), available=self.has_pieces)
+
+    def cascade_for(self, detector, artifact: CascadeArtifact | None = None) -> Cascade:
+        """The cascade of ``artifact`` (default: this one's) with ``detector`` as its reference. A synthetic
+        reference reads each video's own ground truth, so its identity changes with the video: the same kind of
+        reference is accepted there."""
+        art = self.artifact if artifact is None else artifact
         if detector.identity() != art.reference_identity and detector.name == art.reference_name == "synthetic":
             art = replace(art, reference_identity=detector.identity())
         return load_cascade(art, detector, self.models_dir, self.dd_dir)
@@ -84,14 +111,17 @@ def apply_to_video(
     """Stream ``video`` through the cascade (decode included), certify the answer on its own frames at the
     artifact's targets, and report it like ``noscope query`` (its "test segment" is the whole video).
 
+    The cascade is the one with the lowest expected certified cost for this file's frame count
+    (:meth:`TrainedCascade.for_footage`); the result's artifact records the choice (``footage_choice``).
+
     Speed: ``cascade_fps`` excludes decode as NoScope measured it; the reference's end-to-end rate adds the
     decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. An answer that was the reference on every
     frame is its own timing (1x by construction). Every frame certification sends to the reference is charged at
     the reference's rate (decode included for the end-to-end figure)."""
     certify = CertifyOptions() if certify is None else certify
-    art = trained.artifact
-    cascade = trained.cascade_for(detector)
     info = probe_video(video)
+    art = trained.for_footage(info.frame_count, certify)
+    cascade = trained.cascade_for(detector, art)
     # the keyframe-first plan when the optimizer chose one (dense, saying why, where it cannot run)
     run = run_plan(cascade, art.keyframe_plan, video)
     n = len(run.frame_index)

@@ -23,7 +23,7 @@ from noscope_core.optimizer import cascade_artifact
 from noscope_core.reference.label_artifact import ALL_SEGMENTS, FIT_SEGMENTS
 from noscope_core.spec.camera import CameraSpec
 from noscope_core.spec.query import Query
-from noscope_core.video.decode import probe_video
+from noscope_core.video.probe import probe_video
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
     if spec.training.decodings:  # one model family per decoding; runs without any keep their folders
         run_key += f"|decodings={','.join(spec.training.decodings)}"
     work = root / "runs" / hashlib.sha256(run_key.encode()).hexdigest()[:FINGERPRINT_CHARS]
-    prepared = stages.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
+    # without certification the optimizer plans by the block-bound rule; with it, for the expected certified cost
+    certify = opts.certify_options()
+    prepared = stages.prepare_cascade(spec, store, labels, work, reuse=True, log=log, certify=certify.enabled)
     art = prepared.artifact
     log(f"      chosen: {art.describe()}")
     log("[5/5] running the cascade on the test segment ...")
@@ -148,7 +150,7 @@ def run_query_command(opts: QueryOptions, log: Callable[[str], None] = print) ->
         labels.segments.test,
         spec.video,
         truth=truth,
-        certify=opts.certify_options(),
+        certify=certify,
         cache=cache,
     )
     if result.certificate is not None or spec.targets.confidence is not None:

@@ -25,10 +25,9 @@ from noscope_core.reference.detection_cache import DetectionCache
 from noscope_core.reference.detectors import ReferenceDetector, make_detector
 from noscope_core.reference.label_artifact import FIT_SEGMENTS, LabelSet, check_labels, degenerate_reason
 from noscope_core.spec.camera import CameraSpec
-from noscope_core.video.decode import ViewSpec
 from noscope_core.video.decode_costs import measure_decode_costs
 from noscope_core.video.framestore import FrameStore, build_frame_store
-from noscope_core.video.views import decoding_views, model_view, store_views
+from noscope_core.video.views import ViewSpec, decoding_views, model_view, store_views
 
 
 def _quiet(_msg: str) -> None:

@@ -12,8 +12,8 @@ import numpy as np
 
 from noscope_core.cascade.evaluate import error_rates
 from noscope_core.cascade.evaluate import intervals as intervals_of
+from noscope_core.cascade.execute import Cascade, CascadeRun
 from noscope_core.cascade.keyframe_run import run_plan, run_plan_frames
-from noscope_core.cascade.routing import Cascade, CascadeRun
 from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError, VideoError
 from noscope_core.guarantees.certificate import Certificate
@@ -22,7 +22,7 @@ from noscope_core.optimizer.cascade_artifact import CascadeArtifact
 from noscope_core.reference.detect import measure_cost_ms
 from noscope_core.spec.query import Query
 from noscope_core.spec.split import Segment
-from noscope_core.video.decode import DecodeStats, iter_frames, read_frames
+from noscope_core.video.frames import DecodeStats, iter_frames, read_frames
 
 #: test frames on which the reference is timed beside the cascade
 REFERENCE_TIMING_FRAMES = 16
@@ -136,6 +136,8 @@ class QueryResult:
         }
         if self.labels_agree_e2e is not None:
             data["labels_agree_e2e"] = self.labels_agree_e2e
+        if art.footage_choice is not None:  # re-planned for this answer's length (noscope apply): what ran, why
+            data["footage_choice"] = art.footage_choice.to_dict()
         if art.decoding is not None:  # several decodings were offered: which one answered, and why
             data["decoding"] = {**art.decoding.to_dict(), "describe": art.decoding.describe(art.targets)}
         return data

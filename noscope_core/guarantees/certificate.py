@@ -38,7 +38,8 @@ from typing import Protocol
 import numpy as np
 from scipy.special import gammaln
 
-from noscope_core.cascade.routing import CascadeConfig, CascadeRun, Route
+from noscope_core.cascade.execute import CascadeRun
+from noscope_core.cascade.routing import CascadeConfig, Route
 from noscope_core.guarantees.bounds import check_confidence
 from noscope_core.spec.query import parse_target
 

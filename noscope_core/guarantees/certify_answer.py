@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from noscope_core.cascade.routing import CascadeConfig, CascadeRun
+from noscope_core.cascade.execute import CascadeRun
+from noscope_core.cascade.routing import CascadeConfig
 from noscope_core.common.errors import QueryError
 from noscope_core.guarantees.certificate import Certificate, Decisions, certify
 from noscope_core.reference.detect import run_reference

@@ -13,8 +13,7 @@ from noscope_core.common.errors import ArtifactError
 from noscope_core.models.difference import DifferenceDetector, default_difference_specs
 from noscope_core.reference.label_artifact import LabelSet
 from noscope_core.spec.query import Query
-from noscope_core.video.decode import ViewSpec
-from noscope_core.video.views import model_view
+from noscope_core.video.views import ViewSpec, model_view
 
 
 def fit_difference(

@@ -18,8 +18,7 @@ from noscope_core.reference.label_artifact import LabelSet, check_labels
 from noscope_core.spec.camera import DEFAULT_MAX_EPOCHS, DEFAULT_SEED
 from noscope_core.spec.query import Query
 from noscope_core.spec.split import Segment
-from noscope_core.video.decode import ViewSpec
-from noscope_core.video.views import model_view
+from noscope_core.video.views import ViewSpec, model_view
 
 #: the last fifth of each train range validates (early stopping), in time order
 VAL_FRACTION = 0.2

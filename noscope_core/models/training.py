@@ -54,11 +54,14 @@ class TrainResult:
 class SpecializedLitModule(pl.LightningModule):
     """Lightning wrapper: class-weighted BCE on logits, Adam, per-epoch history kept on the module."""
 
-    def __init__(self, net: SpecializedNet, pos_weight: float, lr: float, augment: bool) -> None:
+    def __init__(
+        self, net: SpecializedNet, pos_weight: float, lr: float, augment: bool, noise_sigma: float = 0.0
+    ) -> None:
         super().__init__()
         self.net = net
         self.lr = lr
         self.augment = augment
+        self.noise_sigma = noise_sigma
         self.pos_weight: torch.Tensor
         self.register_buffer("pos_weight", torch.tensor([pos_weight], dtype=torch.float32))
         self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
@@ -74,7 +77,7 @@ class SpecializedLitModule(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.augment:
-            x = _jitter(x)
+            x = _jitter(x, self.noise_sigma)
         loss = self._loss(self.net(x), y)
         self._train_sum += float(loss.detach()) * len(y)
         self._train_n += len(y)
@@ -142,11 +145,17 @@ def train_models(
     progress: bool = False,
     augment: bool = True,
     query_key: str | None = None,
+    noise_sigma: float = 0.0,
+    balance: bool = True,
+    train_targets: np.ndarray | None = None,
 ) -> list[TrainResult]:
     """Train every spec on uint8 (N, S, S, 3) ``train_frames`` with bool ``train_labels``; one result per spec.
 
     With ``val_frames``/``val_labels``: early stopping on ``val_loss`` (patience 3) and the best epoch's weights.
     ``num_threads`` sets torch's intra-op threads for the duration (default: as the caller left them).
+    ``noise_sigma``: Gaussian pixel noise (0-255 levels) added to the jitter when ``augment``. ``balance``: weigh
+    positives by negatives/positives (False: unweighted). ``train_targets``: soft targets in [0, 1] (e.g. the
+    reference's scores) the loss fits instead of ``train_labels`` (which still set the class weight).
     Raises :class:`DegenerateLabelsError` when the train labels are all positive or all negative.
     """
     specs = list(specs)
@@ -171,10 +180,16 @@ def train_models(
         has_val = False
 
     pos = float(y_train.sum())
-    pos_weight = (len(y_train) - pos) / pos
+    pos_weight = (len(y_train) - pos) / pos if balance else 1.0
     mean_rgb, std_rgb = _channel_stats(x_train)
     tx = torch.from_numpy(x_train)
-    ty = torch.from_numpy(y_train.astype(np.float32))
+    if train_targets is not None:
+        soft = np.asarray(train_targets, dtype=np.float32)
+        if soft.shape != y_train.shape or not (np.all(soft >= 0) and np.all(soft <= 1)):
+            raise ValueError(f"train_targets must be {len(y_train)} values in [0, 1]")
+        ty = torch.from_numpy(soft)
+    else:
+        ty = torch.from_numpy(y_train.astype(np.float32))
     val_loader = None
     if has_val:
         val_ds = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(y_val.astype(np.float32)))  # type: ignore[union-attr]
@@ -187,7 +202,7 @@ def train_models(
             net = SpecializedNet(spec)
             net.set_normalisation(mean_rgb, std_rgb)
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
-            module = SpecializedLitModule(net, pos_weight=pos_weight, lr=lr, augment=augment)
+            module = SpecializedLitModule(net, pos_weight=pos_weight, lr=lr, augment=augment, noise_sigma=noise_sigma)
             loader = DataLoader(
                 TensorDataset(tx, ty),
                 batch_size=batch_size,
@@ -232,6 +247,8 @@ def train_models(
                 "pos_weight": pos_weight,
                 "train_frames": len(y_train),
                 "seed": seed,
+                "noise_sigma": noise_sigma,
+                "soft_targets": train_targets is not None,
             }
             model = SpecializedModel(spec, net, query_key=query_key, info=info)
             results.append(TrainResult(model, train_seconds, epochs, history, val_acc, val_loss))
@@ -254,13 +271,17 @@ def _channel_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sample.mean(axis=0), sample.std(axis=0)
 
 
-def _jitter(x: torch.Tensor) -> torch.Tensor:
-    """Per-frame brightness (±20 levels) and contrast (×0.9–1.1) jitter on 0–255 values."""
+def _jitter(x: torch.Tensor, noise_sigma: float = 0.0) -> torch.Tensor:
+    """Per-frame brightness (±20 levels) and contrast (×0.9–1.1) jitter on 0–255 values, plus Gaussian pixel noise
+    of ``noise_sigma`` levels when positive."""
     x = x.float()
     n = x.shape[0]
     gain = torch.empty(n, 1, 1, 1, device=x.device).uniform_(0.9, 1.1)
     bias = torch.empty(n, 1, 1, 1, device=x.device).uniform_(-20.0, 20.0)
-    return (x * gain + bias).clamp_(0.0, 255.0)
+    x = x * gain + bias
+    if noise_sigma > 0:
+        x = x + noise_sigma * torch.randn_like(x)
+    return x.clamp_(0.0, 255.0)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@
 
 Both are fitted on the threshold segment's reference labels and run on the test segment by streaming the video
 (one decoding pass), timing decode, gate and reference separately, so their frames/s with and without decode
-compare directly with :meth:`noscope_core.cascade.routing.Cascade.run_video`.
+compare directly with :meth:`noscope_core.cascade.execute.Cascade.run_video`.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class FrameSkipBaseline:
         batch_size: int = 32,
     ) -> BaselineRun:
         """Stream ``[start, stop)`` of ``video``, decoding only every ``skip_``-th frame fully."""
-        from noscope_core.video.decode import iter_frames
+        from noscope_core.video.frames import iter_frames
 
         skip = self._fitted()
         t_start = time.perf_counter()
@@ -189,7 +189,7 @@ class FrameSkipBaseline:
 def _timed(batches, seconds: dict[str, float]) -> Iterator[Iterator]:
     """Decoded batches through the engine's prefetching decoder, the same reader as the cascade's streaming
     runs, adding the time waited for each one to ``seconds["decode"]``; the decoder thread stops on exit."""
-    from noscope_core.video.decode import prefetch
+    from noscope_core.video.prefetch import prefetch
 
     ahead = prefetch(batches)
 
@@ -247,7 +247,7 @@ class MotionGateBaseline:
         history: int = 500,
         var_threshold: float = 16.0,
     ) -> None:
-        self.view = view  # noscope_core.video.decode.ViewSpec the subtractor sees (e.g. the query's ROI at 50x50)
+        self.view = view  # noscope_core.video.views.ViewSpec the subtractor sees (e.g. the query's ROI at 50x50)
         self.max_fnr = max_fnr
         self.max_fpr = max_fpr
         self.history = history
@@ -306,7 +306,8 @@ class MotionGateBaseline:
         batch_size: int = 32,
     ) -> BaselineRun:
         """Stream ``[start, stop)`` of ``video``: decode, shrink, gate, and ask the reference for the rest."""
-        from noscope_core.video.decode import iter_frames, preprocess
+        from noscope_core.video.frames import iter_frames
+        from noscope_core.video.shrink import preprocess
 
         thr = self._fitted()
         sub = self._subtractor()

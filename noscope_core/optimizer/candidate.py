@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from noscope_core.cascade.keyframe_plan import KeyframePlan
 from noscope_core.cascade.routing import CascadeConfig
@@ -10,6 +11,15 @@ from noscope_core.optimizer.certified_cost import AnswerShape
 
 #: how a search accepts and ranks candidates (OptimizationResult.rule)
 PLAN_RULES = ("certified", "bound", "point")
+
+
+T = TypeVar("T")
+
+
+def priced_figure(value: T | None) -> T:
+    """A certified-planning figure of a candidate the certified rule priced (never None where it compares them)."""
+    assert value is not None, "the certified rule compared a candidate it never priced"
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,9 @@ class Candidate:
     expected_certify_frames: float | None = None
     expected_certified_cost_ms: float | None = None
     expected_speedup_certified: float | None = None
+    #: per answered frame, decoding the frames the certificate sends to the reference (None: decode not priced);
+    #: a keyframe-first plan that reads few frames still pays to decode every frame its certificate labels
+    expected_certify_decode_ms: float | None = None
 
     @property
     def error(self) -> float:
@@ -52,10 +65,11 @@ class Candidate:
 
     @property
     def certified_total_ms(self) -> float | None:
-        """Per answered frame, certification and reading (when priced) included; None: not planned for it."""
+        """Per answered frame, certification and reading (when priced, the certificate's frames too) included;
+        None: not planned for it."""
         if self.expected_certified_cost_ms is None:
             return None
-        return self.expected_certified_cost_ms + (self.decode_ms or 0.0)
+        return self.expected_certified_cost_ms + (self.decode_ms or 0.0) + (self.expected_certify_decode_ms or 0.0)
 
     def describe(self) -> str:
         text = self.config.describe()
@@ -81,6 +95,7 @@ class Candidate:
             "expected_certify_frames": self.expected_certify_frames,
             "expected_certified_cost_ms": self.expected_certified_cost_ms,
             "expected_speedup_certified": self.expected_speedup_certified,
+            "expected_certify_decode_ms": self.expected_certify_decode_ms,
         }
 
     @classmethod
@@ -106,6 +121,7 @@ class Candidate:
             opt("expected_certify_frames"),
             opt("expected_certified_cost_ms"),
             opt("expected_speedup_certified"),
+            opt("expected_certify_decode_ms"),
         )
 
 

@@ -4,15 +4,16 @@ rebuild and audit it (``cascade.json``), the reference-only cascade of last reso
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from noscope_core.cascade.costs import StageCosts, measure_stage_costs
+from noscope_core.cascade.execute import Cascade
 from noscope_core.cascade.keyframe_plan import KeyframePlan, keyframe_positions
-from noscope_core.cascade.routing import Cascade, CascadeConfig
+from noscope_core.cascade.routing import CascadeConfig
 from noscope_core.common.artifacts import file_hashes, read_index, sha256_file
 from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError
@@ -20,14 +21,14 @@ from noscope_core.models.difference import DifferenceDetector
 from noscope_core.models.specialized import SpecializedModel
 from noscope_core.optimizer.candidate import Candidate, OptimizationResult
 from noscope_core.optimizer.decoding_choice import DecodingChoice
+from noscope_core.optimizer.footage_choice import FootageChoice, choose_for_footage
 from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.search import search_cascades
 from noscope_core.reference.label_artifact import LabelSet
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.query import Query
-from noscope_core.video.decode import ViewSpec
 from noscope_core.video.decode_costs import DecodeCosts
-from noscope_core.video.views import model_view
+from noscope_core.video.views import ViewSpec, model_view
 
 #: frames/s assumed when the video does not say (skips are chosen in seconds of video)
 FALLBACK_FPS = 30.0
@@ -85,6 +86,8 @@ class CascadeArtifact:
     rule: str = "point"
     footage_frames: int | None = None
     estimator: str | None = None  # the certified planner's error-rate estimator
+    #: when re-planned for one answer's own footage (``for_footage``): which candidate runs there and why
+    footage_choice: FootageChoice | None = None
 
     def describe(self) -> str:
         """The chosen cascade in words, and the decoding it reads with when several were offered."""
@@ -92,6 +95,39 @@ class CascadeArtifact:
         if self.decoding is not None:
             text += f"; {self.decoding.describe(self.targets)}"
         return text
+
+    def for_footage(
+        self, footage_frames: int, available: Callable[[Candidate], bool] = lambda c: True
+    ) -> CascadeArtifact:
+        """The artifact re-planned for a certified answer of ``footage_frames`` frames (a file's length): its
+        priced frontier re-priced for that length and the candidate with the lowest expected certified cost made
+        ``best`` (the reference alone when none pays, with the length from which one would), among those whose
+        pieces are ``available``. ``footage_choice`` records it. Unchanged (no ``footage_choice``) when the
+        artifact was not planned for certification or its targets carry no confidence: nothing to price."""
+        choice = choose_for_footage(
+            (*self.frontier, self.best, *(c for c in (self.dense_best, self.keyframe_best) if c is not None)),
+            self.best,
+            footage_frames=footage_frames,
+            reference_ms=self.costs.reference_ms,
+            targets=self.targets,
+            fps=self.fps,
+            certify_frame_decode_ms=None if self.decode_costs is None else self.decode_costs.frame_ms,
+            planned_frames=self.footage_frames,
+            available=available,
+        )
+        if choice is None:
+            return self
+        best = choice.chosen
+        fell_back = best.config.is_reference_only
+        return replace(
+            self,
+            best=best,
+            fell_back=fell_back,
+            reason=choice.reason if fell_back else None,
+            dense_best=self.dense_best if not choice.changed else None,
+            footage_frames=choice.footage_frames,
+            footage_choice=choice,
+        )
 
     @property
     def keyframe_plan(self) -> KeyframePlan | None:
@@ -173,6 +209,7 @@ class CascadeArtifact:
             "estimator": self.estimator,
             # only when several decodings were offered: artifacts of one view keep their shape
             **({"decoding": self.decoding.to_dict()} if self.decoding is not None else {}),
+            **({"footage_choice": self.footage_choice.to_dict()} if self.footage_choice is not None else {}),
         }
 
     @classmethod
@@ -204,6 +241,7 @@ class CascadeArtifact:
             rule=str(d.get("rule") or ("bound" if targets.get("confidence") is not None else "point")),
             footage_frames=None if d.get("footage_frames") is None else int(d["footage_frames"]),
             estimator=d.get("estimator"),
+            footage_choice=FootageChoice.from_dict(d["footage_choice"]) if d.get("footage_choice") else None,
         )
 
     def save(self, path: str | Path) -> None:

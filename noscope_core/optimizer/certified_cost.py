@@ -216,15 +216,22 @@ def pays_from_frames(
     max_fpr: float,
     confidence: float,
     start_frames: int,
+    read_ms: float = 0.0,
+    certify_frame_read_ms: float = 0.0,
+    reference_read_ms: float = 0.0,
 ) -> int | None:
     """About the shortest answer (≥ ``start_frames``) on which this cascade's expected certified cost beats the
-    reference's; None when none up to MAX_PAYING_FRAMES does (its own cost or its tightening is too high)."""
-    if cost_ms >= reference_ms:
+    reference's; None when none up to MAX_PAYING_FRAMES does (its own cost or its tightening is too high).
+
+    Reading the video, when priced: ``read_ms`` the cascade's own per frame, ``certify_frame_read_ms`` each frame
+    its certificate labels, ``reference_read_ms`` the reference's per frame (every frame decoded)."""
+    if cost_ms + read_ms >= reference_ms + reference_read_ms:
         return None
 
     def pays(frames: int) -> bool:
         est = certified_estimate(shape, cost_ms, reference_ms, frames, max_fnr, max_fpr, confidence)
-        return est.cost_ms < reference_ms
+        read = read_ms + est.certify_frames * certify_frame_read_ms / frames
+        return est.cost_ms + read < reference_ms + reference_read_ms
 
     lo, hi = max(1, int(start_frames)), max(2, int(start_frames))
     while not pays(hi):

@@ -2,8 +2,8 @@
 
 When a camera offers cheaper decodings (``TrainingOptions.decodings``), every candidate view gets its own models
 and its own optimized cascade; each is priced at its reading cost on the camera's file plus its cascade's stage
-cost, and :func:`noscope_core.video.reading_costs.choose_view` keeps the cheapest that meets the targets (the bounds,
-with a confidence). :class:`DecodingChoice` is that decision as the saved artifact carries it.
+cost (with certification, its expected certified cost), and :func:`noscope_core.video.reading_costs.choose_view`
+keeps the cheapest that meets the targets (did not fall back). :class:`DecodingChoice` is that decision as the saved artifact carries it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ class DecodingOption:
     view: str
     decoding: str  # the name in reading_costs.DECODINGS ("" = exact)
     reading_ms: float  # per frame covered, read densely at the cascade's skip (ReadingCosts.ms)
-    cascade_ms: float  # the optimizer's stage cost per frame
-    meets_targets: bool  # the point rates, or with a confidence the bounds, within the targets (not fallen back)
+    #: per frame: the optimizer's stage cost; for a cascade planned for certification its expected certified
+    #: cost (stages plus the certificate's reference frames and their decoding, for the planned footage)
+    cascade_ms: float
+    #: its optimizer did not fall back: the point rates or the bound estimates within the targets, or (certified)
+    #: an expected certified cost below the reference's
+    meets_targets: bool
     skip: int
     cascade: str  # the chosen cascade of this view, in words
     fnr: float
@@ -35,6 +39,7 @@ class DecodingOption:
     fpr_bound: float | None = None
     reason: str | None = None  # why this view's optimizer fell back, when it did
     plan: str = "dense"  # or "keyframe-first": how the view's cascade reads the video
+    certified: bool = False  # cascade_ms is the expected certified cost (the certified planner's rule)
 
     @property
     def total_ms(self) -> float:
@@ -73,7 +78,8 @@ class DecodingChoice:
         if targets is not None:
             rule = f" {100 * targets.max_fnr:g} %/{100 * targets.max_fpr:g} %"
             if targets.confidence is not None:
-                rule += f" (bounds at {targets.confidence:g})"
+                how = "certified" if any(o.certified for o in self.options) else "estimates"
+                rule += f" ({how} at {targets.confidence:g})"
         others = [o for o in self.options if o.view != chosen.view]
         parts = ", ".join(
             f"{o.reading_ms:.3g} {o.decoding or 'exact'}" + ("" if o.meets_targets else " (misses the targets)")
@@ -122,14 +128,22 @@ def price_option(decoding: str, art: CascadeArtifact, costs: ReadingCosts) -> De
     Every view is priced by the same instrument: reading at its cascade's skip (``ReadingCosts.ms``). A
     keyframe-first plan is priced there too, as a dense read at its skip: at most what it reads (it won in its
     view by reading less), so the comparison never favours a view for the plan's estimate being measured
-    another way (the optimizer's ``decode_ms`` comes from a short dense pass that leaves no GOP tail undecoded)."""
+    another way (the optimizer's ``decode_ms`` comes from a short dense pass that leaves no GOP tail undecoded).
+
+    When the answers are certified (the artifact's rule "certified"), views compete by their cascades' expected
+    certified cost: a cheap view whose cascade errs more pays for it in certificate frames."""
     best = art.best
     skip = int(best.config.skip)
+    certified = art.rule == "certified" and best.expected_certified_cost_ms is not None
+    cascade_ms = best.cost_ms
+    if certified:
+        assert best.expected_certified_cost_ms is not None  # `certified` says it is set
+        cascade_ms = best.expected_certified_cost_ms + (best.expected_certify_decode_ms or 0.0)
     return DecodingOption(
         view=art.view.name,
         decoding=decoding,
-        reading_ms=ViewOption.priced(art.view.name, skip, best.cost_ms, True, costs).reading_ms,
-        cascade_ms=float(best.cost_ms),
+        reading_ms=ViewOption.priced(art.view.name, skip, cascade_ms, True, costs).reading_ms,
+        cascade_ms=float(cascade_ms),
         meets_targets=not art.fell_back,
         skip=skip,
         cascade=best.describe(),
@@ -139,6 +153,7 @@ def price_option(decoding: str, art: CascadeArtifact, costs: ReadingCosts) -> De
         fpr_bound=best.fpr_bound,
         reason=art.reason if art.fell_back else None,
         plan="dense" if best.keyframe_plan is None else "keyframe-first",
+        certified=certified,
     )
 
 

@@ -20,7 +20,8 @@ from noscope_core.cascade.routing import CascadeConfig, dd_routes, evaluated_pos
 from noscope_core.common.errors import ArtifactError
 from noscope_core.guarantees.bounds import check_confidence, evidence_unit_frames, max_errors_proven, rate_bound
 from noscope_core.optimizer.candidate import Candidate
-from noscope_core.optimizer.certified_cost import AnswerShape, certified_estimate, estimated_errors
+from noscope_core.optimizer.certified_cost import AnswerShape, estimated_errors
+from noscope_core.optimizer.footage_choice import price_for_footage
 from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.prefix_errors import (
     coverage,
@@ -171,37 +172,19 @@ class SegmentSearch:
 
     def priced(self, cand: Candidate, fn: int, fp: int, n_ref: int, ref_pos: int) -> Candidate:
         """``cand`` with its answer's shape and expected certified bill for the footage planned for."""
-        targets = self.options.targets
-        assert self.confidence is not None  # priced only under the certified rule, which has a confidence
         cand = self.with_decode(cand)
         if n_ref >= self.n:  # the reference on every frame: exact, nothing to certify
             shape = AnswerShape.of_counts(self.n, self.positives, 0, 0, n_ref, self.positives)
-            return replace(
-                cand,
-                answer_shape=shape,
-                footage_frames=self.footage_frames,
-                expected_certify_frames=0.0,
-                expected_certified_cost_ms=cand.cost_ms,
-                expected_speedup_certified=speedup(self.costs.reference_ms, cand.cost_ms),
-            )
-        efn, efp = estimated_errors(np.array([fn]), np.array([fp]), self.positives, self.n, self.options.estimator)
-        shape = AnswerShape.of_counts(self.n, self.positives, float(efn[0]), float(efp[0]), n_ref, ref_pos)
-        est = certified_estimate(
-            shape,
-            cand.cost_ms,
-            self.costs.reference_ms,
+        else:
+            efn, efp = estimated_errors(np.array([fn]), np.array([fp]), self.positives, self.n, self.options.estimator)
+            shape = AnswerShape.of_counts(self.n, self.positives, float(efn[0]), float(efp[0]), n_ref, ref_pos)
+        decode = self.options.decode_costs
+        return price_for_footage(
+            replace(cand, answer_shape=shape),
             self.footage_frames,
-            targets.max_fnr,
-            targets.max_fpr,
-            self.confidence,
-        )
-        return replace(
-            cand,
-            answer_shape=shape,
-            footage_frames=est.footage_frames,
-            expected_certify_frames=est.certify_frames,
-            expected_certified_cost_ms=est.cost_ms,
-            expected_speedup_certified=est.speedup,
+            self.costs.reference_ms,
+            self.options.targets,
+            None if decode is None else decode.frame_ms,
         )
 
     def priced_frontier(self, frontier: list[Candidate]) -> list[Candidate]:

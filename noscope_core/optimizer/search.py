@@ -24,7 +24,6 @@ Overfitting guard: ``safety_margin`` tightens both targets of the point and boun
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
 
 import numpy as np
 
@@ -42,11 +41,9 @@ from noscope_core.guarantees.bounds import (
     shortfall_sentence,
     zero_error_shortfall,
 )
-from noscope_core.optimizer.candidate import Candidate, OptimizationResult
-from noscope_core.optimizer.certified_cost import (
-    footage_text,
-    pays_from_frames,
-)
+from noscope_core.optimizer.candidate import Candidate, OptimizationResult, priced_figure
+from noscope_core.optimizer.certified_cost import footage_text
+from noscope_core.optimizer.footage_choice import cheapest_certified, pays_from_sentence
 from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.scoring import SegmentSearch, search_skip, speedup
 
@@ -110,11 +107,12 @@ def search_cascades(
     dense_best, kf, n_plans = None, None, 0
     if options.rule == "certified":
         frontier = search.priced_frontier(frontier)
-        best = min(frontier, key=lambda c: (_priced(c.certified_total_ms), c.error))
+        best = cheapest_certified(frontier)  # the frontier's unpriced points (beyond MAX_CERTIFIED_ESTIMATES) wait
         if kf_ok:
-            bases = sorted(frontier, key=lambda c: _priced(c.certified_total_ms))[:CERTIFIED_KEYFRAME_CANDIDATES]
+            priced = [c for c in frontier if c.certified_total_ms is not None]
+            bases = sorted(priced, key=lambda c: priced_figure(c.certified_total_ms))[:CERTIFIED_KEYFRAME_CANDIDATES]
             kf, n_plans = _keyframe_search(search, models, get_dd, [c for c in bases if c.config.model_name])
-            if kf is not None and _priced(kf.certified_total_ms) < _priced(best.certified_total_ms):
+            if kf is not None and priced_figure(kf.certified_total_ms) < priced_figure(best.certified_total_ms):
                 best, dense_best = kf, best
     elif decode is not None:
         best = search.with_decode(best)
@@ -194,7 +192,9 @@ def _keyframe_search(
             if certified:
                 ref_pos = int(np.count_nonzero(search.truth[outcome.routes == Route.REFERENCE]))
                 cand = search.priced(cand, fn, fp, outcome.n_reference, ref_pos)
-                if best is not None and _priced(cand.certified_total_ms) >= _priced(best.certified_total_ms):
+                if best is not None and priced_figure(cand.certified_total_ms) >= priced_figure(
+                    best.certified_total_ms
+                ):
                     continue
             best = cand
     return best, n_scored
@@ -300,43 +300,16 @@ def _fallback_reason(search: SegmentSearch, frontier: Sequence[Candidate]) -> st
     return msg
 
 
-#: frontier cascades (the best-priced) tried when saying from what footage length a certified answer pays
-PAYING_CANDIDATES = 6
-T = TypeVar("T")
-
-
-def _priced(value: T | None) -> T:
-    """A figure the certified rule always sets on what it compares (priced candidates, its confidence)."""
-    assert value is not None, "the certified rule compared a candidate it never priced"
-    return value
-
-
 def _certified_fallback_reason(search: SegmentSearch, frontier: Sequence[Candidate]) -> str:
     options, targets = search.options, search.options.targets
-    ref_ms = search.costs.reference_ms
     msg = (
         f"no cascade's expected certified cost (its own cost plus the reference frames its certificate is expected "
         f"to spend at {targets.confidence:g} confidence) beats the reference on an answer of "
         f"{footage_text(search.footage_frames, options.fps)}"
     )
-    priced = [c for c in frontier if c.expected_certified_cost_ms is not None and c.cost_ms < ref_ms and c.answer_shape]
-    priced = [c for c in priced if not c.config.is_reference_only]
-    if not priced:
-        return msg + "; no cascade runs cheaper than the reference on the threshold segment"
-    priced.sort(key=lambda c: _priced(c.expected_certified_cost_ms))
-    closest = priced[0]
-    msg += (
-        f"; the closest, {closest.describe()}, runs at {closest.speedup:.3g}x but its certificate is expected to "
-        f"spend about {closest.expected_certify_frames:,.0f} reference frames ({closest.expected_speedup_certified:.2g}x)"
-    )
-    froms = [
-        f
-        for c in priced[:PAYING_CANDIDATES]
-        if (f := pays_from_frames(
-            _priced(c.answer_shape), c.cost_ms, ref_ms, targets.max_fnr, targets.max_fpr, _priced(targets.confidence),
-            search.footage_frames,
-        )) is not None
-    ]  # fmt: skip
-    if not froms:
-        return msg + "; no footage length makes a certified answer pay with these models"
-    return msg + f"; a certified answer pays from about {footage_text(min(froms), options.fps)} of footage"
+    decode = options.decode_costs
+    why = pays_from_sentence(
+        frontier, search.costs.reference_ms, targets, search.footage_frames, options.fps,
+        None if decode is None else decode.frame_ms,
+    )  # fmt: skip
+    return f"{msg}; {why}"

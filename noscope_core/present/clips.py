@@ -55,7 +55,8 @@ def positive_clips(
     Stretches are taken whole, in time order, while the reel stays under ``max_reel_s``; the stretch that
     would cross it is cut short and the rest are left out (a closing card says how many).
     """
-    from noscope_core.video.decode import iter_frames, probe_video
+    from noscope_core.video.frames import iter_frames
+    from noscope_core.video.probe import probe_video
 
     if fps <= 0:
         raise QueryError(f"frame rate {fps} is not positive", "pass the video's frames per second")

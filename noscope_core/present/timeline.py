@@ -71,7 +71,8 @@ def timeline_picture(
 
     ``n_frames`` is the length of the time bar (default: the video's frame count as its container reports it).
     """
-    from noscope_core.video.decode import probe_video, read_frames
+    from noscope_core.video.frames import read_frames
+    from noscope_core.video.probe import probe_video
 
     if fps <= 0:
         raise QueryError(f"frame rate {fps} is not positive", "pass the video's frames per second")
@@ -125,7 +126,7 @@ def _draw_bar(ax, spans: list[tuple[int, int]], shown: list[int], fps: float, du
     ax.set_xlabel("video time (s)")
     ax.set_facecolor("#f2f2f2")
     for i, row in zip(
-        shown, _label_rows([(spans[i][0] + spans[i][1]) / 2 / fps for i in shown], duration_s), strict=True
+        shown, label_rows([(spans[i][0] + spans[i][1]) / 2 / fps for i in shown], duration_s), strict=True
     ):
         a, b = spans[i]  # the thumbnails' numbers over their intervals, neighbours on staggered rows
         ax.text((a + b) / 2 / fps, 1.08 + 0.16 * row, f"#{i + 1}", ha="center", va="bottom", fontsize=7)
@@ -133,7 +134,7 @@ def _draw_bar(ax, spans: list[tuple[int, int]], shown: list[int], fps: float, du
         ax.text(duration_s / 2, 0.5, "no positive frames", ha="center", va="center", color="dimgrey")
 
 
-def _label_rows(xs_s: list[float], duration_s: float, rows: int = 3) -> list[int]:
+def label_rows(xs_s: list[float], duration_s: float, rows: int = 3) -> list[int]:
     """A row per label so that labels closer than ~4 % of the bar's width never share a row (cycling when all
     rows are taken): "#1#2#3" printed on top of each other for neighbouring intervals."""
     gap = 0.04 * duration_s

@@ -12,7 +12,7 @@ import numpy as np
 
 from noscope_core.reference.detection_cache import DetectionCache
 from noscope_core.reference.detectors.base import Detection, ReferenceDetector
-from noscope_core.video.decode import iter_frames
+from noscope_core.video.frames import iter_frames
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def measure_cost_ms(
     """The detector's per-frame ms: its declared cost, else timed now on ``n`` frames spread over ``indices``
     (after one warm-up frame); None when it cannot be timed here (no pixels, or the frames cannot be read)."""
     from noscope_core.common.errors import VideoError
-    from noscope_core.video.decode import read_frames
+    from noscope_core.video.frames import read_frames
 
     if detector.declared_cost_ms is not None:
         return detector.declared_cost_ms

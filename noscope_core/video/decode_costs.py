@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from noscope_core.common.errors import ArtifactError, VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.video.frames import DecodeStats
+from noscope_core.video.views import ViewSpec
 
 #: frames decoded densely to time decoding and shrinking
 DENSE_TIMING_FRAMES = 600

@@ -3,6 +3,10 @@
 Every later stage (labelling, difference detectors, training, threshold search) reads rows of these arrays
 instead of decoding again. A store is built in a private temporary folder and renamed into place whole, with
 ``meta.json`` written last, so a reader sees either a complete store or none.
+
+One module on purpose, though past 450 lines: it is the store's on-disk format, read top to bottom as opening
+a store, then building one; keeping the one writer and the one reader of that format together is what keeps
+them from drifting apart.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from noscope_core import __version__
 from noscope_core.common.atomic import atomic_dir, recover_dir, write_json
 from noscope_core.common.errors import ArtifactError, VideoError
 from noscope_core.common.locks import file_lock
-from noscope_core.video.decode import DecodeStats, VideoInfo, ViewSpec, decode_batch_size, prefetch, probe_video
+from noscope_core.video.frames import DecodeStats
+from noscope_core.video.prefetch import decode_batch_size, prefetch
+from noscope_core.video.probe import VideoInfo, probe_video
 from noscope_core.video.readers import ReaderChoice, VideoReader, choose_reader
+from noscope_core.video.views import ViewSpec
 
 try:  # POSIX advisory locks serialise concurrent builders; elsewhere the atomic rename alone keeps stores whole
     import fcntl

@@ -20,7 +20,7 @@ from noscope_core.common.errors import QueryError
 from noscope_core.spec.decodings import DECODINGS
 
 if TYPE_CHECKING:  # the video module loads OpenCV; the spec checks decoding names without it
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
 #: frame skips the optimizer's plans use; reading costs are measured at these
 DEFAULT_SKIPS = (1, 2, 5, 10, 30)
@@ -85,7 +85,7 @@ def measure_reading_costs(
     Each pass reads as :meth:`Cascade.run_video` does with no reference asking for pixels (the chosen reader,
     decoding and shrinking only what the skip wants); the file's opening is included, as a query pays it.
     """
-    from noscope_core.video.decode import DecodeStats
+    from noscope_core.video.frames import DecodeStats
     from noscope_core.video.readers import choose_reader, iter_views
 
     if frames < 1 or repeats < 1 or not skips or min(skips) < 1:

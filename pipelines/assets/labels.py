@@ -30,6 +30,9 @@ def reference_labels(
     labels = stages.label(cam, store, detector, ALL_SEGMENTS, progress=False)
     path = artifacts.path(cam.camera_id, "reference_labels", "labels.npz")
     labels.save(path)
+    from pipelines.label_stores import record_segments  # every reference label is kept (docs/camera_life.md)
+
+    kept = record_segments(artifacts, cam.camera_id, store, labels, detector)
     degenerate = stages.fallback_reason(labels)
     rates = labels.positive_rates()
     reference_fps = 1000.0 / labels.reference_ms
@@ -62,6 +65,7 @@ def reference_labels(
         **{f"frames_{s.name}": len(s) for s in labels.segments},
         # >1 when the consecutive split never saw the object come and go and a blocked split was chosen
         "split_blocks": labels.segments.blocks,
+        "labels_kept_in_store": kept,
     }
     if degenerate:
         meta["degenerate"] = degenerate

@@ -43,7 +43,7 @@ def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, referenc
     (the engine's ``apply_to_video``), and keep its positive intervals and its bounds."""
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     result_path = out_dir / f"{_file_key(path, trained.cascade_json)}.json"
     if result_path.is_file():
@@ -251,13 +251,13 @@ def _log_to_mlflow(
             mlflow.log_figure(run_id, timeline, "query")
         for f in footage:
             if not f["cached"]:
-                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=_metric_prefix(f["name"]))
+                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=metric_prefix(f["name"]))
     except Exception as err:  # noqa: BLE001 - any tracking failure, reported rather than raised
         context.log.warning(f"could not log the query results to MLflow run {run_id}: {err}")
         return f"{type(err).__name__}: {err}", champion
     return None, champion
 
 
-def _metric_prefix(file_name: str) -> str:
+def metric_prefix(file_name: str) -> str:
     """``footage_<stem>`` restricted to the characters MLflow metric names and artifact names accept."""
     return "footage_" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file_name).stem)[:48]

@@ -53,7 +53,9 @@ def write_registry(cameras: list[DemoCamera], video_dir: Path, registry: Path, e
     """Render each synthetic camera's video once (160x120, 10 fps, a person coming and going) and list them in
     ``registry``, after the ``extra`` entries (real cameras, see :func:`real_cameras`)."""
     from noscope_core.common.atomic import write_text
-    from noscope_core.footage.synthetic import SyntheticScene, truth_path, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
+    from noscope_core.reference.synthetic_truth import truth_path
 
     entries = []
     for cam in cameras:

@@ -29,7 +29,8 @@ def mlflow_template_db(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_video(tmp_path_factory) -> Path:
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     path = tmp_path_factory.mktemp("videos") / "synth.avi"
     return write_synthetic_video(path, N_FRAMES, SyntheticScene(**SCENE))
@@ -38,7 +39,8 @@ def synthetic_video(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def footage_video(tmp_path_factory) -> Path:
     """A second, shorter recording of the same scene, as new footage would arrive (kept outside footage_dir)."""
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
 
     path = tmp_path_factory.mktemp("incoming") / "later.avi"
     return write_synthetic_video(path, 120, SyntheticScene(**{**SCENE, "seed": 7}))

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from noscope_core.footage.synthetic import truth_path
+from noscope_core.reference.synthetic_truth import truth_path
 from pipelines.assets import ASSETS
 from pipelines.checks import CHECKS
 from pipelines.partitions import CAMERAS

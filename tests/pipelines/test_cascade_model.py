@@ -32,12 +32,12 @@ def train_pieces(video: Path, out: Path) -> tuple[Path, Path, dict]:
     import torch
 
     from noscope_core.cascade.routing import CascadeConfig
-    from noscope_core.footage.synthetic import load_truth
     from noscope_core.models.difference import DifferenceDetector, DifferenceSpec
     from noscope_core.models.specialized import ModelSpec
     from noscope_core.models.training import train_models
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.reference.synthetic_truth import load_truth
     from noscope_core.video.readers import iter_views
+    from noscope_core.video.views import ViewSpec
 
     torch.set_num_threads(1)
     # the pixels a frame store holds: shrunk by the reader queries use
@@ -76,7 +76,7 @@ def cascade_info(detector, fps: float, config, model_files: dict, dd_files: dict
     from noscope_core.optimizer.search import Candidate, OptimizationResult
     from noscope_core.spec.camera import Targets
     from noscope_core.spec.query import Query
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
     best = Candidate(config, 0.02, 0.01, 10.0, 0.2, 5.0)
     return CascadeArtifact.from_result(
@@ -188,7 +188,7 @@ def test_dataframe_input_labels_the_requested_frame_range(loaded, registered, sy
 
 
 def test_frames_array_input_is_labelled_like_the_same_frames_of_the_video(loaded, registered, synthetic_video):
-    from noscope_core.video.decode import read_frames
+    from noscope_core.video.frames import read_frames
     from noscope_core.video.readers import shrink_decoded
 
     _, cascade = registered
@@ -205,7 +205,8 @@ def test_frames_array_input_is_labelled_like_the_same_frames_of_the_video(loaded
 def test_a_model_config_naming_the_opencv_reader_shrinks_arrays_as_opencv_did(loaded, registered, synthetic_video):
     import copy
 
-    from noscope_core.video.decode import preprocess, read_frames
+    from noscope_core.video.frames import read_frames
+    from noscope_core.video.shrink import preprocess
 
     _, cascade = registered
     # MLflow drops model_config keys the registration did not log, so the loaded model's attribute stands in
@@ -217,7 +218,7 @@ def test_a_model_config_naming_the_opencv_reader_shrinks_arrays_as_opencv_did(lo
 
 
 def test_a_synthetic_reference_follows_the_video_it_is_asked_about(loaded, registered, footage_video):
-    from noscope_core.cascade.routing import Cascade
+    from noscope_core.cascade.execute import Cascade
     from noscope_core.reference.detectors import make_detector
 
     _, c = registered

@@ -96,7 +96,7 @@ def test_print_comparison_reads_every_camera_from_the_registry(
     from noscope_core.optimizer.search import Candidate, OptimizationResult
     from noscope_core.spec.camera import Targets
     from noscope_core.spec.query import Query
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path_factory.mktemp("mlflow-compare")

@@ -29,7 +29,7 @@ def test_asset_graph_has_the_noscope_lineage():
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == ASSETS
+    assert keys == ASSETS | {"day_answers", "night_labels"}
 
     def parents(name: str) -> set[str]:
         return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
@@ -45,15 +45,20 @@ def test_asset_graph_has_the_noscope_lineage():
         "difference_detectors",
     }
     assert parents("query_results") == {"decoded_frames", "reference_labels", "optimized_cascade"}
+    assert parents("day_answers") == {"optimized_cascade"}
+    assert parents("night_labels") == {"optimized_cascade", "day_answers"}
 
 
 def test_every_asset_is_partitioned_by_camera_in_the_noscope_group():
     from pipelines.definitions import defs
-    from pipelines.partitions import cameras_partitions
+    from pipelines.partitions import camera_days_partitions, cameras_partitions
 
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        if key.to_user_string() in ("day_answers", "night_labels"):  # a camera's footage by the day
+            assert (node.partitions_def, node.group_name) == (camera_days_partitions, "noscope_days"), key
+            continue
         assert node.partitions_def == cameras_partitions, key
         assert node.group_name == "noscope", key
 
@@ -71,7 +76,8 @@ def test_checks_jobs_schedule_and_sensors_are_registered():
     assert defs.resolve_job_def("train_camera").partitions_def is not None
     assert defs.resolve_job_def("query_camera") is not None
     assert defs.resolve_schedule_def("retrain_cameras").cron_schedule == "0 2 * * *"
-    assert {s.name for s in defs.sensors} == {"camera_registry_sensor", "new_footage_sensor"}
+    assert defs.resolve_schedule_def("nightly_days").cron_schedule == "30 2 * * *"
+    assert {s.name for s in defs.sensors} == {"camera_registry_sensor", "new_footage_sensor", "footage_days_sensor"}
 
 
 def test_loading_the_code_location_imports_no_heavy_library():

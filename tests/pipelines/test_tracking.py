@@ -84,7 +84,7 @@ def cascade_artifact(cost_ms: float, fnr: float = 0.01, fpr: float = 0.02, max_f
     from noscope_core.optimizer.search import Candidate, OptimizationResult
     from noscope_core.spec.camera import Targets
     from noscope_core.spec.query import Query
-    from noscope_core.video.decode import ViewSpec
+    from noscope_core.video.views import ViewSpec
 
     # skip only: the cost is the reference share of the 50 ms reference, as the cost model has it
     best = Candidate(CascadeConfig(skip=3), fnr, fpr, cost_ms, cost_ms / 50.0, 50.0 / cost_ms)

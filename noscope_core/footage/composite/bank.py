@@ -63,7 +63,8 @@ def person_boxes(detections, width: int, height: int, min_score: float, classes=
 
 def build_bank(video_path: Path, detections, fingerprint: str, min_score: float = 0.5, progress=None) -> SourceBank:
     """Extract a :class:`SourceBank` from a video and its per-frame detections (two decoding passes)."""
-    from noscope_core.video.decode import iter_frames, probe_video
+    from noscope_core.video.frames import iter_frames
+    from noscope_core.video.probe import probe_video
 
     info = probe_video(video_path)
     width, height, n = info.width, info.height, len(detections)
@@ -228,7 +229,7 @@ def source_bank(
     from noscope_core.reference.detect import run_reference
     from noscope_core.reference.detection_cache import DetectionCache
     from noscope_core.reference.detectors import make_detector
-    from noscope_core.video.decode import probe_video
+    from noscope_core.video.probe import probe_video
 
     video_path = Path(video_path).expanduser()
     info = probe_video(video_path)

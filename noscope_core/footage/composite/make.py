@@ -31,6 +31,28 @@ from noscope_core.video.writer import encoding_thread
 #: container extension -> FourCC of OpenCV's FFmpeg writer (MPEG-4 Part 2 in both)
 CODECS = {".mp4": "mp4v", ".avi": "XVID"}
 MAX_SECONDS = 7 * 24 * 3600.0
+MAX_HOUR = 10_000
+
+
+def hour_seed(seed: int, hour: int) -> int:
+    """The seed of hour ``hour`` (1-based) of the camera made with ``seed``: the camera continues.
+
+    Hour 1 is the camera itself (``seed`` unchanged, so today's video stays byte-identical); hour K > 1 is the same
+    spec with a seed derived from ``(seed, K)`` by NumPy's ``SeedSequence`` -- the same background and people on new
+    walks, never equal to another hour's or to a small plain seed by construction of the hash (32 bits, >= 2**16).
+    """
+    if not 1 <= hour <= MAX_HOUR:
+        raise QueryError(f"--hour must lie in [1, {MAX_HOUR}], got {hour}", hint="hour 1 is the camera itself")
+    if hour == 1:
+        return int(seed)
+    state = int(np.random.SeedSequence([int(seed), int(hour)]).generate_state(1, np.uint32)[0])
+    return state | 0x10000
+
+
+def hour_path(path: str | Path, hour: int) -> Path:
+    """Where hour ``hour`` of the camera at ``path`` lies: ``path`` itself for hour 1, ``STEM-hK.SUFFIX`` beside it."""
+    path = Path(path)
+    return path if hour == 1 else path.with_name(f"{path.stem}-h{hour}{path.suffix}")
 
 
 @dataclass(frozen=True)
@@ -136,7 +158,7 @@ def existing_camera(spec: LongCameraSpec, out_path: str | Path) -> PlacementTrut
     Equal specs give equal videos, so a video whose truth records the same spec and the video's own
     fingerprint is the one this spec would write: making it again would only cost time.
     """
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.probe import file_fingerprint
 
     out_path = Path(out_path).expanduser()
     truth_file = truth_path(out_path)
@@ -163,7 +185,7 @@ def make_long_camera(
     replaces the material cut from ``spec.source`` (tests pass a small synthetic one).
     """
     from noscope_core.common.paths import default_video
-    from noscope_core.video.decode import file_fingerprint
+    from noscope_core.video.probe import file_fingerprint
 
     out_path = Path(out_path).expanduser()
     ext = out_path.suffix.lower()

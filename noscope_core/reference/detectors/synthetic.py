@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from noscope_core.common.errors import ArtifactError, DetectorError, VideoError
-from noscope_core.footage.synthetic import SyntheticTruth, load_truth, truth_path
 from noscope_core.reference.detectors.base import Detection, ReferenceDetector
+from noscope_core.reference.synthetic_truth import SyntheticTruth, load_truth, truth_path
 
 
 class SyntheticDetector(ReferenceDetector):
-    """Ground truth of a video made by :func:`noscope_core.footage.synthetic.write_synthetic_video`, as detections.
+    """Ground truth of a video made by :func:`noscope_core.footage.synthetic.write.write_synthetic_video`, as detections.
 
     ``jitter_scores`` reports each box's fixed confidence in [0.6, 1] (lower for objects half out of view),
     so confidence thresholds matter as with a real detector; False reports 1.0 for every box.

@@ -15,7 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.video.frames import DecodeStats
+from noscope_core.video.views import ViewSpec
 
 READER_NAMES = ("auto", "opencv", "pyav")
 

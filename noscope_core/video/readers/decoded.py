@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import ViewSpec, check_bgr_frame, preprocess
 from noscope_core.video.readers.base import READER_NAMES
+from noscope_core.video.shrink import check_bgr_frame, preprocess
+from noscope_core.video.views import ViewSpec
 
 
 def shrink_decoded(frames_bgr: Sequence[np.ndarray], view: ViewSpec, reader: str = "pyav") -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from noscope_core.common.atomic import write_npz
 from noscope_core.common.paths import cache_dir
-from noscope_core.video.decode import _check_file, file_fingerprint
+from noscope_core.video.probe import check_file, file_fingerprint
 from noscope_core.video.readers.keyframes import KeyframeIndex
 
 #: bump when :class:`KeyframeIndex` or its demux changes meaning: older files are then rebuilt
@@ -44,7 +44,7 @@ def keyframe_index(path: str | Path, root: str | Path | None = None) -> Keyframe
     disk) costs the next process a demux, nothing more.
     """
     path = Path(path).expanduser()
-    _check_file(path)
+    check_file(path)
     st = path.stat()
     root_path = Path(root) if root is not None else default_root()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(root_path))

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec, _check_file
+from noscope_core.video.frames import DecodeStats
+from noscope_core.video.probe import check_file
 from noscope_core.video.readers.base import ViewBatch
 from noscope_core.video.readers.pyav_reader import _END, Shrinker, _prepend, configure, decoded_frames, open_video
+from noscope_core.video.views import ViewSpec
 
 
 def packet_timestamps(path: str | Path, stream_index: int = 0) -> np.ndarray:
@@ -47,7 +49,7 @@ class KeyframeIndex:
     @classmethod
     def of(cls, path: str | Path) -> KeyframeIndex:
         path = Path(path).expanduser()
-        _check_file(path)
+        check_file(path)
         container, stream = open_video(path)
         pts: list[int] = []
         key: list[bool] = []
@@ -93,7 +95,7 @@ def iter_keyframes(
     import av
 
     path = Path(path).expanduser()
-    _check_file(path)
+    check_file(path)
     levels = {v.decode_key for v in views}
     if len(levels) != 1:
         raise VideoError(

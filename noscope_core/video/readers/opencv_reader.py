@@ -7,12 +7,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec, iter_frames, preprocess
+from noscope_core.video.frames import DecodeStats, iter_frames
 from noscope_core.video.readers.base import ReaderChoice, ViewBatch, no_full_frames
+from noscope_core.video.shrink import preprocess
+from noscope_core.video.views import ViewSpec
 
 
 class OpenCVReader:
-    """Full-resolution BGR from OpenCV, shrunk by :func:`noscope_core.video.decode.preprocess` (bilinear + 2× AREA steps)."""
+    """Full-resolution BGR from OpenCV, shrunk by :func:`noscope_core.video.shrink.preprocess` (bilinear + 2× AREA steps)."""
 
     def __init__(self, reason: str = "") -> None:
         self.choice = ReaderChoice(name="opencv", reason=reason)

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec
+from noscope_core.video.frames import DecodeStats
 from noscope_core.video.readers.base import ReaderChoice, ViewBatch, no_full_frames
+from noscope_core.video.views import ViewSpec
 
 #: decoders where frame + slice threading ("AUTO") speeds decoding up (docs/decode.md, "Threads": MS-MPEG4 has none)
 THREADED_CODECS = frozenset({"mpeg4", "h264", "hevc", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1"})
@@ -61,7 +62,7 @@ def configure(stream: Any, threads: str, lowres: int, skip_loop_filter: bool = F
         cc.options = options
 
 
-def _nal_types(data: bytes, hevc: bool) -> list[int]:
+def nal_types(data: bytes, hevc: bool) -> list[int]:
     """NAL unit types of one H.264/HEVC packet: length-prefixed (MP4, 4-byte lengths) or Annex B start codes."""
     shift, mask = (1, 0x3F) if hevc else (0, 0x1F)
     types: list[int] = []
@@ -92,9 +93,9 @@ def closed_keyframe(packet: Any, codec: str) -> bool:
     if not packet.is_keyframe:
         return False
     if codec == "h264":
-        return 5 in _nal_types(bytes(packet), hevc=False)
+        return 5 in nal_types(bytes(packet), hevc=False)
     if codec == "hevc":
-        return any(16 <= t <= 23 for t in _nal_types(bytes(packet), hevc=True))
+        return any(16 <= t <= 23 for t in nal_types(bytes(packet), hevc=True))
     return codec in CLOSED_KEYFRAME_CODECS
 
 

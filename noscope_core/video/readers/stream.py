@@ -6,9 +6,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from noscope_core.common.errors import VideoError
-from noscope_core.video.decode import DecodeStats, ViewSpec, _check_file, _check_range
+from noscope_core.video.frames import DecodeStats
+from noscope_core.video.probe import check_file, check_range
 from noscope_core.video.readers.base import VideoReader, ViewBatch
 from noscope_core.video.readers.choose import choose_reader
+from noscope_core.video.views import ViewSpec
 
 
 def iter_views(
@@ -26,11 +28,11 @@ def iter_views(
     says which reader ran ("auto": PyAV with the codec's best options, OpenCV where PyAV cannot read the file;
     or a reader :func:`~noscope_core.video.readers.choose_reader` already chose).
 
-    Same frame numbers, failure accounting and truncation handling as :func:`noscope_core.video.decode.iter_frames`.
+    Same frame numbers, failure accounting and truncation handling as :func:`noscope_core.video.frames.iter_frames`.
     """
     path = Path(path).expanduser()
-    _check_file(path)
-    _check_range(start, stop, step, batch_size)
+    check_file(path)
+    check_range(start, stop, step, batch_size)
     if not views:
         raise VideoError("no views to shrink frames into", "e.g. views=(ViewSpec(50),)")
     chosen = choose_reader(path, reader) if isinstance(reader, str) else reader
