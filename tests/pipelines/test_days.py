@@ -222,6 +222,7 @@ def _child(days, root, slow):
     return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, cwd=repo, stdout=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # starts a day's answer in a child process, kills it and answers again
 def test_a_day_killed_mid_answer_loses_nothing_answered_or_labelled(days, tmp_path):
     import signal
 

@@ -10,6 +10,7 @@ def test_default_is_dagsters_own_executor():
     assert job_executor("") is None and job_executor("in_process") is None
 
 
+@pytest.mark.cluster  # needs the cluster extra (dagster-celery), which make test installs (cluster/install.sh)
 def test_celery_executor_takes_broker_and_backend_from_the_environment(monkeypatch):
     monkeypatch.setenv("NOSCOPE_CELERY_BROKER", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("NOSCOPE_CELERY_BACKEND", "redis://127.0.0.1:1/1")
