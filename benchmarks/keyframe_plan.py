@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.decode import GOP_S, encode_h264
-from noscope_core.present.units import times
+from noscope_core.present.units import pct, times
 
 RESULTS = harness.RESULTS_DIR
 MODEL = "c1-f16-d32-s2"  # the fastest variant at inference: a long query wants it
@@ -135,7 +135,7 @@ def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[st
     log(f"  store {store.n_frames:,} frames ({store.reader}) in {time.perf_counter() - t0:.0f} s")
     cache_root = home / "cache" / "detections"
     labels = stages.label(spec, store, detector, ALL_SEGMENTS, cache_root=cache_root, progress=False)
-    log("  positive rate " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in labels.positive_rates().items()))
+    log("  positive rate " + ", ".join(f"{k} {pct(v, 1)}" for k, v in labels.positive_rates().items()))
     work = root / "work" / f"{video.stem}-{info.fingerprint[:12]}-{cam['frames']}-{args.epochs}"
     t0 = time.perf_counter()
     prep = stages.prepare_cascade(spec, store, labels, work, reuse=True, log=log)
@@ -222,7 +222,7 @@ def run_file(cam: dict, video: Path, detector, args, home: Path, log) -> dict[st
             rows.append(row)
             log(
                 f"  {rule:15s} {plan:15s} {row['e2e_fps']:8.0f} fr/s = {times(row['ratio_to_opencv'], digits=2)} OpenCV "
-                f"({cv:.0f}); FNR {100 * (res.fnr or 0):.2f} % FPR {100 * (res.fpr or 0):.2f} %; {res.plan}"
+                f"({cv:.0f}); FNR {pct(res.fnr or 0)} FPR {pct(res.fpr or 0)}; {res.plan}"
                 + (f"; {note}" if note else "")
                 + (f"; index demuxed: {_demuxed(row)}" if "index_demuxed" in row else "")
             )
@@ -362,8 +362,8 @@ def render(res: dict[str, Any]) -> str:
                 lines.append(
                     f"| {where} | {r['rule']} | {r['plan']} | {r['e2e_fps']:,.0f} | **{times(r['ratio_to_opencv'], digits=2)}** | "
                     f"{_times(r['ratio_to_opencv_without_reference'])} | {_demuxed(r)} | "
-                    f"{100 * r['reference_call_fraction']:.2f} % | "
-                    f"{100 * r['test_fnr']:.2f} % / {100 * r['test_fpr']:.2f} % | {cert} | {what} |"
+                    f"{pct(r['reference_call_fraction'])} | "
+                    f"{pct(r['test_fnr'])} / {pct(r['test_fpr'])} | {cert} | {what} |"
                 )
     return "\n".join(lines) + "\n"
 

@@ -183,7 +183,7 @@ def _cascade_time_split(row: dict) -> str:
     parts["decode"] = row["seconds"]["decode"]
     parts["reference"] = row["seconds"]["reference"]
     parts["other (Python glue)"] = max(0.0, total - sum(parts.values()))
-    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in parts.items() if total > 0)
+    return ", ".join(f"{k} {pct(v / total, 0)}" for k, v in parts.items() if total > 0)
 
 
 def bottlenecks(result: dict) -> list[str]:
@@ -199,25 +199,25 @@ def bottlenecks(result: dict) -> list[str]:
         lim = cam.get("limits")
         frac = c["reference_fraction"]
         bound = (
-            f"{100 * frac:.2f}% of test frames go to the reference, which bounds the speed-up over the reference on "
-            f"every frame at {1 / frac:,.1f}× however cheap the other stages"
+            f"{pct(frac)} of test frames go to the reference, which bounds the speed-up over the reference on "
+            f"every frame at {times(1 / frac)} however cheap the other stages"
             if frac
             else "no test frame goes to the reference: the cheap stages alone set the speed-up"
         )
         out.append(
-            f"{name}: {bound} (measured: {c['speedup']:,.1f}×); the optimizer predicted FNR {100 * s['cascade_threshold_fnr']:.2f}% / "
-            f"FPR {100 * s['cascade_threshold_fpr']:.2f}% on the threshold segment, the test segment measured "
-            f"{100 * c['fnr']:.2f}% / {100 * c['fpr']:.2f}%."
+            f"{name}: {bound} (measured: {times(c['speedup'])}); the optimizer predicted FNR "
+            f"{pct(s['cascade_threshold_fnr'])} / FPR {pct(s['cascade_threshold_fpr'])} on the threshold segment, the "
+            f"test segment measured {pct(c['fnr'])} / {pct(c['fpr'])}."
         )
         if lim:
             ceiling = lim.get("cascade_e2e_without_reference_over_decode")
             out.append(
                 f"{name}: decode alone runs at {lim['decode_fps']:,.0f} frames/s, the engine's preprocess brings "
                 f"decode+preprocess to {lim['decode_prep_fps']:,.0f} frames/s; the cascade end to end reaches "
-                f"{100 * lim['cascade_e2e_over_decode']:.0f}% of decode-only over the same frames "
+                f"{pct(lim['cascade_e2e_over_decode'], 0)} of decode-only over the same frames "
                 f"(median of {len(lim.get('paired_ratios', [])) or 1} side-by-side pairs)"
                 + (
-                    f", and {100 * ceiling:.0f}% ({lim['cascade_e2e_without_reference_fps']:,.0f} frames/s) with the "
+                    f", and {pct(ceiling, 0)} ({lim['cascade_e2e_without_reference_fps']:,.0f} frames/s) with the "
                     "reference's time taken out"
                     if ceiling
                     else ""
@@ -404,7 +404,7 @@ def run_camera(camera, args, home: Path, log) -> dict[str, Any]:
         log(
             f"    grab {lim['grab_fps']:.0f}, decode {lim['decode_fps']:.0f}, +resize {lim['decode_resize_fps']:.0f}, "
             f"+preprocess {lim['decode_prep_fps']:.0f} frames/s; cascade e2e = "
-            f"{100 * lim['cascade_e2e_over_decode']:.0f}% of decode"
+            f"{pct(lim['cascade_e2e_over_decode'], 0)} of decode"
         )
     if "stages" in args.sections:
         log("  stage micro-benchmarks ...")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from datetime import date, timedelta
 
+from noscope_core.present.units import pct, times
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("days", help="a camera's footage by the day: status, backfill")
@@ -35,11 +37,11 @@ def _day(text: str) -> date:
 
 def day_line(rec: dict) -> str:
     """One day's status for a person: frames, certified speed-up and bounds, and what was skipped."""
-    speed = "" if rec.get("speedup") is None else f", {rec['speedup']:.2f}x"
+    speed = "" if rec.get("speedup") is None else f", {times(rec['speedup'])}"
     cert = "certified" if rec.get("certified") else "NOT certified"
     bounds = ""
     if rec.get("fnr_bound") is not None:
-        bounds = f" (FNR <= {100 * rec['fnr_bound']:.2f} %, FPR <= {100 * rec['fpr_bound']:.2f} %)"
+        bounds = f" (FNR <= {pct(rec['fnr_bound'])}, FPR <= {pct(rec['fpr_bound'])})"
     skipped = f", {rec['frames_skipped']} frames skipped" if rec.get("frames_skipped") else ""
     head = f"{rec['day']}: {rec['status']}"
     if not rec.get("frames"):
