@@ -16,6 +16,7 @@ from pathlib import Path
 
 from noscope_core.common.atomic import atomic_path
 from noscope_core.common.errors import ArtifactError
+from noscope_core.present import units
 
 _REQUIRED = ("fnr", "fpr", "speedup")
 
@@ -27,6 +28,24 @@ def preview_intervals(intervals: Sequence[Sequence[int]], limit: int = PREVIEW_I
     """The first ``limit`` positive intervals as ``[start,end)``, then `` ...`` when there are more."""
     shown = ", ".join(f"[{a},{b})" for a, b in list(intervals)[:limit])
     return shown + (" ..." if len(intervals) > limit else "")
+
+
+def short_name(c: dict) -> str:
+    """A cascade's stages in a few words (``skip 5 → DD blocked-previous → cnn-a → reference``); the thresholds
+    and the keyframe plan are in its ``describe`` (the details a table shows on demand)."""
+    config = c.get("config") or {}
+    if not config:
+        return _shorten(str(c.get("describe", "")), 48)
+    parts = [f"skip {config['skip']}"] if int(config.get("skip", 1)) > 1 else []
+    if config.get("dd_name"):
+        parts.append(f"DD {config['dd_name']}")
+    if config.get("model_name"):
+        parts.append(str(config["model_name"]))
+    if not config.get("model_name") or float(config.get("c_low", 0.0)) < float(config.get("c_high", 1.0)):
+        parts.append("reference" if parts else "reference on every frame")
+    if c.get("keyframe_plan"):
+        parts.append("keyframes first")
+    return " → ".join(parts)
 
 
 def candidate_error(c: dict) -> float:
@@ -150,10 +169,11 @@ def error_axis_limit(max_fnr: float | None, max_fpr: float | None) -> float:
     return float(min(100.0, max([10.0, *(2 * t for t in targets)])))
 
 
-def frontier_table_md(frontier: list[dict], limit: int = 20, chosen: dict | None = None) -> str:
+def frontier_table_md(frontier: list[dict], limit: int = 20, chosen: dict | None = None, details: bool = False) -> str:
     """A markdown table of the first ``limit`` candidates (in the given order), with a line for the rest.
 
-    With ``chosen``, its row is marked ★ (and listed even when it lies beyond ``limit``).
+    With ``chosen``, its row is marked ★ (and listed even when it lies beyond ``limit``). ``details``: each row's
+    full description (thresholds, keyframe plan) follows the table, by rank.
     """
     table = frontier_table(frontier, chosen=chosen, limit=limit)
     lines = [
@@ -164,10 +184,13 @@ def frontier_table_md(frontier: list[dict], limit: int = 20, chosen: dict | None
         describe = str(r["cascade"]).replace("|", "\\|")
         lines.append(
             f"| {'★ ' if r['chosen'] else ''}{r['rank']} | {describe} | {r['fnr_pct']:.2f} | {r['fpr_pct']:.2f} | "
-            f"{_cell(r['cost_ms'], '.3f')} | {r['speedup']:.1f} | {_cell(r['reference_calls_pct'], '.2f')} |"
+            f"{_cell(r['cost_ms'], '.2f')} | {units.times(r['speedup'])} | {_cell(r['reference_calls_pct'], '.2f')} |"
         )
     if table.n_left_out:
         lines.append(f"\n... and {table.n_left_out} more candidate{'s' if table.n_left_out != 1 else ''}.")
+    if details:
+        lines.append("\nDetails:\n")
+        lines += [f"- #{r['rank']}: {r['details']}" for r in table.rows]
     return "\n".join(lines) + "\n"
 
 
@@ -184,12 +207,13 @@ class TableColumn:
 FRONTIER_COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("rank", "int", "position on the frontier (by increasing cost)"),
     TableColumn("chosen", "bool", "the cascade the optimizer chose"),
-    TableColumn("cascade", "string", "the cascade's stages"),
+    TableColumn("cascade", "string", "the cascade's stages, in short (thresholds: the details column)"),
     TableColumn("fnr_pct", "float", "false-negative rate on the threshold segment, %"),
     TableColumn("fpr_pct", "float", "false-positive rate on the threshold segment, %"),
     TableColumn("speedup", "float", "expected speed-up over the reference on every frame, ×"),
     TableColumn("cost_ms", "float", "expected cost per frame, ms"),
     TableColumn("reference_calls_pct", "float", "frames the reference detector still sees, %"),
+    TableColumn("details", "string", "the cascade in full: thresholds, keyframe plan"),
 )
 
 
@@ -215,14 +239,15 @@ def frontier_table(frontier: list[dict], chosen: dict | None = None, limit: int 
         {
             "rank": i,
             "chosen": key is not None and _identity(c) == key,
-            "cascade": str(c.get("describe", "")),
+            "cascade": short_name(c),
             "fnr_pct": round(100 * float(c["fnr"]), 2),
             "fpr_pct": round(100 * float(c["fpr"]), 2),
-            "speedup": round(float(c["speedup"]), 1),
-            "cost_ms": None if c.get("cost_ms") is None else round(float(c["cost_ms"]), 3),
+            "speedup": units.times_value(float(c["speedup"])),
+            "cost_ms": units.ms_value(c.get("cost_ms")),
             "reference_calls_pct": None
             if c.get("reference_fraction") is None
             else round(100 * float(c["reference_fraction"]), 2),
+            "details": str(c.get("describe", "")),
         }
         for i, c in picked
     )
