@@ -189,7 +189,9 @@ def cascade_signature():
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    outputs = Schema([ColSpec("string", "video", required=False), ColSpec("long", "frame"), ColSpec("boolean", "label")])
+    outputs = Schema(
+        [ColSpec("string", "video", required=False), ColSpec("long", "frame"), ColSpec("boolean", "label")]
+    )
     return ModelSignature(inputs=None, outputs=outputs)
 
 
