@@ -47,11 +47,13 @@ def test_frontier_plot_handles_a_single_reference_only_candidate(tmp_path):
     assert out.stat().st_size > 0
 
 
-def test_frontier_table_lists_rates_in_percent_and_escapes_pipes():
-    md = frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")])
+def test_frontier_table_lists_rates_in_percent_short_names_and_details_on_demand():
+    md = frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")], details=True)
     lines = md.strip().splitlines()
     assert lines[0].startswith("| # | cascade | FNR % | FPR %")
-    assert lines[2] == "| 1 | a \\| b | 1.25 | 0.50 | 6.250 | 8.0 | 12.50 |"
+    assert lines[2] == "| 1 | m → reference | 1.25 | 0.50 | 6.25 | 8.0× | 12.50 |"
+    assert lines[-1] == "- #1: a | b"
+    assert "Details" not in frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")])
 
 
 def test_frontier_table_truncates_at_limit_and_says_how_many_are_left():
@@ -89,12 +91,13 @@ def test_frontier_table_marks_the_chosen_row_and_rounds_for_reading():
     assert table.rows[1] == {
         "rank": 2,
         "chosen": False,
-        "cascade": "model m",
+        "cascade": "m → reference",
         "fnr_pct": 1.0,
         "fpr_pct": 0.5,
         "speedup": 8.0,
         "cost_ms": 6.25,
         "reference_calls_pct": 12.5,
+        "details": "model m",
     }
     assert table.n_left_out == 0
 
@@ -104,4 +107,4 @@ def test_frontier_table_keeps_the_chosen_row_beyond_the_limit():
     assert [(r["rank"], r["chosen"]) for r in table.rows] == [(1, False), (4, True)]
     assert table.n_left_out == 2
     md = frontier_table_md(FRONTIER, limit=1, chosen=FRONTIER[3])
-    assert "| ★ 4 | model m |" in md and "and 2 more candidates" in md
+    assert "| ★ 4 | m → reference |" in md and "and 2 more candidates" in md
