@@ -4,7 +4,7 @@ A run *claims* the targets are met when it answers with the reference on every f
 when its answer was certified on its own footage, or — where no certificate was made — when the optimizer's
 rule accepted the cascade (its upper bound at the confidence, or NoScope's point estimate under the point
 rule). A **broken promise** is a claim whose measured test error breaks a target. A speed-up counts toward a
-goal only when the measured error meets the targets.
+goal only when the measured error meets the targets and, where the answer was certified, its certificate held.
 """
 
 from __future__ import annotations
@@ -83,6 +83,12 @@ def claim(run: dict, max_fnr: float, max_fpr: float) -> tuple[bool, str]:
     return True, "point rule"  # NoScope's rule: the threshold segment's error met the targets, so it claims them
 
 
+def _uncertified(run: dict) -> bool:
+    """A certificate was made (its bounds exist) and it did not certify the targets."""
+    has_certificate = run.get("fnr_bound") is not None and run.get("fpr_bound") is not None
+    return has_certificate and not run.get("certified")
+
+
 def judge(run: dict, max_fnr: float, max_fpr: float) -> dict:
     """The verdict fields of one extracted run: claim, measured, broken promise, counted speed-up."""
     claimed, basis = claim(run, max_fnr, max_fpr)
@@ -92,6 +98,7 @@ def judge(run: dict, max_fnr: float, max_fpr: float) -> dict:
         "claim_basis": basis,
         "measured_meets": measured_ok,
         "broken_promise": bool(claimed and measured_ok is False),
-        # a speed-up bought with errors beyond the targets is no speed-up at those targets
-        "counted_speedup": run.get("speedup") if measured_ok else None,
+        # a speed-up bought with errors beyond the targets is no speed-up at those targets, nor is one whose
+        # answer was certified and failed its certificate (the user was told the promise was not kept)
+        "counted_speedup": run.get("speedup") if measured_ok and not _uncertified(run) else None,
     }

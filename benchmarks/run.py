@@ -214,64 +214,97 @@ def bottlenecks(result: dict) -> list[str]:
     return out
 
 
+def accuracy_shortfall(row: dict | None) -> str | None:
+    """Why a method's speed cannot count toward a goal: its measured error breaks a target, or its answer was
+    not certified where certification was asked for; None when it counts."""
+    if row is None:
+        return "no such run"
+    if not row.get("meets_targets"):
+        fnr, fpr = row.get("fnr"), row.get("fpr")
+        rates = "" if fnr is None or fpr is None else f": FNR {100 * fnr:.2f}% / FPR {100 * fpr:.2f}%"
+        return f"accuracy not met{rates}"
+    if row.get("certified") is False:
+        return "not certified"
+    return None
+
+
+def speedup_goal(goal: str, target: str, value: float | None, floor: float, row: dict | None, fmt: str) -> dict:
+    """A speed-up goal: met only when the speed-up reaches ``floor`` AND the row's accuracy is met (and, where
+    certified, certified). A speed-up bought with errors beyond the targets is no speed-up at those targets."""
+    if value is None:
+        return {"goal": goal, "target": target, "measured": "not measured", "met": None}
+    short = accuracy_shortfall(row)
+    measured = fmt.format(value) + (f" ({short}: does not count)" if short else "")
+    return {"goal": goal, "target": target, "measured": measured, "met": value >= floor and short is None}
+
+
 def goals(result: dict) -> list[dict]:
-    """The issue's goals against what was measured (reported, never asserted)."""
+    """The issue's goals against what was measured (reported, never asserted). A speed-up counts only when the
+    run that made it met its accuracy targets (:func:`speedup_goal`)."""
     g: list[dict] = []
     cams = result["cameras"]
+
+    def row(cam: dict, method: str) -> dict | None:
+        return next((r for r in cam["methods"]["rows"] if r["method"] == method), None)
+
     vt = cams.get("vtest")
     if vt and not vt.get("skipped"):
         s = vt["methods"]["summary"]
         best = s["cascade_over_best_baseline"]
+        goal = f"vtest: cascade vs best baseline meeting the targets ({s['best_baseline']}), decode excluded"
+        if best:
+            g.append(speedup_goal(goal, "≥ 10×", best, 10, row(vt, "cascade"), "{:.1f}×"))
+        else:
+            g.append({"goal": goal, "target": "≥ 10×", "measured": "no baseline met the targets", "met": None})
         g.append(
-            {
-                "goal": f"vtest: cascade vs best baseline meeting the targets ({s['best_baseline']}), decode excluded",
-                "target": "≥ 10×",
-                "measured": f"{best:.1f}×" if best else "no baseline met the targets",
-                "met": (best >= 10) if best else None,
-            }
-        )
-        g.append(
-            {
-                "goal": "vtest: cascade vs reference on every frame, decode excluded",
-                "target": "≥ 100×",
-                "measured": f"{s['cascade_speedup']:.1f}×",
-                "met": s["cascade_speedup"] >= 100,
-            }
+            speedup_goal(
+                "vtest: cascade vs reference on every frame, decode excluded",
+                "≥ 100×",
+                s["cascade_speedup"],
+                100,
+                row(vt, "cascade"),
+                "{:.1f}×",
+            )
         )
     for name, cam in cams.items():
         if cam.get("skipped") or not cam.get("limits"):
             continue
         frac = cam["limits"]["cascade_e2e_over_decode"]
         g.append(
-            {
-                "goal": f"{name}: cascade end to end vs decode only",
-                "target": "≥ 80%",
-                "measured": f"{100 * frac:.0f}%",
-                "met": frac >= 0.8,
-            }
+            speedup_goal(
+                f"{name}: cascade end to end vs decode only",
+                "≥ 80%",
+                100 * frac,
+                80,
+                row(cam, "cascade"),
+                "{:.0f}%",
+            )
         )
     syn = cams.get("synthetic")
     if syn and not syn.get("skipped"):
         s = syn["methods"]["summary"]
         n_test = sum(b - a for a, b in syn["methods"]["summary"]["test_ranges"])
         g.append(
-            {
-                "goal": f"synthetic ({n_test:,} test frames): cascade vs reference on every frame, decode excluded",
-                "target": "≥ 1,000×",
-                "measured": f"{s['cascade_speedup']:,.0f}×",
-                "met": s["cascade_speedup"] >= 1000,
-            }
+            speedup_goal(
+                f"synthetic ({n_test:,} test frames): cascade vs reference on every frame, decode excluded",
+                "≥ 1,000×",
+                s["cascade_speedup"],
+                1000,
+                row(syn, "cascade"),
+                "{:,.0f}×",
+            )
         )
-        store = next((r for r in syn["methods"]["rows"] if r["method"] == "cascade_store"), None)
+        store = row(syn, "cascade_store")
         if store:
             g.append(
-                {
-                    "goal": "synthetic: the same on the frame store (NoScope's measure: frames decoded and shrunk "
-                    "beforehand)",
-                    "target": "≥ 1,000×",
-                    "measured": f"{store['speedup']:,.0f}×",
-                    "met": store["speedup"] >= 1000,
-                }
+                speedup_goal(
+                    "synthetic: the same on the frame store (NoScope's measure: frames decoded and shrunk beforehand)",
+                    "≥ 1,000×",
+                    store["speedup"],
+                    1000,
+                    store,
+                    "{:,.0f}×",
+                )
             )
     mem = result.get("memory")
     if mem and all("error" not in r for r in mem["decode"] + mem["query"]):

@@ -58,7 +58,7 @@ def plan_from_args(args) -> ApplyPlan:
     from noscope_core.spec.camera import DEFAULT_CONFIDENCE, parse_confidence
 
     check_output_file(args.json_out, "--json")
-    certify = CertifyOptions.of(not args.no_certify, args.certify_budget)
+    certify = CertifyOptions.of(not args.no_certify, args.certify_budget, args.certify_seed)
     videos = tuple(check_video(v) for v in args.videos)
     reference_spec = args.reference
     target = Path(args.cascade).expanduser()

@@ -78,9 +78,7 @@ def register(subparsers) -> None:
 
 
 def add_promise_arguments(parser, confidence_help: str | None = None) -> None:
-    """--confidence, --certify-budget, --no-certify: shared by ``query`` and ``apply``."""
-    from noscope_core.guarantees.certificate import DEFAULT_CERTIFY_BUDGET
-
+    """--confidence, --certify-budget, --certify-seed, --no-certify: shared by ``query`` and ``apply``."""
     parser.add_argument(
         "--confidence",
         default=str(spec.DEFAULT_CONFIDENCE),
@@ -93,8 +91,16 @@ def add_promise_arguments(parser, confidence_help: str | None = None) -> None:
         type=int,
         default=None,
         metavar="N",
-        help=f"reference frames certification may spend on the answer (default {DEFAULT_CERTIFY_BUDGET:,}; "
-        "it spends only what the answer's counts need)",
+        help="cap the reference frames certification may spend on an answer; the answer may then end uncertified "
+        "(default: no cap, the riskiest frames go to the reference until the answer is certified)",
+    )
+    parser.add_argument(
+        "--certify-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fix the seed of certification's random draws, for tests (default: fresh randomness for every "
+        "answer, the seed recorded in its certificate)",
     )
     parser.add_argument(
         "--no-certify", action="store_true", help="skip certifying the answer (it then carries no bound)"
@@ -191,6 +197,7 @@ def options_from_args(args):
         json_out=args.json_out,
         certify=not args.no_certify,
         certify_budget=args.certify_budget,
+        certify_seed=args.certify_seed,
     )
 
 
@@ -269,7 +276,10 @@ def promise_lines(r, unmeasured: str = "not measured (add --evaluate)") -> list[
         lines.append(f"measured vs ref  {unmeasured}")
     if cert is not None:
         verdict = "PROMISE KEPT" if cert.certified else "PROMISE NOT MET"
-        lines.append(f"certificate      {verdict}: {r.certify_reason} ({cert.frames_labelled:,} reference frames)")
+        seed = "" if cert.seed is None else f"; draws seeded {cert.seed}"
+        lines.append(
+            f"certificate      {verdict}: {r.certify_reason} ({cert.frames_labelled:,} reference frames{seed})"
+        )
     else:
         lines.append(f"certificate      NOT CERTIFIED: {r.certify_reason}")
     return lines

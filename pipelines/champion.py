@@ -185,9 +185,13 @@ class CascadeSummary:
     cost_ms: float
     max_fnr: float
     max_fpr: float
-    # the optimizer's upper bounds for unseen footage at its confidence; None: chosen by the point rule
+    # the optimizer's block-bound estimates for unseen footage at its confidence; None: chosen by the point rule
     fnr_bound: float | None = None
     fpr_bound: float | None = None
+    #: chosen for certified answers (the optimizer's "certified" rule): judged by its certified answers and their
+    #: estimated cost, not by whether the threshold segment alone could bound it
+    certified_plan: bool = False
+    expected_certified_cost_ms: float | None = None
     reference_ms: float | None = None
     shares: StageShares | None = None
     stage_ms: Mapping[str, float] = field(default_factory=dict)
@@ -207,6 +211,8 @@ class CascadeSummary:
             max_fpr=artifact.targets.max_fpr,
             fnr_bound=artifact.best.fnr_bound,
             fpr_bound=artifact.best.fpr_bound,
+            certified_plan=artifact.rule == "certified",
+            expected_certified_cost_ms=artifact.best.expected_certified_cost_ms,
             reference_ms=float(costs.reference_ms),
             shares=StageShares.from_cascade(artifact),
             stage_ms={
@@ -230,6 +236,8 @@ class CascadeSummary:
                 max_fpr=float(tags["max_fpr"]),
                 fnr_bound=_optional_float(tags.get("threshold_fnr_bound")),
                 fpr_bound=_optional_float(tags.get("threshold_fpr_bound")),
+                certified_plan=tags.get("plan_rule") == "certified",
+                expected_certified_cost_ms=_optional_float(tags.get("expected_certified_cost_ms")),
                 reference_ms=None if ref_ms is None else float(ref_ms),
                 shares=StageShares.from_tags(tags),
                 held_out=HeldOut.from_tags(tags),
@@ -238,13 +246,20 @@ class CascadeSummary:
             return None
 
     def meets(self, max_fnr: float, max_fpr: float) -> bool:
+        """Point rule and bound rule: its threshold-segment rates meet the targets. A cascade planned for certified
+        answers meets them by its certificate (judged on its held-out answer, rule 2), so this asks nothing more."""
+        if self.certified_plan:
+            return True
         return self.fnr <= max_fnr + 1e-12 and self.fpr <= max_fpr + 1e-12
 
     def with_held_out(self, held_out: HeldOut) -> CascadeSummary:
         return replace(self, held_out=held_out)
 
     def bound_breaks(self, max_fnr: float, max_fpr: float) -> bool:
-        """Its promised bound (when it has one) is above a target: the promise cannot be kept."""
+        """Bound rule: its block-bound estimate (when it has one) is above a target. Not asked of a cascade planned
+        for certified answers: its certificate, not the threshold segment, keeps the promise."""
+        if self.certified_plan:
+            return False
         return (self.fnr_bound is not None and self.fnr_bound > max_fnr + 1e-12) or (
             self.fpr_bound is not None and self.fpr_bound > max_fpr + 1e-12
         )
@@ -286,9 +301,9 @@ def champion_decision(new: CascadeSummary, champion: CascadeSummary | None, forc
        the first of its camera.
     3. no champion yet (or one whose tags cannot be read) → move.
     4. the champion answers another query or trusts another reference → move: it answers a stale question.
-    5. ``new`` misses the camera's targets on the threshold segment → stay.
-    6. ``new``'s upper bound for unseen footage (when it was optimized at a confidence) breaks a target → stay:
-       the champion never moves to a cascade whose promise cannot be kept.
+    5. ``new`` misses the camera's targets on the threshold segment → stay (not asked of a cascade planned for
+       certified answers: its certified answer, rule 2, is what is judged).
+    6. ``new``'s block-bound estimate (chosen by the bound rule, certification off) breaks a target → stay.
     7. the champion misses those (current) targets, on the threshold segment or on its own test segment, or its
        bound breaks them, e.g. after they were tightened → move.
     8. both meet the targets: move when ``new``'s cost is <= the champion's, both on the footing of
@@ -323,7 +338,7 @@ def _decide(new: CascadeSummary, champion: CascadeSummary | None) -> tuple[bool,
         )
     if new.bound_breaks(new.max_fnr, new.max_fpr):
         return False, (
-            f"its bound for unseen footage breaks the targets (FNR <= {new.fnr_bound} / FPR <= {new.fpr_bound} "
+            f"its block-bound estimate breaks the targets (FNR <= {new.fnr_bound} / FPR <= {new.fpr_bound} "
             f"vs {new.max_fnr:g} / {new.max_fpr:g}); champion kept"
         )
     if not champion.meets(new.max_fnr, new.max_fpr):

@@ -79,19 +79,30 @@ def png_markdown(path: str | Path, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
 
 
-def frontier_table(frontier: list[dict], chosen: dict | None = None, limit: int = 30) -> dg.MetadataValue:
-    """The optimizer's frontier as a Dagster table (``chosen`` column marks the choice, kept past ``limit``), one
-    line per row: short cascade names, the full descriptions in :func:`frontier_details`."""
-    table = report.frontier_table(frontier, chosen=chosen, limit=limit)
+def frontier_table(
+    frontier: list[dict], chosen: dict | None = None, limit: int = 30, targets: Mapping[str, Any] | None = None
+) -> dg.MetadataValue:
+    """The optimizer's frontier as a Dagster table, one line per row: the chosen row marked (kept past ``limit``;
+    the fallback as rank 0), what decided each row (``verdict``, the estimates and the certified cost beside the
+    threshold-segment error), short cascade names; the full descriptions in :func:`frontier_details`."""
+    t = targets or {}
+    table = report.frontier_table(
+        frontier, chosen=chosen, limit=limit, max_fnr=t.get("max_fnr"), max_fpr=t.get("max_fpr")
+    )
     columns = [c for c in table.columns if c.name != "details"]
     schema = dg.TableSchema(columns=[dg.TableColumn(c.name, c.kind, description=c.description) for c in columns])
     records = [dg.TableRecord({c.name: r[c.name] for c in columns}) for r in table.rows]
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def frontier_details(frontier: list[dict], chosen: dict | None = None, limit: int = 30) -> dg.MetadataValue:
+def frontier_details(
+    frontier: list[dict], chosen: dict | None = None, limit: int = 30, targets: Mapping[str, Any] | None = None
+) -> dg.MetadataValue:
     """Each frontier row's full description by rank, as markdown the asset page opens on demand."""
-    table = report.frontier_table(frontier, chosen=chosen, limit=limit)
+    t = targets or {}
+    table = report.frontier_table(
+        frontier, chosen=chosen, limit=limit, max_fnr=t.get("max_fnr"), max_fpr=t.get("max_fpr")
+    )
     lines = [
         f"- **#{r['rank']}**{' (chosen)' if r['chosen'] else ''} {r['cascade']}: {r['details']}" for r in table.rows
     ]

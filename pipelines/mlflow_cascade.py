@@ -84,14 +84,24 @@ def log_cascade(client, parent_run_id: str, artifact: CascadeArtifact, frontier_
         client.log_dict(parent_run_id, {"frontier": frontier}, "frontier/frontier.json")
         client.log_text(
             parent_run_id,
-            report.frontier_table_md(frontier, limit=len(frontier), chosen=best.to_dict(), details=True),
+            report.frontier_table_md(
+                frontier,
+                limit=len(frontier),
+                chosen=best.to_dict(),
+                details=True,
+                max_fnr=targets.max_fnr,
+                max_fpr=targets.max_fpr,
+            ),
             "frontier/frontier.md",
         )
         if frontier_png is not None and Path(frontier_png).is_file():
             client.log_artifact(parent_run_id, str(frontier_png), "frontier")
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                png = report.frontier_plot(frontier, Path(tmp) / "frontier.png", reference_fps, best.to_dict())
+                png = report.frontier_plot(
+                    frontier, Path(tmp) / "frontier.png", reference_fps, best.to_dict(),
+                    max_fnr=targets.max_fnr, max_fpr=targets.max_fpr,
+                )  # fmt: skip
                 client.log_artifact(parent_run_id, str(png), "frontier")
 
 

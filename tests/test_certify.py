@@ -83,13 +83,14 @@ def test_certification_catches_a_lighting_step_the_threshold_segment_never_saw()
     assert missed > 0.08, "the step must break the 5 % target, or this test shows nothing"
 
     reference = Reference(truth)
-    cert = certify(after, reference, 0.05, 0.05, 0.95, budget_frames=3000, max_rounds=1)
+    cert = certify(after, reference, 0.05, 0.05, 0.95, budget_frames=3000, max_rounds=1, seed=0)
     assert not cert.certified and cert.fnr_bound > 0.05
     assert "could not certify fnr <= 0.05" in cert.reason and "missed" in cert.reason
+    assert "within the cap of 3,000 reference frames" in cert.reason
     real = error_rates(cert.labels, truth)
     assert real.fnr <= cert.fnr_bound
-    ok = certify(before, Reference(truth), 0.05, 0.05, 0.95, budget_frames=3000)
-    assert ok.certified, ok.reason
+    ok = certify(before, Reference(truth), 0.05, 0.05, 0.95, seed=0)  # no cap: tightened until certified
+    assert ok.certified and ok.frames_labelled < len(truth) // 2, ok.reason
 
 
 def test_tightening_sends_the_riskiest_frames_to_the_reference_and_recertifies_on_fresh_draws():
@@ -98,8 +99,8 @@ def test_tightening_sends_the_riskiest_frames_to_the_reference_and_recertifies_o
     dark = np.where(truth & (np.arange(len(truth)) >= 10_000), score - 0.5, score)
     answer = _answer(truth, dark, 0.35)
     reference = Reference(truth)
-    cert = certify(answer, reference, 0.05, 0.05, 0.95, budget_frames=8000, max_rounds=3)
-    assert cert.rounds >= 2
+    cert = certify(answer, reference, 0.05, 0.05, 0.95, budget_frames=8000, max_rounds=3, seed=0)
+    assert cert.rounds >= 2 and cert.frames_tightened > 0
     assert cert.frames_labelled == len(reference.frames) == len(set(reference.frames)) <= 8000
     assert cert.reference_calls == reference.calls
     real = error_rates(cert.labels, truth)
@@ -118,7 +119,7 @@ def test_a_caller_s_tightening_is_used_and_its_new_decisions_are_certified():
         # the caller widened the band to everything: its own reference calls, all frames exact
         return Decisions(truth.copy(), np.ones(len(truth), dtype=bool))
 
-    cert = certify(answer, Reference(truth), 0.05, 0.05, 0.95, budget_frames=2000, tighten=widen)
+    cert = certify(answer, Reference(truth), 0.05, 0.05, 0.95, budget_frames=2000, tighten=widen, seed=0)
     assert seen == [1] and cert.certified and cert.fnr_bound == 0.0 and cert.rounds == 2
 
 
@@ -135,7 +136,7 @@ def test_no_budget_cannot_certify_and_says_how_many_frames_it_would_take():
     truth = np.zeros(10_000, dtype=bool)
     truth[::10] = True
     answer = Decisions(truth.copy(), np.zeros(len(truth), dtype=bool))
-    cert = certify(answer, Reference(truth), 0.01, 0.01, 0.95, budget_frames=0)
+    cert = certify(answer, Reference(truth), 0.01, 0.01, 0.95, budget_frames=0, seed=0)
     assert not cert.certified and cert.frames_labelled == 0
     assert "proving it would take about" in cert.reason and "-" not in cert.reason
 
@@ -168,3 +169,71 @@ def test_decisions_from_an_executor_run_take_exact_frames_and_risk_from_its_mode
     assert d.exact.tolist() == [True, False, False, False, False]
     # a skipped frame carries a label it never saw: riskier than any model verdict; p near c_low before p far
     assert d.risk[3] > d.risk[1] > d.risk[2] and d.risk[1] > d.risk[4]
+
+
+def _drifting(rng: np.random.Generator, n: int = 20_000) -> tuple[np.ndarray, Decisions]:
+    """A cascade whose footage got dark half-way: people barely visible, about 9 % of them missed."""
+    truth, score = footage(Process(hard_share=12.0), n, rng)
+    dark = np.where(truth & (np.arange(n) >= n // 2), score - 0.5, score)
+    return truth, _answer(truth, dark, 0.35)
+
+
+def test_by_default_tightening_goes_on_until_the_answer_is_certified():
+    truth, answer = _drifting(np.random.default_rng(4))
+    assert error_rates(answer.labels, truth).fnr > 0.05
+    for target in (0.05, 0.01):
+        reference = Reference(truth)
+        cert = certify(answer, reference, target, target, 0.95, seed=1)
+        assert cert.certified and cert.budget_frames is None, cert.reason
+        real = error_rates(cert.labels, truth)
+        assert real.fnr <= cert.fnr_bound <= target and real.fpr <= cert.fpr_bound <= target
+        assert cert.frames_labelled == len(reference.frames) == len(set(reference.frames))
+
+
+def test_draws_and_tightening_are_kept_apart_and_both_charged():
+    truth, answer = _drifting(np.random.default_rng(4))
+    reference = Reference(truth)
+    cert = certify(answer, reference, 0.05, 0.05, 0.95, seed=3)
+    assert cert.frames_drawn > 0 and cert.frames_tightened > 0
+    assert not set(cert.drawn.tolist()) & set(cert.tightened.tolist())
+    assert sorted(reference.frames) == sorted([*cert.drawn.tolist(), *cert.tightened.tolist()])
+    d = cert.to_dict()
+    assert (d["certify_frames"], d["tighten_frames"], d["certify_seed"]) == (
+        cert.frames_drawn,
+        cert.frames_tightened,
+        3,
+    )
+    assert d["certify_budget"] is None
+
+
+def test_the_last_step_labels_a_failing_stratum_in_full_when_the_cascade_cannot_rank_its_frames():
+    truth = np.zeros(5000, dtype=bool)
+    truth[1000:2000] = True
+    labels = truth.copy()
+    labels[1000:1300] = False  # 30 % of the positives missed, and no risk to say where
+    cert = certify(Decisions(labels, np.zeros(5000, dtype=bool)), Reference(truth), 0.05, 0.05, 0.95, seed=0)
+    assert cert.certified and cert.fnr_bound == 0.0, cert.reason
+    assert error_rates(cert.labels, truth).fnr == 0.0
+    assert "every remaining frame the cascade called absent" in cert.reason
+
+
+def test_each_answer_draws_fresh_frames_and_records_the_seed_that_reproduces_them():
+    truth, answer = _drifting(np.random.default_rng(6), n=8000)
+    a = certify(answer, Reference(truth), 0.1, 0.1, 0.95)
+    b = certify(answer, Reference(truth), 0.1, 0.1, 0.95)
+    assert isinstance(a.seed, int) and a.seed != b.seed
+    assert not np.array_equal(a.drawn, b.drawn)
+    again = certify(answer, Reference(truth), 0.1, 0.1, 0.95, seed=a.seed)
+    assert np.array_equal(again.drawn, a.drawn) and np.array_equal(again.tightened, a.tightened)
+
+
+def test_a_later_look_never_plans_more_draws_than_its_stratum_holds():
+    from noscope_core.guarantees.certificate import _Round, look_draws
+
+    # found on review: a second look planned 4,065 draws from a 2,440-frame stratum
+    state = _Round(u0=np.arange(3000), u1=np.arange(3000, 5440), pos_known=0, neg_known=0)
+    p0, p1 = look_draws(state, 0, 0, 1, 0.01, 0.005, 0.0125, float("inf"))
+    assert p1 == 2440 and 0 < p0 < 3000  # the plan grown by LOOK_GROWTH asks for more than 2,440
+    # within a cap, the split follows the draws each stratum can take
+    q0, q1 = look_draws(state, 0, 0, 1, 0.01, 0.005, 0.0125, 4000.0)
+    assert q0 + q1 == 4000 and q0 == int(4000 * p0 / (p0 + 2440))

@@ -3,6 +3,7 @@ settled GOPs take their keyframes' label, a short event between keyframes is mis
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from noscope_core.cascade.keyframe_plan import (
 from noscope_core.cascade.keyframe_run import run_plan, run_plan_frames
 from noscope_core.cascade.routing import Cascade, CascadeConfig, Route, simulate
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact
+from noscope_core.optimizer.options import SearchOptions
 from noscope_core.optimizer.search import search_cascades
+from noscope_core.spec.camera import Targets
 from noscope_core.video.decode import ViewSpec
 from noscope_core.video.decode_costs import DecodeCosts, measure_decode_costs
 from tests.test_cascade import QUERY, FakeDD, FakeModel, FakeReference
@@ -201,14 +204,10 @@ def test_optimizer_keeps_a_keyframe_plan_only_when_it_meets_the_targets_and_is_c
     decode = DecodeCosts(frame_ms=1.0, shrink_ms=0.05, keyframe_ms=1.5, seek_ms=0.5)
     for short in (False, True):
         truth, p, keys = _segment(short)
-        res = search_cascades(
-            truth, {"m": p}, {}, {}, costs, target, target, skips=(1,), confidence=confidence, unit_frames=60,
-            decode_costs=decode, keyframes=keys,
-        )  # fmt: skip
+        opts = SearchOptions(Targets(target, target, confidence), certify=False, skips=(1,), unit_frames=60)
+        res = search_cascades(truth, {"m": p}, {}, {}, costs, replace(opts, decode_costs=decode, keyframes=keys))
         assert res.n_keyframe_plans > 0
-        plain = search_cascades(
-            truth, {"m": p}, {}, {}, costs, target, target, skips=(1,), confidence=confidence, unit_frames=60
-        )
+        plain = search_cascades(truth, {"m": p}, {}, {}, costs, opts)
         assert plain.best.decode_ms is None and plain.best.keyframe_plan is None  # no decode costs: as before
         if short:
             # the scan settles the GOPs around each short event: the plan misses them and is rejected
@@ -231,7 +230,8 @@ def test_optimizer_keeps_a_keyframe_plan_only_when_it_meets_the_targets_and_is_c
                 from noscope_core.guarantees.bounds import rate_bound
 
                 fn = int((truth & ~out.labels).sum())
-                want = rate_bound(np.array([fn]), int(truth.sum()), len(truth), 60, confidence)[0]
+                joint = (1 + confidence) / 2  # each rate at δ/2: both hold together at the confidence
+                want = rate_bound(np.array([fn]), int(truth.sum()), len(truth), 60, joint)[0]
                 assert res.best.fnr_bound == pytest.approx(want) and res.best.fnr_bound <= target
 
 

@@ -10,7 +10,10 @@ from noscope_core.cascade.costs import StageCosts
 from noscope_core.cascade.evaluate import error_rates
 from noscope_core.cascade.routing import CascadeConfig, Route, dd_routes, range_dd_scores, simulate
 from noscope_core.guarantees.bounds import fnr_fpr_bounds
-from noscope_core.optimizer.search import _coverage, _dd_plan, _pair_errors, _rank, score_config, search_cascades
+from noscope_core.optimizer.options import SearchOptions
+from noscope_core.optimizer.prefix_errors import coverage, dd_plan, pair_errors, rank_reaching
+from noscope_core.optimizer.search import score_config, search_cascades
+from noscope_core.spec.camera import Targets
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -42,12 +45,14 @@ def segments(draw):
 KINDS = {"bg": "background", "prev": "previous"}
 
 
-def optimize_small(seg, stage: StageCosts, max_fnr: float, max_fpr: float, **kw):
-    """The optimizer on a drawn segment, over a small grid (three skips, 4 DD and 8 model thresholds)."""
+def optimize_small(seg, stage: StageCosts, max_fnr: float, max_fpr: float, confidence=None, **kw):
+    """The optimizer on a drawn segment, over a small grid (three skips, 4 DD and 8 model thresholds); with a
+    confidence, by the bound rule (certification off)."""
     truth, models, dd = seg
-    return search_cascades(
-        truth, models, dd, KINDS, stage, max_fnr, max_fpr, skips=(1, 2, 5), dd_thresholds=4, model_thresholds=8, **kw
+    options = SearchOptions(
+        Targets(max_fnr, max_fpr, confidence), certify=False, skips=(1, 2, 5), dd_thresholds=4, model_thresholds=8, **kw
     )
+    return search_cascades(truth, models, dd, KINDS, stage, options)
 
 
 @SETTINGS
@@ -100,13 +105,13 @@ def test_prefix_sum_errors_equal_simulation_for_any_thresholds(seg, skip, dd_nam
     finite = scores[np.isfinite(scores)] if scores is not None else np.zeros(0)
     thr = float(np.quantile(finite, thr_q)) if len(finite) else 0.0
     config = CascadeConfig(skip, dd_name, thr, KINDS.get(dd_name), "m")
-    cov = _coverage(truth, skip)
-    plan = _dd_plan(dd_routes(config, range_dd_scores(config, scores, cov.positions)), cov)
+    cov = coverage(truth, skip)
+    plan = dd_plan(dd_routes(config, range_dd_scores(config, scores, cov.positions)), cov)
     p_eval = models["m"][cov.positions]
-    ranked = _rank(plan, p_eval, np.argsort(p_eval, kind="stable"))
+    ranked = rank_reaching(plan, p_eval, np.argsort(p_eval, kind="stable"))
     cuts = np.sort(np.array(cuts + list(np.unique(ranked.p)[:3])))  # also cut exactly on scores: ties
     lo, hi = np.triu_indices(len(cuts))
-    fn, fp, n_ref = _pair_errors(plan.fn_fixed, ranked, cuts[lo], cuts[hi])
+    fn, fp, n_ref = pair_errors(plan.fn_fixed, ranked, cuts[lo], cuts[hi])
     for k in range(len(lo)):
         pair = CascadeConfig(**{**config.to_dict(), "c_low": float(cuts[lo[k]]), "c_high": float(cuts[hi[k]])})
         labels, routes = simulate(pair, truth, scores, models["m"])
@@ -135,7 +140,8 @@ def test_with_a_confidence_the_chosen_config_s_bounds_are_those_of_its_simulated
             assert (cand.fnr_bound, cand.fpr_bound) == (0.0, 0.0)
             continue
         labels, _ = simulate(c, truth, dd(c.dd_name, c.skip) if c.dd_name else None, models.get(c.model_name))
-        b = fnr_fpr_bounds(truth, labels, confidence, res.unit_frames)
+        # each rate at δ/2: the two hold together at the confidence
+        b = fnr_fpr_bounds(truth, labels, (1 + confidence) / 2, res.unit_frames)
         assert np.isclose(b.fnr_bound, cand.fnr_bound) and np.isclose(b.fpr_bound, cand.fpr_bound)
     if not res.fell_back:
         assert res.best.fnr_bound <= max_fnr and res.best.fpr_bound <= max_fpr

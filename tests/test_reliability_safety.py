@@ -330,6 +330,7 @@ def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(s
     from noscope_core.cascade.costs import StageCosts
     from noscope_core.cascade.evaluate import error_rates
     from noscope_core.cascade.routing import Cascade
+    from noscope_core.optimizer.options import SearchOptions
     from noscope_core.optimizer.search import search_cascades
     from noscope_core.spec.query import Query
 
@@ -350,9 +351,7 @@ def test_the_real_executor_reproduces_what_the_optimizer_claims_for_its_choice(s
         dd_scores,
         {"bg": "background", "prev": "previous"},
         costs,
-        max_fnr,
-        max_fpr,
-        skips=(1, 2, 3, 5),
+        SearchOptions.point(max_fnr, max_fpr, skips=(1, 2, 3, 5)),
     )
     best = res.best
     config = best.config
@@ -441,6 +440,7 @@ def test_zero_error_targets_on_unpredictable_labels_fall_back_or_hold_on_fresh_f
     from noscope_core.cascade.costs import StageCosts
     from noscope_core.cascade.evaluate import error_rates
     from noscope_core.cascade.routing import simulate
+    from noscope_core.optimizer.options import SearchOptions
     from noscope_core.optimizer.search import search_cascades
 
     rng = np.random.default_rng(0)
@@ -448,7 +448,7 @@ def test_zero_error_targets_on_unpredictable_labels_fall_back_or_hold_on_fresh_f
     for _ in range(5):
         truth, fresh_truth = rng.random(60) < 0.5, rng.random(600) < 0.5  # labels a model cannot predict
         scores, fresh_scores = rng.random(60), rng.random(600)
-        res = search_cascades(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,))
+        res = search_cascades(truth, {"m": scores}, {}, {}, costs, SearchOptions.point(0.0, 0.0, skips=(1,)))
         if res.fell_back:
             continue
         labels, _ = simulate(res.best.config, fresh_truth, None, fresh_scores)
@@ -459,12 +459,16 @@ def test_zero_error_targets_on_unpredictable_labels_fall_back_or_hold_on_fresh_f
 def test_zero_error_targets_at_a_confidence_always_fall_back_to_the_reference():
     # the scenario of the xfail above, with --confidence: no finite segment proves a zero error rate
     from noscope_core.cascade.costs import StageCosts
+    from noscope_core.optimizer.options import SearchOptions
     from noscope_core.optimizer.search import search_cascades
+    from noscope_core.spec.camera import Targets
 
     rng = np.random.default_rng(0)
     costs = StageCosts({}, {"m": 0.5}, 50.0)
     for _ in range(5):
         truth, scores = rng.random(60) < 0.5, rng.random(60)
-        res = search_cascades(truth, {"m": scores}, {}, {}, costs, 0.0, 0.0, skips=(1,), confidence=0.95)
+        res = search_cascades(
+            truth, {"m": scores}, {}, {}, costs, SearchOptions(Targets(0.0, 0.0, 0.95), certify=False, skips=(1,))
+        )
         assert res.fell_back and res.best.reference_fraction == 1.0
         assert "no amount of footage can prove fnr <= 0" in res.reason and "-1" not in res.reason

@@ -12,22 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from noscope_core.cascade.evaluate import error_rates, intervals
 from noscope_core.cascade.keyframe_run import run_plan
 from noscope_core.cascade.routing import Cascade
 from noscope_core.common.errors import QueryError
-from noscope_core.flows.test_segment import QueryResult, charge_certification, decode_fps
-from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
+from noscope_core.flows.test_segment import QueryResult, decode_fps, reference_cost_ms
+from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact, load_cascade
-from noscope_core.reference.detect import measure_cost_ms
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.split import Segment
 from noscope_core.video.decode import iter_frames, probe_video
 
 #: frames decoded (nothing else) to time the reference's end-to-end rate; the rest of the video is not decoded twice
 DECODE_TIMING_FRAMES = 300
-#: frames on which the reference is timed beside the cascade
-REFERENCE_TIMING_FRAMES = 16
 
 
 @dataclass(frozen=True)
@@ -89,8 +85,9 @@ def apply_to_video(
     artifact's targets, and report it like ``noscope query`` (its "test segment" is the whole video).
 
     Speed: ``cascade_fps`` excludes decode as NoScope measured it; the reference's end-to-end rate adds the
-    decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. Every frame certification sends to the
-    reference is charged at the reference's rate (decode included for the end-to-end figure)."""
+    decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. An answer that was the reference on every
+    frame is its own timing (1x by construction). Every frame certification sends to the reference is charged at
+    the reference's rate (decode included for the end-to-end figure)."""
     certify = CertifyOptions() if certify is None else certify
     art = trained.artifact
     cascade = trained.cascade_for(detector)
@@ -102,39 +99,24 @@ def apply_to_video(
         raise QueryError(f"no frame of {video} could be decoded", "check the file plays")
     reference = SegmentReference(video, detector, cascade.query, run.frame_index, cache=cache)
     cert = certify_run(run, cascade.config, art.targets, reference, certify)
-    answer = cert.labels if cert is not None else run.labels
-    ref_ms = measure_cost_ms(video, detector, run.frame_index, n=REFERENCE_TIMING_FRAMES) or art.costs.reference_ms
-    reference_fps = 1000.0 / ref_ms
-    reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / decode_fps(video, ((0, max(1, min(n, DECODE_TIMING_FRAMES))),)))
-    checked = cert.frames_labelled if cert is not None else 0
-    cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
-        n, float(run.fps), float(run.fps_e2e or run.fps), checked, ref_ms, reference_fps_e2e
-    )
-    fps = info.fps or art.fps
-    found = intervals(answer, run.frame_index, fps)
-    rates = error_rates(answer, truth) if truth is not None else None
-    return QueryResult(
-        video=str(video),
-        artifact=art,
-        test_segment=Segment("video", ((int(run.frame_index[0]), int(run.frame_index[-1]) + 1),)),
-        reference_fps=reference_fps,
-        cascade_fps=float(cascade_fps),
-        reference_calls=int(run.reference_calls),
-        reference_call_fraction=float(run.reference_call_fraction),
-        positive_frames=int(answer.sum()),
-        intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in found),
-        intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in found),
-        seconds={k: float(v) for k, v in run.seconds.items()},
+    ref_ms = reference_cost_ms(run, cascade, video, run.frame_index, art.costs.reference_ms)
+    if cascade.config.is_reference_only and run.fps_e2e:
+        reference_fps_e2e = float(run.fps_e2e)  # the run was the reference on every frame, decode included
+    else:
+        decode = decode_fps(video, ((0, max(1, min(n, DECODE_TIMING_FRAMES))),))
+        reference_fps_e2e = 1000.0 / (ref_ms + 1000.0 / decode)
+    return QueryResult.of_run(
+        run,
+        art,
+        video,
+        Segment("video", ((int(run.frame_index[0]), int(run.frame_index[-1]) + 1),)),
+        fps=info.fps or art.fps,
+        cert=cert,
+        certify=certify,
+        reference_ms=ref_ms,
         reference_fps_e2e=reference_fps_e2e,
-        cascade_fps_e2e=float(e2e_fps),
-        fnr=float(rates.fnr) if rates else None,
-        fpr=float(rates.fpr) if rates else None,
-        certificate=cert,
-        certify_reason=cert.reason if cert is not None else not_certified_reason(certify, art.targets),
-        certify_seconds=certify_s,
-        certify_seconds_e2e=certify_s_e2e,
-        plan=run.plan,
-        plan_counts=run.plan_counts,
+        cascade_fps_e2e=float(run.fps_e2e or run.fps),
+        truth=truth,
     )
 
 

@@ -35,7 +35,8 @@ class QueryOptions:
     json_out: Path | None = None
     work_root: Path | None = None  # default: $NOSCOPE_HOME
     certify: bool = True  # certify the answer on its own frames (at the spec's confidence; none: never)
-    certify_budget: int | None = None  # reference frames certification may spend; None: DEFAULT_CERTIFY_BUDGET
+    certify_budget: int | None = None  # a cap on certification's reference frames; None: tighten until certified
+    certify_seed: int | None = None  # the draws' seed (tests); None: fresh per answer, recorded in the certificate
 
     def __post_init__(self) -> None:
         # Checked before any work: a bad value found after minutes of decoding and training wastes the run.
@@ -43,7 +44,7 @@ class QueryOptions:
         self.certify_options()
 
     def certify_options(self) -> CertifyOptions:
-        return CertifyOptions.of(self.certify, self.certify_budget, seed=self.spec.training.seed)
+        return CertifyOptions.of(self.certify, self.certify_budget, seed=self.certify_seed)
 
 
 def check_output_file(path: Path | None, flag: str, example: str = "out.json") -> None:

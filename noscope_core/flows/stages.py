@@ -124,9 +124,16 @@ def optimize(
     keyframe_first: bool = True,
     view: ViewSpec | None = None,
     stage_costs: StageCosts | None = None,
+    certify: bool = True,
+    footage_frames: int | None = None,
 ) -> CascadeArtifact:
-    """The cheapest cascade that meets the spec's targets on the threshold segment (at the spec's confidence, with
-    evidence counted in blocks estimated on the train and threshold labels together).
+    """The cascade to run, chosen on the threshold segment (``SearchOptions``'s rules; the block-bound estimates
+    use evidence counted in blocks estimated on the train and threshold labels together).
+
+    ``certify`` (the default; ``--no-certify`` turns it off): its answers will be certified, so the cascade with
+    the lowest expected certified cost for an answer of ``footage_frames`` frames is chosen (default: the
+    camera's declared footage, ``CameraSpec.answer_frames``; ``noscope apply`` passes its file's length).
+    Without certification, the cheapest whose block-bound estimates meet the targets.
 
     ``keyframe_first``: measure reading the camera's video (dense decoding, keyframe-only scans, seeks) so plans
     are priced with decode included and a keyframe-first plan competes with the dense ones; only where the store
@@ -143,6 +150,8 @@ def optimize(
         measured = measure_decode_costs(spec.video, view)
         if measured is not None:
             decode_costs, keyframes = measured
+    if footage_frames is None:
+        footage_frames = spec.answer_frames(store.fps, len(labels.segments.test.indices()))
     return cascade_artifact.choose_cascade(
         store,
         labels,
@@ -157,6 +166,8 @@ def optimize(
         keyframes=keyframes,
         view=view,
         stage_costs=stage_costs,
+        certify=certify,
+        footage_frames=footage_frames,
     )
 
 
@@ -195,8 +206,12 @@ def prepare_cascade(
     reuse: bool = False,
     allow_fallback: bool = True,
     log: Callable[[str], None] = _quiet,
+    certify: bool = True,
+    footage_frames: int | None = None,
 ) -> PreparedCascade:
     """Labels → (reference-only decision) → train → fit difference detectors → optimize, under ``work``.
+
+    ``certify`` / ``footage_frames``: how the optimizer plans (see :func:`optimize`).
 
     ``reuse``: keep complete model and difference-detector folders from an earlier run (their index is checked
     against the query). ``allow_fallback=False`` raises the degenerate-labels error instead of falling back.
@@ -217,14 +232,18 @@ def prepare_cascade(
         if missing:
             log(f"warning: the frame store lacks {', '.join(missing)} (decode with the spec's decodings); not offered")
         if len(missing) < len(views) - 1:
-            return _prepare_per_view(spec, store, labels, work, views, reuse, log)
+            plan = {"certify": certify, "footage_frames": footage_frames}
+            return _prepare_per_view(spec, store, labels, work, views, reuse, log, plan)
     models_dir, dd_dir = work / "models", work / "difference"
     seconds: dict[str, float] = {}
     log("[3/5] training specialized models and difference detectors ...")
     models, results, dds = _train_and_fit(spec, store, labels, models_dir, dd_dir, None, reuse, log, seconds)
     log("[4/5] optimizing the cascade on the threshold segment ...")
     t0 = time.perf_counter()
-    art = optimize(spec, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir)
+    art = optimize(
+        spec, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir,
+        certify=certify, footage_frames=footage_frames,
+    )  # fmt: skip
     seconds["optimize"] = time.perf_counter() - t0
     return PreparedCascade(art, cascade_json, models_dir, dd_dir, tuple(models), tuple(dds), tuple(results), seconds)
 
@@ -274,6 +293,7 @@ def _prepare_per_view(
     views: Sequence[ViewSpec],
     reuse: bool,
     log: Callable[[str], None],
+    plan: dict,
 ) -> PreparedCascade:
     """Train, fit and optimize once per candidate view, price each view's cascade with the reading costs measured
     on the camera's file, and keep the cheapest that meets the targets (``decoding_choice.decide_decoding``)."""
@@ -294,8 +314,9 @@ def _prepare_per_view(
         log(f"[4/5] optimizing the cascade on {view.name} ...")
         t0 = time.perf_counter()
         art = optimize(
-            spec, store, labels, models, dds, models_dir=models_dir, dd_dir=dd_dir, view=view, stage_costs=stage_costs
-        )
+            spec, store, labels, models, dds, models_dir=models_dir, dd_dir=dd_dir, view=view, stage_costs=stage_costs,
+            **plan,
+        )  # fmt: skip
         stage_costs = stage_costs or art.costs
         seconds["optimize"] = seconds.get("optimize", 0.0) + time.perf_counter() - t0
         pieces[view.name] = (art, models_dir, dd_dir, models, dds, results)

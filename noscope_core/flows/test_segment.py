@@ -13,7 +13,7 @@ import numpy as np
 from noscope_core.cascade.evaluate import error_rates
 from noscope_core.cascade.evaluate import intervals as intervals_of
 from noscope_core.cascade.keyframe_run import run_plan, run_plan_frames
-from noscope_core.cascade.routing import Cascade
+from noscope_core.cascade.routing import Cascade, CascadeRun
 from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError, VideoError
 from noscope_core.guarantees.certificate import Certificate
@@ -79,8 +79,12 @@ class QueryResult:
             "threshold_fnr_bound": art.best.fnr_bound,
             "threshold_fpr_bound": art.best.fpr_bound,
             "certified": self.certified,
-            "certify_frames": cert.frames_labelled if cert else 0,
-            "certify_budget": cert.budget_frames if cert else None,
+            # random draws (unbiased evaluation data) apart from frames chosen as risky: both charged
+            "certify_frames": cert.frames_drawn if cert else 0,
+            "tighten_frames": cert.frames_tightened if cert else 0,
+            "certify_rounds": cert.rounds if cert else 0,
+            "certify_budget": cert.budget_frames if cert else None,  # None: tightened until certified
+            "certify_seed": cert.seed if cert else None,  # the draws' seed: fresh per answer unless asked for
             "certify_reason": self.certify_reason,
             "certify_seconds": self.certify_seconds,
         }
@@ -137,6 +141,61 @@ class QueryResult:
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
 
+    @classmethod
+    def of_run(
+        cls,
+        run: CascadeRun,
+        artifact: CascadeArtifact,
+        video: str | Path,
+        segment: Segment,
+        *,
+        fps: float | None,
+        cert: Certificate | None,
+        certify: CertifyOptions,
+        reference_ms: float,
+        reference_fps_e2e: float | None,
+        cascade_fps_e2e: float | None,
+        truth: np.ndarray | None = None,
+        plan: str | None = None,
+        labels_agree_e2e: float | None = None,
+        seconds_e2e: dict[str, float] | None = None,
+    ) -> QueryResult:
+        """The answer of one run (corrected by its certificate when there is one), with certification's reference
+        frames charged at the reference's rate; ``noscope query``'s test segment and ``noscope apply``'s video
+        alike. ``fps``: the video's frame rate, for the intervals' timestamps."""
+        answer = cert.labels if cert is not None else run.labels
+        checked = cert.frames_labelled if cert is not None else 0
+        cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
+            len(run.labels), float(run.fps), cascade_fps_e2e, checked, reference_ms, reference_fps_e2e
+        )
+        found = intervals_of(answer, run.frame_index, fps)
+        rates = error_rates(answer, truth) if truth is not None else None
+        return cls(
+            video=str(video),
+            artifact=artifact,
+            test_segment=segment,
+            reference_fps=1000.0 / reference_ms,
+            cascade_fps=float(cascade_fps),
+            reference_calls=int(run.reference_calls),
+            reference_call_fraction=float(run.reference_call_fraction),
+            positive_frames=int(answer.sum()),
+            intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in found),
+            intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in found),
+            seconds={k: float(v) for k, v in run.seconds.items()},
+            reference_fps_e2e=reference_fps_e2e,
+            cascade_fps_e2e=None if e2e_fps is None else float(e2e_fps),
+            fnr=float(rates.fnr) if rates else None,
+            fpr=float(rates.fpr) if rates else None,
+            labels_agree_e2e=labels_agree_e2e,
+            certificate=cert,
+            certify_reason=cert.reason if cert is not None else not_certified_reason(certify, artifact.targets),
+            certify_seconds=certify_s,
+            certify_seconds_e2e=certify_s_e2e,
+            plan=run.plan if plan is None else plan,
+            plan_counts=run.plan_counts,
+            seconds_e2e=seconds_e2e,
+        )
+
 
 def run_on_segment(
     cascade: Cascade,
@@ -153,7 +212,7 @@ def run_on_segment(
     """Run the cascade over ``segment`` of the store (decode excluded), then streaming over the video (decode
     included), certify its answer, and report speed against the reference and, with ``truth``, the error against it.
 
-    ``certify`` (default: on, the default budget) certifies at ``artifact.targets.confidence``; the reference
+    ``certify`` (default: on, no cap, a fresh seed) certifies at ``artifact.targets.confidence``; the reference
     labels the sampled frames through ``cache`` (a ``DetectionCache``), or reads them from ``known_reference``
     (the reference's unsmoothed labels of the segment's frames, already paid for). Either way each sampled frame
     is charged at the reference's measured cost (decode included for the end-to-end figure), since a user's
@@ -169,18 +228,7 @@ def run_on_segment(
         run = run_plan_frames(cascade, plan, frames, idx, keyframes, fetch_full=lambda ii: read_frames(video, ii))
     reference = SegmentReference(video, cascade.reference, cascade.query, idx, cache=cache, known=known_reference)
     cert = certify_run(run, cascade.config, artifact.targets, reference, certify)
-    answer = cert.labels if cert is not None else run.labels
-    # Speed-ups are ratios measured in this one run: the reference is timed now, beside the cascade (its
-    # cost from labelling time may come from a cache filled on a busier or quieter machine).
-    if cascade.config.is_reference_only and run.fps > 0:
-        # the fallback is the reference on every frame: the run itself times it, so the speed-up is 1x by
-        # construction (16 frames timed minutes later printed 1.2x on a loaded machine)
-        ref_ms = 1000.0 / float(run.fps)
-    else:
-        ref_ms = (
-            measure_cost_ms(video, cascade.reference, idx, n=REFERENCE_TIMING_FRAMES) or artifact.costs.reference_ms
-        )
-    reference_fps = 1000.0 / ref_ms
+    ref_ms = reference_cost_ms(run, cascade, video, idx, artifact.costs.reference_ms)
     e2e_labels, e2e_fps, reference_fps_e2e, runs = None, None, None, []
     if e2e:
         # The reference on every frame must decode every frame: decode-only speed over the segment, plus it.
@@ -195,41 +243,40 @@ def run_on_segment(
             runs = [run_plan(cascade, plan, video, start=a, stop=b) for a, b in segment.ranges]
             e2e_labels = np.concatenate([r.labels for r in runs])
             e2e_fps = sum(len(r.labels) for r in runs) / max(sum(r.seconds["total"] for r in runs), 1e-9)
-    rates = error_rates(answer, truth) if truth is not None else None
-    intervals = intervals_of(answer, run.frame_index, store.fps)
-    checked = cert.frames_labelled if cert is not None else 0
-    cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
-        len(idx), float(run.fps), e2e_fps, checked, ref_ms, reference_fps_e2e
-    )
     agree = None
     if e2e_labels is not None and len(e2e_labels) == len(run.labels):
         # streaming and stored frames go through the same preprocess: the two runs should agree
         agree = float(np.mean(e2e_labels == run.labels))
-    return QueryResult(
-        video=str(video),
-        artifact=artifact,
-        test_segment=segment,
-        reference_fps=reference_fps,
-        cascade_fps=float(cascade_fps),
-        reference_calls=int(run.reference_calls),
-        reference_call_fraction=float(run.reference_call_fraction),
-        positive_frames=int(answer.sum()),
-        intervals=tuple((int(iv.start_frame), int(iv.end_frame)) for iv in intervals),
-        intervals_s=tuple((float(iv.start_s), float(iv.end_s)) for iv in intervals),
-        seconds={k: float(v) for k, v in run.seconds.items()},
+    return QueryResult.of_run(
+        run,
+        artifact,
+        video,
+        segment,
+        fps=store.fps,
+        cert=cert,
+        certify=certify,
+        reference_ms=ref_ms,
         reference_fps_e2e=reference_fps_e2e,
         cascade_fps_e2e=e2e_fps,
-        fnr=float(rates.fnr) if rates else None,
-        fpr=float(rates.fpr) if rates else None,
-        labels_agree_e2e=agree,
-        certificate=cert,
-        certify_reason=cert.reason if cert is not None else not_certified_reason(certify, artifact.targets),
-        certify_seconds=certify_s,
-        certify_seconds_e2e=certify_s_e2e,
+        truth=truth,
         plan=_plan_text(run, runs if e2e_labels is not None else [], plan, keyframes),
-        plan_counts=run.plan_counts,
+        labels_agree_e2e=agree,
         seconds_e2e={k: float(sum(r.seconds.get(k, 0.0) for r in runs)) for k in runs[0].seconds} if runs else None,
     )
+
+
+def reference_cost_ms(
+    run: CascadeRun, cascade: Cascade, video: str | Path, frame_index: np.ndarray, fallback_ms: float
+) -> float:
+    """The reference's cost per frame (ms) that a run's speed-up is measured against, in this one run.
+
+    When the answer was the reference on every frame, the run itself timed it: the speed-up is 1x by construction
+    (16 frames timed minutes later printed 1.2x on a loaded machine, 1.4x in ``noscope apply``). Otherwise the
+    reference is timed now on a few of the run's frames, beside the cascade: its cost from labelling time may come
+    from a cache filled on a busier or quieter machine. ``fallback_ms`` when it cannot be timed."""
+    if cascade.config.is_reference_only and run.fps > 0:
+        return 1000.0 / float(run.fps)
+    return measure_cost_ms(video, cascade.reference, frame_index, n=REFERENCE_TIMING_FRAMES) or fallback_ms
 
 
 def _plan_text(run, streamed: Sequence, plan, keyframes) -> str:

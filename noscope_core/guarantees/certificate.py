@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import gammaln
@@ -41,9 +41,9 @@ from noscope_core.cascade.routing import CascadeConfig, CascadeRun, Route
 from noscope_core.guarantees.bounds import check_confidence
 from noscope_core.spec.query import parse_target
 
-#: reference frames certification may spend by default; the planner spends only what the answer's own counts
-#: need (see plan_draws), so this is a cap (measured in docs/guarantees.md: enough for 1 %/1 % at ≥ 5 % positives)
-DEFAULT_CERTIFY_BUDGET = 15_000
+#: sampling rounds after which only the last step (a failing stratum labelled in full) is left, whatever
+#: ``max_rounds`` says: the doubling tightening reaches it sooner on any real answer (δ_r is then below 1e-9)
+MAX_SAMPLING_ROUNDS = 30
 
 #: draws beyond the zero-error minimum at each look's δ (later looks grow by LOOK_GROWTH)
 PLAN_SLACK = 1.5
@@ -114,7 +114,12 @@ def risk_from_scores(
 
 @dataclass(frozen=True)
 class Certificate:
-    """The answer's error bounds on its own footage, and the corrected answer."""
+    """The answer's error bounds on its own footage, and the corrected answer.
+
+    Two kinds of reference frames are spent: ``drawn`` (uniform random draws: unbiased evaluation data, what the
+    bounds are computed from) and ``tightened`` (frames *chosen* because the cascade was least sure of them, or
+    every remaining frame of a stratum: they correct the answer but say nothing about the error elsewhere). Both
+    are positions into the answer's frames, and both are charged at the reference's cost."""
 
     fnr_bound: float
     fpr_bound: float
@@ -122,12 +127,27 @@ class Certificate:
     confidence: float
     max_fnr: float
     max_fpr: float
-    frames_labelled: int  # reference frames certification spent: draws plus default tightening
     reference_calls: int  # calls made to the reference callable
     rounds: int
-    budget_frames: int
+    budget_frames: int | None  # the cap on reference frames; None: unbounded (tighten until certified)
+    seed: int | None  # the draws' seed (fresh OS entropy unless one was asked for); None: nothing was drawn
     reason: str  # one sentence for the user
     labels: np.ndarray  # bool (N,): the answer with every reference label certification obtained
+    drawn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # positions drawn at random
+    tightened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # positions chosen
+
+    @property
+    def frames_drawn(self) -> int:
+        return len(self.drawn)
+
+    @property
+    def frames_tightened(self) -> int:
+        return len(self.tightened)
+
+    @property
+    def frames_labelled(self) -> int:
+        """Reference frames certification spent: draws plus tightening."""
+        return self.frames_drawn + self.frames_tightened
 
     def to_dict(self) -> dict:
         return {
@@ -135,9 +155,11 @@ class Certificate:
             "fnr_bound": self.fnr_bound,
             "fpr_bound": self.fpr_bound,
             "confidence": self.confidence,
-            "certify_frames": self.frames_labelled,
+            "certify_frames": self.frames_drawn,
+            "tighten_frames": self.frames_tightened,
             "certify_rounds": self.rounds,
             "certify_budget": self.budget_frames,
+            "certify_seed": self.seed,
             "certify_reason": self.reason,
         }
 
@@ -148,41 +170,71 @@ Reference = Callable[[np.ndarray], np.ndarray]
 Tighten = Callable[[int, Decisions, np.ndarray, np.ndarray], "Decisions | None"]
 
 
+def fresh_seed() -> int:
+    """A seed from the operating system's entropy: every answer checks frames no one could have predicted."""
+    return int(np.random.SeedSequence().entropy)
+
+
+def round_delta(delta: float, r: int, max_rounds: int | None) -> float:
+    """Round r's (1-based) share of δ: δ·2^-r, the last of ``max_rounds`` taking what is left, so the shares sum
+    to at most δ however many rounds run (unbounded: Σ δ·2^-r = δ)."""
+    if max_rounds is not None and r >= max_rounds:
+        return delta * 0.5 ** (max_rounds - 1)
+    return delta * 0.5**r
+
+
 def certify(
     decisions: Decisions,
     reference: Reference,
     max_fnr: float,
     max_fpr: float,
     confidence: float = 0.95,
-    budget_frames: int = DEFAULT_CERTIFY_BUDGET,
+    budget_frames: int | None = None,
     tighten: Tighten | None = None,
-    max_rounds: int = 3,
-    seed: int | None = 0,
+    max_rounds: int | None = None,
+    seed: int | None = None,
 ) -> Certificate:
-    """Bound the FNR and FPR of ``decisions`` on its own frames, tightening while a target is broken.
+    """Bound the FNR and FPR of ``decisions`` on its own frames, tightening until both targets are certified.
 
-    ``reference(frames)`` returns the reference's labels (bool) of those frame positions. At most
-    ``budget_frames`` frames are sent to it by certification (draws and the default tightening). ``tighten``
-    replaces the default tightening (the riskiest undecided frames of the failing stratum go to the
-    reference; needs ``decisions.risk``). Without either, one round runs at the full confidence.
+    ``reference(frames)`` returns the reference's labels (bool) of those frame positions. Each round draws
+    uniformly in the undecided strata and bounds them at its share of δ (:func:`round_delta`); while a bound
+    breaks its target, the riskiest undecided frames of the failing stratum go to the reference (twice as many
+    each round; ``tighten`` replaces this with the caller's own, e.g. a wider band) and a fresh round draws
+    again. The last step sends every remaining frame of a failing stratum to the reference: that stratum is
+    then exact (its bound 0, no δ spent), so with the default unbounded budget the answer is always certified.
+
+    ``budget_frames`` caps the reference frames certification may send (draws and tightening); the answer may
+    then end uncertified, and its reason says why. ``max_rounds`` caps the sampling rounds before that last step
+    (None: as many as the doubling tightening takes). ``seed`` fixes the draws (tests); None draws a fresh one
+    from the OS, recorded in the certificate.
     """
     confidence = check_confidence(confidence)
     max_fnr, max_fpr = parse_target("max_fnr", max_fnr), parse_target("max_fpr", max_fpr)
-    if isinstance(budget_frames, bool) or int(budget_frames) != budget_frames or budget_frames < 0:
-        raise ValueError(f"budget_frames must be a non-negative integer, got {budget_frames!r}")
-    budget_frames = int(budget_frames)
+    if budget_frames is not None and (
+        isinstance(budget_frames, bool) or int(budget_frames) != budget_frames or budget_frames < 0
+    ):
+        raise ValueError(f"budget_frames must be a non-negative integer or None, got {budget_frames!r}")
+    if max_rounds is not None and int(max_rounds) < 1:
+        raise ValueError(f"max_rounds must be at least 1 or None, got {max_rounds!r}")
+    budget = None if budget_frames is None else int(budget_frames)
+    seed = fresh_seed() if seed is None else int(seed)
     rng = np.random.default_rng(seed)
     n = len(decisions.labels)
     known = np.zeros(n, dtype=bool)  # labelled by certification
     truth_known = np.zeros(n, dtype=bool)
+    drawn: list[np.ndarray] = []
+    chosen: list[np.ndarray] = []
     spent = calls = 0
-    can_tighten = tighten is not None or decisions.risk is not None
-    rounds = max(1, int(max_rounds)) if can_tighten else 1
     delta = 1.0 - confidence
     current = decisions
     state: _Round | None = None
+    delta_l = delta
+    exhausted: list[str] = []  # strata labelled in full by the last step
 
-    def ask(frames: np.ndarray) -> None:
+    def left() -> float:
+        return math.inf if budget is None else budget - spent
+
+    def ask(frames: np.ndarray, into: list[np.ndarray]) -> None:
         nonlocal spent, calls
         if len(frames) == 0:
             return
@@ -191,11 +243,17 @@ def certify(
             raise ValueError(f"the reference returned {len(got)} labels for {len(frames)} frames")
         known[frames] = True
         truth_known[frames] = got
+        into.append(np.asarray(frames, dtype=np.int64))
         spent += len(frames)
         calls += 1
 
-    for r in range(1, rounds + 1):
-        delta_r = delta * (0.5**r if r < rounds else 0.5 ** (rounds - 1))
+    def met(s: _Round) -> bool:
+        return s.fnr_bound <= max_fnr and s.fpr_bound <= max_fpr
+
+    r = 0
+    while True:
+        r += 1
+        delta_r = round_delta(delta, r, max_rounds)
         state = _Round.of(current, known, truth_known)
         # looks at growing sample sizes, each at its share of δ_r: a good answer stops at the first look, a
         # borderline one buys more draws; the draws are nested, so each look's sample is uniform
@@ -203,47 +261,64 @@ def certify(
         n0 = n1 = 0
         for look in range(LOOKS):
             delta_l = delta_r * (0.5 ** (look + 1) if look < LOOKS - 1 else 0.5 ** (LOOKS - 1))
-            p0, p1 = plan_draws(state, max_fnr, max_fpr, delta_l)
-            grow = LOOK_GROWTH**look
-            p0, p1 = _fit(max(n0, math.ceil(p0 * grow)), max(n1, math.ceil(p1 * grow)), budget_frames - spent + n0 + n1)
-            p0, p1 = max(p0, n0), max(p1, n1)
-            ask(np.sort(np.concatenate([order0[n0:p0], order1[n1:p1]])))
+            p0, p1 = look_draws(state, n0, n1, look, max_fnr, max_fpr, delta_l, left() + n0 + n1)
+            ask(np.sort(np.concatenate([order0[n0:p0], order1[n1:p1]])), drawn)
             n0, n1 = p0, p1
-            draw0, draw1 = order0[:n0], order1[:n1]
-            fn_hits, fp_hits = int(truth_known[draw0].sum()), int((~truth_known[draw1]).sum())
+            fn_hits, fp_hits = int(truth_known[order0[:n0]].sum()), int((~truth_known[order1[:n1]]).sum())
             state = state.bound(fn_hits, n0, fp_hits, n1, delta_l)
-            if state.fnr_bound <= max_fnr and state.fpr_bound <= max_fpr:
+            if met(state) or left() <= 0 or (n0 == len(state.u0) and n1 == len(state.u1)):
                 break
-            if spent >= budget_frames or (n0 == len(state.u0) and n1 == len(state.u1)):
-                break
-        if state.fnr_bound <= max_fnr and state.fpr_bound <= max_fpr:
+        if met(state) or left() <= 0:
             break
-        if r == rounds or spent >= budget_frames:
+        fnr_fails, fpr_fails = state.fnr_bound > max_fnr, state.fpr_bound > max_fpr
+        # the undrawn frames of each failing stratum: undecided, and the cascade's verdict is what may be wrong
+        pool = np.concatenate([order0[n0:] if fnr_fails else order0[:0], order1[n1:] if fpr_fails else order1[:0]])
+        if len(pool) == 0:
             break
-        if tighten is not None:
+        last = (max_rounds is not None and r >= max_rounds) or r >= MAX_SAMPLING_ROUNDS
+        if tighten is not None and not last:
             new = tighten(r, current, known.copy(), truth_known.copy())
-            if new is None:
+            if new is not None:
+                current = new
+                continue
+            last = True  # the caller cannot tighten further: only the last step is left
+        # errors the bound still allows in the failing strata: tighten a multiple of them, doubling each round
+        errors_up = (state.fn_up - state.fn_found if fnr_fails else 0) + (
+            state.fp_up - state.fp_found if fpr_fails else 0
+        )
+        k = max(2 * errors_up, state.draws, 1) * 2 ** (r - 1)
+        if last or current.risk is None or 2 * k >= len(pool):
+            if len(pool) <= left():
+                # the last step: every remaining frame of a failing stratum to the reference. The stratum is then
+                # known exactly (hypergeom_upper of a full draw is the count itself), spending no δ; the other
+                # stratum keeps this round's bound, which only tightens as the exact one's counts become known.
+                ask(np.sort(pool), chosen)
+                if fnr_fails:
+                    n0 = len(state.u0)
+                    exhausted.append("absent")
+                if fpr_fails:
+                    n1 = len(state.u1)
+                    exhausted.append("present")
+                fn_hits, fp_hits = int(truth_known[order0[:n0]].sum()), int((~truth_known[order1[:n1]]).sum())
+                state = state.bound(fn_hits, n0, fp_hits, n1, delta_l)
                 break
-            current = new
-        else:
-            # default tightening: half of what is left, on the riskiest undecided frames of the failing strata
-            labels_now = np.where(known, truth_known, current.labels)
-            undecided = ~(current.exact | known)
-            want = np.zeros(n, dtype=bool)
-            if state.fnr_bound > max_fnr:
-                want |= undecided & ~labels_now
-            if state.fpr_bound > max_fpr:
-                want |= undecided & labels_now
-            pool = np.flatnonzero(want)
-            k = min(len(pool), (budget_frames - spent) // 2)
-            if k <= 0:
-                break
-            riskiest = pool[np.argsort(-current.risk[pool], kind="stable")[:k]]
-            ask(np.sort(riskiest))
+            if last or current.risk is None:
+                break  # the cap forbids the last step
+            k = min(len(pool), int(left()) // 2)  # within the cap: half of what is left, on the riskiest
+        if budget is not None:
+            k = min(k, int(left()) // 2)
+        if k <= 0:
+            break
+        riskiest = pool[np.argsort(-current.risk[pool], kind="stable")[:k]]
+        ask(np.sort(riskiest), chosen)
     assert state is not None
     labels = np.where(known, truth_known, current.labels)
-    certified = state.fnr_bound <= max_fnr and state.fpr_bound <= max_fpr
-    reason = _reason(state, certified, max_fnr, max_fpr, confidence, spent, budget_frames, delta_l)
+    certified = met(state)
+    spent_drawn = int(sum(len(d) for d in drawn))
+    reason = _reason(
+        state, certified, max_fnr, max_fpr, confidence, spent_drawn, spent - spent_drawn, budget, delta_l, exhausted
+    )
+    empty = np.zeros(0, dtype=np.int64)
     return Certificate(
         fnr_bound=state.fnr_bound,
         fpr_bound=state.fpr_bound,
@@ -251,12 +326,14 @@ def certify(
         confidence=confidence,
         max_fnr=max_fnr,
         max_fpr=max_fpr,
-        frames_labelled=spent,
         reference_calls=calls,
         rounds=r,
-        budget_frames=budget_frames,
+        budget_frames=budget,
+        seed=seed,
         reason=reason,
         labels=labels,
+        drawn=np.sort(np.concatenate(drawn)) if drawn else empty,
+        tightened=np.sort(np.concatenate(chosen)) if chosen else empty,
     )
 
 
@@ -305,6 +382,8 @@ class _Round:
     fn_found: int = 0
     fp_found: int = 0
     draws: int = 0
+    fn_up: int = 0  # upper bound of the errors in each stratum (found ones included)
+    fp_up: int = 0
 
     @classmethod
     def of(cls, d: Decisions, known: np.ndarray, truth_known: np.ndarray) -> _Round:
@@ -323,7 +402,9 @@ class _Round:
         # after correction: misses left = fn_up - fn_hits; positives = known + TP in U1 (>= |U1| - fp_up) + FN in U0
         fnr = _ratio(fn_up - fn_hits, self.pos_known + len(self.u1) - fp_up + fn_up)
         fpr = _ratio(fp_up - fp_hits, self.neg_known + len(self.u0) - fn_up + fp_up)
-        return _Round(self.u0, self.u1, self.pos_known, self.neg_known, fnr, fpr, fn_hits, fp_hits, n0 + n1)
+        return _Round(
+            self.u0, self.u1, self.pos_known, self.neg_known, fnr, fpr, fn_hits, fp_hits, n0 + n1, fn_up, fp_up
+        )
 
 
 def plan_draws(state: _Round, max_fnr: float, max_fpr: float, delta: float) -> tuple[int, int]:
@@ -349,6 +430,23 @@ def plan_draws(state: _Round, max_fnr: float, max_fpr: float, delta: float) -> t
     return n0, n1
 
 
+def look_draws(
+    state: _Round, n0: int, n1: int, look: int, max_fnr: float, max_fpr: float, delta: float, cap: float
+) -> tuple[int, int]:
+    """How many frames of U0 and U1 a look's sample holds (nested: at least the ``n0``, ``n1`` already drawn):
+    the plan at the look's δ, grown by LOOK_GROWTH per look, never past a stratum's size (a second look once
+    planned 4,065 draws from a 2,440-frame stratum, which skewed the split of ``cap``, the frames the round may
+    hold in all, and the recorded counts)."""
+    p0, p1 = plan_draws(state, max_fnr, max_fpr, delta)
+    grow = LOOK_GROWTH**look
+    p0 = min(len(state.u0), max(n0, math.ceil(p0 * grow)))
+    p1 = min(len(state.u1), max(n1, math.ceil(p1 * grow)))
+    if math.isfinite(cap):
+        p0, p1 = _fit(p0, p1, int(cap))
+        p0, p1 = max(p0, n0), max(p1, n1)
+    return p0, p1
+
+
 def _fit(n0: int, n1: int, left: int) -> tuple[int, int]:
     """Scale the plan down to the budget left, keeping its proportions."""
     left = max(0, left)
@@ -372,23 +470,27 @@ def _reason(
     max_fnr: float,
     max_fpr: float,
     confidence: float,
-    spent: int,
-    budget: int,
+    drawn: int,
+    tightened: int,
+    budget: int | None,
     delta: float,
+    exhausted: list[str],
 ) -> str:
     bounds = f"fnr <= {state.fnr_bound:.3g} and fpr <= {state.fpr_bound:.3g} at {confidence:g} confidence"
+    spent = f"{drawn + tightened:,} frames checked by the reference ({drawn:,} drawn at random, {tightened:,} chosen"
+    spent += " as the riskiest" + (
+        f"; every remaining frame the cascade called {' or '.join(exhausted)} was checked)" if exhausted else ")"
+    )
     if certified:
-        return f"certified on this footage: {bounds}, from {spent:,} frames checked by the reference"
+        return f"certified on this footage: {bounds}, from {spent}"
     broken = [f"fnr <= {max_fnr:g}"] if state.fnr_bound > max_fnr else []
     broken += [f"fpr <= {max_fpr:g}"] if state.fpr_bound > max_fpr else []
     n0, n1 = plan_draws(state, max_fnr, max_fpr, delta)
     found = state.fn_found + state.fp_found
     why = (
-        f"the reference found {state.fn_found:,} missed and {state.fp_found:,} false frames among those checked"
+        f"the reference found {state.fn_found:,} missed and {state.fp_found:,} false frames among those drawn"
         if found
         else f"proving it would take about {n0 + n1:,} reference frames"
     )
-    return (
-        f"could not certify {' and '.join(broken)} on this footage within {budget:,} reference frames "
-        f"({spent:,} spent; proven: {bounds}): {why}"
-    )
+    cap = f"within the cap of {budget:,} reference frames" if budget is not None else "without labelling every frame"
+    return f"could not certify {' and '.join(broken)} on this footage {cap} ({spent}; proven: {bounds}): {why}"

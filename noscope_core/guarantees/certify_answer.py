@@ -16,7 +16,7 @@ import numpy as np
 
 from noscope_core.cascade.routing import CascadeConfig, CascadeRun
 from noscope_core.common.errors import QueryError
-from noscope_core.guarantees.certificate import DEFAULT_CERTIFY_BUDGET, Certificate, Decisions, certify
+from noscope_core.guarantees.certificate import Certificate, Decisions, certify
 from noscope_core.reference.detect import run_reference
 from noscope_core.reference.detection_cache import DetectionCache
 from noscope_core.reference.labels import frame_label
@@ -26,23 +26,34 @@ from noscope_core.spec.query import Query
 
 @dataclass(frozen=True)
 class CertifyOptions:
-    """Whether and how an answer is certified; ``budget_frames``: the most reference frames it may spend."""
+    """Whether and how an answer is certified.
+
+    ``budget_frames``: a cap on the reference frames certification may spend, after which the answer may end
+    uncertified; None (the default): no cap, tightening goes on until the answer is certified (at worst every
+    undecided frame of a failing stratum goes to the reference). ``seed``: the draws' seed, for tests; None (the
+    default): fresh OS entropy per answer, recorded in its certificate."""
 
     enabled: bool = True
-    budget_frames: int = DEFAULT_CERTIFY_BUDGET
-    seed: int = 0
+    budget_frames: int | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         budget = self.budget_frames
-        if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 0:
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 0):
             raise QueryError(
                 f"--certify-budget must be a whole number of frames, 0 or more, got {budget!r}",
-                f"e.g. --certify-budget {DEFAULT_CERTIFY_BUDGET} (the default), or --no-certify to skip certification",
+                "leave it out to tighten until the answer is certified, or --no-certify to skip certification",
+            )
+        seed = self.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+            raise QueryError(
+                f"--certify-seed must be a whole number, 0 or more, got {seed!r}",
+                "leave it out to draw fresh frames for every answer (a fixed seed is for tests)",
             )
 
     @classmethod
-    def of(cls, enabled: bool = True, budget_frames: int | None = None, seed: int = 0) -> CertifyOptions:
-        return cls(bool(enabled), DEFAULT_CERTIFY_BUDGET if budget_frames is None else budget_frames, seed)
+    def of(cls, enabled: bool = True, budget_frames: int | None = None, seed: int | None = None) -> CertifyOptions:
+        return cls(bool(enabled), budget_frames, seed)
 
 
 class SegmentReference:
@@ -79,7 +90,7 @@ class SegmentReference:
         return np.array([frame_label(by_frame[int(i)], self.query) for i in src], dtype=bool)
 
 
-def exact_certificate(labels: np.ndarray, targets: Targets, budget_frames: int) -> Certificate:
+def exact_certificate(labels: np.ndarray, targets: Targets, budget_frames: int | None) -> Certificate:
     """The certificate of an answer the reference gave on every frame: exact, nothing to sample."""
     return Certificate(
         fnr_bound=0.0,
@@ -88,10 +99,10 @@ def exact_certificate(labels: np.ndarray, targets: Targets, budget_frames: int) 
         confidence=float(targets.confidence),
         max_fnr=targets.max_fnr,
         max_fpr=targets.max_fpr,
-        frames_labelled=0,
         reference_calls=0,
         rounds=0,
-        budget_frames=int(budget_frames),
+        budget_frames=budget_frames,
+        seed=None,
         reason="exact: the reference labelled every frame of this answer",
         labels=np.asarray(labels, dtype=bool).copy(),
     )

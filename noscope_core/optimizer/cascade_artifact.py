@@ -18,8 +18,10 @@ from noscope_core.common.atomic import write_json
 from noscope_core.common.errors import ArtifactError
 from noscope_core.models.difference import DifferenceDetector
 from noscope_core.models.specialized import SpecializedModel
+from noscope_core.optimizer.candidate import Candidate, OptimizationResult
 from noscope_core.optimizer.decoding_choice import DecodingChoice
-from noscope_core.optimizer.search import Candidate, OptimizationResult, search_cascades
+from noscope_core.optimizer.options import SearchOptions
+from noscope_core.optimizer.search import search_cascades
 from noscope_core.reference.label_artifact import LabelSet
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.query import Query
@@ -78,6 +80,11 @@ class CascadeArtifact:
     keyframe_best: Candidate | None = None  # the cheapest keyframe-first plan that met the targets, chosen or not
     #: with candidate decodings: every view's priced option and why ``view`` was kept (None: one view offered)
     decoding: DecodingChoice | None = None
+    #: how ``best`` was chosen (candidate.PLAN_RULES): "certified" by the lowest expected certified cost for an
+    #: answer of ``footage_frames`` frames, "bound" by the block-bound estimates, "point" by NoScope's rule
+    rule: str = "point"
+    footage_frames: int | None = None
+    estimator: str | None = None  # the certified planner's error-rate estimator
 
     def describe(self) -> str:
         """The chosen cascade in words, and the decoding it reads with when several were offered."""
@@ -131,6 +138,9 @@ class CascadeArtifact:
             decode_costs=decode_costs,
             dense_best=result.dense_best,
             keyframe_best=result.keyframe_best,
+            rule=result.rule,
+            footage_frames=result.footage_frames,
+            estimator=result.estimator,
         )
 
     @property
@@ -158,6 +168,9 @@ class CascadeArtifact:
             "decode_costs": None if self.decode_costs is None else self.decode_costs.to_dict(),
             "dense_best": None if self.dense_best is None else self.dense_best.to_dict(),
             "keyframe_best": None if self.keyframe_best is None else self.keyframe_best.to_dict(),
+            "rule": self.rule,
+            "footage_frames": self.footage_frames,
+            "estimator": self.estimator,
             # only when several decodings were offered: artifacts of one view keep their shape
             **({"decoding": self.decoding.to_dict()} if self.decoding is not None else {}),
         }
@@ -174,8 +187,8 @@ class CascadeArtifact:
             skips=tuple(int(s) for s in d.get("skips") or ()),
             fps=float(d["fps"]),
             costs=StageCosts.from_dict(d["costs"]),
-            best=_candidate(d["best"]),
-            frontier=tuple(_candidate(c) for c in d.get("frontier") or ()),
+            best=Candidate.from_dict(d["best"]),
+            frontier=tuple(Candidate.from_dict(c) for c in d.get("frontier") or ()),
             fell_back=bool(d.get("fell_back", False)),
             reason=d.get("reason"),
             n_evaluated=int(d.get("n_evaluated", 0)),
@@ -184,9 +197,13 @@ class CascadeArtifact:
             optimize_seconds=float(d.get("optimize_seconds", 0.0)),
             # artifacts written before keyframe-first plans have neither key: dense, priced without decode
             decode_costs=DecodeCosts.from_dict(d["decode_costs"]) if d.get("decode_costs") else None,
-            dense_best=_candidate(d["dense_best"]) if d.get("dense_best") else None,
-            keyframe_best=_candidate(d["keyframe_best"]) if d.get("keyframe_best") else None,
+            dense_best=Candidate.from_dict(d["dense_best"]) if d.get("dense_best") else None,
+            keyframe_best=Candidate.from_dict(d["keyframe_best"]) if d.get("keyframe_best") else None,
             decoding=DecodingChoice.from_dict(d["decoding"]) if d.get("decoding") else None,
+            # artifacts written before the certified planner: bounds mean the bound rule, else the point rule
+            rule=str(d.get("rule") or ("bound" if targets.get("confidence") is not None else "point")),
+            footage_frames=None if d.get("footage_frames") is None else int(d["footage_frames"]),
+            estimator=d.get("estimator"),
         )
 
     def save(self, path: str | Path) -> None:
@@ -201,24 +218,6 @@ class CascadeArtifact:
             raise ArtifactError(
                 f"optimized cascade {path} lacks or mangles {exc}", "re-run the optimizer (optimized_cascade)"
             ) from None
-
-
-def _candidate(d: dict) -> Candidate:
-    def opt(key: str) -> float | None:
-        return None if d.get(key) is None else float(d[key])
-
-    return Candidate(
-        CascadeConfig.from_dict(d["config"]),
-        float(d["fnr"]),
-        float(d["fpr"]),
-        float(d["cost_ms"]),
-        float(d["reference_fraction"]),
-        float(d["speedup"]),
-        opt("fnr_bound"),
-        opt("fpr_bound"),
-        opt("decode_ms"),
-        KeyframePlan.from_dict(d["keyframe_plan"]) if d.get("keyframe_plan") else None,
-    )
 
 
 def choose_cascade(
@@ -237,17 +236,21 @@ def choose_cascade(
     keyframes: np.ndarray | None = None,
     view: ViewSpec | None = None,
     stage_costs: StageCosts | None = None,
+    certify: bool = True,
+    footage_frames: int | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
-    ``targets.confidence``: demand that the targets hold at that confidence (see ``optimizer.optimize``), with
+    ``targets.confidence``: demand that the targets hold at that confidence (see ``SearchOptions``), with
     evidence counted in blocks of ``unit_frames`` frames (default: estimated on the threshold labels alone).
     ``decode_costs`` and ``keyframes`` (the video's keyframe frame numbers), both measured on the store's video
     (:func:`noscope_core.video.decode_costs.measure_decode_costs`), price reading the video and let a keyframe-first
     plan compete with the dense ones. ``view``: the store's view the cheap stages read (default: the query's model
     view, exactly decoded); the artifact records it, so the query reads the same pixels. ``stage_costs``: price
     the stages with this table instead of timing them again (views whose models share architectures and frame
-    sizes then differ only in how their cascades route frames, not in timing noise)."""
+    sizes then differ only in how their cascades route frames, not in timing noise). ``certify`` and
+    ``footage_frames``: the answers will be certified, so plan for the lowest expected certified cost of an answer
+    of that many frames (``SearchOptions``)."""
     start = time.perf_counter()
     view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
@@ -273,22 +276,19 @@ def choose_cascade(
     kf_pos = breaks = None
     if keyframes is not None:
         kf_pos, breaks = keyframe_positions(labels.segments.threshold.indices(), keyframes)
-    result = search_cascades(
-        truth,
-        model_scores,
-        dd_scores,
-        {dd.spec.name: dd.spec.reference for dd in dds},
-        costs,
-        max_fnr=targets.max_fnr,
-        max_fpr=targets.max_fpr,
-        skips=skips,
-        confidence=targets.confidence,
+    options = SearchOptions(
+        targets,
+        certify=certify,
+        footage_frames=footage_frames,
+        skips=tuple(skips),
         unit_frames=unit_frames,
         fps=store.fps,
         decode_costs=decode_costs,
         keyframes=kf_pos,
         breaks=breaks,
     )
+    kinds = {dd.spec.name: dd.spec.reference for dd in dds}
+    result = search_cascades(truth, model_scores, dd_scores, kinds, costs, options)
     art = CascadeArtifact.from_result(
         result,
         costs=costs,

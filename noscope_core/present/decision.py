@@ -30,8 +30,15 @@ def decision_line(info: Mapping[str, Any], test: Mapping[str, Any] | None = None
             f"{units.pct(targets.get('max_fnr'))} / {units.pct(targets.get('max_fpr'))}"
         )
         if best.get("fnr_bound") is not None and best.get("fpr_bound") is not None:
-            level = units.pct(targets.get("confidence"), 0) if targets.get("confidence") else "the"
-            line += f", {level} bounds {units.pct(best['fnr_bound'])} / {units.pct(best['fpr_bound'])}"
+            level = f" at {units.pct(targets.get('confidence'), 0)}" if targets.get("confidence") else ""
+            line += f", estimates{level} {units.pct(best['fnr_bound'])} / {units.pct(best['fpr_bound'])}"
+        if best.get("expected_speedup_certified") is not None:
+            frames = best.get("footage_frames") or info.get("footage_frames")
+            over = f" for {int(frames):,} frames" if frames else ""
+            line += (
+                f", {units.times(best['expected_speedup_certified'])} once certified{over} "
+                f"(the lowest expected certified cost, {units.ms(best.get('expected_certified_cost_ms'))}/frame)"
+            )
     if test:
         line += (
             f"; test segment: {units.times(test.get('speedup'))}, FNR {units.pct(test.get('fnr'))} / "

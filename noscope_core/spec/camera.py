@@ -26,6 +26,10 @@ DEFAULT_SPLIT = (0.5, 0.25, 0.25)
 #: specialized-model training epochs (early stopping usually ends sooner)
 DEFAULT_MAX_EPOCHS = 12
 DEFAULT_SEED = 0
+#: a registered camera's answers are planned for this much footage unless it declares its own (footage_hours /
+#: footage_frames): NoScope trains once and answers hours of new footage, and an hour is the shortest stretch the
+#: camera's new-footage files and benchmarks answer; a single ``noscope query`` plans for its test segment instead
+DEFAULT_FOOTAGE_HOURS = 1.0
 #: the id of a camera that is not in a registry (a single ``noscope query``)
 ADHOC_CAMERA_ID = "query"
 
@@ -150,11 +154,44 @@ class CameraSpec:
     training: TrainingOptions = TrainingOptions()
     max_frames: int | None = None  # decode at most this many frames (for quick runs)
     footage_dir: Path | None = None  # new footage arrives here; the sensor queries every new file
+    #: how long the footage the camera answers is, declared in frames or hours (at most one; see answer_frames)
+    footage_frames: int | None = None
+    footage_hours: float | None = None
     extra: dict = field(default_factory=dict, compare=False)  # registry keys this spec does not know
 
     def __post_init__(self) -> None:
         safe_name(self.camera_id, "camera id")
         object.__setattr__(self, "video", Path(self.video))
+        if self.footage_frames is not None and self.footage_hours is not None:
+            raise QueryError(
+                f"camera {self.camera_id}: footage_frames and footage_hours both given", "declare the footage once"
+            )
+        if self.footage_frames is not None and (
+            isinstance(self.footage_frames, bool) or int(self.footage_frames) != self.footage_frames
+            or self.footage_frames < 1
+        ):  # fmt: skip
+            raise QueryError(
+                f"camera {self.camera_id}: footage_frames must be a positive whole number, got {self.footage_frames!r}",
+                "e.g. footage_frames: 216000, or footage_hours: 6",
+            )
+        if self.footage_hours is not None and not (
+            isinstance(self.footage_hours, int | float) and not isinstance(self.footage_hours, bool)
+            and 0 < self.footage_hours < float("inf")
+        ):  # fmt: skip
+            raise QueryError(
+                f"camera {self.camera_id}: footage_hours must be a positive number of hours, got {self.footage_hours!r}",
+                "e.g. footage_hours: 6",
+            )
+
+    def answer_frames(self, fps: float, test_frames: int | None = None) -> int:
+        """How many frames an answer of this camera is planned for: the declared footage; else, for a single
+        ``noscope query``, ``test_frames`` (the test segment it answers); else DEFAULT_FOOTAGE_HOURS at ``fps``."""
+        if self.footage_frames is not None:
+            return int(self.footage_frames)
+        hours = self.footage_hours
+        if hours is None and self.camera_id == ADHOC_CAMERA_ID and test_frames:
+            return int(test_frames)
+        return max(1, round((DEFAULT_FOOTAGE_HOURS if hours is None else hours) * 3600 * fps))
 
     def reference_spec(self, video: str | Path | None = None) -> str:
         """The ``make_detector`` spec; the bare synthetic reference reads the ground truth of ``video``."""
@@ -174,6 +211,9 @@ class CameraSpec:
             "confidence": self.targets.confidence,
             "footage_dir": str(self.footage_dir) if self.footage_dir else None,
             "max_frames": self.max_frames,
+            # only when declared: specs (and the figures keyed on them) without a footage length stay as they were
+            **({"footage_frames": self.footage_frames} if self.footage_frames is not None else {}),
+            **({"footage_hours": self.footage_hours} if self.footage_hours is not None else {}),
             # only when set: specs (and the figures keyed on them) without decodings stay as they were
             **({"decodings": list(self.training.decodings)} if self.training.decodings else {}),
         }

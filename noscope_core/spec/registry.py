@@ -90,6 +90,8 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
         training=training,
         footage_dir=_expand(str(footage), base) if footage else None,
         max_frames=int(d["max_frames"]) if d.get("max_frames") else None,
+        footage_frames=_number(d, "footage_frames", cam_id),
+        footage_hours=_number(d, "footage_hours", cam_id),
         extra={k: v for k, v in d.items() if k not in _KNOWN},
     )
 
@@ -97,8 +99,16 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
 _KNOWN = {
     "id", "video", "object", "roi", "min_score", "smooth_frames", "reference", "reference_fps",
     "max_fnr", "max_fpr", "split", "split_blocks", "confidence", "footage_dir", "max_frames",
-    "max_epochs", "seed", "models", "decodings", "training",
+    "max_epochs", "seed", "models", "decodings", "training", "footage_frames", "footage_hours",
 }  # fmt: skip
+
+
+def _number(d: dict, key: str, cam_id: str):
+    """A declared number (checked by CameraSpec), or None when the key is absent."""
+    value = d.get(key)
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise QueryError(f"camera {cam_id}: {key} must be a number, got {value!r}", f"e.g. {key}: 6")
 
 
 def load_cameras(path: str | os.PathLike[str]) -> dict[str, CameraSpec]:

@@ -132,8 +132,8 @@ def optimized_cascade(
     meta.update(
         {
             "frontier_plot": metadata.png_markdown(png, "speed-up vs error frontier"),
-            "frontier": metadata.frontier_table(info["frontier"], chosen=best),
-            "frontier_details": metadata.frontier_details(info["frontier"], chosen=best),
+            "frontier": metadata.frontier_table(info["frontier"], chosen=best, targets=out["targets"]),
+            "frontier_details": metadata.frontier_details(info["frontier"], chosen=best, targets=out["targets"]),
             "cascade_json": dg.MetadataValue.path(str(cascade_json)),
             "n_evaluated": dg.MetadataValue.int(int(art.n_evaluated)),
             "optimize_seconds": metadata.num(art.optimize_seconds, 1),

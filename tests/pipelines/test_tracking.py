@@ -281,7 +281,7 @@ def summary(cost_ms: float, fnr: float = 0.01, fpr: float = 0.01, **kw) -> Casca
         (summary(9.0), summary(5.0, query_key="old"), False, True, "different query"),
         (summary(9.0), summary(5.0, reference_identity="old"), False, True, "different reference"),
         (summary(9.0, fnr=0.5), summary(5.0), True, True, "forced"),
-        (summary(1.0, fnr_bound=0.08, fpr_bound=0.01), summary(5.0), False, False, "bound for unseen footage breaks"),
+        (summary(1.0, fnr_bound=0.08, fpr_bound=0.01), summary(5.0), False, False, "block-bound estimate breaks"),
         (summary(1.0, fnr_bound=0.04, fpr_bound=0.01), summary(5.0), False, True, "<= champion"),
         (summary(9.0, fnr_bound=0.04), summary(5.0, fpr_bound=0.2), False, True, "champion's bound"),
         # the held-out test answer: a broken promise or a measured miss never becomes champion, not even the first

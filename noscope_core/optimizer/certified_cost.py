@@ -1,0 +1,254 @@
+"""The planner's cost model: what a cascade's answer is expected to cost once the certificate has checked it.
+
+A certified answer of N frames costs the cascade's own per-frame cost × N plus every reference frame the
+certificate spends on it: its random draws and, when they cannot prove the targets, its tightening (the
+riskiest undecided frames sent to the reference, :mod:`noscope_core.guarantees.certificate`). The draws do not
+shrink with N (about ln(2/δ)/(t·p) frames, docs/guarantees.md), so a cascade pays only on footage long enough;
+and a cascade whose errors sit near the target pays tightening on top. This module ESTIMATES that bill from the
+threshold segment, for the optimizer to choose by; the promise itself is the certificate's, made after the
+cascade is fixed, whatever was chosen here.
+
+The estimate replays the certificate's own planning (:func:`~noscope_core.guarantees.certificate.plan_draws`,
+:func:`~noscope_core.guarantees.certificate.hypergeom_upper`, the same looks, growth and δ split) on the
+expected strata of an answer of N frames, finding the expected number of errors in each look's draws:
+
+* the answer's shape (:class:`AnswerShape`) is the threshold segment's, scaled to N: the share of frames the
+  reference labels (exact), the undecided frames called absent (U0, where every miss hides) and present (U1,
+  where every false alarm hides), and the misses and false alarms in them;
+* which error rates: the threshold segment's point rates, or a mild upper bound of them (:data:`ESTIMATORS`);
+  docs/optimizer.md shows the simulation that chose the default;
+* tightening is priced as if the cascade's risk order found its errors no better than chance (the frames
+  moved to the reference hold errors at the stratum's rate): an over-estimate for a good risk order, so
+  cascades whose errors sit near the target are charged in full rather than hoped through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from noscope_core.guarantees.bounds import rate_bound
+from noscope_core.guarantees.certificate import LOOK_GROWTH, LOOKS, hypergeom_upper, plan_draws
+
+#: how the planner turns the threshold segment's error totals into the error rates it expects on new footage:
+#: "point" the measured rates; "mild" their upper bound at MILD_CONFIDENCE counting frames, not blocks (the block
+#: bound at 0.95 is the optimizer's old acceptance rule: it charges a cascade with no error on a short segment as if
+#: it missed a few percent, which is what made every real query fall back)
+ESTIMATORS = ("point", "mild")
+#: chosen by simulation (benchmarks/planner_estimators.py, docs/optimizer.md)
+DEFAULT_ESTIMATOR = "mild"
+MILD_CONFIDENCE = 0.75
+#: the certificate's rounds (certify's max_rounds default); round r spends δ/2^r, the last one the rest
+ROUNDS = 3
+#: after tightening, the stratum's remaining error share the planner aims at, as a fraction of the target
+TIGHTEN_AIM = 0.5
+
+
+@dataclass(frozen=True)
+class AnswerShape:
+    """An answer as the certificate sees it, as shares of its frames (measured on the threshold segment).
+
+    ``exact_positive`` / ``exact_negative``: labelled by the reference (exact); ``said_absent`` / ``said_present``:
+    the undecided frames the cascade calls absent (U0) / present (U1); ``missed`` / ``false_present``: the
+    expected false negatives (all in U0) and false positives (all in U1).
+    """
+
+    exact_positive: float
+    exact_negative: float
+    said_absent: float
+    said_present: float
+    missed: float
+    false_present: float
+
+    @classmethod
+    def of_counts(cls, n: int, positives: int, fn: float, fp: float, n_ref: int, ref_positive: int) -> AnswerShape:
+        """From a segment's totals: ``n`` frames, ``positives`` true, ``fn`` / ``fp`` errors, ``n_ref`` frames
+        labelled by the reference of which ``ref_positive`` positive."""
+        said_present = (positives - fn + fp - ref_positive) / n
+        return cls(
+            exact_positive=ref_positive / n,
+            exact_negative=(n_ref - ref_positive) / n,
+            said_absent=max(0.0, 1.0 - n_ref / n - said_present),
+            said_present=max(0.0, said_present),
+            missed=fn / n,
+            false_present=fp / n,
+        )
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AnswerShape:
+        return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CertifiedEstimate:
+    """The expected bill of one certified answer of ``footage_frames`` frames."""
+
+    footage_frames: int
+    certify_frames: float  # reference frames the certificate is expected to spend (draws + tightening)
+    cost_ms: float  # per answered frame: the cascade's own cost plus its share of the certificate's frames
+    speedup: float  # reference_ms / cost_ms
+
+
+def estimated_errors(
+    fn: np.ndarray, fp: np.ndarray, positives: int, n: int, estimator: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The error totals the planner expects on new footage like the segment's (as counts on the segment)."""
+    fn, fp = np.asarray(fn, dtype=np.float64), np.asarray(fp, dtype=np.float64)
+    if estimator == "point":
+        return fn, fp
+    if estimator != "mild":
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}")
+    negatives = n - positives
+    fnr = rate_bound(fn.astype(np.int64), positives, n, 1, MILD_CONFIDENCE)
+    fpr = rate_bound(fp.astype(np.int64), negatives, n, 1, MILD_CONFIDENCE)
+    # a mild bound, not a promise: never below the measured count, never above the whole class
+    return np.clip(np.maximum(fn, fnr * positives), 0, positives), np.clip(
+        np.maximum(fp, fpr * negatives), 0, negatives
+    )
+
+
+class _Strata:
+    """What ``plan_draws`` reads of a certification round: the strata's sizes and the known classes."""
+
+    def __init__(self, u0: int, u1: int, pos_known: int, neg_known: int) -> None:
+        self.u0, self.u1 = range(max(0, u0)), range(max(0, u1))  # only their lengths are read
+        self.pos_known, self.neg_known = pos_known, neg_known
+
+
+def expected_certify_frames(
+    shape: AnswerShape, footage_frames: int, max_fnr: float, max_fpr: float, confidence: float
+) -> float:
+    """Reference frames the certificate is expected to spend on an answer of this shape and length."""
+    n = int(footage_frames)
+    u0, u1 = round(shape.said_absent * n), round(shape.said_present * n)
+    pos_known, neg_known = round(shape.exact_positive * n), round(shape.exact_negative * n)
+    fn, fp = min(shape.missed * n, u0), min(shape.false_present * n, u1)
+    if u0 + u1 == 0:
+        return 0.0
+    delta = 1.0 - confidence
+    spent = 0.0
+    for r in range(1, ROUNDS + 1):
+        delta_r = delta * (0.5**r if r < ROUNDS else 0.5 ** (ROUNDS - 1))
+        strata = _Strata(u0, u1, pos_known, neg_known)
+        n0 = n1 = 0
+        fnr_ok = fpr_ok = False
+        h0 = h1 = 0
+        for look in range(LOOKS):
+            delta_l = delta_r * (0.5 ** (look + 1) if look < LOOKS - 1 else 0.5 ** (LOOKS - 1))
+            p0, p1 = plan_draws(strata, max_fnr, max_fpr, delta_l)
+            grow = LOOK_GROWTH**look
+            n0, n1 = max(n0, min(u0, math.ceil(p0 * grow))), max(n1, min(u1, math.ceil(p1 * grow)))
+            h0 = math.floor(fn / u0 * n0) if u0 else 0  # the errors a uniform draw is expected to find
+            h1 = math.floor(fp / u1 * n1) if u1 else 0
+            fn_up = hypergeom_upper(h0, u0, n0, delta_l / 2) if u0 else 0
+            fp_up = hypergeom_upper(h1, u1, n1, delta_l / 2) if u1 else 0
+            fnr = _ratio(fn_up - h0, pos_known + u1 - fp_up + fn_up)
+            fpr = _ratio(fp_up - h1, neg_known + u0 - fn_up + fp_up)
+            fnr_ok, fpr_ok = fnr <= max_fnr, fpr <= max_fpr
+            if (fnr_ok and fpr_ok) or (n0 == u0 and n1 == u1):
+                break
+        spent += n0 + n1
+        ok = fnr_ok and fpr_ok
+        if ok or r == ROUNDS:
+            break
+        # the drawn frames are known now: they leave the strata with the errors they found
+        u0, u1, fn, fp = u0 - n0, u1 - n1, fn - h0, fp - h1
+        pos_known, neg_known = pos_known + h0 + (n1 - h1), neg_known + (n0 - h0) + h1
+        # tightening, as if the risk order found errors at the stratum's rate: move frames until the errors left
+        # sit at TIGHTEN_AIM of what the target allows
+        if not fnr_ok and u0 > 0 and fn > 0:
+            k = _tighten(u0, fn, TIGHTEN_AIM * max_fnr * (pos_known + u1))
+            found = round(fn * k / u0)
+            spent, u0, fn = spent + k, u0 - k, max(0.0, fn - found)
+            pos_known, neg_known = pos_known + found, neg_known + k - found
+        if not fpr_ok and u1 > 0 and fp > 0:
+            k = _tighten(u1, fp, TIGHTEN_AIM * max_fpr * (neg_known + u0))
+            found = round(fp * k / u1)
+            spent, u1, fp = spent + k, u1 - k, max(0.0, fp - found)
+            pos_known, neg_known = pos_known + k - found, neg_known + found
+    return float(min(spent, n))
+
+
+def _tighten(size: int, errors: float, allowed: float) -> int:
+    """Frames to move from a stratum of ``size`` holding ``errors`` (spread uniformly) so ``allowed`` remain."""
+    if errors <= allowed:
+        return 0
+    return min(size, math.ceil(size * (1.0 - allowed / errors)))
+
+
+def certified_estimate(
+    shape: AnswerShape,
+    cost_ms: float,
+    reference_ms: float,
+    footage_frames: int,
+    max_fnr: float,
+    max_fpr: float,
+    confidence: float,
+) -> CertifiedEstimate:
+    """The expected certified bill of one cascade of per-frame cost ``cost_ms`` on ``footage_frames`` frames."""
+    frames = expected_certify_frames(shape, footage_frames, max_fnr, max_fpr, confidence)
+    per_frame = cost_ms + frames * reference_ms / footage_frames
+    return CertifiedEstimate(
+        int(footage_frames), frames, per_frame, reference_ms / per_frame if per_frame > 0 else math.inf
+    )
+
+
+def _ratio(num: float, den: float) -> float:
+    if num <= 0:
+        return 0.0
+    return min(1.0, num / den) if den > 0 else 1.0
+
+
+#: the longest answer the planner considers when saying from what length a certified answer would pay
+MAX_PAYING_FRAMES = 2**34
+
+
+def pays_from_frames(
+    shape: AnswerShape,
+    cost_ms: float,
+    reference_ms: float,
+    max_fnr: float,
+    max_fpr: float,
+    confidence: float,
+    start_frames: int,
+) -> int | None:
+    """About the shortest answer (≥ ``start_frames``) on which this cascade's expected certified cost beats the
+    reference's; None when none up to MAX_PAYING_FRAMES does (its own cost or its tightening is too high)."""
+    if cost_ms >= reference_ms:
+        return None
+
+    def pays(frames: int) -> bool:
+        est = certified_estimate(shape, cost_ms, reference_ms, frames, max_fnr, max_fpr, confidence)
+        return est.cost_ms < reference_ms
+
+    lo, hi = max(1, int(start_frames)), max(2, int(start_frames))
+    while not pays(hi):
+        lo, hi = hi, hi * 4
+        if hi > MAX_PAYING_FRAMES:
+            return None
+    while hi - lo > max(1, lo // 20):  # to about 5 %: the figure is an estimate
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if pays(mid) else (mid, hi)
+    return hi
+
+
+def footage_text(frames: float, fps: float | None) -> str:
+    """A footage length in words: "36,000 frames (about 1 hour at 10 fps)"."""
+    text = f"{frames:,.0f} frames"
+    if fps:
+        seconds = frames / fps
+        if seconds < 90:
+            span = f"{seconds:.0f} s"
+        elif seconds < 5400:
+            span = f"{seconds / 60:.0f} minutes"
+        elif seconds < 2 * 86400:
+            span = f"{seconds / 3600:.2g} hours"
+        else:
+            span = f"{seconds / 86400:.2g} days"
+        text += f" (about {span} at {fps:g} fps)"
+    return text
