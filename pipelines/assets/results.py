@@ -102,7 +102,8 @@ def query_results(
     decision = decision_line(art.to_dict(), result)
     context.log.info(f"{decision}; {len(result['intervals'])} positive intervals")
     metadata.tag_run(context, decision)
-    timeline, timeline_error = _timeline(context, cam, result, store, artifacts)
+    picture, timeline_error = _timeline(context, cam, result, store, artifacts)
+    timeline = None if picture is None else picture.path
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
     trained = TrainedCascade.load(cascade_json, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
     footage = [_query_footage(trained, cam, p, footage_dir, reference) for p in footage_files(cam)]
@@ -167,8 +168,11 @@ def query_results(
     if champion is not None:
         verdict = "became champion" if champion.champion_moved else "not champion"
         meta["champion"] = f"{champion.model_name} v{champion.version} {verdict}: {champion.reason}"
-    if timeline is not None:
-        meta["timeline"] = metadata.png_markdown(timeline, "positive intervals over the video's time")
+    if picture is not None:
+        # the share the picture states, over the frames the query examined (not the whole video)
+        meta["positive_of_examined_pct"] = metadata.pct(picture.positive_s / picture.duration_s)
+        meta["examined_s"] = metadata.num(picture.duration_s, 1)
+        meta["timeline"] = metadata.png_markdown(timeline, "positive intervals over the examined frames")
         meta["timeline_png"] = dg.MetadataValue.path(str(timeline))
     if timeline_error:
         meta["timeline_error"] = timeline_error
@@ -194,7 +198,7 @@ def query_results(
     return dg.Output(out, metadata=meta)
 
 
-def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple[Path | None, str | None]:
+def _timeline(context, cam: CameraSpec, result: dict, store, artifacts):
     """The test segment's positive intervals drawn over the video's time, with a thumbnail per interval.
 
     A picture that cannot be drawn (e.g. the video moved since decoding) must not withhold the answers: the
@@ -217,8 +221,11 @@ def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple
     except Exception as err:  # noqa: BLE001 - reported, the answers stand
         context.log.warning(f"could not draw the results timeline: {err}")
         return None, f"{type(err).__name__}: {err}"
-    context.log.info(f"timeline of {pic.n_intervals} intervals ({pic.positive_s:.1f} s positive) at {pic.path}")
-    return pic.path, None
+    context.log.info(
+        f"timeline of {pic.n_intervals} intervals: {pic.positive_s:.1f} s positive of {pic.duration_s:.1f} s examined "
+        f"at {pic.path}"
+    )
+    return pic, None
 
 
 def _log_to_mlflow(

@@ -117,7 +117,7 @@ def test_each_materialization_carries_its_key_figures(trained):
     query = _metadata(result, "query_results")
     assert {"test_fnr_pct", "test_fpr_pct", "speedup_x", "n_intervals", "intervals"} <= set(query)
     assert len(query["intervals"].records) == query["n_intervals"] >= 1
-    assert query["timeline"].startswith("![positive intervals over the video's time](data:image/png;base64,")
+    assert query["timeline"].startswith("![positive intervals over the examined frames](data:image/png;base64,")
     assert query["footage_files"] == 1
 
 
