@@ -3,11 +3,11 @@
 Pure functions from figures to text; the tracker sets them (run tag ``mlflow.note.content`` is the run's
 description in the UI, a model version's ``description`` its page text).
 
-The MLflow 3 UI opens an experiment in its GenAI view unless told otherwise. In MLflow 3.17 the UI picks the
-view from the ``workflowType`` URL parameter (``machine_learning`` or ``genai``), else from the browser's
-remembered choice (local storage ``mlflow.workflowType``, default ``genai``); the experiment tag
-``mlflow.experimentKind`` (``custom_model_development`` for classic training) is what the UI reads where that
-switch is off (earlier 3.x). So: tag the experiment, and link with ``?workflowType=machine_learning``.
+The MLflow 3 UI opens an experiment in its GenAI view unless told otherwise. MLflow's own setting is the
+experiment tag ``mlflow.experimentKind`` (``custom_model_development`` for classic training), which the tracker
+sets; but the 3.17 UI picks the view from the ``workflowType`` URL parameter, else the browser's remembered
+choice (local storage ``mlflow.workflowType``, default ``genai``), and reads the tag only where that switch is
+off (mlflow/mlflow#24498). So every link here also carries ``?workflowType=machine_learning``.
 """
 
 from __future__ import annotations

@@ -99,6 +99,7 @@ def optimized_cascade(
         raise
     best = art.best.to_dict()
     out = {
+        "decision": decision,
         "cascade_json": str(cascade_json),
         "frontier_png": str(png),
         "models_dir": models_dir,

@@ -122,6 +122,7 @@ def query_results(
     )
     test = {k: result.get(k) for k in _TEST_KEYS}
     out = {
+        "decision": decision,
         "test_json": str(test_json),
         "cascade": result["cascade"]["describe"],
         "fell_back": result["fell_back"],
