@@ -174,7 +174,7 @@ def _materialization(dagster: Dagster, asset: str, cam: str) -> dict:
              assetMaterializations(partitions: $p, limit: 1) { runId partition metadataEntries {
                __typename label
                ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue }
-               ... on TextMetadataEntry { text }
+               ... on TextMetadataEntry { text } ... on UrlMetadataEntry { url }
                ... on TableMetadataEntry { table { records schema { columns { name type } } } } } } } } }""",
         {"key": {"path": [asset]}, "p": [cam]},
     )
@@ -370,7 +370,7 @@ def test_3_the_experiment_carries_the_classic_kind_and_every_link_opens_the_clas
     ) == "custom_model_development"
     for cam in CAMS:
         [link] = [e for e in _entries(stack["dagster"], "optimized_cascade", cam) if e["label"] == "mlflow_run"]
-        assert "workflowType=machine_learning" in json.dumps(link)
+        assert "workflowType=machine_learning" in link["url"], link
 
 
 def _training_runs(stack) -> list[dict]:
