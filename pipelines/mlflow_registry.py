@@ -91,17 +91,7 @@ def register_cascade(
     tags = {
         # read back by the policy (CascadeSummary.from_tags): exact values, not for reading
         "camera": camera_id,
-        "query_key": summary.query_key,
-        "reference_identity": summary.reference_identity,
-        "threshold_fnr": repr(summary.fnr),
-        "threshold_fpr": repr(summary.fpr),
-        "expected_cost_ms": repr(summary.cost_ms),
-        "max_fnr": repr(summary.max_fnr),
-        "max_fpr": repr(summary.max_fpr),
-        "threshold_fnr_bound": repr(summary.fnr_bound),
-        "threshold_fpr_bound": repr(summary.fpr_bound),
-        "reference_ms": repr(float(art.costs.reference_ms)),
-        **(summary.shares.to_tags() if summary.shares is not None else {}),
+        **summary.to_tags(),
         # for people
         "decision": decision_line(info),
         "query": art.query.describe(),
