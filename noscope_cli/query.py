@@ -237,12 +237,12 @@ def format_summary(answer) -> str:
     lines += [
         f"cascade          {art.best.config.describe()}" + (f"  [FELL BACK: {art.reason}]" if art.fell_back else ""),
         *([f"decoding         {art.decoding.describe(art.targets).removeprefix('decoding ')}"] if art.decoding else []),
-        f"reference        {fps(r.reference_fps)} frames/s",
-        f"cascade          {fps(r.cascade_fps)} frames/s  ->  speed-up {times(r.speedup)} (decode excluded)",
+        f"reference        {fps(r.reference_fps)}",
+        f"cascade          {fps(r.cascade_fps)}  ->  speed-up {times(r.speedup)} (decode excluded)",
     ]
     if r.speedup_e2e is not None:
         lines.append(
-            f"end to end       {fps(r.cascade_fps_e2e)} frames/s  ->  speed-up {times(r.speedup_e2e)} (decode included)"
+            f"end to end       {fps(r.cascade_fps_e2e)}  ->  speed-up {times(r.speedup_e2e)} (decode included)"
         )
     lines.append(f"reference calls  {r.reference_calls} ({pct(r.reference_call_fraction)} of test frames)")
     lines += promise_lines(r)

@@ -221,6 +221,27 @@ class CascadeSummary:
             },
         )
 
+    def to_tags(self) -> dict[str, str]:
+        """The model-version tags :meth:`from_tags` reads back: exact values (``repr``), not for people."""
+        tags = {
+            "query_key": self.query_key,
+            "reference_identity": self.reference_identity,
+            "threshold_fnr": repr(self.fnr),
+            "threshold_fpr": repr(self.fpr),
+            "expected_cost_ms": repr(self.cost_ms),
+            "max_fnr": repr(self.max_fnr),
+            "max_fpr": repr(self.max_fpr),
+            "threshold_fnr_bound": repr(self.fnr_bound),
+            "threshold_fpr_bound": repr(self.fpr_bound),
+            "plan_rule": "certified" if self.certified_plan else "bound",
+            **(self.shares.to_tags() if self.shares is not None else {}),
+        }
+        if self.expected_certified_cost_ms is not None:
+            tags["expected_certified_cost_ms"] = repr(float(self.expected_certified_cost_ms))
+        if self.reference_ms is not None:
+            tags["reference_ms"] = repr(float(self.reference_ms))
+        return tags
+
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> CascadeSummary | None:
         """Read back from a model version's tags; None when they are incomplete (a version not made here)."""

@@ -1,8 +1,9 @@
 """``noscope compare``: the registered cascades of every camera, version by version, from the MLflow registry.
 
 Speed-up, FNR, FPR and the reference-call fraction are the test-segment measurements of the version's training
-run (``log_query``) when they exist, else the optimizer's threshold-segment estimates kept as version tags;
-the ``on`` column says which.
+run (its ``query test`` child run, ``mlflow_cascade.log_query``) when they exist, else the optimizer's
+threshold-segment estimates kept as version tags; the ``on`` column says which. Figures are written in the
+project's one unit convention (``noscope_core.present.units``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from noscope_core.common.errors import ArtifactError
-from pipelines.tracking import CHAMPION, MODEL_PREFIX, MlflowTracker, _sqlite_path
+from noscope_core.present import units
+from pipelines.champion import CHAMPION, MODEL_PREFIX
+from pipelines.mlflow_client import sqlite_path
+from pipelines.tracking import MlflowTracker
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,21 @@ def comparison_rows(records: Sequence[VersionRecord]) -> list[ComparisonRow]:
     rows = []
     for r in records:
         m, t = r.run_metrics, r.tags
-        tested = "test_fnr" in m or "test_speedup" in m
+        tested = "test_fnr_pct" in m or "test_speedup_x" in m
         if tested:
             numbers = (
-                m.get("test_speedup"),
-                m.get("test_fnr"),
-                m.get("test_fpr"),
-                m.get("test_reference_call_fraction"),
+                m.get("test_speedup_x"),
+                _rate(m.get("test_fnr_pct")),
+                _rate(m.get("test_fpr_pct")),
+                _rate(m.get("test_reference_calls_pct")),
             )
         else:
-            numbers = tuple(
-                _float(t.get(k))
-                for k in ("threshold_speedup", "threshold_fnr", "threshold_fpr", "threshold_reference_fraction")
+            ref_ms, cost_ms = _float(t.get("reference_ms")), _float(t.get("expected_cost_ms"))
+            numbers = (
+                ref_ms / cost_ms if ref_ms and cost_ms else None,
+                _float(t.get("threshold_fnr")),
+                _float(t.get("threshold_fpr")),
+                _float(t.get("stage.reference_share")),
             )
         rows.append(
             ComparisonRow(
@@ -80,13 +87,13 @@ def comparison_rows(records: Sequence[VersionRecord]) -> list[ComparisonRow]:
 
 def format_table(rows: Sequence[ComparisonRow], cascade_width: int = 70) -> str:
     """Fixed-width text table; the champion of each camera is marked with ``*``."""
-    header = ("camera", "version", "champion", "speed-up", "FNR %", "FPR %", "ref calls %", "on", "registered (UTC)")
+    header = ("camera", "version", "champion", "speed-up", "FNR", "FPR", "ref calls", "on", "registered (UTC)")
     body = [
         (
             r.camera,
             str(r.version),
             "*" if r.champion else "",
-            "" if r.speedup is None else f"{r.speedup:.1f}x",
+            "" if r.speedup is None else units.times(r.speedup),
             _pct(r.fnr),
             _pct(r.fpr),
             _pct(r.reference_call_fraction),
@@ -123,10 +130,11 @@ def read_versions(client, prefix: str = MODEL_PREFIX) -> list[VersionRecord]:
         for alias, version in (rm.aliases or {}).items():
             aliases_of.setdefault(str(version), []).append(alias)
         for mv in client.search_model_versions(f"name = '{rm.name}'"):
-            metrics: Mapping[str, float] = {}
+            metrics: dict[str, float] = {}
             if mv.run_id:
                 try:
-                    metrics = client.get_run(mv.run_id).data.metrics
+                    metrics = dict(client.get_run(mv.run_id).data.metrics)
+                    metrics.update(_test_child_metrics(client, mv.run_id))
                 except MlflowException:  # the run was deleted: fall back to the version's tags
                     metrics = {}
             records.append(
@@ -146,7 +154,7 @@ def print_comparison(tracking_uri: str | None = None) -> int:
     """Print the comparison table of the registered cascades; 0 on success."""
     tracker = MlflowTracker(tracking_uri=tracking_uri)
     uri = tracker.uri(create_dirs=False)
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is not None and not db.is_file():
         # opening a missing SQLite store would create (and migrate) an empty one
         raise ArtifactError(f"no MLflow store at {db}", "train a camera first: `noscope demo` or `make demo`")
@@ -160,6 +168,18 @@ def print_comparison(tracking_uri: str | None = None) -> int:
     return 0
 
 
+def _test_child_metrics(client, run_id: str) -> dict[str, float]:
+    """The test query's child run's figures, ``test_``-prefixed (the parent keeps only the headline)."""
+    exp = client.get_run(run_id).info.experiment_id
+    flt = f"tags.mlflow.parentRunId = '{run_id}' and tags.kind = 'query' and tags.component = 'test'"
+    runs = client.search_runs([exp], flt, max_results=1, order_by=["attributes.start_time DESC"])
+    return {f"test_{k}": v for k, v in runs[0].data.metrics.items()} if runs else {}
+
+
+def _rate(pct: float | None) -> float | None:
+    return None if pct is None else pct / 100.0
+
+
 def _float(v: str | None) -> float | None:
     try:
         return float(v) if v not in (None, "") else None
@@ -168,4 +188,4 @@ def _float(v: str | None) -> float | None:
 
 
 def _pct(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:.2f}"
+    return "" if v is None else units.pct(v)

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from noscope_core.present import units
 from noscope_core.present.frontier import preview_intervals
+from noscope_core.present.timeline import check_ranges, describe_ranges
 
 LOCATION, JOB = "noscope", "train_camera"
 
@@ -238,7 +240,7 @@ def _promise_line(test: dict) -> str:
         return f"promise          none: {test.get('certify_reason')}"
     verdict = "KEPT" if test.get("certified") else "NOT MET"
     return (
-        f"promise          {verdict}: FNR <= {100 * test['fnr_bound']:.2f}%  FPR <= {100 * test['fpr_bound']:.2f}% "
+        f"promise          {verdict}: FNR <= {units.pct(test['fnr_bound'])}  FPR <= {units.pct(test['fpr_bound'])} "
         f"at {test.get('confidence')} confidence ({test.get('certify_frames')} reference frames checked)"
     )
 
@@ -264,35 +266,32 @@ def summary(result) -> str:
     ]
     iv = test["intervals"]
     shown = preview_intervals(iv)
-    rates = ", ".join(f"{k} {100 * v:.1f}%" for k, v in labels["positive_rates"].items())
+    rates = ", ".join(f"{k} {units.pct(v)}" for k, v in labels["positive_rates"].items())
+    ranges = test.get("test_ranges") or [test["test_segment"]]
     lines = [
+        f"decision         {query.get('decision') or cascade.get('decision') or query['cascade']}",
         f"run              {result.run_id}",
         f"video            {frames['video']} ({frames['width']}x{frames['height']}, {frames['fps']:g} fps)",
         f"frames           {frames['n_frames']} decoded at {frames['decode_fps']:.0f} frames/s"
         + (f", {frames['n_corrupt']} corrupt" if frames.get("n_corrupt") else ""),
         f"query            {labels['query_text']}",
-        f"reference        {labels['reference']} at {labels['reference_fps']:.1f} frames/s",
+        f"reference        {labels['reference']} at {units.fps(labels['reference_fps'])} (timed when labelling)",
         f"positive rate    {rates}",
         f"cascade          {query['cascade']}"
         + (f"  [FELL BACK: {cascade['reason']}]" if cascade["fell_back"] else ""),
         f"cascade.json     {cascade['cascade_json']}",
         f"frontier plot    {cascade['frontier_png']}",
         f"test results     {query['test_json']}",
-        f"speed-up         {test['speedup']:.1f}x over the reference ({_fps(test['cascade_fps'])} vs "
-        f"{_fps(test['reference_fps'])} frames/s, decode excluded)"
-        + (f"; {test['speedup_e2e']:.1f}x end to end" if test.get("speedup_e2e") else ""),
-        f"test error       FNR {100 * test['fnr']:.2f}%  FPR {100 * test['fpr']:.2f}%  "
-        f"(targets {100 * targets['max_fnr']:g}% / {100 * targets['max_fpr']:g}%)",
+        f"speed-up         {units.times(test['speedup'])} over the reference ({units.fps(test['cascade_fps'])} vs "
+        f"{units.fps(test['reference_fps'])}, the reference timed beside the cascade, decode excluded)"
+        + (f"; {units.times(test['speedup_e2e'])} end to end" if test.get("speedup_e2e") else ""),
+        f"test error       FNR {units.pct(test['fnr'])}  FPR {units.pct(test['fpr'])}  "
+        f"(targets {units.pct(targets['max_fnr'])} / {units.pct(targets['max_fpr'])})",
         _promise_line(test),
-        f"intervals        {len(iv)} positive in frames {test['test_segment'][0]}-{test['test_segment'][1] - 1}: {shown}",
+        f"intervals        {len(iv)} positive in {describe_ranges(check_ranges(ranges))}: {shown}",
         f"footage files    {len(query['footage'])}",
         f"MLflow run       {cascade['mlflow_run_id'] or '(tracking disabled)'}",
         _champion_line(query.get("champion")),
         f"checks           {'; '.join(checks)}",
     ]
     return "\n".join(lines)
-
-
-def _fps(value: float) -> str:
-    """Frames/s in one format for both sides of a comparison ("14 vs 13.8" read as two precisions)."""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"

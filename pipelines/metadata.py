@@ -1,9 +1,10 @@
 """Engine figures as Dagster metadata a person reads at a glance: typed, rounded, units in the key.
 
 Typed values (float / int / table) are what the asset page's Plots tab charts across materializations, so
-headline figures are never passed as raw Python floats or hidden in markdown. Rates become percent
-(``*_pct``), speed-ups ``*_x``; the frontier and the intervals become Dagster tables. Pure functions: no
-context, no I/O except reading a PNG to embed.
+headline figures are never passed as raw Python floats or hidden in markdown. One unit convention with MLflow
+and the CLI (``noscope_core.present.units``): rates in percent (``*_pct``), speed-ups ``*_x``, ``*_fps``,
+``*_ms``; the frontier and the intervals become Dagster tables. Pure functions (no I/O except reading a PNG to
+embed), but for :func:`tag_run`.
 """
 
 from __future__ import annotations
@@ -16,34 +17,56 @@ from typing import Any
 import dagster as dg
 
 from noscope_core.present import frontier as report
+from noscope_core.present import units
 
 
-def pct(rate: float | None, digits: int = 2) -> dg.MetadataValue:
+def pct(rate: float | None, digits: int = units.PCT_DIGITS) -> dg.MetadataValue:
     """A rate in [0, 1] as a float percentage (0.0341 → 3.41); null when unknown."""
-    return dg.MetadataValue.null() if rate is None else dg.MetadataValue.float(round(100.0 * float(rate), digits))
+    value = units.pct_value(rate, digits)
+    return dg.MetadataValue.null() if value is None else dg.MetadataValue.float(value)
 
 
-def times(factor: float | None, digits: int = 1) -> dg.MetadataValue:
-    """A speed-up as a float rounded for reading (3.2551 → 3.3); the key says ``_x``."""
-    return dg.MetadataValue.null() if factor is None else dg.MetadataValue.float(round(float(factor), digits))
+def times(factor: float | None) -> dg.MetadataValue:
+    """A speed-up as a float rounded as people read it (3.2551 → 3.3, 223361.6 → 223362); the key says ``_x``."""
+    value = units.times_value(factor)
+    return dg.MetadataValue.null() if value is None else dg.MetadataValue.float(value)
 
 
-def pct_text(rate: float | None) -> str:
-    """A rate as a percentage in words: ``3.41%``; ``n/a`` when unknown (log lines, check descriptions)."""
-    return "n/a" if rate is None else f"{100 * rate:.2f}%"
-
-
-def times_text(factor: float | None) -> str:
-    """A speed-up as people write it: ``3.3×``, ``250×``; ``n/a`` when unknown."""
-    if factor is None:
-        return "n/a"
-    f = float(factor)
-    return f"{f:,.0f}×" if f >= 100 else f"{f:.1f}×"
+#: the same figures as text, for log lines and check descriptions (``noscope_core.present.units``)
+pct_text = units.pct
+times_text = units.times
 
 
 def num(value: float | None, digits: int = 3) -> dg.MetadataValue:
-    """Any other measured float (ms, frames/s, seconds), rounded."""
+    """Any other measured float (seconds...), rounded."""
     return dg.MetadataValue.null() if value is None else dg.MetadataValue.float(round(float(value), digits))
+
+
+def ms(value: float | None) -> dg.MetadataValue:
+    v = units.ms_value(value)
+    return dg.MetadataValue.null() if v is None else dg.MetadataValue.float(v)
+
+
+def fps(value: float | None) -> dg.MetadataValue:
+    v = units.fps_value(value)
+    return dg.MetadataValue.null() if v is None else dg.MetadataValue.float(v)
+
+
+#: the Dagster run tag that carries the decision (the run page shows tags under its title)
+DECISION_RUN_TAG = "noscope/decision"
+
+
+def decision_entries(decision: str, fell_back: bool, reason: str | None = None) -> dict[str, Any]:
+    """The asset page's first entries: the decision in one line, then whether it fell back (and why)."""
+    out: dict[str, Any] = {"decision": dg.MetadataValue.text(decision), "fell_back": dg.MetadataValue.bool(fell_back)}
+    if fell_back and reason:
+        out["fallback_reason"] = dg.MetadataValue.text(reason)
+    return out
+
+
+def tag_run(context, decision: str) -> None:
+    """Put the decision on the Dagster run itself (tag :data:`DECISION_RUN_TAG`), where the run list shows it."""
+    context.instance.add_run_tags(context.run_id, {DECISION_RUN_TAG: decision[:4000]})
 
 
 def count(value: int | float | None) -> dg.MetadataValue:
@@ -56,11 +79,34 @@ def png_markdown(path: str | Path, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
 
 
-def frontier_table(frontier: list[dict], chosen: dict | None = None, limit: int = 30) -> dg.MetadataValue:
-    """The optimizer's frontier as a Dagster table (``chosen`` column marks the choice, kept past ``limit``)."""
-    table = report.frontier_table(frontier, chosen=chosen, limit=limit)
-    schema = dg.TableSchema(columns=[dg.TableColumn(c.name, c.kind, description=c.description) for c in table.columns])
-    return dg.MetadataValue.table(records=[dg.TableRecord(dict(r)) for r in table.rows], schema=schema)
+def frontier_table(
+    frontier: list[dict], chosen: dict | None = None, limit: int = 30, targets: Mapping[str, Any] | None = None
+) -> dg.MetadataValue:
+    """The optimizer's frontier as a Dagster table, one line per row: the chosen row marked (kept past ``limit``;
+    the fallback as rank 0), what decided each row (``verdict``, the estimates and the certified cost beside the
+    threshold-segment error), short cascade names; the full descriptions in :func:`frontier_details`."""
+    t = targets or {}
+    table = report.frontier_table(
+        frontier, chosen=chosen, limit=limit, max_fnr=t.get("max_fnr"), max_fpr=t.get("max_fpr")
+    )
+    columns = [c for c in table.columns if c.name != "details"]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c.name, c.kind, description=c.description) for c in columns])
+    records = [dg.TableRecord({c.name: r[c.name] for c in columns}) for r in table.rows]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def frontier_details(
+    frontier: list[dict], chosen: dict | None = None, limit: int = 30, targets: Mapping[str, Any] | None = None
+) -> dg.MetadataValue:
+    """Each frontier row's full description by rank, as markdown the asset page opens on demand."""
+    t = targets or {}
+    table = report.frontier_table(
+        frontier, chosen=chosen, limit=limit, max_fnr=t.get("max_fnr"), max_fpr=t.get("max_fpr")
+    )
+    lines = [
+        f"- **#{r['rank']}**{' (chosen)' if r['chosen'] else ''} {r['cascade']}: {r['details']}" for r in table.rows
+    ]
+    return dg.MetadataValue.md("\n".join(lines) or "no candidates")
 
 
 INTERVAL_COLUMNS = (
@@ -94,10 +140,10 @@ def cascade_headline(best: Mapping[str, Any], targets: Mapping[str, Any], refere
     """The ``optimized_cascade`` figures a person looks for first, on the threshold segment.
 
     Keys: cascade, speedup (text) and speedup_x, threshold_fnr_pct / threshold_fpr_pct against
-    max_fnr_pct / max_fpr_pct, reference_calls_pct, cost_ms_per_frame, reference_frames_per_s.
+    max_fnr_pct / max_fpr_pct, reference_calls_pct, cost_ms_per_frame, reference_fps.
     """
     return {
-        "cascade": dg.MetadataValue.text(str(best.get("describe", ""))),
+        "cascade": dg.MetadataValue.text(report.short_name(best) if best else ""),
         "speedup": dg.MetadataValue.text(times_text(best.get("speedup"))),
         "speedup_x": times(best.get("speedup")),
         "threshold_fnr_pct": pct(best.get("fnr")),
@@ -105,8 +151,8 @@ def cascade_headline(best: Mapping[str, Any], targets: Mapping[str, Any], refere
         "max_fnr_pct": pct(targets.get("max_fnr")),
         "max_fpr_pct": pct(targets.get("max_fpr")),
         "reference_calls_pct": pct(best.get("reference_fraction")),
-        "cost_ms_per_frame": num(best.get("cost_ms")),
-        "reference_frames_per_s": num(reference_fps, 1),
+        "cost_ms_per_frame": ms(best.get("cost_ms")),
+        "reference_fps": fps(reference_fps),
     }
 
 
@@ -124,8 +170,8 @@ def query_headline(test: Mapping[str, Any], targets: Mapping[str, Any]) -> dict[
         "test_fpr_pct": pct(test.get("fpr")),
         "max_fnr_pct": pct(targets.get("max_fnr")),
         "max_fpr_pct": pct(targets.get("max_fpr")),
-        "cascade_frames_per_s": num(test.get("cascade_fps"), 1),
-        "reference_frames_per_s": num(test.get("reference_fps"), 1),
+        "cascade_fps": fps(test.get("cascade_fps")),
+        "reference_fps": fps(test.get("reference_fps")),
         "reference_calls_pct": pct(test.get("reference_call_fraction")),
         "test_frames": count(test.get("frames_test")),
         "positive_frames": count(test.get("positive_frames")),

@@ -20,7 +20,7 @@ _TAG_MAX = 5000  # MLflow caps tag values at 8000 characters; long texts go to a
 _CLIENTS: dict[str, Any] = {}
 
 
-def _client(uri: str):
+def client_for(uri: str):
     """One client per URI per process: creating a SQLite store checks its schema, which takes a while.
 
     The first use of a new SQLite store creates its schema; two processes doing that at once (two cameras
@@ -40,7 +40,7 @@ def _client(uri: str):
 
 @contextlib.contextmanager
 def _store_init_lock(uri: str) -> Iterator[None]:
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is None:  # not a SQLite file: no folder to put a lock in
         yield
         return
@@ -50,7 +50,7 @@ def _store_init_lock(uri: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _use_tracking_uri(uri: str) -> Iterator[None]:
+def use_tracking_uri(uri: str) -> Iterator[None]:
     """``mlflow.models.Model.log`` resolves the global tracking URI: set it for the call only, then restore."""
     import mlflow
 
@@ -68,7 +68,7 @@ def _use_tracking_uri(uri: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_model_logging() -> Iterator[None]:
+def quiet_model_logging() -> Iterator[None]:
     """No progress bars and no "cannot infer a signature" warning (the model takes several input forms)."""
     import logging
 
@@ -92,14 +92,14 @@ def _tracking_uri_set() -> bool:
     return getattr(utils, "_tracking_uri", None) is not None
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     rest = uri[len("sqlite:///") :].split("?", 1)[0]
     return Path(rest) if rest and rest != ":memory:" else None
 
 
-def _finite(v: Any) -> bool:
+def is_finite(v: Any) -> bool:
     import math
 
     try:
@@ -108,24 +108,24 @@ def _finite(v: Any) -> bool:
         return False
 
 
-def _param_value(v: Any) -> str:
-    text = v if isinstance(v, str) else json.dumps(v, default=_json_default)
+def param_value(v: Any) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, default=json_fallback)
     return text[:6000]  # MLflow's param value limit
 
 
-def _tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
+def tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v)[:_TAG_MAX] for k, v in tags.items()}
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
+def log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
     metrics, params, tags = list(metrics), list(params), list(tags)
     for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1000 metrics per batch
         chunk = metrics[i : i + 1000]
@@ -133,12 +133,12 @@ def _log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
             client.log_batch(run_id, metrics=chunk, params=params if i == 0 else (), tags=tags if i == 0 else ())
 
 
-def _finish(client, run_id: str) -> None:
+def finish_run(client, run_id: str) -> None:
     if client.get_run(run_id).info.status == "RUNNING":
         client.set_terminated(run_id, "FINISHED")
 
 
-def _json_default(obj: Any) -> Any:
+def json_fallback(obj: Any) -> Any:
     # tags and logged configs never fail on an odd value: fall back to its text
     try:
         return json_default(obj)

@@ -3,11 +3,11 @@
 Pure functions from figures to text; the tracker sets them (run tag ``mlflow.note.content`` is the run's
 description in the UI, a model version's ``description`` its page text).
 
-The MLflow 3 UI opens an experiment in its GenAI view unless told otherwise. In MLflow 3.17 the UI picks the
-view from the ``workflowType`` URL parameter (``machine_learning`` or ``genai``), else from the browser's
-remembered choice (local storage ``mlflow.workflowType``, default ``genai``); the experiment tag
-``mlflow.experimentKind`` (``custom_model_development`` for classic training) is what the UI reads where that
-switch is off (earlier 3.x). So: tag the experiment, and link with ``?workflowType=machine_learning``.
+The MLflow 3 UI opens an experiment in its GenAI view unless told otherwise. MLflow's own setting is the
+experiment tag ``mlflow.experimentKind`` (``custom_model_development`` for classic training), which the tracker
+sets; but the 3.17 UI picks the view from the ``workflowType`` URL parameter, else the browser's remembered
+choice (local storage ``mlflow.workflowType``, default ``genai``), and reads the tag only where that switch is
+off (mlflow/mlflow#24498). So every link here also carries ``?workflowType=machine_learning``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from noscope_core.present import units
 
 #: the experiment tag MLflow's UI reads for the experiment's kind, and the kind of a classic training experiment
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -105,11 +107,12 @@ class CascadeFigures:
         return self.test_fnr <= self.max_fnr + 1e-12 and self.test_fpr <= self.max_fpr + 1e-12
 
 
-def run_description(f: CascadeFigures) -> str:
-    """Markdown for the training run's description: speed-up, the error table, the cascade, the verdict."""
-    # the cascade line goes above the table: MLflow's markdown renderer runs a line after a table into its last row
-    lines = [f"**Camera `{f.camera_id}`**: {_speed_sentence(f)}", "", f"Cascade: {f.cascade}", "", *_error_table(f)]
-    if f.fell_back:
+def run_description(f: CascadeFigures, decision: str | None = None) -> str:
+    """Markdown for the training run's description: the decision first (one line), then speed, the error
+    figures as a list (MLflow's renderer draws tables without column spacing), the cascade and the verdict."""
+    lines = [f"**{decision}**", ""] if decision else []
+    lines += [f"**Camera `{f.camera_id}`**: {_speed_sentence(f)}", "", f"Cascade: {f.cascade}", "", *_error_list(f)]
+    if f.fell_back and not decision:
         lines.append(f"\nFell back to the reference on every frame: {f.reason or 'no cheaper cascade met the targets'}")
     verdict = f.meets_on_test()
     if verdict is not None:
@@ -117,7 +120,8 @@ def run_description(f: CascadeFigures) -> str:
             "\nMeets the targets on the test segment."
             if verdict
             else f"\n**Misses the targets on the test segment** "
-            f"(FNR {_p(f.test_fnr)}, FPR {_p(f.test_fpr)} vs {_p(f.max_fnr)} / {_p(f.max_fpr)})."
+            f"(FNR {units.pct(f.test_fnr)}, FPR {units.pct(f.test_fpr)} vs {units.pct(f.max_fnr)} / "
+            f"{units.pct(f.max_fpr)})."
         )
     return "\n".join(lines) + "\n"
 
@@ -136,16 +140,16 @@ def version_description(f: CascadeFigures, moved: bool | None, reason: str, cham
 
 
 def _speed_sentence(f: CascadeFigures) -> str:
-    cost = f"{f.expected_cost_ms:.2f} ms/frame"
+    cost = f"{units.ms(f.expected_cost_ms)}/frame"
     if f.reference_ms:
-        cost += f" vs the reference's {f.reference_ms:.2f}"
-    text = f"expected {_x(f.expected_speedup)} faster than the reference ({cost})"
+        cost += f" vs the reference's {units.ms(f.reference_ms)}"
+    text = f"expected {units.times(f.expected_speedup)} faster than the reference ({cost})"
     if f.test_speedup is not None:
-        text += f", measured {_x(f.test_speedup)} on the test segment"
+        text += f", measured {units.times(f.test_speedup)} on the test segment"
     return text + "."
 
 
-def _error_table(f: CascadeFigures) -> list[str]:
+def _error_list(f: CascadeFigures) -> list[str]:
     rows = [
         ("target (at most)", f.max_fnr, f.max_fpr),
         ("threshold segment (chosen on)", f.threshold_fnr, f.threshold_fpr),
@@ -153,17 +157,9 @@ def _error_table(f: CascadeFigures) -> list[str]:
     if f.test_fnr is not None or f.test_fpr is not None:
         rows.append(("test segment (measured, footage not used to choose)", f.test_fnr, f.test_fpr))
     if f.certified_fnr is not None or f.certified_fpr is not None:
-        level = f" at {100 * f.confidence:g} % confidence" if f.confidence else ""
+        level = f" at {units.pct(f.confidence, 0)} confidence" if f.confidence else ""
         rows.append((f"certified upper bound{level}", f.certified_fnr, f.certified_fpr))
-    return ["| | FNR | FPR |", "|---|---:|---:|", *(f"| {name} | {_p(a)} | {_p(b)} |" for name, a, b in rows)]
-
-
-def _p(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{100 * rate:.2f} %"
-
-
-def _x(factor: float) -> str:
-    return f"{factor:,.0f}×" if factor >= 100 else f"{factor:.1f}×"
+    return [f"- {name}: FNR {units.pct(a)}, FPR {units.pct(b)}" for name, a, b in rows]
 
 
 def _opt(value: Any) -> float | None:

@@ -54,8 +54,11 @@ def _scan(cameras: CameraRegistry, partitions: set[str], trained: set[str]) -> d
     name="new_footage_sensor",
     job=query_camera,
     minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a query_results run for a camera once per new (or replaced) file in its footage_dir.",
+    # Off by default: footage_days_sensor answers each new file in its camera x day partition; running both
+    # would pay the reference twice for the same frames. Turn this on for one growing query_results answer.
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests a query_results run for a camera once per new (or replaced) file in its footage_dir "
+    "(off by default: footage_days_sensor answers each file in its camera x day partition).",
 )
 def new_footage_sensor(context: dg.SensorEvaluationContext, cameras: CameraRegistry):
     """The cursor remembers every file seen (name + mtime), so each file triggers exactly one run.

@@ -46,10 +46,10 @@ def serve_mlflow(host: str = "127.0.0.1", port: int = 5000) -> int:
 
 def _experiment_link(tracker, host: str, port: int) -> str:
     """The ``noscope`` experiment in MLflow's classic view: MLflow 3.17 opens a new browser on its GenAI view."""
-    from pipelines.mlflow_client import _sqlite_path
+    from pipelines.mlflow_client import sqlite_path
     from pipelines.mlflow_text import experiment_url
 
-    db = _sqlite_path(tracker.uri(create_dirs=False))
+    db = sqlite_path(tracker.uri(create_dirs=False))
     if db is not None and not db.is_file():  # nothing trained yet: no experiment to link, none made here
         return "none yet (make demo trains the cameras); press 'Model training' at the top left of the UI"
     try:

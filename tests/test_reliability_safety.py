@@ -258,13 +258,13 @@ def test_registry_with_an_unsafe_camera_id_is_refused_with_the_id_named(tmp_path
         load_cameras(registry)
 
 
-def test_footage_file_names_become_safe_metric_names():
-    from pipelines.assets.results import metric_prefix
+def test_footage_file_names_become_safe_artifact_names():
+    from pipelines.mlflow_cascade import artifact_name
 
-    for name in ("../../x.avi", "a b;rm -rf.mp4", "über/..\\evil.mkv"):
-        prefix = metric_prefix(name)
-        assert prefix.startswith("footage_") and "/" not in prefix and "\\" not in prefix
-        assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in prefix), prefix
+    for name in ("footage ../../x.avi", "footage a b;rm -rf.mp4", "footage über/..\\evil.mkv"):
+        safe = artifact_name(name)
+        assert safe.startswith("footage_") and "/" not in safe and "\\" not in safe
+        assert all(c.isascii() and (c.isalnum() or c in "_.-") for c in safe), safe
 
 
 class _Model:

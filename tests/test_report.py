@@ -47,11 +47,13 @@ def test_frontier_plot_handles_a_single_reference_only_candidate(tmp_path):
     assert out.stat().st_size > 0
 
 
-def test_frontier_table_lists_rates_in_percent_and_escapes_pipes():
-    md = frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")])
+def test_frontier_table_lists_rates_in_percent_short_names_and_details_on_demand():
+    md = frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")], details=True)
     lines = md.strip().splitlines()
     assert lines[0].startswith("| # | cascade | FNR % | FPR %")
-    assert lines[2] == "| 1 | a \\| b | 1.25 | 0.50 | 6.250 | 8.0 | 12.50 |"
+    assert lines[2] == "| 1 | m → reference | 1.25 | 0.50 | 6.25 | 8.0× | 12.50 | dearer than the choice |"
+    assert lines[-1] == "- #1: a | b"
+    assert "Details" not in frontier_table_md([cand(0.0125, 0.005, 8.0, "a | b")])
 
 
 def test_frontier_table_truncates_at_limit_and_says_how_many_are_left():
@@ -89,12 +91,18 @@ def test_frontier_table_marks_the_chosen_row_and_rounds_for_reading():
     assert table.rows[1] == {
         "rank": 2,
         "chosen": False,
-        "cascade": "model m",
+        "cascade": "m → reference",
+        "verdict": "dearer than the choice",
         "fnr_pct": 1.0,
         "fpr_pct": 0.5,
+        "fnr_estimate_pct": None,
+        "fpr_estimate_pct": None,
         "speedup": 8.0,
+        "certified_speedup": None,
         "cost_ms": 6.25,
+        "certified_cost_ms": None,
         "reference_calls_pct": 12.5,
+        "details": "model m",
     }
     assert table.n_left_out == 0
 
@@ -104,4 +112,28 @@ def test_frontier_table_keeps_the_chosen_row_beyond_the_limit():
     assert [(r["rank"], r["chosen"]) for r in table.rows] == [(1, False), (4, True)]
     assert table.n_left_out == 2
     md = frontier_table_md(FRONTIER, limit=1, chosen=FRONTIER[3])
-    assert "| ★ 4 | model m |" in md and "and 2 more candidates" in md
+    assert "| ★ 4 | m → reference |" in md and "and 2 more candidates" in md
+
+
+def test_the_table_says_what_decided_and_lists_the_fallback_as_a_row():
+    estimated = {**cand(0.0, 0.0, 3.4, "skip 2 → model m"), "fnr_bound": 0.09, "fpr_bound": 0.004}
+    fallback = {**cand(0.0, 0.0, 1.0, "reference"), "config": {"skip": 1}}
+    table = frontier_table([estimated], chosen=fallback, max_fnr=0.05, max_fpr=0.05)
+    first, row = table.rows
+    assert (first["rank"], first["chosen"], first["cascade"]) == (0, True, "reference on every frame")
+    assert (row["verdict"], row["fnr_pct"], row["fnr_estimate_pct"]) == ("estimate over a target", 0.0, 9.0)
+    priced = {**estimated, "fnr_bound": 0.01, "expected_certified_cost_ms": 60.0, "expected_speedup_certified": 0.8}
+    chosen = {**priced, "config": {"skip": 3, "model_name": "m"}, "expected_certified_cost_ms": 20.0}
+    rows = frontier_table([chosen, priced], chosen=chosen, max_fnr=0.05, max_fpr=0.05).rows
+    assert [r["verdict"] for r in rows] == ["chosen", "dearer once certified"]
+    assert rows[1]["certified_speedup"] == 0.8 and rows[1]["certified_cost_ms"] == 60.0
+
+
+def test_the_plot_judges_candidates_by_their_estimates(tmp_path):
+    estimated = {**cand(0.0, 0.0, 3.4), "fnr_bound": 0.09, "fpr_bound": 0.004, "expected_speedup_certified": 0.6}
+    fallback = {**cand(0.0, 0.0, 1.0, "reference"), "config": {"skip": 1}}
+    out = frontier_plot([estimated], tmp_path / "f.png", 10.0, fallback, max_fnr=0.05, max_fpr=0.05)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from noscope_core.present.frontier import _meets, judged_error
+
+    assert judged_error(estimated) == 0.09 and not _meets(estimated, 0.05, 0.05)

@@ -251,3 +251,15 @@ def test_jitter_noise_is_gaussian_on_top_of_light_and_stays_in_range():
     assert torch.all(light.std(dim=(1, 2, 3)) < 1e-4)  # one gain and bias per frame, no noise
     noisy = _jitter(x, noise_sigma=5.0)
     assert 4.0 < float(noisy.std(dim=(1, 2, 3)).mean()) < 6.0 and noisy.min() >= 0 and noisy.max() <= 255
+
+
+def test_soft_targets_put_the_query_threshold_at_one_half_and_keep_smoothed_flips_hard():
+    from noscope_core.models.model_artifact import soft_targets
+    from noscope_core.reference.labels import FrameLabels
+
+    score = np.array([0.0, 0.15, 0.3, 0.65, 1.0, 0.2], dtype=np.float32)
+    raw = score >= 0.3
+    label = raw.copy()
+    label[5] = True  # smoothing made this frame positive: its target stays 1
+    labels = FrameLabels(np.arange(6), score, raw, label)
+    np.testing.assert_allclose(soft_targets(labels, 0.3), [0.0, 0.25, 0.5, 0.75, 1.0, 1.0], atol=1e-6)

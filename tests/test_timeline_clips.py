@@ -7,7 +7,14 @@ import pytest
 
 from noscope_core.common.errors import QueryError
 from noscope_core.present.clips import positive_clips
-from noscope_core.present.timeline import check_intervals, pick_thumbnails, timeline_picture
+from noscope_core.present.timeline import (
+    check_intervals,
+    check_ranges,
+    describe_ranges,
+    merge_gaps,
+    pick_thumbnails,
+    timeline_picture,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -83,3 +90,22 @@ def test_neighbouring_interval_labels_go_on_different_rows():
     rows = label_rows([10.0, 10.5, 11.0, 50.0], duration_s=100.0)
     assert len(set(rows[:3])) == 3  # three labels within 1 s of each other on a 100 s bar
     assert rows[3] == 0  # a label far from the others stays on the first row
+
+
+def test_gaps_of_one_or_two_frames_are_closed_but_never_across_a_jump():
+    walk = [(695, 703), (704, 712), (714, 725), (730, 740)]  # gaps of 1, 2 and 5 frames
+    assert merge_gaps(walk) == [(695, 725), (730, 740)]
+    ranges = [(299, 399), (400, 500)]  # frame 399 was not examined: the answer's gap there is not its own
+    assert merge_gaps([(390, 399), (400, 410)], ranges) == [(390, 399), (400, 410)]
+    assert check_ranges([(695, 795), (299, 399), (390, 400)]) == [(299, 400), (695, 795)]
+    assert describe_ranges([(299, 399), (695, 795)]) == "frames 299–398 and 695–794"
+
+
+def test_the_timeline_of_a_split_test_segment_counts_the_examined_frames_only(video, tmp_path):
+    examined = [(10, 20), (60, 70)]  # 20 of the video's 80 frames
+    pic = timeline_picture(video, [(12, 14), (15, 18), (60, 65)], 10.0, tmp_path / "split.png", examined=examined)
+    assert pic.duration_s == pytest.approx(2.0)  # not the video's 8 s
+    assert pic.positive_s == pytest.approx(1.0)  # the answer's 10 frames, the closed gap not counted
+    assert pic.n_intervals == 2  # [12, 14) and [15, 18) drawn as one
+    with pytest.raises(QueryError, match="outside the examined frames"):
+        timeline_picture(video, [(30, 35)], 10.0, tmp_path / "bad.png", examined=examined)

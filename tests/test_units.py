@@ -1,50 +1,27 @@
-"""One format for the figures every report prints (noscope_core.present.units)."""
+"""One unit convention for every figure a person reads (noscope_core.present.units)."""
 
-from __future__ import annotations
-
-import math
-
-import pytest
-
-from noscope_core.present.units import fps, ms, pct, times
+from noscope_core.present import units
 
 
-@pytest.mark.parametrize(
-    ("rate", "kwargs", "text"),
-    [(0.0341, {}, "3.41%"), (0.0, {}, "0.00%"), (1.0, {}, "100.00%"), (0.01, {"digits": 0}, "1%"), (None, {}, "n/a")],
-)
-def test_pct_reads_a_rate_as_a_percentage(rate, kwargs, text):
-    assert pct(rate, **kwargs) == text
+def test_rates_speedups_speeds_and_costs_are_written_one_way():
+    assert units.pct(0.16333333333333333) == "16.33 %" and units.pct_value(0.16333333333333333) == 16.33
+    assert [units.times(x) for x in (3.2551, 0.8512, 250.4, 223361.6)] == ["3.3×", "0.85×", "250×", "223,362×"]
+    assert units.times_value(223361.6) == 223362.0 and units.times_value(3.2551) == 3.3
+    assert units.fps(10.875546570985032) == "10.9 frames/s" and units.fps_value(10.875546570985032) == 10.9
+    assert units.ms(91.94940166666281) == "91.95 ms" and units.ms_value(91.94940166666281) == 91.95
 
 
-@pytest.mark.parametrize(
-    ("factor", "text"),
-    [
-        (3.2551, "3.3×"),
-        (1.0, "1.0×"),
-        (0.5234, "0.52×"),
-        (250.4, "250×"),
-        (194134.2, "194,134×"),
-        (math.inf, "∞×"),
-        (math.nan, "n/a"),
-        (None, "n/a"),
-    ],
-)
-def test_times_reads_a_speed_up_as_people_write_it(factor, text):
-    assert times(factor) == text
+def test_unknown_figures_read_n_a():
+    assert {units.pct(None), units.times(None), units.fps(None), units.ms(None)} == {"n/a"}
+    assert units.pct_value(None) is None and units.times_value(None) is None
 
 
-def test_times_digits_fix_the_decimals_for_ratios_near_one():
-    assert times(1.0512, digits=2) == "1.05×"
-    assert times(1234.5, digits=0) == "1,234×"  # round half to even, as format() does
-    assert times(None, missing="–") == "–"
+def test_a_table_may_mark_unknown_figures_its_own_way():
+    assert {units.pct(None, missing="–"), units.times(None, missing="–"), units.fps(None, missing="–")} == {"–"}
+    assert units.ms(None, missing="-") == "-"
 
 
-@pytest.mark.parametrize(("rate", "text"), [(13.84, "13.8"), (1234.4, "1,234"), (math.inf, "∞"), (None, "n/a")])
-def test_fps_keeps_one_decimal_only_below_a_hundred(rate, text):
-    assert fps(rate) == text
-
-
-@pytest.mark.parametrize(("value", "text"), [(12.5, "12.5"), (0.41234, "0.412"), (1234.4, "1,234"), (None, "-")])
-def test_ms_keeps_three_significant_digits_below_a_hundred(value, text):
-    assert ms(value, missing="-") == text
+def test_digits_keep_the_decimals_a_figure_needs():
+    assert units.pct(0.01, digits=0) == "1 %" and units.pct(0.001, digits=1) == "0.1 %"
+    assert units.times(1.0512, digits=2) == "1.05×" and units.times(1234.5, digits=0) == "1,234×"
+    assert units.times(None, digits=2) == "n/a"

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from noscope_core.common.atomic import atomic_path
 from noscope_core.common.errors import ArtifactError
-from noscope_core.present.units import fps, pct, times
+from noscope_core.present import units
 
 _REQUIRED = ("fnr", "fpr", "speedup")
 
@@ -28,6 +27,24 @@ def preview_intervals(intervals: Sequence[Sequence[int]], limit: int = PREVIEW_I
     """The first ``limit`` positive intervals as ``[start,end)``, then `` ...`` when there are more."""
     shown = ", ".join(f"[{a},{b})" for a, b in list(intervals)[:limit])
     return shown + (" ..." if len(intervals) > limit else "")
+
+
+def short_name(c: dict) -> str:
+    """A cascade's stages in a few words (``skip 5 → DD blocked-previous → cnn-a → reference``); the thresholds
+    and the keyframe plan are in its ``describe`` (the details a table shows on demand)."""
+    config = c.get("config") or {}
+    if not config:
+        return _shorten(str(c.get("describe", "")), 48)
+    parts = [f"skip {config['skip']}"] if int(config.get("skip", 1)) > 1 else []
+    if config.get("dd_name"):
+        parts.append(f"DD {config['dd_name']}")
+    if config.get("model_name"):
+        parts.append(str(config["model_name"]))
+    if not config.get("model_name") or float(config.get("c_low", 0.0)) < float(config.get("c_high", 1.0)):
+        parts.append("reference" if parts else "reference on every frame")
+    if c.get("keyframe_plan"):
+        parts.append("keyframes first")
+    return " → ".join(parts)
 
 
 def candidate_error(c: dict) -> float:
@@ -75,42 +92,57 @@ def frontier_plot(
 
     path = Path(path)
     x_max = error_axis_limit(max_fnr, max_fpr)
-    shown = [c for c in frontier if 100 * candidate_error(c) <= x_max]
-    hidden = [c for c in frontier if 100 * candidate_error(c) > x_max]
+    estimated = any(c.get("fnr_bound") is not None for c in frontier)
+    shown = [c for c in frontier if 100 * judged_error(c) <= x_max]
+    hidden = [c for c in frontier if 100 * judged_error(c) > x_max]
 
     def xy(cs: Sequence[dict]) -> tuple[list[float], list[float]]:
-        return [100 * candidate_error(c) for c in cs], [_floor_speedup(c) for c in cs]
+        return [100 * judged_error(c) for c in cs], [_floor_speedup(c) for c in cs]
 
     fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=100, layout="constrained")
     try:
         meets = [c for c in shown if _meets(c, max_fnr, max_fpr)]
         misses = [c for c in shown if not _meets(c, max_fnr, max_fpr)]
+        judged = "estimates" if estimated else "error"
         if meets:
-            ax.scatter(*xy(meets), s=26, color="tab:blue", zorder=3, label="candidate, meets the targets")
+            ax.scatter(*xy(meets), s=26, color="tab:blue", zorder=3, label=f"candidate, {judged} within the targets")
         if misses:
-            ax.scatter(
-                *xy(misses),
-                s=26,
-                facecolors="none",
-                edgecolors="tab:blue",
-                zorder=3,
-                label="candidate, misses a target",
-            )
-        front = [c for c in pareto_front(frontier) if 100 * candidate_error(c) <= x_max]
+            ax.scatter(*xy(misses), s=26, facecolors="none", edgecolors="tab:blue", zorder=3,
+                       label=f"candidate ruled out: {judged} over a target")  # fmt: skip
+        certified = [c for c in shown if c.get("expected_speedup_certified") is not None]
+        if certified:
+            xs = [100 * judged_error(c) for c in certified]
+            lows = [max(float(c["expected_speedup_certified"]), 1e-3) for c in certified]
+            ax.vlines(xs, lows, [_floor_speedup(c) for c in certified], color="tab:purple", alpha=0.35, linewidth=1)
+            ax.scatter(xs, lows, marker="x", s=28, color="tab:purple", zorder=3,
+                       label="the same, once its certificate is paid")  # fmt: skip
+        front = _front(frontier, x_max)
         if len(front) > 1:
             ax.step(*xy(front), where="post", color="tab:blue", alpha=0.5, linewidth=1.2, label="Pareto front")
         ax.axhline(1.0, color="dimgrey", linestyle="--", linewidth=1.0, label="reference on every frame (1×)")
         for value, name, style in _target_lines(max_fnr, max_fpr):
             ax.axvline(100 * value, color="tab:orange", linestyle=style, linewidth=1.4, label=name)
         if chosen is not None:
-            cx, cy = 100 * candidate_error(chosen), _floor_speedup(chosen)
+            cx, cy = 100 * judged_error(chosen), _floor_speedup(chosen)
+            fallback = (
+                not (chosen.get("config") or {}).get("model_name")
+                and not (chosen.get("config") or {}).get("dd_name")
+                and int((chosen.get("config") or {}).get("skip", 1)) == 1
+            )
             ax.scatter([min(cx, x_max)], [cy], marker="*", s=320, color="tab:red", edgecolors="black", zorder=5,
-                       label="chosen cascade")  # fmt: skip
+                       label="fallback: the reference" if fallback else "chosen cascade")  # fmt: skip
             right = cx > 0.45 * x_max  # keep the label inside the axes
+            head = "fell back to the reference on every frame" if fallback else f"chosen: {short_name(chosen)}"
+            lines = [head, f"{_speedup_text(float(chosen['speedup']))}, threshold FNR {100 * float(chosen['fnr']):.2f} %, "
+                     f"FPR {100 * float(chosen['fpr']):.2f} %"]  # fmt: skip
+            if chosen.get("fnr_bound") is not None and chosen.get("fpr_bound") is not None:
+                lines.append(
+                    f"estimates FNR {100 * float(chosen['fnr_bound']):.2f} %, FPR {100 * float(chosen['fpr_bound']):.2f} %"
+                )
+            if chosen.get("expected_speedup_certified") is not None:
+                lines.append(f"once certified: {_speedup_text(float(chosen['expected_speedup_certified']))}")
             ax.annotate(
-                f"chosen: {times(float(chosen['speedup']))}\n"
-                f"FNR {pct(float(chosen['fnr']))}, FPR {pct(float(chosen['fpr']))}"
-                + _wrapped(str(chosen.get("describe", "")), 48, 3),
+                "\n".join(lines),
                 (min(cx, x_max), cy),
                 xytext=(-30 if right else 30, 40),
                 ha="right" if right else "left",
@@ -123,18 +155,18 @@ def frontier_plot(
             )
         ax.set_yscale("log")
         ys = [_floor_speedup(c) for c in shown + ([chosen] if chosen else [])] + [1.0]
+        ys += [max(float(c["expected_speedup_certified"]), 1e-3) for c in certified]
         ax.set_ylim(min(ys) / 1.6, max(ys) * 2.5)
-        # decades on a log axis: 0.1×, 1×, 10×, 100×
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: times(v, digits=0) if v >= 1 else times(v)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _speedup_text(v)))
         ax.set_xlim(-0.02 * x_max, x_max)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
         ax.set_xlabel("error measured on the threshold segment (an estimate): max(FNR, FPR)")
-        ref = f" ({fps(reference_fps)} frames/s)" if reference_fps else ""
+        ref = f" ({reference_fps:.1f} frames/s)" if reference_fps else ""
         ax.set_ylabel(f"speed-up over the reference{ref}")
         title = f"Cascade frontier: {len(frontier)} candidates"
         if hidden:
             top = max(float(c["speedup"]) for c in hidden)
-            title += f"\n({len(hidden)} with error > {x_max:g} % are off the chart, up to {times(top)})"
+            title += f"\n({len(hidden)} with error > {x_max:g} % are off the chart, up to {_speedup_text(top)})"
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.grid(True, which="minor", axis="y", alpha=0.1)
@@ -146,30 +178,58 @@ def frontier_plot(
     return path
 
 
+def judged_error(c: dict) -> float:
+    """The error the optimizer judged a candidate by: the worse of its estimates when it carries them, else of
+    its threshold-segment rates (what the plot's error axis shows, against the targets)."""
+    return max(_judged(c))
+
+
+def _front(frontier: Sequence[dict], x_max: float) -> list[dict]:
+    ordered = sorted(frontier, key=lambda c: (judged_error(c), -float(c["speedup"])))
+    front, best = [], float("-inf")
+    for c in ordered:
+        if float(c["speedup"]) > best and 100 * judged_error(c) <= x_max:
+            front.append(c)
+            best = float(c["speedup"])
+    return front
+
+
 def error_axis_limit(max_fnr: float | None, max_fpr: float | None) -> float:
     """The error axis' right end in percent: 10 %, or twice the loosest target when that is wider (max 100 %)."""
     targets = [100 * float(t) for t in (max_fnr, max_fpr) if t is not None]
     return float(min(100.0, max([10.0, *(2 * t for t in targets)])))
 
 
-def frontier_table_md(frontier: list[dict], limit: int = 20, chosen: dict | None = None) -> str:
+def frontier_table_md(
+    frontier: list[dict],
+    limit: int = 20,
+    chosen: dict | None = None,
+    details: bool = False,
+    *,
+    max_fnr: float | None = None,
+    max_fpr: float | None = None,
+) -> str:
     """A markdown table of the first ``limit`` candidates (in the given order), with a line for the rest.
 
-    With ``chosen``, its row is marked ★ (and listed even when it lies beyond ``limit``).
+    With ``chosen``, its row is marked ★ (and listed even when it lies beyond ``limit``). ``details``: each row's
+    full description (thresholds, keyframe plan) follows the table, by rank.
     """
-    table = frontier_table(frontier, chosen=chosen, limit=limit)
+    table = frontier_table(frontier, chosen=chosen, limit=limit, max_fnr=max_fnr, max_fpr=max_fpr)
     lines = [
-        "| # | cascade | FNR % | FPR % | cost ms/frame | speed-up | reference calls % |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| # | cascade | FNR % | FPR % | cost ms/frame | speed-up | reference calls % | verdict |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in table.rows:
         describe = str(r["cascade"]).replace("|", "\\|")
         lines.append(
             f"| {'★ ' if r['chosen'] else ''}{r['rank']} | {describe} | {r['fnr_pct']:.2f} | {r['fpr_pct']:.2f} | "
-            f"{_cell(r['cost_ms'], '.3f')} | {r['speedup']:.1f} | {_cell(r['reference_calls_pct'], '.2f')} |"
+            f"{_cell(r['cost_ms'], '.2f')} | {units.times(r['speedup'])} | {_cell(r['reference_calls_pct'], '.2f')} | {r['verdict']} |"
         )
     if table.n_left_out:
         lines.append(f"\n... and {table.n_left_out} more candidate{'s' if table.n_left_out != 1 else ''}.")
+    if details:
+        lines.append("\nDetails:\n")
+        lines += [f"- #{r['rank']}: {r['details']}" for r in table.rows]
     return "\n".join(lines) + "\n"
 
 
@@ -184,22 +244,24 @@ class TableColumn:
 
 #: the frontier table's columns, in order; rates and fractions in percent, rounded for reading
 FRONTIER_COLUMNS: tuple[TableColumn, ...] = (
-    TableColumn("rank", "int", "position on the frontier (by increasing cost)"),
+    TableColumn("rank", "int", "position on the frontier (by increasing cost); 0: the fallback, not on it"),
     TableColumn("chosen", "bool", "the cascade the optimizer chose"),
-    TableColumn("cascade", "string", "the cascade's stages"),
+    TableColumn("cascade", "string", "the cascade's stages, in short (thresholds: the details)"),
+    TableColumn("verdict", "string", "what decided: chosen, an estimate over a target, or dearer than the choice"),
+    TableColumn("fnr_pct", "float", "false-negative rate measured on the threshold segment, %"),
+    TableColumn("fpr_pct", "float", "false-positive rate measured on the threshold segment, %"),
     TableColumn(
-        "fnr_pct", "float", "false-negative rate measured on the threshold segment (an estimate for new footage), %"
+        "fnr_estimate_pct", "float", "block-bound estimate of the FNR on new footage (judged by the targets), %"
     ),
     TableColumn(
-        "fpr_pct", "float", "false-positive rate measured on the threshold segment (an estimate for new footage), %"
+        "fpr_estimate_pct", "float", "block-bound estimate of the FPR on new footage (judged by the targets), %"
     ),
-    TableColumn(
-        "speedup",
-        "float",
-        "estimated speed-up over the reference on every frame, the certificate's frames not charged, ×",
-    ),
+    TableColumn("speedup", "float", "estimated speed-up over the reference, the certificate's frames not charged, ×"),
+    TableColumn("certified_speedup", "float", "expected speed-up once the certificate's reference frames are paid, ×"),
     TableColumn("cost_ms", "float", "estimated cost per frame (the cascade's own stages), ms"),
+    TableColumn("certified_cost_ms", "float", "expected cost per answered frame, the certificate included, ms"),
     TableColumn("reference_calls_pct", "float", "frames the reference detector still sees, %"),
+    TableColumn("details", "string", "the cascade in full: thresholds, keyframe plan"),
 )
 
 
@@ -213,30 +275,47 @@ class FrontierTable:
     n_left_out: int
 
 
-def frontier_table(frontier: list[dict], chosen: dict | None = None, limit: int = 20) -> FrontierTable:
-    """The first ``limit`` candidates as rounded table rows; the chosen one is marked and always included."""
+def frontier_table(
+    frontier: list[dict],
+    chosen: dict | None = None,
+    limit: int = 20,
+    *,
+    max_fnr: float | None = None,
+    max_fpr: float | None = None,
+) -> FrontierTable:
+    """The first ``limit`` candidates as rounded table rows, with what decided each (:func:`verdict`); the
+    chosen one is marked and always included, as rank 0 when it is not on the frontier (the fallback)."""
     _check(frontier)
     limit = max(limit, 0)
     key = None if chosen is None else _identity(chosen)
     picked = [(i, c) for i, c in enumerate(frontier, start=1) if i <= limit]
     if key is not None and not any(_identity(c) == key for _, c in picked):
         picked += [(i, c) for i, c in enumerate(frontier, start=1) if _identity(c) == key][:1]
+    n_from_frontier = len(picked)
+    if chosen is not None and not any(_identity(c) == key for _, c in picked):
+        picked.insert(0, (0, chosen))
     rows = tuple(
         {
             "rank": i,
             "chosen": key is not None and _identity(c) == key,
-            "cascade": str(c.get("describe", "")),
+            "cascade": short_name(c),
+            "verdict": verdict(c, chosen, max_fnr, max_fpr),
             "fnr_pct": round(100 * float(c["fnr"]), 2),
             "fpr_pct": round(100 * float(c["fpr"]), 2),
-            "speedup": round(float(c["speedup"]), 1),
-            "cost_ms": None if c.get("cost_ms") is None else round(float(c["cost_ms"]), 3),
+            "fnr_estimate_pct": units.pct_value(c.get("fnr_bound")),
+            "fpr_estimate_pct": units.pct_value(c.get("fpr_bound")),
+            "speedup": units.times_value(float(c["speedup"])),
+            "certified_speedup": units.times_value(c.get("expected_speedup_certified")),
+            "cost_ms": units.ms_value(c.get("cost_ms")),
+            "certified_cost_ms": units.ms_value(c.get("expected_certified_cost_ms")),
             "reference_calls_pct": None
             if c.get("reference_fraction") is None
             else round(100 * float(c["reference_fraction"]), 2),
+            "details": str(c.get("describe", "")),
         }
         for i, c in picked
     )
-    return FrontierTable(FRONTIER_COLUMNS, rows, len(frontier) - len(rows))
+    return FrontierTable(FRONTIER_COLUMNS, rows, len(frontier) - n_from_frontier)
 
 
 def _identity(c: dict) -> str:
@@ -250,7 +329,31 @@ def _cell(value: float | None, fmt: str) -> str:
 
 
 def _meets(c: dict, max_fnr: float | None, max_fpr: float | None) -> bool:
-    return (max_fnr is None or float(c["fnr"]) <= max_fnr) and (max_fpr is None or float(c["fpr"]) <= max_fpr)
+    """Whether the candidate passes the targets the way the optimizer judged it: by its block-bound estimates
+    when it carries them (the bound and certified rules), else by its threshold-segment rates (NoScope's rule)."""
+    fnr, fpr = _judged(c)
+    return (max_fnr is None or fnr <= max_fnr + 1e-12) and (max_fpr is None or fpr <= max_fpr + 1e-12)
+
+
+def _judged(c: dict) -> tuple[float, float]:
+    if c.get("fnr_bound") is not None and c.get("fpr_bound") is not None:
+        return float(c["fnr_bound"]), float(c["fpr_bound"])
+    return float(c["fnr"]), float(c["fpr"])
+
+
+def verdict(c: dict, chosen: dict | None, max_fnr: float | None, max_fpr: float | None) -> str:
+    """What decided about one candidate, in a few words: chosen, ruled out by its estimates (or rates), or
+    passed but dearer than the choice (once certified, when the planner priced the certificate)."""
+    if chosen is not None and _identity(c) == _identity(chosen):
+        return "chosen"
+    if not _meets(c, max_fnr, max_fpr):
+        judged = "estimate" if c.get("fnr_bound") is not None else "threshold error"
+        return f"{judged} over a target"
+    if c.get("expected_certified_cost_ms") is not None and chosen is not None:
+        if chosen.get("expected_certified_cost_ms") is not None:
+            return "dearer once certified"
+        return "certificate dearer than the reference"
+    return "dearer than the choice"
 
 
 def _target_lines(max_fnr: float | None, max_fpr: float | None) -> list[tuple[float, str, str]]:
@@ -265,16 +368,15 @@ def _target_lines(max_fnr: float | None, max_fpr: float | None) -> list[tuple[fl
     return lines
 
 
-def _wrapped(text: str, width: int, max_lines: int) -> str:
-    """``text`` as at most ``max_lines`` lines under a newline, cut with … (empty for no text)."""
-    lines = textwrap.wrap(text, width)
-    if len(lines) > max_lines:
-        lines = [*lines[: max_lines - 1], _shorten(lines[max_lines - 1] + " …", width)]
-    return "".join("\n" + line for line in lines)
-
-
 def _floor_speedup(c: dict) -> float:
     return max(float(c["speedup"]), 1e-3)  # a log axis has no 0
+
+
+def _speedup_text(v: float) -> str:
+    """1×, 3.2×, 250×, 194,134× - the way a person reads a speed-up."""
+    if v >= 10 or float(v).is_integer():
+        return f"{v:,.0f}×"
+    return f"{v:.2g}×" if v < 1 else f"{v:.1f}×"
 
 
 def _check(frontier: Sequence[dict]) -> None:

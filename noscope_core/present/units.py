@@ -1,55 +1,72 @@
-"""Numbers as people read them: one format for rates, speed-ups, frame rates and milliseconds.
+"""One unit convention for every figure a person reads: Dagster metadata, MLflow, the CLI and the pictures.
 
-The command line's lines, the benchmarks' tables and the frontier plot format their figures here, so a figure
-reads the same wherever it appears: ``3.41%``, ``3.3×``, ``250×``, ``13.8 frames/s``. ``None`` (not measured)
-reads ``n/a`` unless the caller's table wants another mark.
+Rates are percent (``3.41 %``), speed-ups are times (``3.3×``, ``250×``), speeds frames per second
+(``10.9 frames/s``), costs milliseconds (``91.95 ms``). The ``*_value`` functions give the same rounding as
+plain numbers, for typed metadata and MLflow metrics whose key carries the unit (``fnr_pct``, ``speedup_x``,
+``reference_fps``, ``cost_ms``). Every function passes ``None`` through (text: ``n/a``, or the ``missing`` mark a
+table uses). ``pct(..., digits=0)`` and ``times(..., digits=2)`` keep fewer or more decimals where a figure needs
+them (a target of ``1 %``; a ratio near one, ``1.05×``).
 """
 
 from __future__ import annotations
 
 import math
 
-MISSING = "n/a"
+NA = "n/a"
+#: decimals kept for each unit (the text and the ``*_value`` forms agree)
+PCT_DIGITS, FPS_DIGITS, MS_DIGITS = 2, 1, 2
 
 
-def pct(rate: float | None, digits: int = 2, missing: str = MISSING) -> str:
-    """A rate in [0, 1] as a percentage: ``0.0341`` → ``3.41%``."""
-    if rate is None:
-        return missing
-    return f"{100 * float(rate):.{digits}f}%"
+def pct_value(rate: float | None, digits: int = PCT_DIGITS) -> float | None:
+    """A rate in [0, 1] as a rounded percentage: 0.16333… → 16.33."""
+    return None if rate is None else round(100.0 * float(rate), digits)
 
 
-def times(factor: float | None, digits: int | None = None, missing: str = MISSING) -> str:
-    """A speed-up or ratio as people write it: ``0.52×``, ``3.3×``, ``250×``, ``194,134×``, ``∞×``.
-
-    By default a factor of 100 or more shows no decimals, one below 1 two significant digits, any other one
-    decimal; ``digits`` fixes the decimals instead (``1.05×`` for ratios near one)."""
-    if factor is None or math.isnan(float(factor)):
-        return missing
+def times_value(factor: float | None) -> float | None:
+    """A speed-up rounded as :func:`times` writes it: 3.2551 → 3.3, 223361.6 → 223362."""
+    if factor is None:
+        return None
     f = float(factor)
-    if math.isinf(f):
-        return "∞×"
-    if digits is not None:
-        return f"{f:,.{digits}f}×"
-    if f >= 100:
-        return f"{f:,.0f}×"
-    return f"{f:.2g}×" if f < 1 else f"{f:.1f}×"
+    if not math.isfinite(f):
+        return f
+    return float(round(f)) if f >= 100 else round(f, 1) if f >= 1 else round(f, 2)
 
 
-def fps(rate: float | None, missing: str = MISSING) -> str:
-    """A frame rate, the unit left to the caller: ``1,234`` from 100 frames/s up, else ``13.8``."""
-    if rate is None:
+def fps_value(fps: float | None) -> float | None:
+    return None if fps is None else round(float(fps), FPS_DIGITS)
+
+
+def ms_value(ms: float | None) -> float | None:
+    return None if ms is None else round(float(ms), MS_DIGITS)
+
+
+def pct(rate: float | None, digits: int = PCT_DIGITS, missing: str = NA) -> str:
+    """``3.41 %``; ``n/a`` when unknown."""
+    return missing if rate is None else f"{100.0 * float(rate):.{digits}f} %"
+
+
+def times(factor: float | None, digits: int | None = None, missing: str = NA) -> str:
+    """``3.3×``, ``0.85×``, ``250×``, ``223,362×``; ``n/a`` when unknown; ``digits`` fixes the decimals."""
+    if digits is not None and factor is not None and math.isfinite(float(factor)):
+        return f"{float(factor):,.{digits}f}×"
+    v = times_value(factor)
+    if v is None:
         return missing
-    r = float(rate)
-    if math.isinf(r):
-        return "∞"
-    return f"{r:,.0f}" if r >= 100 else f"{r:.1f}"
+    if not math.isfinite(v):
+        return f"{v}×"
+    return f"{v:,.0f}×" if v >= 100 else f"{v:.1f}×" if v >= 1 else f"{v:.2f}×"
 
 
-def ms(value: float | None, missing: str = MISSING) -> str:
-    """A duration in milliseconds, the unit left to the caller: ``1,234`` from 100 ms up, else three significant
-    digits (``12.5``, ``0.412``)."""
-    if value is None:
-        return missing
-    v = float(value)
-    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+def fps(value: float | None, missing: str = NA) -> str:
+    """``10.9 frames/s``; ``n/a`` when unknown."""
+    return missing if value is None else f"{float(value):,.{FPS_DIGITS}f} frames/s"
+
+
+def ms(value: float | None, missing: str = NA) -> str:
+    """``91.95 ms``; ``n/a`` when unknown."""
+    return missing if value is None else f"{float(value):,.{MS_DIGITS}f} ms"
+
+
+def seconds(value: float | None) -> str:
+    """``4.1 s``; ``n/a`` when unknown."""
+    return NA if value is None else f"{float(value):,.1f} s"

@@ -39,6 +39,7 @@ def optimized_cascade(
     from noscope_core.models.difference_artifact import load_difference
     from noscope_core.models.model_artifact import load_models
     from noscope_core.present import frontier as report
+    from noscope_core.present.decision import decision_line
 
     cam = cameras.get(context.partition_key)
     run_id = specialized_models.get("mlflow_run_id") if tracking(mlflow) else None
@@ -68,20 +69,15 @@ def optimized_cascade(
             max_fnr=art.targets.max_fnr,
             max_fpr=art.targets.max_fpr,
         )
+        decision = decision_line(info)
         context.log.info(
-            f"chose {art.best.describe()}: expected {metadata.times_text(art.best.speedup)} faster than the "
-            f"reference ({art.best.cost_ms:.2f} ms/frame), threshold FNR {100 * art.best.fnr:.2f}% / FPR "
-            f"{100 * art.best.fpr:.2f}% (targets {100 * art.targets.max_fnr:g}% / {100 * art.targets.max_fpr:g}%); "
-            f"{art.n_evaluated} configurations scored, {len(info['frontier'])} on the frontier"
+            f"{decision}; {art.n_evaluated} configurations scored, {len(info['frontier'])} on the frontier"
         )
+        metadata.tag_run(context, decision)
         registration = None
         if run_id:
             if dds:
-                mlflow.log_difference(
-                    run_id,
-                    dds,
-                    {n: {"cost_ms": ms, "fps": 1000.0 / ms if ms > 0 else 0.0} for n, ms in art.costs.dd_ms.items()},
-                )
+                mlflow.log_difference(run_id, dds, dict(art.costs.dd_ms))
             mlflow.log_cascade(run_id, art, png)
             registration = mlflow.register_cascade(
                 run_id,
@@ -103,6 +99,7 @@ def optimized_cascade(
         raise
     best = art.best.to_dict()
     out = {
+        "decision": decision,
         "cascade_json": str(cascade_json),
         "frontier_png": str(png),
         "models_dir": models_dir,
@@ -123,23 +120,26 @@ def optimized_cascade(
             "reason": registration.reason,
         },
     }
-    meta = {
+    meta = {  # the decision first: the asset page lists entries in this order
+        **metadata.decision_entries(decision, art.fell_back, art.reason),
         **metadata.cascade_headline(best, out["targets"], reference_fps),
         **_bounds(best),
-        "cascade_json": dg.MetadataValue.path(str(cascade_json)),
-        "fell_back": art.fell_back,
-        "n_evaluated": dg.MetadataValue.int(int(art.n_evaluated)),
-        "optimize_seconds": metadata.num(art.optimize_seconds, 1),
-        "frontier": metadata.frontier_table(info["frontier"], chosen=best),
-        "frontier_plot": metadata.png_markdown(png, "speed-up vs error frontier"),
         **mlflow_link(run_id, mlflow),
     }
-    if art.reason:
-        meta["reason"] = art.reason
     if registration is not None:
         meta["registered"] = (
             f"{registration.model_name} v{registration.version}; champion decision {registration.reason}"
         )
+    meta.update(
+        {
+            "frontier_plot": metadata.png_markdown(png, "speed-up vs error frontier"),
+            "frontier": metadata.frontier_table(info["frontier"], chosen=best, targets=out["targets"]),
+            "frontier_details": metadata.frontier_details(info["frontier"], chosen=best, targets=out["targets"]),
+            "cascade_json": dg.MetadataValue.path(str(cascade_json)),
+            "n_evaluated": dg.MetadataValue.int(int(art.n_evaluated)),
+            "optimize_seconds": metadata.num(art.optimize_seconds, 1),
+        }
+    )
     return dg.Output(out, metadata=meta)
 
 

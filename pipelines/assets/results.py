@@ -3,12 +3,12 @@ every footage file that arrived in the camera's ``footage_dir``."""
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import dagster as dg
 
-from noscope_core.present.frontier import preview_intervals
+from noscope_core.present.decision import decision_line
+from noscope_core.present.frontier import preview_intervals, short_name
 from noscope_core.spec.camera import CameraSpec
 from pipelines import metadata
 from pipelines.assets.common import ASSET_KW, footage_files, load_labels, md_table, mlflow_link, open_store, tracking
@@ -19,7 +19,7 @@ from pipelines.tracking import MlflowTracker
 
 _TEST_KEYS = (
     "fnr", "fpr", "speedup", "speedup_e2e", "cascade_fps", "cascade_fps_e2e", "reference_fps",
-    "reference_call_fraction", "reference_calls", "positive_frames", "frames_test", "test_segment", "intervals",
+    "reference_call_fraction", "reference_calls", "positive_frames", "frames_test", "test_segment", "test_ranges", "intervals",
     "confidence", "fnr_bound", "fpr_bound", "threshold_fnr_bound", "threshold_fpr_bound", "certified",
     "certify_frames", "certify_reason",
 )  # fmt: skip
@@ -99,12 +99,11 @@ def query_results(
     ).to_dict()
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
-    context.log.info(
-        f"test segment {result['test_segment'][0]}-{result['test_segment'][1] - 1}: FNR {metadata.pct_text(result['fnr'])} / "
-        f"FPR {metadata.pct_text(result['fpr'])} against the reference, {metadata.times_text(result['speedup'])} faster, "
-        f"{len(result['intervals'])} positive intervals"
-    )
-    timeline, timeline_error = _timeline(context, cam, result, store, artifacts)
+    decision = decision_line(art.to_dict(), result)
+    context.log.info(f"{decision}; {len(result['intervals'])} positive intervals")
+    metadata.tag_run(context, decision)
+    picture, timeline_error = _timeline(context, cam, result, store, artifacts)
+    timeline = None if picture is None else picture.path
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
     trained = TrainedCascade.load(cascade_json, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
     footage = [_query_footage(trained, cam, p, footage_dir, reference) for p in footage_files(cam)]
@@ -119,10 +118,11 @@ def query_results(
     version = (registered["model_name"], registered["version"]) if registered.get("version") else None
     summary = CascadeSummary.from_cascade(art).with_held_out(HeldOut.from_result(result))
     tracking_error, champion = _log_to_mlflow(
-        context, mlflow, run_id, result, footage, figures, version, summary, timeline
+        context, mlflow, run_id, result, footage, figures, version, summary, timeline, decision
     )
     test = {k: result.get(k) for k in _TEST_KEYS}
     out = {
+        "decision": decision,
         "test_json": str(test_json),
         "cascade": result["cascade"]["describe"],
         "fell_back": result["fell_back"],
@@ -156,8 +156,9 @@ def query_results(
             "reason": champion.reason,
         },
     }
-    meta = {
-        "cascade": out["cascade"],
+    meta = {  # the decision first: the asset page lists entries in this order
+        **metadata.decision_entries(decision, bool(result["fell_back"]), result.get("fallback_reason")),
+        "cascade": short_name(result["cascade"]),
         **metadata.query_headline(test, result["targets"]),
         **{f"test_{k}_pct": metadata.pct(result[k]) for k in ("fnr_bound", "fpr_bound") if result.get(k) is not None},
         "test_json": dg.MetadataValue.path(str(test_json)),
@@ -168,8 +169,11 @@ def query_results(
     if champion is not None:
         verdict = "became champion" if champion.champion_moved else "not champion"
         meta["champion"] = f"{champion.model_name} v{champion.version} {verdict}: {champion.reason}"
-    if timeline is not None:
-        meta["timeline"] = metadata.png_markdown(timeline, "positive intervals over the video's time")
+    if picture is not None:
+        # the share the picture states, over the frames the query examined (not the whole video)
+        meta["positive_of_examined_pct"] = metadata.pct(picture.positive_s / picture.duration_s)
+        meta["examined_s"] = metadata.num(picture.duration_s, 1)
+        meta["timeline"] = metadata.png_markdown(timeline, "positive intervals over the examined frames")
         meta["timeline_png"] = dg.MetadataValue.path(str(timeline))
     if timeline_error:
         meta["timeline_error"] = timeline_error
@@ -195,7 +199,7 @@ def query_results(
     return dg.Output(out, metadata=meta)
 
 
-def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple[Path | None, str | None]:
+def _timeline(context, cam: CameraSpec, result: dict, store, artifacts):
     """The test segment's positive intervals drawn over the video's time, with a thumbnail per interval.
 
     A picture that cannot be drawn (e.g. the video moved since decoding) must not withhold the answers: the
@@ -203,21 +207,26 @@ def _timeline(context, cam: CameraSpec, result: dict, store, artifacts) -> tuple
     from noscope_core.present.timeline import timeline_picture
 
     out = artifacts.path(cam.camera_id, "query_results", "timeline.png")
-    a, b = result["test_segment"]
+    from noscope_core.present.timeline import check_ranges, describe_ranges
+
     try:
+        ranges = check_ranges(result.get("test_ranges") or [result["test_segment"]])
         pic = timeline_picture(
             cam.video,
             result["intervals"],
             store.fps,
             out,
-            n_frames=store.n_frames,
-            title=f"{cam.camera_id}: {cam.query.describe()} — test segment, frames {a}-{b - 1}",
+            examined=ranges,
+            title=f"{cam.camera_id}: {cam.query.describe()} — test segment, {describe_ranges(ranges)}",
         )
     except Exception as err:  # noqa: BLE001 - reported, the answers stand
         context.log.warning(f"could not draw the results timeline: {err}")
         return None, f"{type(err).__name__}: {err}"
-    context.log.info(f"timeline of {pic.n_intervals} intervals ({pic.positive_s:.1f} s positive) at {pic.path}")
-    return pic.path, None
+    context.log.info(
+        f"timeline of {pic.n_intervals} intervals: {pic.positive_s:.1f} s positive of {pic.duration_s:.1f} s examined "
+        f"at {pic.path}"
+    )
+    return pic, None
 
 
 def _log_to_mlflow(
@@ -230,6 +239,7 @@ def _log_to_mlflow(
     version: tuple[str, int] | None,
     summary: CascadeSummary,
     timeline: Path | None,
+    decision: str,
 ) -> tuple[str | None, Registration | None]:
     """Report the answers to the training run (metrics, the timeline, the run's description) and take the
     registered version's champion decision on the test error. A tracking failure (e.g. the store moved since
@@ -239,8 +249,8 @@ def _log_to_mlflow(
         return None, None
     champion = None
     try:
-        mlflow.log_query(run_id, result, prefix="test")
-        mlflow.describe_tested(run_id, figures)
+        mlflow.log_query(run_id, result, name="test")
+        mlflow.describe_tested(run_id, figures, decision)
         if version is not None:
             champion = mlflow.decide_champion(version, summary, figures)
             context.log.info(
@@ -251,13 +261,8 @@ def _log_to_mlflow(
             mlflow.log_figure(run_id, timeline, "query")
         for f in footage:
             if not f["cached"]:
-                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, prefix=metric_prefix(f["name"]))
+                mlflow.log_query(run_id, {**f, "frames_test": f["frames"]}, name=f"footage {f['name']}")
     except Exception as err:  # noqa: BLE001 - any tracking failure, reported rather than raised
         context.log.warning(f"could not log the query results to MLflow run {run_id}: {err}")
         return f"{type(err).__name__}: {err}", champion
     return None, champion
-
-
-def metric_prefix(file_name: str) -> str:
-    """``footage_<stem>`` restricted to the characters MLflow metric names and artifact names accept."""
-    return "footage_" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file_name).stem)[:48]

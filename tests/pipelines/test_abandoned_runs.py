@@ -44,7 +44,7 @@ def tracker(tmp_path, mlflow_template_db, monkeypatch) -> MlflowTracker:
 def test_close_abandoned_kills_the_dead_attempts_run_and_its_open_children_only(tracker):
     instance = SimpleNamespace(get_run_by_id=lambda rid: SimpleNamespace(status=SimpleNamespace(value=STATUS[rid])))
     dead = tracker.start_training("cam", QUERY, {"dagster_run_id": "r-failed"})
-    child = tracker._create_child(dead, "variant", "c1")
+    child = tracker.create_child(dead, "variant", "c1")
     live = tracker.start_training("cam", QUERY, {"dagster_run_id": "r-live"})
     other_camera = tracker.start_training("cam2", QUERY, {"dagster_run_id": "r-failed"})
 

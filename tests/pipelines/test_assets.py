@@ -32,6 +32,18 @@ def _metadata(result, asset: str) -> dict:
     return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
 
 
+def test_the_decision_heads_both_asset_pages_and_tags_the_run(trained):
+    result = trained["result"]
+    for asset in ("optimized_cascade", "query_results"):
+        [mat] = result.asset_materializations_for_node(asset)
+        first = list(mat.metadata)[:2]
+        assert first == ["decision", "fell_back"], (asset, list(mat.metadata)[:5])
+        assert mat.metadata["decision"].value.startswith(("Chose ", "Fell back to the reference"))
+    tags = trained["instance"].get_run_by_id(result.run_id).tags
+    assert tags["noscope/decision"] == _metadata(result, "query_results")["decision"]
+    assert "test segment:" in tags["noscope/decision"]
+
+
 def _checks(result) -> dict:
     return {ev.check_name: ev for ev in result.get_asset_check_evaluations()}
 
@@ -105,7 +117,7 @@ def test_each_materialization_carries_its_key_figures(trained):
     query = _metadata(result, "query_results")
     assert {"test_fnr_pct", "test_fpr_pct", "speedup_x", "n_intervals", "intervals"} <= set(query)
     assert len(query["intervals"].records) == query["n_intervals"] >= 1
-    assert query["timeline"].startswith("![positive intervals over the video's time](data:image/png;base64,")
+    assert query["timeline"].startswith("![positive intervals over the examined frames](data:image/png;base64,")
     assert query["footage_files"] == 1
 
 
@@ -155,7 +167,8 @@ def test_training_is_tracked_in_one_mlflow_run_that_the_query_also_reports_to(tr
     client = MlflowClient(trained["resources"]["mlflow"].uri())
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert "test_fnr" in run.data.metrics
+    assert "test_fnr_pct" in run.data.metrics
+    assert run.data.tags["mlflow.note.content"].startswith("**" + run.data.tags["decision"])
     assert "test segment (measured" in run.data.tags["mlflow.note.content"]
     assert "query/timeline.png" in {a.path for a in client.list_artifacts(run_id, "query")}
     version = client.get_model_version(registered["model_name"], str(registered["version"]))

@@ -21,3 +21,20 @@ def test_a_certified_plan_is_not_held_to_the_threshold_segment_bound_but_to_its_
     broken = new.with_held_out(HeldOut(0.02, 0.0, fnr_bound=0.03, fpr_bound=0.0, certified=False))
     moved, reason = champion_decision(broken, champion)
     assert not moved and "broke its promise" in reason
+
+
+def test_the_version_tags_read_back_the_plan_rule_and_the_certified_cost():
+    """The registry writes ``to_tags``; a certified plan read back from them is still judged as one."""
+    for plan in (
+        _summary(2.0, certified_plan=True, expected_certified_cost_ms=3.5, reference_ms=80.0),
+        _summary(2.0, fnr_bound=0.004, fpr_bound=0.003),
+    ):
+        back = CascadeSummary.from_tags(plan.to_tags())
+        assert back is not None
+        assert back.certified_plan == plan.certified_plan
+        assert back.expected_certified_cost_ms == plan.expected_certified_cost_ms
+        assert (back.fnr_bound, back.fpr_bound, back.reference_ms) == (
+            plan.fnr_bound,
+            plan.fpr_bound,
+            plan.reference_ms,
+        )

@@ -11,11 +11,12 @@ from noscope_core.common.errors import ArtifactError
 from pipelines.compare import VersionRecord, comparison_rows, format_table, print_comparison
 from pipelines.tracking import MlflowTracker
 
-THRESHOLD_TAGS = {
-    "threshold_speedup": "12.5",
+THRESHOLD_TAGS = {  # what mlflow_registry.register_cascade writes for the policy
+    "reference_ms": "50.0",
+    "expected_cost_ms": "4.0",
     "threshold_fnr": "0.01",
     "threshold_fpr": "0.02",
-    "threshold_reference_fraction": "0.08",
+    "stage.reference_share": "0.08",
     "cascade": "skip 3 → reference",
 }
 
@@ -44,7 +45,7 @@ def test_rows_are_sorted_by_camera_then_version_and_mark_the_champion():
 
 
 def test_test_segment_measurements_win_over_threshold_estimates():
-    measured = {"test_speedup": 8.0, "test_fnr": 0.03, "test_fpr": 0.0, "test_reference_call_fraction": 0.1}
+    measured = {"test_speedup_x": 8.0, "test_fnr_pct": 3.0, "test_fpr_pct": 0.0, "test_reference_calls_pct": 10.0}
     tested, estimated = comparison_rows(
         [record("noscope-cascade-a", 1, metrics=measured), record("noscope-cascade-a", 2)]
     )
@@ -75,7 +76,7 @@ def test_table_shows_percentages_speed_ups_and_the_champion_star():
     header, rule, line = format_table(rows).splitlines()
     assert header.split()[:5] == ["camera", "version", "champion", "speed-up", "FNR"]
     assert set(rule.replace(" ", "")) == {"-"}
-    assert line.split()[:8] == ["a", "1", "*", "12.5x", "1.00", "2.00", "8.00", "threshold"]
+    assert line.split()[:11] == ["a", "1", "*", "12.5×", "1.00", "%", "2.00", "%", "8.00", "%", "threshold"]
     assert line.endswith("skip 3 → reference")
 
 
@@ -133,9 +134,9 @@ def test_print_comparison_reads_every_camera_from_the_registry(
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.startswith(("street", "lobby"))]
     assert [r[:4] for r in rows] == [
-        ["lobby", "1", "*", "4.0x"],
-        ["street", "1", "*", "2.0x"],
-        ["street", "2", "1.7x", "1.00"],
+        ["lobby", "1", "*", "4.0×"],
+        ["street", "1", "*", "2.0×"],
+        ["street", "2", "1.7×", "1.00"],
     ]
-    assert rows[0][7] == "test"  # lobby's test-segment measurement replaces the optimizer's estimate
-    assert rows[1][7] == "threshold"
+    assert rows[0][10] == "test"  # lobby's test-segment measurement replaces the optimizer's estimate
+    assert rows[1][10] == "threshold"

@@ -130,3 +130,14 @@ def test_default_camera_is_vtest_with_the_documented_query():
         (0.5, 0.25, 0.25),
     )
     assert cam.footage_dir is not None
+
+
+def test_the_project_instance_has_telemetry_and_the_first_visit_dialog_off(tmp_path, monkeypatch):
+    import shutil
+
+    from tests.ui_browser import REPO
+
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert (instance.nux_enabled, instance.telemetry_enabled) == (False, False)

@@ -44,8 +44,8 @@ def test_cascade_headline_is_typed_and_rounded():
     assert head["speedup_x"].value == 3.3
     assert (head["threshold_fnr_pct"].value, head["threshold_fpr_pct"].value) == (34.15, 1.23)
     assert (head["max_fnr_pct"].value, head["reference_calls_pct"].value) == (5.0, 25.0)
-    assert head["cost_ms_per_frame"].value == 12.346
-    assert head["reference_frames_per_s"].value == 20.0
+    assert head["cost_ms_per_frame"].value == 12.35
+    assert head["reference_fps"].value == 20.0
     assert all(isinstance(v, dg.MetadataValue) for v in head.values())
 
 

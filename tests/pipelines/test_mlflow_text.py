@@ -31,8 +31,8 @@ def test_compare_url_lists_runs_and_experiments_once():
 def test_run_description_before_the_test_query_shows_threshold_figures_only():
     text = mt.run_description(mt.CascadeFigures.from_cascade("cam-a", INFO))
     assert text.startswith("**Camera `cam-a`**: expected 3.3× faster than the reference (12.50 ms/frame vs")
-    assert "| threshold segment (chosen on) | 1.23 % | 0.40 % |" in text
-    assert "| target (at most) | 5.00 % | 5.00 % |" in text
+    assert "- threshold segment (chosen on): FNR 1.23 %, FPR 0.40 %" in text
+    assert "- target (at most): FNR 5.00 %, FPR 5.00 %" in text
     assert "test segment" not in text and "Meets" not in text
     assert "Cascade: skip 2 → model m" in text
 
@@ -43,8 +43,8 @@ def test_run_description_with_test_and_certified_figures_gives_a_verdict():
     f = mt.CascadeFigures.from_cascade("cam-a", info, test)
     text = mt.run_description(f)
     assert "measured 2.9× on the test segment" in text
-    assert "| test segment (measured, footage not used to choose) | 7.00 % | 1.00 % |" in text
-    assert "| certified upper bound at 95 % confidence | 9.00 % | 3.00 % |" in text
+    assert "- test segment (measured, footage not used to choose): FNR 7.00 %, FPR 1.00 %" in text
+    assert "- certified upper bound at 95 % confidence: FNR 9.00 %, FPR 3.00 %" in text
     assert "**Misses the targets on the test segment** (FNR 7.00 %, FPR 1.00 % vs 5.00 % / 5.00 %)." in text
     assert f.meets_on_test() is False
     assert mt.CascadeFigures.from_cascade("c", INFO, {"fnr": 0.01, "fpr": 0.0}).meets_on_test() is True

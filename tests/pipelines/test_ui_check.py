@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipelines.conftest import N_FRAMES
 from tests.ui_browser import (
     CHROMEDRIVER,
     CHROMIUM,
@@ -173,7 +174,7 @@ def _materialization(dagster: Dagster, asset: str, cam: str) -> dict:
              assetMaterializations(partitions: $p, limit: 1) { runId partition metadataEntries {
                __typename label
                ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue }
-               ... on TextMetadataEntry { text }
+               ... on TextMetadataEntry { text } ... on UrlMetadataEntry { url }
                ... on TableMetadataEntry { table { records schema { columns { name type } } } } } } } } }""",
         {"key": {"path": [asset]}, "p": [cam]},
     )
@@ -319,3 +320,126 @@ def test_the_compare_link_opens_mlflow_on_the_two_cascades(stack):
         text = browser.text()
         browser.shot(stack["shots"] / "mlflow_compare.png")
     assert all(f"train {c} " in text for c in CAMS), text[:2000]
+
+
+# ---- issue 23: what a user sees first (points 1-7); each fails on the tree before it ----
+
+
+def _entries(dagster: Dagster, asset: str, cam: str) -> list[dict]:
+    return _materialization(dagster, asset, cam)["metadataEntries"]
+
+
+def test_1_the_frontier_says_what_decided_with_the_chosen_row_marked(stack):
+    """Point 1: a verdict per row, the estimates and the certified figures beside the threshold error, and one
+    chosen row on each camera, the fallback included (a row of its own when it is not on the frontier)."""
+    for cam in CAMS:
+        [frontier] = [e for e in _entries(stack["dagster"], "optimized_cascade", cam) if e["label"] == "frontier"]
+        columns = [c["name"] for c in frontier["table"]["schema"]["columns"]]
+        assert {"verdict", "fnr_estimate_pct", "fpr_estimate_pct", "certified_speedup"} <= set(columns), columns
+        rows = [json.loads(r) for r in frontier["table"]["records"]]
+        [chosen] = [r for r in rows if r["chosen"]]
+        assert chosen["verdict"] == "chosen"
+        assert all(r["verdict"] != "chosen" for r in rows if not r["chosen"])
+
+
+def test_2_the_decision_comes_first_on_both_asset_pages_and_on_the_run(stack):
+    """Point 2: ``decision`` (one line) and ``fell_back`` head both assets' metadata; the run carries it as a tag."""
+    dagster = stack["dagster"]
+    for cam in CAMS:
+        for asset in ("optimized_cascade", "query_results"):
+            labels = [e["label"] for e in _entries(dagster, asset, cam)]
+            assert labels[:2] == ["decision", "fell_back"], (asset, labels[:6])
+            [decision] = [e["text"] for e in _entries(dagster, asset, cam) if e["label"] == "decision"]
+            assert "\n" not in decision and decision.startswith(("Chose ", "Fell back to the reference"))
+        data = dagster.gql(
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }",
+            {"id": stack["runs"][cam]},
+        )
+        tags = {t["key"]: t["value"] for t in data["runOrError"]["tags"]}
+        assert tags.get("noscope/decision", "").startswith(("Chose ", "Fell back")), sorted(tags)
+
+
+def test_3_the_experiment_carries_the_classic_kind_and_every_link_opens_the_classic_view(stack):
+    """Point 3: the experiment setting MLflow offers (``mlflow.experimentKind``), and the links the pipeline
+    prints (Dagster's mlflow_run entry) on ``workflowType=machine_learning``: MLflow 3.17's UI picks the view from
+    the URL or the browser's memory, not from the experiment (docs/ui.md)."""
+    base = stack["mlflow"] + "/api/2.0/mlflow"
+    [exp] = [e for e in _http(f"{base}/experiments/search?max_results=100")["experiments"] if e["name"] == "noscope"]
+    assert {t["key"]: t["value"] for t in exp.get("tags", [])}.get(
+        "mlflow.experimentKind"
+    ) == "custom_model_development"
+    for cam in CAMS:
+        [link] = [e for e in _entries(stack["dagster"], "optimized_cascade", cam) if e["label"] == "mlflow_run"]
+        assert "workflowType=machine_learning" in link["url"], link
+
+
+def _training_runs(stack) -> list[dict]:
+    base = stack["mlflow"] + "/api/2.0/mlflow"
+    [exp] = [e for e in _http(f"{base}/experiments/search?max_results=100")["experiments"] if e["name"] == "noscope"]
+    runs = _http(f"{base}/runs/search", {"experiment_ids": [exp["experiment_id"]], "max_results": 500})["runs"]
+    return runs
+
+
+def test_4_the_compare_view_gets_a_handful_of_headline_metrics_and_children_keep_the_rest(stack):
+    """Point 4: each training run holds only the headline metrics (the compare page's box shows them all), and
+    the test answer's full figures sit in its ``query test`` child run."""
+    from pipelines.mlflow_cascade import HEADLINE_METRICS
+
+    runs = _training_runs(stack)
+    tags_of = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
+    parents = [r for r, t in zip(runs, tags_of, strict=True) if t.get("kind") == "training"]
+    assert len(parents) >= len(CAMS)
+    for run in parents:
+        metrics = {m["key"] for m in run["data"].get("metrics", [])}
+        assert metrics and metrics <= set(HEADLINE_METRICS), sorted(metrics - set(HEADLINE_METRICS))
+        assert len(metrics) <= 7
+    queries = [
+        r for r, t in zip(runs, tags_of, strict=True) if t.get("kind") == "query" and t.get("component") == "test"
+    ]
+    assert len(queries) >= len(CAMS) and all(len(q["data"].get("metrics", [])) > 7 for q in queries)
+
+
+def test_5_the_timeline_counts_the_examined_frames_only(stack):
+    """Point 5: the query_results timeline states its positive share over the test frames, not the video."""
+    for cam in CAMS:
+        entries = {e["label"]: e for e in _entries(stack["dagster"], "query_results", cam)}
+        assert "timeline" in entries and "positive_of_examined_pct" in entries, sorted(entries)
+        frames, positive = entries["test_frames"]["intValue"], entries["positive_frames"]["intValue"]
+        assert frames < N_FRAMES  # the test segment is a part of the video
+        assert entries["positive_of_examined_pct"]["floatValue"] == round(100 * positive / frames, 2)
+
+
+def _raw_floats(value) -> list[float]:
+    """Floats with more decimals than a person reads (more than 3)."""
+    out = []
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, float) and v != round(v, 3):
+            out.append(v)
+    return out
+
+
+def test_6_no_raw_floats_on_the_asset_pages_in_the_frontier_or_in_mlflow(stack):
+    """Point 6: every float on the asset pages, in the frontier table and in MLflow's run metrics is rounded."""
+    for cam in CAMS:
+        for asset in ("optimized_cascade", "query_results"):
+            for e in _entries(stack["dagster"], asset, cam):
+                if e["__typename"] == "FloatMetadataEntry":
+                    assert not _raw_floats(e["floatValue"]), (asset, e["label"], e["floatValue"])
+                if e["__typename"] == "TableMetadataEntry":
+                    for record in e["table"]["records"]:
+                        row = json.loads(record)
+                        assert not _raw_floats(list(row.values())), (asset, e["label"], row)
+    for run in _training_runs(stack):
+        tags = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+        if tags.get("kind") in ("training", "query", "difference"):
+            for m in run["data"].get("metrics", []):
+                assert not _raw_floats(float(m["value"])), (tags.get("mlflow.runName"), m)
+
+
+def test_7_the_frontier_table_rows_stay_one_line(stack):
+    """Point 7: short cascade names (no thresholds) in the table; the full text on demand beside it."""
+    entries = _entries(stack["dagster"], "optimized_cascade", CAMS[0])
+    [frontier] = [e for e in entries if e["label"] == "frontier"]
+    rows = [json.loads(r) for r in frontier["table"]["records"]]
+    assert rows and all(len(r["cascade"]) <= 60 and "p<" not in r["cascade"] for r in rows), rows
+    assert "frontier_details" in {e["label"] for e in entries}
