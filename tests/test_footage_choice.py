@@ -95,7 +95,8 @@ def test_the_certificates_frames_are_decoded_too():
 def trained(tmp_path_factory):
     """A cascade artifact planned (for an hour) with the skip-6 cascade and the reference priced on its frontier."""
     from noscope_core.flows import stages
-    from noscope_core.footage.synthetic import SyntheticScene, write_synthetic_video
+    from noscope_core.footage.synthetic.scene import SyntheticScene
+    from noscope_core.footage.synthetic.write import write_synthetic_video
     from noscope_core.reference import label_artifact
     from noscope_core.reference.detectors.synthetic import SyntheticDetector
     from noscope_core.spec.camera import CameraSpec
