@@ -8,7 +8,8 @@ from scipy.stats import hypergeom
 
 from noscope_core.cascade.evaluate import error_rates
 from noscope_core.cascade.routing import CascadeConfig, Route, simulate
-from noscope_core.guarantees.certificate import Decisions, certify, hypergeom_cdf, hypergeom_upper, risk_from_scores
+from noscope_core.guarantees.certificate import Decisions, certify, risk_from_scores
+from noscope_core.guarantees.hypergeom import hypergeom_cdf, hypergeom_upper
 from tests.footage_sim import Process, footage
 
 
@@ -229,10 +230,12 @@ def test_each_answer_draws_fresh_frames_and_records_the_seed_that_reproduces_the
 
 
 def test_a_later_look_never_plans_more_draws_than_its_stratum_holds():
-    from noscope_core.guarantees.certificate import _Round, look_draws
+    from types import SimpleNamespace
+
+    from noscope_core.guarantees.draws import look_draws
 
     # found on review: a second look planned 4,065 draws from a 2,440-frame stratum
-    state = _Round(u0=np.arange(3000), u1=np.arange(3000, 5440), pos_known=0, neg_known=0)
+    state = SimpleNamespace(u0=np.arange(3000), u1=np.arange(3000, 5440), pos_known=0, neg_known=0)
     p0, p1 = look_draws(state, 0, 0, 1, 0.01, 0.005, 0.0125, float("inf"))
     assert p1 == 2440 and 0 < p0 < 3000  # the plan grown by LOOK_GROWTH asks for more than 2,440
     # within a cap, the split follows the draws each stratum can take

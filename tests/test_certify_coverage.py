@@ -18,7 +18,8 @@ import pytest
 
 from noscope_core.cascade.evaluate import error_rates
 from noscope_core.guarantees import certificate
-from noscope_core.guarantees.certificate import Decisions, certify, hypergeom_upper
+from noscope_core.guarantees.certificate import Decisions, certify
+from noscope_core.guarantees.hypergeom import hypergeom_upper
 from tests.test_certify import Reference, _drifting
 
 

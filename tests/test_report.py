@@ -134,6 +134,6 @@ def test_the_plot_judges_candidates_by_their_estimates(tmp_path):
     fallback = {**cand(0.0, 0.0, 1.0, "reference"), "config": {"skip": 1}}
     out = frontier_plot([estimated], tmp_path / "f.png", 10.0, fallback, max_fnr=0.05, max_fpr=0.05)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from noscope_core.present.frontier import _meets, judged_error
+    from noscope_core.present.frontier import judged_error, meets_targets
 
-    assert judged_error(estimated) == 0.09 and not _meets(estimated, 0.05, 0.05)
+    assert judged_error(estimated) == 0.09 and not meets_targets(estimated, 0.05, 0.05)

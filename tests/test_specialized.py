@@ -243,13 +243,13 @@ def test_training_options_noise_balance_and_soft_targets(data):
 
 
 def test_jitter_noise_is_gaussian_on_top_of_light_and_stays_in_range():
-    from noscope_core.models.training import _jitter
+    from noscope_core.models.training import augment
 
     torch.manual_seed(0)
     x = torch.full((64, 8, 8, 3), 128.0)
-    light = _jitter(x)
+    light = augment(x)
     assert torch.all(light.std(dim=(1, 2, 3)) < 1e-4)  # one gain and bias per frame, no noise
-    noisy = _jitter(x, noise_sigma=5.0)
+    noisy = augment(x, noise_sigma=5.0)
     assert 4.0 < float(noisy.std(dim=(1, 2, 3)).mean()) < 6.0 and noisy.min() >= 0 and noisy.max() <= 255
 
 

@@ -31,28 +31,21 @@ positives, whatever the video's length (measured spends, with errors to find: do
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
-from scipy.special import gammaln
 
 from noscope_core.cascade.execute import CascadeRun
 from noscope_core.cascade.routing import CascadeConfig, Route
 from noscope_core.guarantees.bounds import check_confidence
+from noscope_core.guarantees.draws import LOOKS, look_draws, plan_draws
+from noscope_core.guarantees.hypergeom import hypergeom_upper
 from noscope_core.spec.query import parse_target
 
 #: sampling rounds after which only the last step (a failing stratum labelled in full) is left, whatever
 #: ``max_rounds`` says: the doubling tightening reaches it sooner on any real answer (δ_r is then below 1e-9)
 MAX_SAMPLING_ROUNDS = 30
-
-#: draws beyond the zero-error minimum at each look's δ (later looks grow by LOOK_GROWTH)
-PLAN_SLACK = 1.5
-
-#: looks per round and how the planned draws grow from one look to the next
-LOOKS = 2
-LOOK_GROWTH = 2.5
 
 
 @dataclass(frozen=True)
@@ -341,38 +334,6 @@ def certify(
     )
 
 
-def hypergeom_upper(hits: int, population: int, draws: int, delta: float) -> int:
-    """Exact upper bound at 1 − δ of the number of marked frames in a population, from ``hits`` among
-    ``draws`` drawn uniformly without replacement: the largest K with P(X ≤ hits | K) > δ."""
-    if draws >= population:
-        return hits
-    lo = hits  # P(X <= hits | K = hits) = 1 > δ
-    hi = population - (draws - hits)  # the most marked frames consistent with the draws
-    if hypergeom_cdf(hits, population, np.array([hi]), draws)[0] > delta:
-        return hi
-    # the cdf falls as K grows: bracket the crossing on a coarse grid, then scan the bracket (two scipy calls)
-    while hi - lo > 1:
-        grid = np.unique(np.linspace(lo, hi, min(hi - lo + 1, 257)).round().astype(np.int64))
-        above = hypergeom_cdf(hits, population, grid, draws) > delta
-        last = int(np.flatnonzero(above)[-1])  # grid[0] = lo is above, grid[-1] = hi is not
-        lo, hi = int(grid[last]), int(grid[last + 1])
-    return lo
-
-
-def hypergeom_cdf(hits: int, population: int, marked: np.ndarray, draws: int) -> np.ndarray:
-    """P(X <= hits) for X ~ Hypergeometric(population, marked, draws), elementwise over ``marked``."""
-
-    def log_choose(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
-
-    x = np.arange(hits + 1, dtype=np.float64)[:, None]
-    k = np.asarray(marked, dtype=np.float64)[None, :]
-    possible = (x <= k) & (draws - x <= population - k)
-    with np.errstate(invalid="ignore"):
-        log_p = log_choose(k, x) + log_choose(population - k, draws - x) - log_choose(population, draws)
-    return np.minimum(1.0, np.where(possible, np.exp(log_p), 0.0).sum(axis=0))
-
-
 @dataclass(frozen=True)
 class _Round:
     """The strata of one round and, once drawn, the bounds."""
@@ -409,70 +370,6 @@ class _Round:
         return _Round(
             self.u0, self.u1, self.pos_known, self.neg_known, fnr, fpr, fn_hits, fp_hits, n0 + n1, fn_up, fp_up
         )
-
-
-class StrataSizes(Protocol):
-    """What :func:`plan_draws` reads of a round: the two undecided strata (their lengths) and the known classes."""
-
-    @property
-    def u0(self) -> Sized: ...
-    @property
-    def u1(self) -> Sized: ...
-    @property
-    def pos_known(self) -> int: ...
-    @property
-    def neg_known(self) -> int: ...
-
-
-def plan_draws(state: StrataSizes, max_fnr: float, max_fpr: float, delta: float) -> tuple[int, int]:
-    """Draws from U0 and U1 that would prove both targets if no error were found, times PLAN_SLACK.
-
-    Zero errors found bounds a stratum's errors by about |U|·ln(2/δ)/draws; the target allows about
-    t·P/(1 − t) misses, with P at least the known positives plus U1. Capped at the stratum sizes.
-    """
-    level = math.log(2.0 / delta)
-
-    def need(size: int, rate: float, other: int) -> int:
-        if size == 0:
-            return 0
-        if rate <= 0:
-            return size  # only labelling every frame proves a zero rate
-        allowed = rate * other / (1.0 - rate) if rate < 1 else float(size)
-        if allowed < 1:
-            return size
-        return min(size, math.ceil(PLAN_SLACK * size * level / allowed))
-
-    n0 = need(len(state.u0), max_fnr, state.pos_known + len(state.u1))
-    n1 = need(len(state.u1), max_fpr, state.neg_known + len(state.u0))
-    return n0, n1
-
-
-def look_draws(
-    state: _Round, n0: int, n1: int, look: int, max_fnr: float, max_fpr: float, delta: float, cap: float
-) -> tuple[int, int]:
-    """How many frames of U0 and U1 a look's sample holds (nested: at least the ``n0``, ``n1`` already drawn):
-    the plan at the look's δ, grown by LOOK_GROWTH per look, never past a stratum's size (a second look once
-    planned 4,065 draws from a 2,440-frame stratum, which skewed the split of ``cap``, the frames the round may
-    hold in all, and the recorded counts)."""
-    p0, p1 = plan_draws(state, max_fnr, max_fpr, delta)
-    grow = LOOK_GROWTH**look
-    p0 = min(len(state.u0), max(n0, math.ceil(p0 * grow)))
-    p1 = min(len(state.u1), max(n1, math.ceil(p1 * grow)))
-    if math.isfinite(cap):
-        p0, p1 = _fit(p0, p1, int(cap))
-        p0, p1 = max(p0, n0), max(p1, n1)
-    return p0, p1
-
-
-def _fit(n0: int, n1: int, left: int) -> tuple[int, int]:
-    """Scale the plan down to the budget left, keeping its proportions."""
-    left = max(0, left)
-    if n0 + n1 <= left:
-        return n0, n1
-    if n0 + n1 == 0:
-        return 0, 0
-    a = int(left * n0 / (n0 + n1))
-    return a, min(n1, left - a)
 
 
 def _ratio(num: float, den: float) -> float:

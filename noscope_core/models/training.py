@@ -77,7 +77,7 @@ class SpecializedLitModule(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.augment:
-            x = _jitter(x, self.noise_sigma)
+            x = augment(x, self.noise_sigma)
         loss = self._loss(self.net(x), y)
         self._train_sum += float(loss.detach()) * len(y)
         self._train_n += len(y)
@@ -271,7 +271,7 @@ def _channel_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sample.mean(axis=0), sample.std(axis=0)
 
 
-def _jitter(x: torch.Tensor, noise_sigma: float = 0.0) -> torch.Tensor:
+def augment(x: torch.Tensor, noise_sigma: float = 0.0) -> torch.Tensor:
     """Per-frame brightness (±20 levels) and contrast (×0.9–1.1) jitter on 0–255 values, plus Gaussian pixel noise
     of ``noise_sigma`` levels when positive."""
     x = x.float()

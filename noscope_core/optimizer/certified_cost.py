@@ -8,8 +8,8 @@ and a cascade whose errors sit near the target pays tightening on top. This modu
 threshold segment, for the optimizer to choose by; the promise itself is the certificate's, made after the
 cascade is fixed, whatever was chosen here.
 
-The estimate replays the certificate's own planning (:func:`~noscope_core.guarantees.certificate.plan_draws`,
-:func:`~noscope_core.guarantees.certificate.hypergeom_upper`, the same looks, growth and δ split) on the
+The estimate replays the certificate's own planning (:func:`~noscope_core.guarantees.draws.plan_draws`,
+:func:`~noscope_core.guarantees.hypergeom.hypergeom_upper`, the same looks, growth and δ split) on the
 expected strata of an answer of N frames, finding the expected number of errors in each look's draws:
 
 * the answer's shape (:class:`AnswerShape`) is the threshold segment's, scaled to N: the share of frames the
@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from noscope_core.guarantees.bounds import rate_bound
-from noscope_core.guarantees.certificate import LOOK_GROWTH, LOOKS, hypergeom_upper, plan_draws
+from noscope_core.guarantees.draws import LOOK_GROWTH, LOOKS, plan_draws
+from noscope_core.guarantees.hypergeom import hypergeom_upper
 
 #: how the planner turns the threshold segment's error totals into the error rates it expects on new footage:
 #: "point" the measured rates; "mild" their upper bound at MILD_CONFIDENCE counting frames, not blocks (the block

@@ -101,8 +101,8 @@ def frontier_plot(
 
     fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=100, layout="constrained")
     try:
-        meets = [c for c in shown if _meets(c, max_fnr, max_fpr)]
-        misses = [c for c in shown if not _meets(c, max_fnr, max_fpr)]
+        meets = [c for c in shown if meets_targets(c, max_fnr, max_fpr)]
+        misses = [c for c in shown if not meets_targets(c, max_fnr, max_fpr)]
         judged = "estimates" if estimated else "error"
         if meets:
             ax.scatter(*xy(meets), s=26, color="tab:blue", zorder=3, label=f"candidate, {judged} within the targets")
@@ -328,7 +328,7 @@ def _cell(value: float | None, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
 
-def _meets(c: dict, max_fnr: float | None, max_fpr: float | None) -> bool:
+def meets_targets(c: dict, max_fnr: float | None, max_fpr: float | None) -> bool:
     """Whether the candidate passes the targets the way the optimizer judged it: by its block-bound estimates
     when it carries them (the bound and certified rules), else by its threshold-segment rates (NoScope's rule)."""
     fnr, fpr = _judged(c)
@@ -346,7 +346,7 @@ def verdict(c: dict, chosen: dict | None, max_fnr: float | None, max_fpr: float 
     passed but dearer than the choice (once certified, when the planner priced the certificate)."""
     if chosen is not None and _identity(c) == _identity(chosen):
         return "chosen"
-    if not _meets(c, max_fnr, max_fpr):
+    if not meets_targets(c, max_fnr, max_fpr):
         judged = "estimate" if c.get("fnr_bound") is not None else "threshold error"
         return f"{judged} over a target"
     if c.get("expected_certified_cost_ms") is not None and chosen is not None:
