@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     e.add_argument("video", type=Path, help="the video whose every frame is in the detection cache")
     e.add_argument("-o", "--out", type=Path, default=None, help=f"the pack (default: {PACK_DIR}/VIDEO.REFERENCE.npz)")
     e.add_argument("--reference", default="ssd-mobilenet-v3", help="the detector whose detections to export")
+    e.add_argument(
+        "--min-score", type=float, default=None, help="keep the detections scoring at least this (default 0.5)"
+    )
     e.set_defaults(func=run_export)
     i = sub.add_parser("import", help="check a label pack against its video (live sample) and add it to the cache")
     i.add_argument("pack", type=Path)
@@ -43,18 +46,22 @@ def run_export(args) -> int:
     from noscope_core.common.paths import cache_dir
     from noscope_core.reference.detection_cache import DetectionCache
     from noscope_core.reference.detectors.factory import make_detector
-    from noscope_core.reference.label_pack import pack_from_cache, write_pack
+    from noscope_core.reference.label_pack import DEFAULT_MIN_SCORE, pack_from_cache, write_pack
     from noscope_core.video.probe import probe_video
 
     video = _existing_video(args.video)
     info = probe_video(video)
     detector = make_detector(args.reference, video_path=video)
     cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
-    pack = pack_from_cache(cache, range(info.frame_count), video.name, info.frame_count, detector.name)
+    min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
+    if not 0.0 <= min_score <= 1.0:
+        raise QueryError(f"--min-score must lie in [0, 1], got {min_score}")
+    pack = pack_from_cache(cache, range(info.frame_count), video.name, info.frame_count, detector.name, min_score)
     out = args.out or PACK_DIR / f"{video.stem}.{detector.name}.npz"
     write_pack(pack, out)
     print(
-        f"{out}: {len(pack.frames)} frames, {len(pack.owner)} detections of {video.name} by {detector.name} "
+        f"{out}: {len(pack.frames)} frames, {len(pack.owner)} detections scoring >= {min_score:g} of {video.name} "
+        f"by {detector.name} "
         f"({out.stat().st_size / 1024:.0f} KiB)"
     )
     return 0
@@ -76,10 +83,12 @@ def run_import(args) -> int:
         cam = CameraRegistry().get(args.camera)
         video = _existing_video(cam.video)
         detector = open_reference(cam, video=video)
+        min_score = cam.query.min_score
     else:
         video = _existing_video(args.video or videos_dir() / pack.video_name)
         detector = make_detector(pack.detector_name, video_path=video)
-    done = import_verified(args.pack, video, detector, cache_dir() / "detections", sample, args.seed)
+        min_score = None
+    done = import_verified(args.pack, video, detector, cache_dir() / "detections", sample, args.seed, min_score)
     check = done.check
     if not check.ok:
         message = f"label pack {args.pack.name} refused for {video.name}: {check.reason}"

@@ -243,6 +243,24 @@ def _promise_line(test: dict) -> str:
     )
 
 
+def _footage_line(f: dict) -> str:
+    """One footage answer: its certified speed-up (certificate frames charged at the reference's measured rate),
+    its bounds and the certificate's frames."""
+    head = f"  {Path(f['file']).name}: {f['frames']:,} frames"
+    if f.get("speedup") is None:  # an answer cached before these fields were kept
+        return head
+    charged = f" at {_fps(f['reference_fps'])} frames/s measured" if f.get("reference_fps") else ""
+    e2e = f", {f['speedup_e2e']:.1f}x end to end" if f.get("speedup_e2e") else ""
+    if f.get("fnr_bound") is None:
+        return f"{head}, {f['speedup']:.1f}x over the reference{charged}{e2e}; not certified: {f.get('certify_reason')}"
+    verdict = "certified" if f.get("certified") else "NOT certified"
+    return (
+        f"{head}, {f['speedup']:.1f}x {verdict} over the reference{charged}{e2e}; FNR <= "
+        f"{100 * f['fnr_bound']:.2f}%  FPR <= {100 * f['fpr_bound']:.2f}% at {f.get('confidence')} confidence "
+        f"({f.get('certify_frames'):,} reference frames checked)"
+    )
+
+
 def _champion_line(champion: dict | None) -> str:
     """The registry's decision, taken after the test query, with its reason."""
     if not champion:
@@ -286,6 +304,7 @@ def summary(result) -> str:
         _promise_line(test),
         f"intervals        {len(iv)} positive in frames {test['test_segment'][0]}-{test['test_segment'][1] - 1}: {shown}",
         f"footage files    {len(query['footage'])}",
+        *(_footage_line(f) for f in query["footage"]),
         f"MLflow run       {cascade['mlflow_run_id'] or '(tracking disabled)'}",
         _champion_line(query.get("champion")),
         f"checks           {'; '.join(checks)}",

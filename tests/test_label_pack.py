@@ -41,7 +41,13 @@ class BrightnessDetector(ReferenceDetector):
         out = []
         for f in frames:
             m = float(f.mean()) / 255.0
-            out.append([Detection("person", 0.5 + 0.4 * m, 0.1 + 0.2 * m, 0.3, 0.2, 0.4)])
+            # a second, weak box below the packs' default floor (0.5): dropped from the pack and from the check
+            out.append(
+                [
+                    Detection("person", 0.6 + 0.3 * m, 0.1 + 0.2 * m, 0.3, 0.2, 0.4),
+                    Detection("bird", 0.35, 0, 0, 0.1, 0.1),
+                ]
+            )
         return out
 
 
@@ -66,13 +72,20 @@ def test_pack_round_trip_imports_every_frame_at_the_cost_measured_now(clips, tmp
     path = write_pack(dataclasses.replace(pack, cost_ms_per_frame=12345.0), tmp_path / "a.pack.npz")
     back = read_pack(path)
     assert back.frames.tolist() == list(range(N)) and back.classes == ("person",)
-    assert all(same_detections(back.detections()[f], made.get([f])[0]) for f in range(N))
+    assert back.min_score == 0.5 and len(back.owner) == N  # the weak boxes are not shipped
+    kept = [[d for d in made.get([f])[0] if d.score >= 0.5] for f in range(N)]
+    assert all(same_detections(back.detections()[f], kept[f]) for f in range(N))
 
     done = import_verified(path, video, BrightnessDetector(), tmp_path / "cache")
     assert done.imported and done.frames_imported == N and len(done.check.sample_frames) == 24
     fresh = DetectionCache(tmp_path / "cache", probe_video(video).fingerprint, "brightness|v1")
     assert fresh.missing(range(N)) == []
-    assert [d[0].score for d in fresh.get(range(N))] == pytest.approx([d[0].score for d in made.get(range(N))])
+    # scores exact (as the cache's float32 chunks hold them)
+    assert (
+        np.float32([d[0].score for d in fresh.get(range(N))]).tolist()
+        == np.float32([d[0].score for d in kept]).tolist()
+    )
+    assert np.allclose([d[0].x for d in fresh.get(range(N))], [d[0].x for d in kept], atol=1e-4)
     # charged at the cost timed on the live sample, never at the cost the file carries
     assert fresh.cost_ms() == pytest.approx(done.check.cost_ms_per_frame) and fresh.cost_ms() < 12345.0
 
@@ -107,7 +120,7 @@ def test_pack_of_another_video_or_detector_is_refused_and_nothing_imported(clips
     "tamper",
     [
         lambda p: dataclasses.replace(p, box=p.box + np.float32([0.3, 0, 0, 0])),  # every box moved
-        lambda p: dataclasses.replace(p, score=np.where(p.owner % 3 == 0, p.score - 0.2, p.score).astype(np.float32)),
+        lambda p: dataclasses.replace(p, score=np.where(p.owner % 3 == 0, p.score - 0.1, p.score).astype(np.float32)),
         lambda p: dataclasses.replace(p, classes=("car",)),  # another class on every frame
     ],
     ids=["boxes", "scores-on-a-third", "class"],
@@ -124,7 +137,7 @@ def test_live_sample_rejects_wrong_labels(clips, tmp_path, tamper):
 def test_a_single_wrong_frame_is_caught_when_sampled(clips, tmp_path):
     video, _ = clips
     pack, _ = _labelled_pack(video, tmp_path)
-    one = dataclasses.replace(pack, score=np.where(pack.owner == 7, 0.31, pack.score).astype(np.float32))
+    one = dataclasses.replace(pack, score=np.where(pack.owner == 7, 0.99, pack.score).astype(np.float32))
     check = check_pack(one, video, probe_video(video).fingerprint, BrightnessDetector(), sample_frames=N)
     assert not check.ok and check.disagreeing == (7,)
 
@@ -189,3 +202,11 @@ def test_cli_export_then_import_checks_live_and_warns_on_a_bad_pack(clips, tmp_p
     assert main(["labels", "import", str(pack), "--video", str(other), "--strict"]) != 0
     assert "error: label pack a.synthetic.npz refused" in capsys.readouterr().err
     assert main(["labels", "import", str(pack), "--video", str(video), "--sample", "0"]) != 0
+
+
+def test_pack_is_refused_for_a_query_counting_boxes_below_its_floor(clips, tmp_path):
+    video, _ = clips
+    path = write_pack(_labelled_pack(video, tmp_path)[0], tmp_path / "a.pack.npz")
+    done = import_verified(path, video, BrightnessDetector(), tmp_path / "cache", query_min_score=0.3)
+    assert not done.imported and "from score 0.3" in done.check.reason and done.frames_imported == 0
+    assert import_verified(path, video, BrightnessDetector(), tmp_path / "cache", query_min_score=0.5).imported

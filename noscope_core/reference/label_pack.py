@@ -12,6 +12,12 @@ faith: a pack is imported into the detection cache only when
 Otherwise nothing is imported and the frames are labelled live as any video's are. The live sample also times the
 detector, and that cost is the one the cache records: a speed-up is always charged at the reference's measured cost,
 never at a cost shipped in the file.
+
+To stay small (well under 1 MB for thousands of frames) a pack keeps the detections scoring at least its
+``min_score`` (default 0.5, the queries' default; SSD reports from 0.3, about six times as many boxes) and stores box
+corners as 16-bit fractions of the frame (1/65,535: a hundredth of a pixel); scores are kept exact. Labels of any
+query counting boxes from ``min_score`` up are therefore the live detector's; a query with a lower ``min_score``
+must not use it, and ``import_verified(..., query_min_score=)`` refuses the pack for one.
 """
 
 from __future__ import annotations
@@ -36,9 +42,13 @@ FORMAT = "noscope-label-pack/1"
 #: frames the live check labels by default: enough to catch a pack of another detector or tampered labels (one
 #: wrong frame in ten is caught with probability 1 - 0.9^24 = 92 %), few enough to cost seconds
 DEFAULT_SAMPLE_FRAMES = 24
+#: the score from which a pack keeps detections (the queries' default ``min_score``)
+DEFAULT_MIN_SCORE = 0.5
 #: what counts as the same detection between the pack and the live detector (numerical noise of one build)
 SCORE_TOLERANCE = 0.02
 MIN_IOU = 0.9
+#: boxes are stored as uint16 fractions of the frame
+BOX_SCALE = 65535.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class LabelPack:
     detector_identity: str
     detector_name: str
     cost_ms_per_frame: float | None  # as measured when the labels were made (shown, never charged)
+    min_score: float  # the pack holds every detection scoring at least this, and none below
     frames: np.ndarray  # int64, sorted: the frames the pack labels (with or without detections)
     owner: np.ndarray  # int64, one per detection
     cls: np.ndarray  # int32 into ``classes``
@@ -94,9 +105,15 @@ class PackImport:
 
 
 def pack_from_cache(
-    cache: DetectionCache, frames: Sequence[int], video_name: str, n_frames: int, detector_name: str
+    cache: DetectionCache,
+    frames: Sequence[int],
+    video_name: str,
+    n_frames: int,
+    detector_name: str,
+    min_score: float = DEFAULT_MIN_SCORE,
 ) -> LabelPack:
-    """The cached detections of ``frames`` as a pack; every frame must be in the cache."""
+    """The cached detections of ``frames`` scoring at least ``min_score`` as a pack; every frame must be in the
+    cache."""
     frames = np.asarray(sorted({int(f) for f in frames}), dtype=np.int64)
     missing = cache.missing(frames)
     if missing:
@@ -109,6 +126,8 @@ def pack_from_cache(
     owner, cls, score, box = [], [], [], []
     for f, dets in zip(frames.tolist(), cache.get(frames), strict=True):
         for d in dets:
+            if d.score < min_score:
+                continue
             if d.class_name not in index:
                 index[d.class_name] = len(classes)
                 classes.append(d.class_name)
@@ -123,6 +142,7 @@ def pack_from_cache(
         detector_identity=cache.detector_identity,
         detector_name=detector_name,
         cost_ms_per_frame=cache.cost_ms(),
+        min_score=float(min_score),
         frames=frames,
         owner=np.asarray(owner, dtype=np.int64),
         cls=np.asarray(cls, dtype=np.int32),
@@ -143,6 +163,7 @@ def write_pack(pack: LabelPack, path: str | Path) -> Path:
         "detector_identity": pack.detector_identity,
         "detector_name": pack.detector_name,
         "cost_ms_per_frame": pack.cost_ms_per_frame,
+        "min_score": pack.min_score,
         "classes": list(pack.classes),
     }
     # detections sorted by frame, so the owner column is a per-frame count (small, compresses to almost nothing)
@@ -158,7 +179,7 @@ def write_pack(pack: LabelPack, path: str | Path) -> Path:
             counts=counts.astype(np.uint16),
             cls=pack.cls[order].astype(np.uint8 if len(pack.classes) <= 255 else np.int32),
             score=pack.score[order].astype(np.float32),
-            box=pack.box[order].astype(np.float32),
+            box=np.round(np.clip(pack.box[order], 0.0, 1.0) * BOX_SCALE).astype(np.uint16),
         )
     return path
 
@@ -173,7 +194,8 @@ def read_pack(path: str | Path) -> LabelPack:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             frames, counts = z["frames"].astype(np.int64), z["counts"].astype(np.int64)
-            cls, score, box = z["cls"].astype(np.int32), z["score"].astype(np.float32), z["box"].astype(np.float32)
+            cls, score = z["cls"].astype(np.int32), z["score"].astype(np.float32)
+            box = (z["box"].astype(np.float64) / BOX_SCALE).astype(np.float32)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"label pack {path} is unreadable: {exc}", hint) from None
     if meta.get("format") != FORMAT:
@@ -189,7 +211,7 @@ def read_pack(path: str | Path) -> LabelPack:
             len(frames) == 0 or (np.all(np.diff(frames) > 0) and frames[0] >= 0 and frames[-1] < int(meta["n_frames"]))
         )
         and (n == 0 or (cls.min() >= 0 and cls.max() < len(classes)))
-        and bool(np.all(np.isfinite(score)) and np.all(np.isfinite(box)))
+        and bool(np.all(np.isfinite(score)) and (n == 0 or score.min() >= float(meta["min_score"])))
     )
     if not consistent:
         raise ArtifactError(f"label pack {path} is inconsistent (its columns or frame numbers do not fit)", hint)
@@ -201,6 +223,7 @@ def read_pack(path: str | Path) -> LabelPack:
         detector_identity=str(meta["detector_identity"]),
         detector_name=str(meta["detector_name"]),
         cost_ms_per_frame=None if cost is None else float(cost),
+        min_score=float(meta["min_score"]),
         frames=frames,
         owner=np.repeat(frames, counts),
         cls=cls,
@@ -235,6 +258,7 @@ def check_pack(
     sample = np.sort(rng.choice(pack.frames, size=min(sample_frames, len(pack.frames)), replace=False))
     live, cost_ms = _detect_live(video, detector, sample)
     packed = pack.detections()
+    live = [[d for d in dets if d.score >= pack.min_score] for dets in live]
     disagree = tuple(int(f) for f, d in zip(sample.tolist(), live, strict=True) if not same_detections(packed[f], d))
     frames = tuple(int(f) for f in sample.tolist())
     if disagree:
@@ -271,14 +295,21 @@ def import_verified(
     cache_root: str | Path,
     sample_frames: int = DEFAULT_SAMPLE_FRAMES,
     seed: int | None = None,
+    query_min_score: float | None = None,
 ) -> PackImport:
     """Read, check and (if it passes) import a pack into the detection cache under ``cache_root``. A refused pack
-    imports nothing: the video's frames are then labelled live when they are needed."""
+    imports nothing: the video's frames are then labelled live when they are needed. ``query_min_score``: the
+    score from which the camera's query counts a box (a pack that lacks boxes it would count is refused)."""
     from noscope_core.video.probe import probe_video
 
     pack = read_pack(pack_path)
     fingerprint = probe_video(video).fingerprint
     cache = DetectionCache(Path(cache_root), fingerprint, detector.identity())
+    if query_min_score is not None and query_min_score < pack.min_score:
+        reason = (
+            f"the query counts boxes from score {query_min_score:g}, the pack holds only those from {pack.min_score:g}"
+        )
+        return PackImport(PackCheck(False, reason), 0, cache.root)
     check = check_pack(pack, video, fingerprint, detector, sample_frames, seed)
     added = import_pack(pack, cache, check.cost_ms_per_frame) if check.ok else 0
     return PackImport(check, added, cache.root)
