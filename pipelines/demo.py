@@ -245,6 +245,24 @@ def _promise_line(test: dict) -> str:
     )
 
 
+def footage_line(f: dict) -> str:
+    """One footage answer: its certified speed-up (certificate frames charged at the reference's measured rate),
+    its bounds and the certificate's frames."""
+    head = f"  {Path(f['file']).name}: {f['frames']:,} frames"
+    if f.get("speedup") is None:  # an answer cached before these fields were kept
+        return head
+    charged = f" at {units.fps(f['reference_fps'])} measured" if f.get("reference_fps") else ""
+    e2e = f", {units.times(f['speedup_e2e'])} end to end" if f.get("speedup_e2e") else ""
+    if f.get("fnr_bound") is None:
+        return f"{head}, {units.times(f['speedup'])} over the reference{charged}{e2e}; not certified: {f.get('certify_reason')}"
+    verdict = "certified" if f.get("certified") else "NOT certified"
+    return (
+        f"{head}, {units.times(f['speedup'])} {verdict} over the reference{charged}{e2e}; FNR <= "
+        f"{units.pct(f['fnr_bound'])}  FPR <= {units.pct(f['fpr_bound'])} at {f.get('confidence')} confidence "
+        f"({f.get('certify_frames'):,} reference frames checked)"
+    )
+
+
 def _champion_line(champion: dict | None) -> str:
     """The registry's decision, taken after the test query, with its reason."""
     if not champion:
@@ -290,6 +308,7 @@ def summary(result) -> str:
         _promise_line(test),
         f"intervals        {len(iv)} positive in {describe_ranges(check_ranges(ranges))}: {shown}",
         f"footage files    {len(query['footage'])}",
+        *(footage_line(f) for f in query["footage"]),
         f"MLflow run       {cascade['mlflow_run_id'] or '(tracking disabled)'}",
         _champion_line(query.get("champion")),
         f"checks           {'; '.join(checks)}",

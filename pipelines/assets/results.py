@@ -27,7 +27,7 @@ _TEST_KEYS = (
 _FOOTAGE_KEYS = (
     "positive_frames", "cascade_fps", "cascade_fps_e2e", "reference_calls", "reference_call_fraction", "speedup",
     "speedup_e2e", "intervals", "intervals_s", "confidence", "fnr_bound", "fpr_bound", "certified",
-    "certify_frames", "certify_reason",
+    "certify_frames", "certify_reason", "reference_fps",
 )  # fmt: skip
 
 
@@ -141,6 +141,11 @@ def query_results(
                     "fnr_bound",
                     "fpr_bound",
                     "certify_reason",
+                    "confidence",
+                    "certify_frames",
+                    "speedup",
+                    "speedup_e2e",
+                    "reference_fps",
                 )
             }
             for f in footage

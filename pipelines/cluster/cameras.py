@@ -43,7 +43,7 @@ def real_cameras(source: Path = REPO_REGISTRY) -> list[dict]:
         if not Path(video).is_file():
             raise ClusterError(
                 f"camera {entry['id']}'s video {video} does not exist",
-                "make fetch, then noscope make-camera vtest-long-demo --seconds 120 (make demo does both)",
+                "make demo-cameras makes the composited camera (and make demo does)",
             )
         out.append({**{k: v for k, v in entry.items() if k != "footage_dir"}, "video": str(video)})
     return out
