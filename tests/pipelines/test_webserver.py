@@ -62,6 +62,8 @@ def test_webserver_serves_the_asset_graph_over_graphql(tmp_path):
             "difference_detectors",
             "optimized_cascade",
             "query_results",
+            "day_answers",  # camera x day (docs/camera_life.md)
+            "night_labels",
         }
     finally:
         try:
