@@ -147,11 +147,6 @@ def test_the_cheaper_decoding_wins_only_when_its_cascade_meets_the_targets(camer
     assert DecodingChoice.from_dict(json.loads(json.dumps(kept.to_dict()))) == kept
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open bug (closing note of this stop): with 0 %/0 % targets the certified planner still lets some "
-    "decoding's cascade not fall back, though its certificate must label every undecided frame",
-)
 def test_an_impossible_target_keeps_the_exact_decoding(camera, tmp_path):
     spec, store, labels, detector, prepared, root = camera
     strict = dataclasses.replace(spec, targets=Targets(0.0, 0.0, 0.999))

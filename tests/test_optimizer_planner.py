@@ -125,3 +125,12 @@ def test_camera_footage_is_declared_in_frames_or_hours_and_defaults_to_an_hour()
             camera_from_dict({**base, **bad})
     with pytest.raises(QueryError, match="both"):
         camera_from_dict({**base, "footage_hours": 1, "footage_frames": 10})
+
+
+def test_a_small_undecided_share_of_a_short_answer_is_charged_not_rounded_away():
+    # 99.5 % of frames to the reference: on a 60-frame answer the undecided frames are 0.3 of a frame
+    shape = AnswerShape.of_counts(1000, 200, 0, 0, 995, 199)
+    assert expected_certify_frames(shape, 60, 0.0, 0.0, 0.999) >= 1
+    # with 0 % targets no cascade that leaves a frame to its models is cheaper than the reference on every frame
+    est = certified_estimate(shape, 19.9, 20.0, 60, 0.0, 0.0, 0.999)
+    assert est.cost_ms > 20.0 and est.speedup < 1.0

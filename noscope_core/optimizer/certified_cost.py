@@ -126,7 +126,10 @@ def expected_certify_frames(
 ) -> float:
     """Reference frames the certificate is expected to spend on an answer of this shape and length."""
     n = int(footage_frames)
-    u0, u1 = round(shape.said_absent * n), round(shape.said_present * n)
+    # a stratum the answer is expected to hold counts at least one frame: rounding a small undecided share of a
+    # short answer down to nothing would price a cascade that skips the reference on a few frames as needing no
+    # certificate at all (with 0 % targets, as cheaper than the reference it must fall back to)
+    u0, u1 = _frames(shape.said_absent, n), _frames(shape.said_present, n)
     pos_known, neg_known = round(shape.exact_positive * n), round(shape.exact_negative * n)
     fn, fp = min(shape.missed * n, u0), min(shape.false_present * n, u1)
     if u0 + u1 == 0:
@@ -173,6 +176,11 @@ def expected_certify_frames(
             spent, u1, fp = spent + k, u1 - k, max(0.0, fp - found)
             pos_known, neg_known = pos_known + k - found, neg_known + found
     return float(min(spent, n))
+
+
+def _frames(share: float, n: int) -> int:
+    """Frames of an answer of ``n`` a share stands for: rounded up, so any positive share is at least one."""
+    return min(n, math.ceil(share * n - 1e-9)) if share > 0 else 0
 
 
 def _tighten(size: int, errors: float, allowed: float) -> int:

@@ -38,10 +38,11 @@ MAX_CERTIFIED_ESTIMATES = 96
 
 
 def _with_decode(cand: Candidate, decode: DecodeCosts, n: int) -> Candidate:
-    """A dense candidate with its decode cost: every frame decoded, the evaluated ones shrunk."""
+    """A dense candidate with its decode cost: every frame decoded, the evaluated ones shrunk -- none for the
+    reference on every frame, which reads the decoded frames themselves (as a certificate's frames are priced)."""
     if cand.keyframe_plan is not None or cand.decode_ms is not None:
         return cand
-    evaluated = len(evaluated_positions(n, cand.config.skip)) / n
+    evaluated = 0.0 if cand.config.is_reference_only else len(evaluated_positions(n, cand.config.skip)) / n
     return replace(cand, decode_ms=decode.dense_ms(evaluated))
 
 
