@@ -1,12 +1,16 @@
 """Asset checks: are the labels usable, does the chosen cascade meet its targets, does it hold up on held-out frames.
 
 The checks read only the small manifests the assets hand on (rates, claimed and measured errors), never frames.
+Their metadata follows the assets' convention (``pipelines.metadata``): what varies from run to run is a typed,
+rounded figure with its unit in the key (``*_pct``, ``*_x``), which the check page plots; what is constant for a
+camera (its targets, confidence, declared footage) is text, since a plot of it would be a flat line.
 """
 
 import warnings
 
 import dagster as dg
 
+from pipelines import metadata as md
 from pipelines.metadata import pct_text
 from pipelines.partitions import cameras_partitions
 
@@ -24,7 +28,7 @@ def labels_not_degenerate(reference_labels: dict) -> dg.AssetCheckResult:
     """
     rates = reference_labels["positive_rates"]
     bad = {seg: rate for seg in ("train", "threshold") if (rate := rates.get(seg)) is not None and rate in (0.0, 1.0)}
-    meta = {f"positive_rate_{k}": dg.MetadataValue.float(float(v)) for k, v in rates.items()}
+    meta = {f"positive_rate_{k}_pct": md.pct(v) for k, v in rates.items()}
     if not bad:
         return dg.AssetCheckResult(passed=True, metadata=meta)
     seg, rate = next(iter(bad.items()))
@@ -53,15 +57,14 @@ def cascade_meets_targets(optimized_cascade: dict) -> dg.AssetCheckResult:
     """
     best, targets = optimized_cascade["best"], optimized_cascade["targets"]
     meta = {
-        "threshold_fnr": dg.MetadataValue.float(best["fnr"]),
-        "threshold_fpr": dg.MetadataValue.float(best["fpr"]),
-        "max_fnr": dg.MetadataValue.float(targets["max_fnr"]),
-        "max_fpr": dg.MetadataValue.float(targets["max_fpr"]),
-        "speedup": dg.MetadataValue.float(best["speedup"]),
+        "targets": md.targets_text(targets),
+        "threshold_fnr_pct": md.pct(best["fnr"]),
+        "threshold_fpr_pct": md.pct(best["fpr"]),
+        "speedup_x": md.times(best["speedup"]),
     }
     if best.get("fnr_bound") is not None:
-        meta["threshold_fnr_estimate"] = dg.MetadataValue.float(best["fnr_bound"])
-        meta["threshold_fpr_estimate"] = dg.MetadataValue.float(best["fpr_bound"])
+        meta["fnr_estimate_pct"] = md.pct(best["fnr_bound"])
+        meta["fpr_estimate_pct"] = md.pct(best["fpr_bound"])
     if optimized_cascade["fell_back"]:
         meta["fallback_reason"] = dg.MetadataValue.text(str(optimized_cascade["reason"]))
         return dg.AssetCheckResult(
@@ -74,9 +77,9 @@ def cascade_meets_targets(optimized_cascade: dict) -> dg.AssetCheckResult:
         )
     if best.get("expected_speedup_certified") is not None:
         speedup, frames = best["expected_speedup_certified"], best["footage_frames"]
-        meta["estimated_certified_speedup"] = dg.MetadataValue.float(speedup)
-        meta["estimated_certify_frames"] = dg.MetadataValue.float(best["expected_certify_frames"])
-        meta["footage_frames"] = dg.MetadataValue.int(int(frames))
+        meta["estimated_certified_speedup_x"] = md.times(speedup)
+        meta["estimated_certify_frames"] = md.count(round(best["expected_certify_frames"]))
+        meta["footage"] = dg.MetadataValue.text(f"{int(frames):,} frames (declared for the camera)")
         return dg.AssetCheckResult(
             passed=speedup > 1.0,
             metadata=meta,
@@ -115,16 +118,11 @@ def test_error_within_targets(query_results: dict) -> dg.AssetCheckResult:
     """
     test, targets = query_results["test"], query_results["targets"]
     fnr, fpr = test["fnr"], test["fpr"]
-    meta = {
-        "test_fnr": dg.MetadataValue.float(fnr),
-        "test_fpr": dg.MetadataValue.float(fpr),
-        "max_fnr": dg.MetadataValue.float(targets["max_fnr"]),
-        "max_fpr": dg.MetadataValue.float(targets["max_fpr"]),
-    }
+    meta = {"targets": md.targets_text(targets), "test_fnr_pct": md.pct(fnr), "test_fpr_pct": md.pct(fpr)}
     limits = f"targets {pct_text(targets['max_fnr'])} / {pct_text(targets['max_fpr'])}"
     if test.get("fnr_bound") is not None:
-        meta["test_fnr_bound"] = dg.MetadataValue.float(test["fnr_bound"])
-        meta["test_fpr_bound"] = dg.MetadataValue.float(test["fpr_bound"])
+        meta["test_fnr_bound_pct"] = md.pct(test["fnr_bound"])
+        meta["test_fpr_bound_pct"] = md.pct(test["fpr_bound"])
         ok = bool(test.get("certified"))
         text = (
             f"certified bound FNR {pct_text(test['fnr_bound'])} / FPR {pct_text(test['fpr_bound'])} (measured "

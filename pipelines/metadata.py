@@ -1,7 +1,8 @@
 """Engine figures as Dagster metadata a person reads at a glance: typed, rounded, units in the key.
 
 Typed values (float / int / table) are what the asset page's Plots tab charts across materializations, so
-headline figures are never passed as raw Python floats or hidden in markdown. One unit convention with MLflow
+headline figures are never passed as raw Python floats or hidden in markdown, and values that are constant from
+run to run (targets, confidence, declared footage) are text, not flat plots. One unit convention with MLflow
 and the CLI (``noscope_core.present.units``): rates in percent (``*_pct``), speed-ups ``*_x``, ``*_fps``,
 ``*_ms``; the frontier and the intervals become Dagster tables. Pure functions (no I/O except reading a PNG to
 embed), but for :func:`tag_run`.
@@ -50,6 +51,18 @@ def ms(value: float | None) -> dg.MetadataValue:
 def fps(value: float | None) -> dg.MetadataValue:
     v = units.fps_value(value)
     return dg.MetadataValue.null() if v is None else dg.MetadataValue.float(v)
+
+
+def targets_text(targets: Mapping[str, Any]) -> dg.MetadataValue:
+    """The camera's targets (and confidence) as one text entry: constant from run to run, so a typed float would
+    only draw a flat line on the Plots tab. ``FNR ≤ 1.00 %, FPR ≤ 1.00 % at 95 % confidence``."""
+    if targets.get("max_fnr") is None and targets.get("max_fpr") is None:
+        return dg.MetadataValue.null()
+    conf = targets.get("confidence")
+    level = f"at {units.pct(conf, 0)} confidence" if conf is not None else "point rule (no confidence)"
+    return dg.MetadataValue.text(
+        f"FNR ≤ {units.pct(targets.get('max_fnr'))}, FPR ≤ {units.pct(targets.get('max_fpr'))} {level}"
+    )
 
 
 #: the Dagster run tag that carries the decision (the run page shows tags under its title)
@@ -139,8 +152,8 @@ def intervals_table(intervals: Sequence[Sequence[int]], fps: float | None, limit
 def cascade_headline(best: Mapping[str, Any], targets: Mapping[str, Any], reference_fps: float) -> dict[str, Any]:
     """The ``optimized_cascade`` figures a person looks for first, on the threshold segment.
 
-    Keys: cascade, speedup (text) and speedup_x, threshold_fnr_pct / threshold_fpr_pct against
-    max_fnr_pct / max_fpr_pct, reference_calls_pct, cost_ms_per_frame, reference_fps.
+    Keys: cascade, speedup (text) and speedup_x, threshold_fnr_pct / threshold_fpr_pct against ``targets``
+    (text: a constant), reference_calls_pct, cost_ms_per_frame, reference_fps.
     """
     return {
         "cascade": dg.MetadataValue.text(report.short_name(best) if best else ""),
@@ -148,8 +161,7 @@ def cascade_headline(best: Mapping[str, Any], targets: Mapping[str, Any], refere
         "speedup_x": times(best.get("speedup")),
         "threshold_fnr_pct": pct(best.get("fnr")),
         "threshold_fpr_pct": pct(best.get("fpr")),
-        "max_fnr_pct": pct(targets.get("max_fnr")),
-        "max_fpr_pct": pct(targets.get("max_fpr")),
+        "targets": targets_text(targets),
         "reference_calls_pct": pct(best.get("reference_fraction")),
         "cost_ms_per_frame": ms(best.get("cost_ms")),
         "reference_fps": fps(reference_fps),
@@ -168,8 +180,7 @@ def query_headline(test: Mapping[str, Any], targets: Mapping[str, Any]) -> dict[
         "speedup_e2e_x": times(test.get("speedup_e2e")),
         "test_fnr_pct": pct(test.get("fnr")),
         "test_fpr_pct": pct(test.get("fpr")),
-        "max_fnr_pct": pct(targets.get("max_fnr")),
-        "max_fpr_pct": pct(targets.get("max_fpr")),
+        "targets": targets_text(targets),
         "cascade_fps": fps(test.get("cascade_fps")),
         "reference_fps": fps(test.get("reference_fps")),
         "reference_calls_pct": pct(test.get("reference_call_fraction")),

@@ -92,9 +92,9 @@ def test_checks_run_with_the_graph_and_report_targets(trained):
     assert checks["labels_not_degenerate"].passed
     cascade_check = checks["cascade_meets_targets"]
     assert cascade_check.passed or cascade_check.severity == dg.AssetCheckSeverity.WARN
-    assert {"threshold_fnr", "threshold_fpr", "max_fnr", "max_fpr"} <= set(cascade_check.metadata)
+    assert {"threshold_fnr_pct", "threshold_fpr_pct", "targets"} <= set(cascade_check.metadata)
     test_check = checks["test_error_within_targets"]
-    assert {"test_fnr", "test_fpr"} <= set(test_check.metadata)
+    assert {"test_fnr_pct", "test_fpr_pct", "targets"} <= set(test_check.metadata)
     assert test_check.passed or test_check.severity == dg.AssetCheckSeverity.WARN
 
 

@@ -19,13 +19,13 @@ def _answer(**test) -> dict:
 def test_a_certified_bound_that_breaks_a_target_is_an_error_even_when_the_measured_error_meets_it():
     check = answer_check(query_results=_answer(fnr_bound=0.2, certified=False, certify_reason="no"))
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-    assert "PROMISE NOT KEPT" in check.description and check.metadata["test_fnr_bound"].value == 0.2
+    assert "PROMISE NOT KEPT" in check.description and check.metadata["test_fnr_bound_pct"].value == 20.0
 
 
 def test_a_kept_promise_passes_and_shows_both_bounds():
     check = answer_check(query_results=_answer())
     assert check.passed
-    assert check.metadata["test_fpr_bound"].value == 0.01
+    assert check.metadata["test_fpr_bound_pct"].value == 1.0
 
 
 def test_without_a_certificate_the_measured_error_is_only_a_warning():
@@ -57,3 +57,30 @@ def test_a_cascade_planned_for_certified_answers_is_judged_by_its_estimated_cert
     assert ok.passed and "estimated certified speed-up 7.5x on 216,000 frames" in ok.description
     slow = cascade_meets_targets(optimized_cascade=_cascade(**{**planned, "expected_speedup_certified": 0.8}))
     assert not slow.passed
+
+
+def _float_keys(check) -> set[str]:
+    return {k for k, v in check.metadata.items() if isinstance(v, (dg.FloatMetadataValue, dg.IntMetadataValue))}
+
+
+def test_check_pages_plot_only_what_varies_and_show_constants_as_text():
+    """Targets and confidence are the camera's, the same every run: text with units, never a flat plot."""
+    planned = {"expected_speedup_certified": 7.5, "expected_certify_frames": 2_999.6, "footage_frames": 216_000}
+    checks_run = [
+        cascade_meets_targets(optimized_cascade=_cascade(**planned)),
+        cascade_meets_targets(optimized_cascade=_cascade()),
+        answer_check(query_results=_answer()),
+        checks.labels_not_degenerate(reference_labels={"positive_rates": {"train": 0.16333333333333333}}),
+    ]
+    for check in checks_run:
+        assert not any(k.startswith("max_") or "confidence" in k for k in check.metadata), check.metadata
+        for key in _float_keys(check):
+            assert key.endswith(("_pct", "_x", "_frames")), key
+    targets = checks_run[0].metadata["targets"]
+    assert isinstance(targets, dg.TextMetadataValue) and targets.text == "FNR ≤ 5.00 %, FPR ≤ 5.00 % at 95 % confidence"
+    assert checks_run[0].metadata["footage"].text == "216,000 frames (declared for the camera)"
+    assert checks_run[0].metadata["estimated_certify_frames"].value == 3_000
+    assert checks_run[3].metadata["positive_rate_train_pct"].value == 16.33  # rounded, in percent
+    assert _float_keys(checks_run[1]) == {
+        "threshold_fnr_pct", "threshold_fpr_pct", "speedup_x", "fnr_estimate_pct", "fpr_estimate_pct"
+    }  # fmt: skip

@@ -39,11 +39,11 @@ def test_counts_are_ints():
 
 
 def test_cascade_headline_is_typed_and_rounded():
-    head = md.cascade_headline(BEST, {"max_fnr": 0.05, "max_fpr": 0.05}, 19.987)
+    head = md.cascade_headline(BEST, {"max_fnr": 0.05, "max_fpr": 0.05, "confidence": 0.95}, 19.987)
     assert head["speedup"].value == "3.3×"
     assert head["speedup_x"].value == 3.3
     assert (head["threshold_fnr_pct"].value, head["threshold_fpr_pct"].value) == (34.15, 1.23)
-    assert (head["max_fnr_pct"].value, head["reference_calls_pct"].value) == (5.0, 25.0)
+    assert head["reference_calls_pct"].value == 25.0
     assert head["cost_ms_per_frame"].value == 12.35
     assert head["reference_fps"].value == 20.0
     assert all(isinstance(v, dg.MetadataValue) for v in head.values())
@@ -53,7 +53,17 @@ def test_query_headline_counts_intervals_and_nulls_what_is_missing():
     head = md.query_headline({"fnr": 0.0, "fpr": 0.02, "speedup": 4.0, "intervals": [[0, 3], [5, 9]]}, {})
     assert head["test_fnr_pct"].value == 0.0 and head["n_intervals"].value == 2
     assert isinstance(head["speedup_e2e_x"], dg.NullMetadataValue)
-    assert isinstance(head["max_fnr_pct"], dg.NullMetadataValue)
+    assert isinstance(head["targets"], dg.NullMetadataValue)
+
+
+def test_constants_are_text_not_flat_plots():
+    """Targets and confidence do not change from run to run: text, so the Plots tab draws no flat line."""
+    head = md.cascade_headline(BEST, {"max_fnr": 0.05, "max_fpr": 0.01, "confidence": 0.95}, 19.987)
+    assert isinstance(head["targets"], dg.TextMetadataValue)
+    assert head["targets"].text == "FNR ≤ 5.00 %, FPR ≤ 1.00 % at 95 % confidence"
+    point = md.targets_text({"max_fnr": 0.05, "max_fpr": 0.05, "confidence": None})
+    assert point.text.endswith("point rule (no confidence)")
+    assert not any(k.startswith("max_") for k in head)
 
 
 def test_frontier_table_has_a_schema_and_marks_the_chosen_row():
