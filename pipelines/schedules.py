@@ -1,7 +1,9 @@
 """Nightly re-training: one ``train_camera`` run per camera, so each camera's cascade follows its footage.
 
 Each run request names its camera (run key, tags, partition), so the schedule's preview and the Runs list say
-which camera a run re-trains. Dagster 1.13 shows no partition set for a schedule over a dynamic partition
+which camera a run re-trains. Dagster 1.13.27's tick preview lists each request by its job alone
+(``ui-core/src/ticks/DryRunRequestTable.tsx``: a "Target" column and the "{}" action); the camera, its day and the
+run key are behind that action, in the tags. Dagster 1.13 shows no partition set for a schedule over a dynamic partition
 (``ScheduleSnap.partition_set_name`` is always None), so the schedule's description lists the cameras instead.
 """
 
@@ -96,8 +98,8 @@ def night_request(camera_id: str, when: datetime) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"night-{camera_id}-{day}",
         partition_key=str(camera_day_key(camera_id, day)),
-        tags={"noscope/camera": camera_id, "noscope/day": day, "noscope/purpose": f"night after {day}",
-              **TRIGGER_TAGS},
+        tags={"noscope/camera": camera_id, "noscope/day": day,
+              "noscope/purpose": f"night after {day} for camera {camera_id}", **TRIGGER_TAGS},
     )  # fmt: skip
 
 

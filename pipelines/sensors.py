@@ -1,5 +1,9 @@
 """Sensors: keep the camera partitions equal to the registry, query each new footage file exactly once, and answer
-each settled footage file on its camera x day partition."""
+each settled footage file on its camera x day partition.
+
+Every run request names what it runs, as the schedules' do: a run key and the tags ``noscope/camera`` (and
+``noscope/day``, ``noscope/footage``) and ``noscope/purpose``, one line a person reads in the tick preview's
+"{}" dialog and on the run (Dagster 1.13's preview table itself draws only the job, docs/ui.md)."""
 
 import json
 import os
@@ -77,7 +81,12 @@ def new_footage_sensor(context: dg.SensorEvaluationContext, cameras: CameraRegis
                 dg.RunRequest(
                     run_key=f"footage-{cam_id}-{name}-{files[name]}",
                     partition_key=cam_id,
-                    tags={"noscope/camera": cam_id, "noscope/trigger": "footage", "noscope/footage": name},
+                    tags={
+                        "noscope/camera": cam_id,
+                        "noscope/purpose": f"answer camera {cam_id}'s footage {name}",
+                        "noscope/trigger": "footage",
+                        "noscope/footage": name,
+                    },
                 )
             )
         seen[cam_id] = {**before, **files}
@@ -114,6 +123,7 @@ def day_requests(
                     tags={
                         "noscope/camera": cam_id,
                         "noscope/day": f.day,
+                        "noscope/purpose": f"answer camera {cam_id}, {f.day}: {f.path.name}",
                         "noscope/trigger": "footage",
                         "noscope/footage": f.path.name,
                     },

@@ -123,6 +123,8 @@ def test_footage_sensor_requests_one_query_run_per_new_file_exactly_once(instanc
     runs, cursor = _evaluate(instance, registry, None)
     assert [(r.partition_key, r.tags["noscope/footage"]) for r in runs] == [("cam-a", "monday.avi")]
     assert runs[0].job_name in (None, "query_camera")
+    assert runs[0].tags["noscope/camera"] == "cam-a" and "monday.avi" in runs[0].run_key
+    assert runs[0].tags["noscope/purpose"] == "answer camera cam-a's footage monday.avi"
     first_key = runs[0].run_key
 
     runs, cursor = _evaluate(instance, registry, cursor)
@@ -177,3 +179,14 @@ def test_the_loaded_schedule_describes_the_repository_registry():
 
     ids = list(CameraRegistry().cameras())
     assert retrain_cameras.description == schedule_description(ids, retrain_cron())
+
+
+def test_every_nightly_request_names_its_camera_and_day():
+    """The tick preview lists requests by job only; their run key and tags tell cameras and days apart."""
+    from pipelines.schedules import night_request
+
+    when = datetime(2026, 3, 2, 2, 30, tzinfo=timezone.utc)
+    a, b = night_request("cam-a", when), night_request("cam-b", when)
+    assert a.run_key == "night-cam-a-2026-03-01" and a.run_key != b.run_key
+    assert (a.tags["noscope/camera"], a.tags["noscope/day"]) == ("cam-a", "2026-03-01")
+    assert a.tags["noscope/purpose"] == "night after 2026-03-01 for camera cam-a"

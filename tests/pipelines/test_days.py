@@ -93,6 +93,10 @@ def test_the_sensor_requests_one_day_per_settled_file_and_waits_for_one_being_wr
     result = _tick_sensor(days)
     keys = sorted(r.partition_key for r in result.run_requests)
     assert keys == [f"{CAM}|2026-01-02", f"{CAM}|2026-01-03"]
+    for r in result.run_requests:  # the preview's "{}" dialog tells them apart: camera, day, file
+        day = r.partition_key.split("|")[1]
+        assert (r.tags["noscope/camera"], r.tags["noscope/day"]) == (CAM, day) and day in r.run_key
+        assert r.tags["noscope/purpose"] == f"answer camera {CAM}, {day}: {r.tags['noscope/footage']}"
     again = _tick_sensor(days, result.cursor)
     assert not again.run_requests and "still being written" in again.skip_reason.skip_message
     _age(days["footage"] / "cam_2026-01-04.avi")  # the recorder finished
