@@ -138,7 +138,7 @@ def run(args) -> int:
 def format_applied(r) -> str:
     """The human summary of one applied video (a ``QueryResult`` whose segment is the whole video)."""
     from noscope_core.present.frontier import preview_intervals
-    from noscope_core.present.units import times
+    from noscope_core.present.units import fps, times
 
     art = r.artifact
     lines = [
@@ -148,6 +148,7 @@ def format_applied(r) -> str:
         *([f"planned for it   {art.footage_choice.reason}"] if art.footage_choice is not None else []),
         f"speed-up         {times(r.speedup)} (decode excluded), {times(r.speedup_e2e)} end to end, certification "
         "included",
+        f"reference        {fps(r.reference_fps)}  ({r.reference_timing})",
         *promise_lines(r, unmeasured="not measured (the certificate bounds it)"),
         f"intervals        {len(r.intervals)} positive: {preview_intervals(r.intervals)}",
     ]

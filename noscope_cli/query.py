@@ -237,7 +237,7 @@ def format_summary(answer) -> str:
     lines += [
         f"cascade          {art.best.config.describe()}" + (f"  [FELL BACK: {art.reason}]" if art.fell_back else ""),
         *([f"decoding         {art.decoding.describe(art.targets).removeprefix('decoding ')}"] if art.decoding else []),
-        f"reference        {fps(r.reference_fps)}",
+        f"reference        {fps(r.reference_fps)}" + (f"  ({r.reference_timing})" if r.reference_timing else ""),
         f"cascade          {fps(r.cascade_fps)}  ->  speed-up {times(r.speedup)} (decode excluded)",
     ]
     if r.speedup_e2e is not None:

@@ -293,7 +293,8 @@ def summary(result) -> str:
         f"frames           {frames['n_frames']} decoded at {frames['decode_fps']:.0f} frames/s"
         + (f", {frames['n_corrupt']} corrupt" if frames.get("n_corrupt") else ""),
         f"query            {labels['query_text']}",
-        f"reference        {labels['reference']} at {units.fps(labels['reference_fps'])} (timed when labelling)",
+        f"reference        {labels['reference']} at {units.fps(labels['reference_fps'])} "
+        f"({labels.get('reference_timing') or 'timed when labelling'}); every speed-up below divides by it",
         f"positive rate    {rates}",
         f"cascade          {query['cascade']}"
         + (f"  [FELL BACK: {cascade['reason']}]" if cascade["fell_back"] else ""),
@@ -301,7 +302,7 @@ def summary(result) -> str:
         f"frontier plot    {cascade['frontier_png']}",
         f"test results     {query['test_json']}",
         f"speed-up         {units.times(test['speedup'])} over the reference ({units.fps(test['cascade_fps'])} vs "
-        f"{units.fps(test['reference_fps'])}, the reference timed beside the cascade, decode excluded)"
+        f"{units.fps(test['reference_fps'])}, decode excluded)"
         + (f"; {units.times(test['speedup_e2e'])} end to end" if test.get("speedup_e2e") else ""),
         f"test error       FNR {units.pct(test['fnr'])}  FPR {units.pct(test['fpr'])}  "
         f"(targets {units.pct(targets['max_fnr'])} / {units.pct(targets['max_fpr'])})",

@@ -82,6 +82,10 @@ def tag_run(context, decision: str) -> None:
     context.instance.add_run_tags(context.run_id, {DECISION_RUN_TAG: decision[:4000]})
 
 
+def text(value: str | None) -> dg.MetadataValue:
+    return dg.MetadataValue.null() if not value else dg.MetadataValue.text(str(value))
+
+
 def count(value: int | float | None) -> dg.MetadataValue:
     return dg.MetadataValue.null() if value is None else dg.MetadataValue.int(int(value))
 
@@ -149,11 +153,14 @@ def intervals_table(intervals: Sequence[Sequence[int]], fps: float | None, limit
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def cascade_headline(best: Mapping[str, Any], targets: Mapping[str, Any], reference_fps: float) -> dict[str, Any]:
+def cascade_headline(
+    best: Mapping[str, Any], targets: Mapping[str, Any], reference_fps: float, reference_timing: str | None = None
+) -> dict[str, Any]:
     """The ``optimized_cascade`` figures a person looks for first, on the threshold segment.
 
     Keys: cascade, speedup (text) and speedup_x, threshold_fnr_pct / threshold_fpr_pct against ``targets``
-    (text: a constant), reference_calls_pct, cost_ms_per_frame, reference_fps.
+    (text: a constant), reference_calls_pct, cost_ms_per_frame, reference_fps and how it was measured
+    (``reference_timing``, the run's one measurement).
     """
     return {
         "cascade": dg.MetadataValue.text(report.short_name(best) if best else ""),
@@ -165,6 +172,7 @@ def cascade_headline(best: Mapping[str, Any], targets: Mapping[str, Any], refere
         "reference_calls_pct": pct(best.get("reference_fraction")),
         "cost_ms_per_frame": ms(best.get("cost_ms")),
         "reference_fps": fps(reference_fps),
+        "reference_timing": text(reference_timing),
     }
 
 
@@ -172,7 +180,7 @@ def query_headline(test: Mapping[str, Any], targets: Mapping[str, Any]) -> dict[
     """The ``query_results`` figures measured on the held-out test segment against the reference.
 
     ``test`` holds the engine's query result keys (fnr, fpr, speedup, speedup_e2e, cascade_fps, reference_fps,
-    reference_call_fraction, frames_test, positive_frames, intervals); missing ones become null.
+    reference_timing, reference_call_fraction, frames_test, positive_frames, intervals); missing ones become null.
     """
     return {
         "speedup": dg.MetadataValue.text(times_text(test.get("speedup"))),
@@ -183,6 +191,7 @@ def query_headline(test: Mapping[str, Any], targets: Mapping[str, Any]) -> dict[
         "targets": targets_text(targets),
         "cascade_fps": fps(test.get("cascade_fps")),
         "reference_fps": fps(test.get("reference_fps")),
+        "reference_timing": text(test.get("reference_timing")),
         "reference_calls_pct": pct(test.get("reference_call_fraction")),
         "test_frames": count(test.get("frames_test")),
         "positive_frames": count(test.get("positive_frames")),

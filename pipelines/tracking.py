@@ -108,9 +108,15 @@ class MlflowTracker(dg.ConfigurableResource):
         if self._on(parent_run_id):
             mlflow_training.log_difference(self.client(), parent_run_id, detectors, costs_ms)
 
-    def log_cascade(self, parent_run_id: str, artifact: CascadeArtifact, frontier_png: Path | None) -> None:
+    def log_cascade(
+        self,
+        parent_run_id: str,
+        artifact: CascadeArtifact,
+        frontier_png: Path | None,
+        reference_timing: str | None = None,
+    ) -> None:
         if self._on(parent_run_id):
-            mlflow_cascade.log_cascade(self.client(), parent_run_id, artifact, frontier_png)
+            mlflow_cascade.log_cascade(self.client(), parent_run_id, artifact, frontier_png, reference_timing)
 
     def log_query(self, parent_run_id: str, result: dict, name: str = "test") -> None:
         if self._on(parent_run_id):

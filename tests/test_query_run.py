@@ -54,3 +54,32 @@ def test_a_reference_only_answer_is_1x_whatever_a_separate_timing_of_the_referen
     cascade = cascade_artifact.load_cascade(art, detector, None, None)
     result = test_segment.run_on_segment(cascade, art, store, labels.segments.test, video, e2e=False)
     assert result.speedup == pytest.approx(1.0)
+
+
+def test_a_run_divides_every_speedup_by_the_one_reference_timing_it_is_given(fallback, tmp_path):
+    """The pipeline's run measures the reference once (labelling) and hands it on: the query reuses it, with
+    its conditions, instead of timing the reference again; a reference-only answer stays 1x."""
+    from noscope_core.reference.detect import ReferenceTiming
+
+    video, store, labels, detector, art = fallback
+    labels.save(tmp_path / "labels.npz")
+    timing = label_artifact.LabelSet.load(tmp_path / "labels.npz").timing()  # kept in the labels artifact
+    assert timing.ms_per_frame == labels.reference_ms and timing.how == labels.reference_timing
+    assert timing.how == "declared (the camera's reference_fps), not timed"
+    given = ReferenceTiming(40.0, "averaged over 80 frames detected while labelling, on host-x")
+    cascade = cascade_artifact.load_cascade(art, detector, None, None)
+    result = test_segment.run_on_segment(
+        cascade, art, store, labels.segments.test, video, e2e=False, reference_timing=given
+    ).to_dict()
+    assert result["reference_fps"] == pytest.approx(25.0)
+    assert result["reference_timing"] == given.how
+    assert result["speedup"] == pytest.approx(1.0)  # the fallback is the reference: it runs at its one timing
+
+
+def test_without_a_timing_the_query_times_the_reference_once_and_says_how(fallback):
+    video, store, labels, detector, art = fallback
+    cascade = cascade_artifact.load_cascade(art, detector, None, None)
+    result = test_segment.run_on_segment(cascade, art, store, labels.segments.test, video, e2e=False)
+    assert result.reference_timing.startswith(
+        f"the answer itself: the reference on each of the {len(labels.segments.test)} frames"
+    )

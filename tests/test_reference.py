@@ -68,3 +68,16 @@ def test_a_declared_cost_is_taken_as_is_and_unreadable_frames_give_no_measure(cl
 
     (tmp_path / "broken.avi").write_bytes(b"not a video")
     assert measure_cost_ms(tmp_path / "broken.avi", SlowReference(ms=1.0), range(40)) is None
+
+
+def test_the_reference_cost_says_how_it_was_taken(clip, tmp_path):
+    """Every reference speed is printed with its conditions: the frames timed and where."""
+    cache_dir = tmp_path / "cache"
+    first = run_reference(clip, SlowReference(ms=2.0), range(40), cache=DetectionCache(cache_dir, "fp", "slow-v1"))
+    assert first.cost_how.startswith("averaged over the 40 frames detected while labelling, decode excluded, on ")
+    again = run_reference(clip, SlowReference(ms=2.0), range(40), cache=DetectionCache(cache_dir, "fp", "slow-v1"))
+    assert again.cost_how.startswith("timed on 8 labelled frames after a warm-up (labels from the cache)")
+    declared = SlowReference(ms=1.0)
+    declared.declare_cost(50.0)
+    run = run_reference(clip, declared, range(4))
+    assert run.cost_ms_per_frame == 50.0 and run.cost_how == "declared (the camera's reference_fps), not timed"

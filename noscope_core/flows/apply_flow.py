@@ -21,6 +21,7 @@ from noscope_core.flows.test_segment import QueryResult, decode_fps, reference_c
 from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run
 from noscope_core.optimizer.candidate import Candidate
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact, load_cascade
+from noscope_core.reference.detect import ReferenceTiming
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.split import Segment
 from noscope_core.video.frames import iter_frames
@@ -107,6 +108,7 @@ def apply_to_video(
     certify: CertifyOptions | None = None,
     cache=None,
     truth: np.ndarray | None = None,
+    reference_timing: ReferenceTiming | None = None,
 ) -> QueryResult:
     """Stream ``video`` through the cascade (decode included), certify the answer on its own frames at the
     artifact's targets, and report it like ``noscope query`` (its "test segment" is the whole video).
@@ -117,7 +119,8 @@ def apply_to_video(
     Speed: ``cascade_fps`` excludes decode as NoScope measured it; the reference's end-to-end rate adds the
     decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. An answer that was the reference on every
     frame is its own timing (1x by construction). Every frame certification sends to the reference is charged at
-    the reference's rate (decode included for the end-to-end figure)."""
+    the reference's rate (decode included for the end-to-end figure). ``reference_timing``: the reference's cost
+    already measured in this run (a pipeline run's labelling); None: timed once now."""
     certify = CertifyOptions() if certify is None else certify
     info = probe_video(video)
     art = trained.for_footage(info.frame_count, certify)
@@ -129,7 +132,8 @@ def apply_to_video(
         raise QueryError(f"no frame of {video} could be decoded", "check the file plays")
     reference = SegmentReference(video, detector, cascade.query, run.frame_index, cache=cache)
     cert = certify_run(run, cascade.config, art.targets, reference, certify)
-    ref_ms = reference_cost_ms(run, cascade, video, run.frame_index, art.costs.reference_ms)
+    timing = reference_timing or reference_cost_ms(run, cascade, video, run.frame_index, art.costs.reference_ms)
+    ref_ms = timing.ms_per_frame
     if cascade.config.is_reference_only and run.fps_e2e:
         reference_fps_e2e = float(run.fps_e2e)  # the run was the reference on every frame, decode included
     else:
@@ -143,7 +147,7 @@ def apply_to_video(
         fps=info.fps or art.fps,
         cert=cert,
         certify=certify,
-        reference_ms=ref_ms,
+        reference=timing,
         reference_fps_e2e=reference_fps_e2e,
         cascade_fps_e2e=float(run.fps_e2e or run.fps),
         truth=truth,

@@ -19,7 +19,7 @@ from noscope_core.common.errors import ArtifactError, VideoError
 from noscope_core.guarantees.certificate import Certificate
 from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentReference, certify_run, not_certified_reason
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact
-from noscope_core.reference.detect import measure_cost_ms
+from noscope_core.reference.detect import ReferenceTiming, measure_cost_ms, timed_where
 from noscope_core.spec.query import Query
 from noscope_core.spec.split import Segment
 from noscope_core.video.frames import DecodeStats, iter_frames, read_frames
@@ -58,6 +58,8 @@ class QueryResult:
     certify_seconds_e2e: float = 0.0
     #: how the answer read the video: "dense", "keyframe-first", or why a keyframe-first plan ran densely
     plan: str = "dense"
+    #: how ``reference_fps`` was taken (which frames, where): the one measurement every speed-up divides by
+    reference_timing: str = ""
     plan_counts: dict[str, int] | None = None  # a keyframe-first run's keyframes, opened frames, ranges
     seconds_e2e: dict[str, float] | None = None  # the streaming run's stage times (decode included), summed over ranges
 
@@ -111,6 +113,7 @@ class QueryResult:
             "test_ranges": [list(r) for r in seg.ranges],
             "reference": art.reference_name,
             "reference_fps": self.reference_fps,
+            "reference_timing": self.reference_timing,
             "reference_fps_e2e": self.reference_fps_e2e,
             "cascade_fps": self.cascade_fps,
             "speedup": self.speedup,
@@ -156,7 +159,7 @@ class QueryResult:
         fps: float,
         cert: Certificate | None,
         certify: CertifyOptions,
-        reference_ms: float,
+        reference: ReferenceTiming,
         reference_fps_e2e: float | None,
         cascade_fps_e2e: float | None,
         truth: np.ndarray | None = None,
@@ -166,11 +169,14 @@ class QueryResult:
     ) -> QueryResult:
         """The answer of one run (corrected by its certificate when there is one), with certification's reference
         frames charged at the reference's rate; ``noscope query``'s test segment and ``noscope apply``'s video
-        alike. ``fps``: the video's frame rate, for the intervals' timestamps."""
+        alike. ``fps``: the video's frame rate, for the intervals' timestamps. ``reference``: the run's one
+        measurement of the reference; an answer that was the reference on every frame runs at that rate (1x)."""
+        reference_ms = reference.ms_per_frame
+        run_fps = reference.fps if artifact.best.config.is_reference_only else float(run.fps)
         answer = cert.labels if cert is not None else run.labels
         checked = cert.frames_labelled if cert is not None else 0
         cascade_fps, e2e_fps, certify_s, certify_s_e2e = charge_certification(
-            len(run.labels), float(run.fps), cascade_fps_e2e, checked, reference_ms, reference_fps_e2e
+            len(run.labels), run_fps, cascade_fps_e2e, checked, reference_ms, reference_fps_e2e
         )
         found = intervals_of(answer, run.frame_index, fps)
         rates = error_rates(answer, truth) if truth is not None else None
@@ -196,6 +202,7 @@ class QueryResult:
             certify_seconds=certify_s,
             certify_seconds_e2e=certify_s_e2e,
             plan=run.plan if plan is None else plan,
+            reference_timing=reference.how,
             plan_counts=run.plan_counts,
             seconds_e2e=seconds_e2e,
         )
@@ -212,6 +219,7 @@ def run_on_segment(
     certify: CertifyOptions | None = None,
     known_reference: np.ndarray | None = None,
     cache=None,
+    reference_timing: ReferenceTiming | None = None,
 ) -> QueryResult:
     """Run the cascade over ``segment`` of the store (decode excluded), then streaming over the video (decode
     included), certify its answer, and report speed against the reference and, with ``truth``, the error against it.
@@ -220,7 +228,10 @@ def run_on_segment(
     labels the sampled frames through ``cache`` (a ``DetectionCache``), or reads them from ``known_reference``
     (the reference's unsmoothed labels of the segment's frames, already paid for). Either way each sampled frame
     is charged at the reference's measured cost (decode included for the end-to-end figure), since a user's
-    query pays for it."""
+    query pays for it.
+
+    ``reference_timing``: the reference's cost already measured in this run (a pipeline run's labelling), so
+    every figure of the run divides by one measurement; None: timed once now (:func:`reference_cost_ms`)."""
     certify = CertifyOptions() if certify is None else certify
     idx = segment.indices()
     frames = np.asarray(store.frames(cascade.view)[idx])
@@ -232,7 +243,8 @@ def run_on_segment(
         run = run_plan_frames(cascade, plan, frames, idx, keyframes, fetch_full=lambda ii: read_frames(video, ii))
     reference = SegmentReference(video, cascade.reference, cascade.query, idx, cache=cache, known=known_reference)
     cert = certify_run(run, cascade.config, artifact.targets, reference, certify)
-    ref_ms = reference_cost_ms(run, cascade, video, idx, artifact.costs.reference_ms)
+    timing = reference_timing or reference_cost_ms(run, cascade, video, idx, artifact.costs.reference_ms)
+    ref_ms = timing.ms_per_frame
     e2e_labels, e2e_fps, reference_fps_e2e, runs = None, None, None, []
     if e2e:
         # The reference on every frame must decode every frame: decode-only speed over the segment, plus it.
@@ -259,7 +271,7 @@ def run_on_segment(
         fps=store.fps,
         cert=cert,
         certify=certify,
-        reference_ms=ref_ms,
+        reference=timing,
         reference_fps_e2e=reference_fps_e2e,
         cascade_fps_e2e=e2e_fps,
         truth=truth,
@@ -271,16 +283,25 @@ def run_on_segment(
 
 def reference_cost_ms(
     run: CascadeRun, cascade: Cascade, video: str | Path, frame_index: np.ndarray, fallback_ms: float
-) -> float:
-    """The reference's cost per frame (ms) that a run's speed-up is measured against, in this one run.
+) -> ReferenceTiming:
+    """The reference's cost per frame that a run's speed-ups are measured against, taken once in this run, with
+    how it was taken (for a run that has not measured it already, e.g. ``noscope query``).
 
     When the answer was the reference on every frame, the run itself timed it: the speed-up is 1x by construction
     (16 frames timed minutes later printed 1.2x on a loaded machine, 1.4x in ``noscope apply``). Otherwise the
     reference is timed now on a few of the run's frames, beside the cascade: its cost from labelling time may come
-    from a cache filled on a busier or quieter machine. ``fallback_ms`` when it cannot be timed."""
+    from a cache filled on a busier or quieter machine. ``fallback_ms`` (the artifact's) when it cannot be timed."""
+    n = len(run.labels)
     if cascade.config.is_reference_only and run.fps > 0:
-        return 1000.0 / float(run.fps)
-    return measure_cost_ms(video, cascade.reference, frame_index, n=REFERENCE_TIMING_FRAMES) or fallback_ms
+        how = f"the answer itself: the reference on each of the {n:,} frames, decode excluded, {timed_where()}"
+        return ReferenceTiming(1000.0 / float(run.fps), how)
+    ms = measure_cost_ms(video, cascade.reference, frame_index, n=REFERENCE_TIMING_FRAMES)
+    if ms is None:
+        return ReferenceTiming(fallback_ms, "the cascade's, measured when it was trained (not timed here)")
+    if cascade.reference.declared_cost_ms is not None:
+        return ReferenceTiming(ms, "declared (the camera's reference_fps), not timed")
+    timed = min(REFERENCE_TIMING_FRAMES, len(frame_index))
+    return ReferenceTiming(ms, f"timed on {timed} answered frames beside the cascade, decode excluded, {timed_where()}")
 
 
 def _plan_text(run, streamed: Sequence, plan, keyframes) -> str:

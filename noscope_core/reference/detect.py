@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -16,12 +17,33 @@ from noscope_core.video.frames import iter_frames
 
 
 @dataclass(frozen=True)
+class ReferenceTiming:
+    """The reference's cost per frame, measured once, and how it was taken (which frames, where).
+
+    One run measures it once; every speed-up the run reports (the optimizer's, the test segment's, each footage
+    answer's) divides by it, and every report prints ``how`` beside it."""
+
+    ms_per_frame: float
+    how: str  # e.g. "averaged over the 600 frames detected while labelling, decode excluded, on host-1"
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.ms_per_frame
+
+
+def timed_where() -> str:
+    """Where a timing is taken: this machine's name (a timing says nothing of another machine)."""
+    return f"on {platform.node() or 'this machine'}"
+
+
+@dataclass(frozen=True)
 class ReferenceRun:
     frame_index: np.ndarray
     detections: list[list[Detection]]
     frames_detected: int  # frames actually run through the detector now (the rest came from the cache)
     seconds: float
     cost_ms_per_frame: float | None  # the detector's per-frame cost (declared or measured)
+    cost_how: str = ""  # how that cost was taken (ReferenceTiming.how)
 
 
 def run_reference(
@@ -79,13 +101,28 @@ def run_reference(
         dets = [cache.get([i])[0] if i in have else [] for i in indices.tolist()]
     else:
         dets = [fresh.get(i, []) for i in indices.tolist()]
-    cost = detector.cost_ms_per_frame
-    if cost is None and cache is not None:
+    cost, how = detector.cost_ms_per_frame, ""
+    if detector.declared_cost_ms is not None:
+        how = "declared (the camera's reference_fps), not timed"
+    elif todo and cost is not None:
+        how = f"averaged over the {len(todo):,} frames detected while labelling, decode excluded, {timed_where()}"
+    elif cache is not None:
+        cost = None
         # every detection came from the cache: its cost was measured on another day, under another load
-        cost = measure_cost_ms(video_path, detector, indices) or cache.cost_ms()
-        if cost is not None and cost != cache.cost_ms():
-            cache.record_cost(cost)
-    return ReferenceRun(indices, dets, len(todo), seconds, cost)
+        timed = measure_cost_ms(video_path, detector, indices, n=COST_TIMING_FRAMES)
+        if timed is not None:
+            cost = timed
+            n = min(COST_TIMING_FRAMES, len(indices))
+            how = f"timed on {n} labelled frames after a warm-up (labels from the cache), decode excluded, {timed_where()}"
+            if cost != cache.cost_ms():
+                cache.record_cost(cost)
+        elif (cost := cache.cost_ms()) is not None:
+            how = "recorded in the detection cache when it was filled (the frames could not be timed here)"
+    return ReferenceRun(indices, dets, len(todo), seconds, cost, how)
+
+
+#: frames on which the reference is timed when its labels all come from the cache
+COST_TIMING_FRAMES = 8
 
 
 def measure_cost_ms(

@@ -16,7 +16,7 @@ import numpy as np
 from noscope_core.common.atomic import write_npz
 from noscope_core.common.errors import ArtifactError, DegenerateLabelsError
 from noscope_core.common.paths import cache_dir
-from noscope_core.reference.detect import run_reference
+from noscope_core.reference.detect import ReferenceTiming, run_reference
 from noscope_core.reference.detection_cache import DetectionCache
 from noscope_core.reference.labels import FrameLabels, label_frames, smooth_labels
 from noscope_core.spec.query import Query
@@ -40,6 +40,11 @@ class LabelSet:
     query: Query
     frames_detected: int = 0
     seconds: float = 0.0
+    reference_timing: str = ""  # how reference_ms was taken (``ReferenceTiming.how``)
+
+    def timing(self) -> ReferenceTiming:
+        """The reference's one measurement of this labelling, with its conditions."""
+        return ReferenceTiming(self.reference_ms, self.reference_timing or "measured when labelling")
 
     def segment(self, name: str) -> FrameLabels:
         seg: Segment = getattr(self.segments, name)
@@ -71,6 +76,7 @@ class LabelSet:
                         "query": self.query.to_dict(),
                         "frames_detected": self.frames_detected,
                         "seconds": self.seconds,
+                        "reference_timing": self.reference_timing,
                     }
                 )
             ),
@@ -97,6 +103,7 @@ class LabelSet:
                 query=Query.from_dict(meta["query"]),
                 frames_detected=int(meta.get("frames_detected", 0)),
                 seconds=float(meta.get("seconds", 0.0)),
+                reference_timing=str(meta.get("reference_timing", "")),
             )
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             # A truncated, foreign or pickle-bearing file (allow_pickle=False refuses object arrays).
@@ -173,6 +180,7 @@ def _label_split(store, detector, query: Query, segments: Segments, segments_to_
         query=query,
         frames_detected=run.frames_detected,
         seconds=run.seconds,
+        reference_timing=run.cost_how,
     )
 
 

@@ -60,7 +60,8 @@ def optimized_cascade(
                 cam, store, labels, models, dds, out_path=cascade_json, models_dir=models_dir, dd_dir=dd_dir
             )
         info = art.to_dict()  # the JSON the MLflow run keeps, and what the report's tables read
-        reference_fps = 1000.0 / labels.reference_ms
+        timing = labels.timing()  # the run's one measurement of the reference (reference_labels took it)
+        reference_fps = timing.fps
         png = report.frontier_plot(
             info["frontier"],
             artifacts.path(cam.camera_id, "optimized_cascade", "frontier.png"),
@@ -78,7 +79,7 @@ def optimized_cascade(
         if run_id:
             if dds:
                 mlflow.log_difference(run_id, dds, dict(art.costs.dd_ms))
-            mlflow.log_cascade(run_id, art, png)
+            mlflow.log_cascade(run_id, art, png, reference_timing=timing.how)
             registration = mlflow.register_cascade(
                 run_id,
                 cam.camera_id,
@@ -109,6 +110,7 @@ def optimized_cascade(
         "fell_back": art.fell_back,
         "reason": art.reason,
         "reference_fps": reference_fps,
+        "reference_timing": timing.how,
         "n_evaluated": art.n_evaluated,
         "mlflow_run_id": run_id,
         "registered": None
@@ -122,7 +124,7 @@ def optimized_cascade(
     }
     meta = {  # the decision first: the asset page lists entries in this order
         **metadata.decision_entries(decision, art.fell_back, art.reason),
-        **metadata.cascade_headline(best, out["targets"], reference_fps),
+        **metadata.cascade_headline(best, out["targets"], reference_fps, timing.how),
         **_bounds(best),
         **mlflow_link(run_id, mlflow),
     }

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from noscope_core.present import units
+from pipelines import metadata
 from pipelines.assets.common import ASSET_KW, open_store
 from pipelines.executor import queue_tags
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
@@ -35,11 +37,14 @@ def reference_labels(
     kept = record_segments(artifacts, cam.camera_id, store, labels, detector)
     degenerate = stages.fallback_reason(labels)
     rates = labels.positive_rates()
-    reference_fps = 1000.0 / labels.reference_ms
+    # the run's one measurement of the reference: the optimizer, the test segment and every footage answer of
+    # this run divide by it, and every page prints how it was taken beside it
+    timing = labels.timing()
+    reference_fps = timing.fps
     context.log.info(
         f"labelled {int(labels.labelled.sum())} frames with {labels.reference_name} ({labels.frames_detected} run "
-        f"now at {reference_fps:.1f} frames/s, the rest from the cache); positive rate "
-        + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rates.items())
+        f"now, the rest from the cache); reference {units.fps(reference_fps)} ({timing.how}); positive rate "
+        + ", ".join(f"{k} {units.pct(v)}" for k, v in rates.items())
         + (f"; DEGENERATE: {degenerate}" if degenerate else "")
     )
     out = {
@@ -47,6 +52,7 @@ def reference_labels(
         "reference": labels.reference_name,
         "reference_ms": labels.reference_ms,
         "reference_fps": reference_fps,
+        "reference_timing": timing.how,
         "segments": labels.segments.to_dict(),
         "positive_rates": rates,
         "query": cam.query.to_dict(),
@@ -57,11 +63,12 @@ def reference_labels(
         "labels": dg.MetadataValue.path(str(path)),
         "query": cam.query.describe(),
         "reference": labels.reference_name,
-        "reference_frames_per_s": reference_fps,
+        "reference_fps": metadata.fps(reference_fps),
+        "reference_timing": dg.MetadataValue.text(timing.how),
         "frames_detected_now": labels.frames_detected,
         "frames_from_cache": int(labels.labelled.sum()) - labels.frames_detected,
-        "reference_seconds": labels.seconds,
-        **{f"positive_rate_{k}": float(v) for k, v in rates.items()},
+        "reference_seconds": metadata.num(labels.seconds, 1),
+        **{f"positive_rate_{k}_pct": metadata.pct(v) for k, v in rates.items()},
         **{f"frames_{s.name}": len(s) for s in labels.segments},
         # >1 when the consecutive split never saw the object come and go and a blocked split was chosen
         "split_blocks": labels.segments.blocks,

@@ -18,7 +18,7 @@ from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetector
 from pipelines.tracking import MlflowTracker
 
 _TEST_KEYS = (
-    "fnr", "fpr", "speedup", "speedup_e2e", "cascade_fps", "cascade_fps_e2e", "reference_fps",
+    "fnr", "fpr", "speedup", "speedup_e2e", "cascade_fps", "cascade_fps_e2e", "reference_fps", "reference_timing",
     "reference_call_fraction", "reference_calls", "positive_frames", "frames_test", "test_segment", "test_ranges", "intervals",
     "confidence", "fnr_bound", "fpr_bound", "threshold_fnr_bound", "threshold_fpr_bound", "certified",
     "certify_frames", "certify_reason",
@@ -27,7 +27,7 @@ _TEST_KEYS = (
 _FOOTAGE_KEYS = (
     "positive_frames", "cascade_fps", "cascade_fps_e2e", "reference_calls", "reference_call_fraction", "speedup",
     "speedup_e2e", "intervals", "intervals_s", "confidence", "fnr_bound", "fpr_bound", "certified",
-    "certify_frames", "certify_reason", "reference_fps",
+    "certify_frames", "certify_reason", "reference_fps", "reference_timing",
 )  # fmt: skip
 
 
@@ -38,9 +38,10 @@ def _file_key(path: Path, cascade_json: Path) -> str:
     return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{cascade_sha}".encode()).hexdigest()[:20]
 
 
-def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, reference) -> dict:
+def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, reference, timing) -> dict:
     """Stream one footage file through the cascade (decode included), certify the answer on the file's own frames
-    (the engine's ``apply_to_video``), and keep its positive intervals and its bounds."""
+    (the engine's ``apply_to_video``), and keep its positive intervals and its bounds. ``timing``: the run's one
+    measurement of the reference (a cached answer keeps the one of the run that answered it)."""
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
     from noscope_core.video.probe import probe_video
@@ -50,7 +51,7 @@ def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, referenc
         return {**json.loads(result_path.read_text()), "cached": True}
     info = probe_video(path)
     detector = reference.build(cam, video=path, frame_size=(info.width, info.height))
-    result = apply_to_video(trained, path, detector).to_dict()
+    result = apply_to_video(trained, path, detector, reference_timing=timing).to_dict()
     data = {
         "file": str(path),
         "name": path.name,
@@ -94,8 +95,16 @@ def query_results(
     detector = reference.build(cam, frame_size=(decoded_frames["width"], decoded_frames["height"]))
     cascade = cascade_artifact.load_cascade(art, detector, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
     test = labels.segment("test")
+    timing = labels.timing()  # the run's one measurement of the reference (reference_labels took it)
     result = test_segment.run_on_segment(
-        cascade, art, store, labels.segments.test, cam.video, truth=test.label, known_reference=test.raw
+        cascade,
+        art,
+        store,
+        labels.segments.test,
+        cam.video,
+        truth=test.label,
+        known_reference=test.raw,
+        reference_timing=timing,
     ).to_dict()
     test_json = artifacts.path(cam.camera_id, "query_results", "test.json")
     write_json(test_json, result)
@@ -106,7 +115,7 @@ def query_results(
     timeline = None if picture is None else picture.path
     footage_dir = artifacts.path(cam.camera_id, "query_results", "footage")
     trained = TrainedCascade.load(cascade_json, optimized_cascade["models_dir"], optimized_cascade["dd_dir"])
-    footage = [_query_footage(trained, cam, p, footage_dir, reference) for p in footage_files(cam)]
+    footage = [_query_footage(trained, cam, p, footage_dir, reference, timing) for p in footage_files(cam)]
     for f in footage:
         context.log.info(
             f"footage {f['name']}: {f['frames']} frames, {len(f['intervals'])} positive intervals"
@@ -146,6 +155,7 @@ def query_results(
                     "speedup",
                     "speedup_e2e",
                     "reference_fps",
+                    "reference_timing",
                 )
             }
             for f in footage
