@@ -26,15 +26,6 @@ if TYPE_CHECKING:  # the engine's artifact types load torch: imported where a ca
 
 #: the parent run's only metrics, in the order a person asks for them: what the optimizer expects, then what the
 #: test segment measured and certified; one reference speed (the labelling's measurement) for the run
-HEADLINE_METRICS = (
-    "expected_speedup_x",
-    "test_speedup_x",
-    "test_fnr_pct",
-    "test_fpr_pct",
-    "certified_fnr_pct",
-    "certified_fpr_pct",
-    "reference_fps",
-)
 #: the tag that holds the one-line decision (also the first line of the run's description)
 DECISION_TAG = "decision"
 

@@ -27,14 +27,41 @@ RUN_DESCRIPTION_TAG = "mlflow.note.content"
 _CLASSIC_VIEW = "workflowType=machine_learning"
 
 
+#: the few metrics a training run keeps (the rest are child runs, tags, artifacts): the compare page shows them
+#: first, and the runs table's headline view makes them its columns
+HEADLINE_METRICS = (
+    "expected_speedup_x",
+    "test_speedup_x",
+    "test_fnr_pct",
+    "test_fpr_pct",
+    "certified_fnr_pct",
+    "certified_fpr_pct",
+    "reference_fps",
+)
+#: MLflow's shared view of the runs table: an experiment tag ``mlflow.sharedViewState.<key>`` holding the view's
+#: state (its columns), loaded by the runs page whose URL carries ``viewStateShareKey=<key>`` (what the page's
+#: "Share" button writes; MLflow 3.17 ``useSharedExperimentViewState``). MLflow keeps no default columns per
+#: experiment on the server (mlflow/mlflow#4713, #12764), so the links this project prints carry the key.
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+HEADLINE_VIEW_KEY = "noscope-headline"
+
+
+def headline_view_state() -> str:
+    """The runs table's headline view: the decision and each headline metric as a column (MLflow's column keys:
+    ``tags.`decision``` / ``metrics.`name```)."""
+    columns = ["tags.`decision`", *(f"metrics.`{m}`" for m in HEADLINE_METRICS)]
+    return json.dumps({"selectedColumns": columns}, separators=(",", ":"))
+
+
 def classic_view_tags() -> dict[str, str]:
-    """Experiment tags that make the UI open the experiment on its training-runs view, not the GenAI one."""
-    return {EXPERIMENT_KIND_TAG: CLASSIC_KIND}
+    """Experiment tags that make the UI open the experiment on its training-runs view, not the GenAI one, and
+    the shared view whose runs table shows the headline metrics as columns."""
+    return {EXPERIMENT_KIND_TAG: CLASSIC_KIND, SHARED_VIEW_TAG_PREFIX + HEADLINE_VIEW_KEY: headline_view_state()}
 
 
 def experiment_url(ui: str, experiment_id: str) -> str:
-    """The experiment's runs table in the classic (machine learning) view."""
-    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?{_CLASSIC_VIEW}"
+    """The experiment's runs table in the classic (machine learning) view, with the headline metrics as columns."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={HEADLINE_VIEW_KEY}&{_CLASSIC_VIEW}"
 
 
 def run_url(ui: str, experiment_id: str, run_id: str) -> str:

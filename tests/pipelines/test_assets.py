@@ -103,7 +103,7 @@ def test_each_materialization_carries_its_key_figures(trained):
     frames = _metadata(result, "decoded_frames")
     assert frames["n_frames"] == 400 and frames["n_corrupt"] == 0 and frames["decode_frames_per_s"] > 0
     labels = _metadata(result, "reference_labels")
-    assert 0 < labels["positive_rate_train"] < 1 and labels["reference_frames_per_s"] > 0
+    assert 0 < labels["positive_rate_train_pct"] < 100 and labels["reference_fps"] > 0
     models = _metadata(result, "specialized_models")
     assert models["n_variants"] >= 1 and "| variant |" in models["variants"]
     assert "frames/s" in models["variants"] and "train s" in models["variants"]
@@ -116,6 +116,9 @@ def test_each_materialization_carries_its_key_figures(trained):
     assert cascade["frontier_plot"].startswith("![speed-up vs error frontier](data:image/png;base64,")
     query = _metadata(result, "query_results")
     assert {"test_fnr_pct", "test_fpr_pct", "speedup_x", "n_intervals", "intervals"} <= set(query)
+    # one measurement of the reference per run, with how it was taken, on every page of the run
+    assert labels["reference_fps"] == cascade["reference_fps"] == query["reference_fps"]
+    assert labels["reference_timing"] == cascade["reference_timing"] == query["reference_timing"]
     assert len(query["intervals"].records) == query["n_intervals"] >= 1
     assert query["timeline"].startswith("![positive intervals over the examined frames](data:image/png;base64,")
     assert query["footage_files"] == 1

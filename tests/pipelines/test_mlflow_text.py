@@ -14,10 +14,18 @@ INFO = {
 
 
 def test_classic_view_tag_and_links_open_the_training_view():
-    assert mt.classic_view_tags() == {"mlflow.experimentKind": "custom_model_development"}
+    tags = mt.classic_view_tags()
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
     assert mt.experiment_url("http://127.0.0.1:5000/", "3") == (
-        "http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning"
+        "http://127.0.0.1:5000/#/experiments/3/runs?viewStateShareKey=noscope-headline&workflowType=machine_learning"
     )
+
+
+def test_the_runs_table_view_the_links_open_has_the_headline_metrics_as_columns():
+    """MLflow keeps no default columns per experiment; its shared view (an experiment tag the link names) does."""
+    state = json.loads(mt.classic_view_tags()["mlflow.sharedViewState.noscope-headline"])
+    assert state["selectedColumns"][0] == "tags.`decision`"
+    assert state["selectedColumns"][1:] == [f"metrics.`{m}`" for m in mt.HEADLINE_METRICS]
     assert mt.run_url("http://h", "3", "abc").endswith("/#/experiments/3/runs/abc?workflowType=machine_learning")
 
 
