@@ -443,3 +443,136 @@ def test_7_the_frontier_table_rows_stay_one_line(stack):
     rows = [json.loads(r) for r in frontier["table"]["records"]]
     assert rows and all(len(r["cascade"]) <= 60 and "p<" not in r["cascade"] for r in rows), rows
     assert "frontier_details" in {e["label"] for e in entries}
+
+
+# ---- issue 23, round three: check pages, the tick preview, one reference speed, the runs table ----
+
+#: each asset check and the asset it checks
+CHECKED = {
+    "labels_not_degenerate": "reference_labels",
+    "cascade_meets_targets": "optimized_cascade",
+    "test_error_within_targets": "query_results",
+}
+
+
+def _check_entries(dagster: Dagster, check: str, cam: str) -> list[dict]:
+    data = dagster.gql(
+        """query($key: AssetKeyInput!, $name: String!, $p: String) {
+             assetCheckExecutions(assetKey: $key, checkName: $name, partition: $p, limit: 1) {
+               evaluation { metadataEntries { __typename label
+                 ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue }
+                 ... on TextMetadataEntry { text } } } } }""",
+        {"key": {"path": [CHECKED[check]]}, "name": check, "p": cam},
+    )
+    [execution] = data["assetCheckExecutions"]
+    return execution["evaluation"]["metadataEntries"]
+
+
+def test_6_8_check_pages_plot_only_rounded_figures_that_vary_and_show_constants_as_text(stack):
+    """Points 6 and 8: a check's typed numbers are what its page plots run after run, so they are the measured
+    figures, rounded, units in the key; the targets and confidence are one text entry, not flat plots."""
+    for cam in CAMS:
+        for check in CHECKED:
+            entries = _check_entries(stack["dagster"], check, cam)
+            for e in entries:
+                if e["__typename"] == "FloatMetadataEntry":
+                    assert not _raw_floats(e["floatValue"]), (check, e)
+                    assert e["label"].endswith(("_pct", "_x")), (check, e["label"])
+                assert not e["label"].startswith("max_") and "confidence" not in e["label"], (check, e["label"])
+            if check != "labels_not_degenerate":
+                [targets] = [e for e in entries if e["label"] == "targets"]
+                assert targets["__typename"] == "TextMetadataEntry" and targets["text"].startswith("FNR ≤ "), targets
+
+
+def test_8_one_reference_speed_per_run_with_its_conditions(stack):
+    """Point 8: the reference's speed is measured once per run and every page shows that one, with how it was
+    taken: the three assets' metadata, the MLflow training run's metric and its ``reference_speed`` tag."""
+    dagster = stack["dagster"]
+    runs = _training_runs(stack)
+    for cam in CAMS:
+        seen = set()
+        for asset in ("reference_labels", "optimized_cascade", "query_results"):
+            entries = {e["label"]: e for e in _entries(dagster, asset, cam)}
+            seen.add((entries["reference_fps"]["floatValue"], entries["reference_timing"]["text"]))
+        [(fps, how)] = seen
+        assert how, cam
+        [parent] = [
+            r
+            for r in runs
+            if {t["key"]: t["value"] for t in r["data"].get("tags", [])}.get("kind") == "training"
+            and {t["key"]: t["value"] for t in r["data"]["tags"]}.get("camera") == cam
+        ]
+        metrics = {m["key"]: float(m["value"]) for m in parent["data"]["metrics"]}
+        tags = {t["key"]: t["value"] for t in parent["data"]["tags"]}
+        assert metrics["reference_fps"] == fps and how in tags["reference_speed"], (cam, metrics, tags)
+
+
+def test_8_every_run_request_of_a_tick_names_its_camera(stack):
+    """Point 8: the schedule's tick (what "Preview tick result" evaluates) asks one run per camera, each with its
+    own run key and the tags naming it; the preview's table shows the job only (Dagster 1.13, docs/ui.md)."""
+    sel = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "scheduleName": "retrain_cameras"}
+    data = stack["dagster"].gql(
+        """mutation($sel: ScheduleSelector!) { scheduleDryRun(selectorData: $sel) {
+             __typename ... on DryRunInstigationTick { evaluationResult { skipReason
+               runRequests { runKey tags { key value } } } } ... on PythonError { message } } }""",
+        {"sel": sel},
+    )
+    result = data["scheduleDryRun"]
+    assert result["__typename"] == "DryRunInstigationTick", result
+    requests = result["evaluationResult"]["runRequests"]
+    cameras = []
+    for r in requests:
+        tags = {t["key"]: t["value"] for t in r["tags"]}
+        cameras.append(tags["noscope/camera"])
+        assert r["runKey"].startswith(f"retrain-{tags['noscope/camera']}-"), r
+        assert tags["noscope/camera"] in tags["noscope/purpose"], tags
+    assert sorted(cameras) == sorted(CAMS) and len({r["runKey"] for r in requests}) == len(CAMS)
+
+
+def test_8_the_runs_table_link_opens_a_view_with_the_headline_metrics(stack):
+    """Point 8: MLflow keeps no default columns per experiment; the experiment carries a shared view (its tag
+    ``mlflow.sharedViewState.noscope-headline``) with the headline metrics as columns, which the link opens."""
+    from pipelines.mlflow_text import HEADLINE_METRICS, HEADLINE_VIEW_KEY, SHARED_VIEW_TAG_PREFIX
+
+    base = stack["mlflow"] + "/api/2.0/mlflow"
+    [exp] = [e for e in _http(f"{base}/experiments/search?max_results=100")["experiments"] if e["name"] == "noscope"]
+    tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
+    columns = json.loads(tags[SHARED_VIEW_TAG_PREFIX + HEADLINE_VIEW_KEY])["selectedColumns"]
+    assert [f"metrics.`{m}`" for m in HEADLINE_METRICS] == [c for c in columns if c.startswith("metrics.")]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None or not SELENIUM,
+    reason="needs Chromium, its driver and selenium: apt-get install -y chromium chromium-driver",
+)
+def test_2_8_what_a_browser_shows_first(stack):
+    """Point 2 in the browser: the decision is on the asset page's first screen. Point 8: the experiment link
+    opens the runs table with the headline metrics as columns; each of the tick preview's requests, opened,
+    names its own camera."""
+    from selenium.webdriver.common.by import By
+
+    from pipelines.mlflow_text import experiment_url
+    from tests.ui_browser import close_mlflow_assistant, mlflow_training_runs
+
+    base, shots, cam = stack["dagster"].base, stack["shots"], CAMS[0]
+    with Browser(1440, 1100) as browser:
+        stack["dagster"].gql("mutation { setNuxSeen }")
+        browser.open(f"{base}/assets/optimized_cascade?view=events&partition={cam}", wait_for="decision")
+        browser.shot(shots / "asset_top.png")
+        [decision] = [
+            e["text"] for e in _entries(stack["dagster"], "optimized_cascade", cam) if e["label"] == "decision"
+        ]
+        xpath = f"//*[contains(normalize-space(text()), {json.dumps(decision[:40])})]"
+        cells = [e for e in browser.driver.find_elements(By.XPATH, xpath) if e.is_displayed()]
+        assert cells and cells[0].rect["y"] < 1100, "the decision is below the asset page's first screen"
+
+        tags_of = []
+        for index in range(len(CAMS)):
+            preview_schedule_tick(browser, base)
+            tags_of.append(open_run_request(browser, index))
+        assert all(any(f"noscope/camera: {c}" in t for t in tags_of) for c in CAMS), [t[-600:] for t in tags_of]
+
+        exp_id, _ = mlflow_training_runs(stack["mlflow"])
+        browser.open(experiment_url(stack["mlflow"], exp_id), wait_for="test_speedup_x", timeout_s=120)
+        close_mlflow_assistant(browser)
+        browser.shot(shots / "mlflow_runs_headline.png")
