@@ -2,7 +2,7 @@
 details where MLflow keeps details (tags as rounded text, child runs per answered query, JSON artifacts).
 
 MLflow's compare page lists a run's metrics in a short box and its parallel-coordinates plot picks from them,
-so the parent run keeps only :data:`HEADLINE_METRICS`, each rounded and named with its unit (``_pct``, ``_x``,
+so the parent run keeps only ``mlflow_text.HEADLINE_METRICS``, each rounded and named with its unit (``_pct``, ``_x``,
 ``_fps``, ``_ms``). Stage costs live in the ``variant`` / ``difference`` child runs, each query's full figures in
 a ``query`` child run, the optimizer's figures as ``optimizer.*`` tags and in ``cascade.json``.
 """

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.champion import CascadeSummary, HeldOut, StageShares, champion_decision
-from pipelines.mlflow_cascade import HEADLINE_METRICS
-from pipelines.mlflow_text import CascadeFigures, classic_view_tags
+from pipelines.mlflow_text import HEADLINE_METRICS, CascadeFigures, classic_view_tags
 from pipelines.tracking import MlflowTracker
 
 QUERY = {"object_class": "person", "roi": [0.0, 0.5, 0.5, 1.0], "min_score": 0.5, "smooth_frames": 1}

@@ -383,7 +383,7 @@ def _training_runs(stack) -> list[dict]:
 def test_4_the_compare_view_gets_a_handful_of_headline_metrics_and_children_keep_the_rest(stack):
     """Point 4: each training run holds only the headline metrics (the compare page's box shows them all), and
     the test answer's full figures sit in its ``query test`` child run."""
-    from pipelines.mlflow_cascade import HEADLINE_METRICS
+    from pipelines.mlflow_text import HEADLINE_METRICS
 
     runs = _training_runs(stack)
     tags_of = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
