@@ -21,8 +21,21 @@ from pipelines.partitions import CAMERA, camera_days_partitions, split_camera_da
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
 from pipelines.tracking import MlflowTracker
 
-#: days of stored labels a challenger trains on besides the initial footage (docs/camera_life.md says why)
-WINDOW_DAYS = int(os.environ.get("NOSCOPE_CHALLENGER_DAYS", "7"))
+
+def window_days() -> int:
+    """NOSCOPE_CHALLENGER_DAYS: days of stored labels a challenger trains on besides the initial footage (default
+    7, docs/camera_life.md says why)."""
+    return int(os.environ.get("NOSCOPE_CHALLENGER_DAYS", "7"))
+
+
+def min_gain() -> float:
+    """NOSCOPE_CHALLENGER_MIN_GAIN: how much lower (a fraction) the challenger's certified cost must be to win
+    (default 0: strictly lower); a camera owner who wants fewer champion changes raises it."""
+    value = float(os.environ.get("NOSCOPE_CHALLENGER_MIN_GAIN", "0"))
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"NOSCOPE_CHALLENGER_MIN_GAIN must be a fraction in [0, 1), got {value}")
+    return value
+
 
 with warnings.catch_warnings():  # beta in 1.13: each day reads its camera's (single-partition) upstream
     warnings.simplefilter("ignore", dg.BetaWarning)
@@ -49,7 +62,7 @@ def night_challenger(
     mlflow: MlflowTracker,
 ) -> dg.MaterializeResult:
     """Train a challenger on the initial footage plus the label store's most recent days before this one
-    (NOSCOPE_CHALLENGER_DAYS, default 7), optimize it with the camera's rules, answer this day's files with it and
+    (NOSCOPE_CHALLENGER_DAYS, default 7; NOSCOPE_CHALLENGER_MIN_GAIN), optimize it with the camera's rules, answer this day's files with it and
     with the champion (both certified, one seed), and move the champion when the challenger's certified cost is
     lower and its promise held. The challenger's registered version says which won and why. A re-run of a judged
     night reads its recorded duel (nothing is trained or registered twice)."""
@@ -79,7 +92,7 @@ def night_challenger(
     try:
         challenger = train_challenger(
             cam, open_store(decoded_frames), load_labels(reference_labels), store.frames(), day,
-            work / "cascade", max_days=WINDOW_DAYS, view=champ.artifact.view, log=context.log.info,
+            work / "cascade", max_days=window_days(), view=champ.artifact.view, log=context.log.info,
         )  # fmt: skip
     except DegenerateLabelsError as err:
         return _kept(context, record, duel_json, str(err), mlflow)
@@ -96,7 +109,7 @@ def night_challenger(
         return DetectionCache(cache_dir() / "detections", probe_video(video).fingerprint, detector.identity())
 
     seed = int(hashlib.sha256(f"{camera_id}|{day}|duel".encode()).hexdigest()[:8], 16)
-    result = duel(champ, challenger, videos, detector_for, seed=seed, cache_for=cache_for)
+    result = duel(champ, challenger, videos, detector_for, seed=seed, cache_for=cache_for, min_gain=min_gain())
     record.update(result.to_dict())
     champion_version = (champion.get("registered") or {}).get("version")
     version, run_id = _register(context, cam, challenger, result.to_dict(), champion_version, decoded_frames,
