@@ -37,7 +37,9 @@ def test_a_cheaper_certified_challenger_wins_and_the_reason_gives_both_costs():
         (_cost(reference_calls=10, fnr_bound=0.06), "promise did not hold"),  # a bound above its target
         (_cost(reference_calls=10, fnr_bound=None, fpr_bound=None), "promise did not hold"),
         (_cost(reference_calls=10, frames=999), "not the same"),
-        (_cost(), "not lower"),  # a tie keeps the champion
+        (_cost(), "same cascade and the same reference work"),  # a tie keeps the champion
+        (_cost(cheap_ms=900.0), "same cascade and the same reference work"),  # faster only by its timing
+        (_cost(cascade="other", cheap_ms=990.0), "not lower"),  # 0.1 % cheaper: within the timing noise
         (_cost(reference_calls=120), "not lower"),
     ],
 )
@@ -48,14 +50,16 @@ def test_the_champion_stays_unless_the_challenger_is_cheaper_with_its_promise_he
 
 def test_the_reference_is_priced_once_for_both_so_its_timing_cannot_decide():
     # the challenger's answer measured the reference slower (a busier moment): same work, same price
-    v = judge(_cost(reference_ms=40.0), _cost(reference_ms=60.0))
+    v = judge(_cost(reference_ms=40.0), _cost(cascade="other", reference_ms=60.0))
     assert v.reference_ms == 50.0 and v.champion_ms_per_frame == v.challenger_ms_per_frame and not v.moved
 
 
 def test_a_required_gain_keeps_a_champion_only_slightly_dearer():
-    champion, challenger = _cost(reference_calls=104), _cost(reference_calls=100)
-    assert judge(champion, challenger).moved
+    champion, challenger = _cost(reference_calls=104), _cost(reference_calls=100)  # 2.3 % dearer
+    assert judge(champion, challenger).moved and judge(champion, challenger, min_gain=0.0).moved
     assert not judge(champion, challenger, min_gain=0.05).moved
+    with pytest.raises(QueryError, match="fraction"):
+        judge(champion, challenger, min_gain=1.0)
 
 
 def _frame(day: str, i: int, reason: str = "random", fp: str = "f", path: str = "x.avi") -> LabelledFrame:

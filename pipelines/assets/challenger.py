@@ -30,8 +30,10 @@ def window_days() -> int:
 
 def min_gain() -> float:
     """NOSCOPE_CHALLENGER_MIN_GAIN: how much lower (a fraction) the challenger's certified cost must be to win
-    (default 0: strictly lower); a camera owner who wants fewer champion changes raises it."""
-    value = float(os.environ.get("NOSCOPE_CHALLENGER_MIN_GAIN", "0"))
+    (default 0.02: the cheap stages are timed, and timing noise must not move a champion)."""
+    from noscope_core.flows.challenger import DEFAULT_MIN_GAIN
+
+    value = float(os.environ.get("NOSCOPE_CHALLENGER_MIN_GAIN", str(DEFAULT_MIN_GAIN)))
     if not 0.0 <= value < 1.0:
         raise ValueError(f"NOSCOPE_CHALLENGER_MIN_GAIN must be a fraction in [0, 1), got {value}")
     return value
