@@ -64,9 +64,9 @@ def night_challenger(
     mlflow: MlflowTracker,
 ) -> dg.MaterializeResult:
     """Train a challenger on the initial footage plus the label store's most recent days before this one
-    (NOSCOPE_CHALLENGER_DAYS, default 7; NOSCOPE_CHALLENGER_MIN_GAIN), optimize it with the camera's rules, answer this day's files with it and
+    (NOSCOPE_CHALLENGER_DAYS, default 7), optimize it with the camera's rules, answer this day's files with it and
     with the champion (both certified, one seed), and move the champion when the challenger's certified cost is
-    lower and its promise held. The challenger's registered version says which won and why. A re-run of a judged
+    lower (by more than NOSCOPE_CHALLENGER_MIN_GAIN, default 2 %) and its promise held. The challenger's registered version says which won and why. A re-run of a judged
     night reads its recorded duel (nothing is trained or registered twice)."""
     from noscope_core.common.atomic import write_json
     from noscope_core.common.errors import DegenerateLabelsError
