@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets import ASSETS, JOBS
+from pipelines.assets.challenger import CHALLENGER_ASSETS
 from pipelines.assets.days import DAY_ASSETS, DAY_JOBS
 from pipelines.checks import CHECKS
 from pipelines.executor import job_executor
@@ -16,7 +17,7 @@ from pipelines.schedules import nightly_days, retrain_cameras
 from pipelines.sensors import camera_registry_sensor, footage_days_sensor, new_footage_sensor
 
 defs = dg.Definitions(
-    assets=[*ASSETS, *DAY_ASSETS],
+    assets=[*ASSETS, *DAY_ASSETS, *CHALLENGER_ASSETS],
     asset_checks=CHECKS,
     jobs=[*JOBS, *DAY_JOBS],
     schedules=[retrain_cameras, nightly_days],

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from pipelines import mlflow_cascade, mlflow_registry, mlflow_runs, mlflow_training
+from pipelines import mlflow_cascade, mlflow_duel, mlflow_registry, mlflow_runs, mlflow_training
 from pipelines.champion import MODEL_PREFIX, CascadeSummary, Registration
 from pipelines.mlflow_client import client_for, sqlite_path
 from pipelines.mlflow_text import RUN_DESCRIPTION_TAG, CascadeFigures, run_description, run_url
@@ -151,6 +151,12 @@ class MlflowTracker(dg.ConfigurableResource):
         if not self.enabled or not version:
             return Registration(name, 0, False, "tracking disabled")
         return mlflow_registry.decide_champion(self.client(), registered, summary, figures, force=force)
+
+    def record_duel(self, registered: tuple[str, int], duel: dict, champion_version: int | None) -> None:
+        """See ``mlflow_duel.record_duel``: a nightly challenger's version says which won and why."""
+        name, version = registered
+        if self.enabled and version:
+            mlflow_duel.record_duel(self.client(), name, version, duel, champion_version)
 
     def describe_tested(self, parent_run_id: str, figures: CascadeFigures, decision: str | None = None) -> None:
         """After the test query: the run's description (decision first) carries the test figures; the

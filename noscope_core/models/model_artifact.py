@@ -70,7 +70,7 @@ class ModelIndex:
             raise ArtifactError(f"specialized models index {path} is incomplete: {exc}", "re-run training") from None
 
 
-def _train_val_split(segment: Segment, val_fraction: float = VAL_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def train_val_split(segment: Segment, val_fraction: float = VAL_FRACTION) -> tuple[np.ndarray, np.ndarray]:
     """Time-ordered hold-out inside the train segment (the threshold segment stays unseen): the last
     ``val_fraction`` of each of its ranges, so a blocked split validates on every block. Positions into
     ``segment.indices()``."""
@@ -137,7 +137,7 @@ def train_models(
     y = train.label
     targets = soft_targets(train, labels.query.min_score) if soft else None
     va: np.ndarray | None
-    tr, va = _train_val_split(labels.segments.train)
+    tr, va = train_val_split(labels.segments.train)
     if y[tr].all() or not y[tr].any() or y[va].all() or not y[va].any():
         tr, va = np.arange(len(y)), None  # one class only in the hold-out: train on all, no early stopping
     results = train_models(
@@ -152,6 +152,13 @@ def train_models(
         progress=progress,
         train_targets=targets[tr] if targets is not None else None,
     )
+    save_models(results, labels.query, out_dir)
+    return results
+
+
+def save_models(results: Sequence, query: Query, out_dir: str | Path) -> None:
+    """Write trained variants (``TrainResult``s) and their index into ``out_dir``, atomically: the folder
+    :func:`load_models` reads, whatever frames they were trained on."""
     entries = tuple(
         ModelEntry(
             name=r.model.name,
@@ -168,8 +175,7 @@ def train_models(
     with atomic_dir(Path(out_dir)) as tmp:
         for r in results:
             r.model.save(tmp / f"{r.model.name}.pt")
-        ModelIndex(labels.query, entries).save(tmp)
-    return results
+        ModelIndex(query, entries).save(tmp)
 
 
 def load_models(models_dir: str | Path, query: Query | None = None) -> list:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines import footage_days, label_stores
+from pipelines import footage_days, label_stores, nightly_champion
 from pipelines.assets.common import footage_files, mlflow_link, tracking
 from pipelines.partitions import CAMERA, camera_days_partitions, split_camera_day
 from pipelines.resources import ArtifactStore, CameraRegistry, ReferenceDetectorResource
@@ -183,21 +183,22 @@ def day_answers(
     camera_id, day = split_camera_day(context.partition_key)
     cam = cameras.get(camera_id)
     files = [f for f in footage_days.scan(footage_files(cam)) if f.day == day]
-    trained = TrainedCascade.load(
-        optimized_cascade["cascade_json"], optimized_cascade.get("models_dir"), optimized_cascade.get("dd_dir")
-    )
+    # the camera's cascade, or the nightly challenger that beat it since (pipelines.nightly_champion)
+    champion = nightly_champion.current(artifacts, camera_id, optimized_cascade)
+    trained = TrainedCascade.load(champion["cascade_json"], champion.get("models_dir"), champion.get("dd_dir"))
     store = label_stores.open_store(artifacts, camera_id)
     out_dir = artifacts.path(camera_id, "days", day)
     answers = [answer_file(trained, cam, f, out_dir / "files", reference, store, context.log.info) for f in files]
     summary = summarize_day(answers)
-    registered = optimized_cascade.get("registered") or {}
+    registered = champion.get("registered") or {}
     day_record = {
         "camera": camera_id,
         "day": day,
         "status": day_status(answers),
         **summary,
         "targets": optimized_cascade.get("targets"),
-        "cascade": optimized_cascade.get("cascade_json"),
+        "cascade": champion["cascade_json"],
+        "champion_source": champion["source"],
         "champion_version": registered.get("version"),
         **_store_counts(store),
         "files_detail": answers,
@@ -363,12 +364,17 @@ answer_day = dg.define_asset_job(
     description="Answer one camera's footage of one day with its cascade, certified; keep the labels.",
 )
 
-#: the night after a day: uniform labels of the day's footage, the store compacted, the history drawn
+#: the night after a day: uniform labels of the day's footage, the store compacted, the history drawn, then the
+#: challenger trained on the store and judged on the day (``night_challenger``, pipelines/assets/challenger.py,
+#: named by key: that module builds on this one)
 nightly_camera = dg.define_asset_job(
     "nightly_camera",
-    selection=dg.AssetSelection.assets(night_labels),
+    selection=dg.AssetSelection.assets("night_labels", "night_challenger"),
     partitions_def=camera_days_partitions,
-    description="Spend the nightly reference budget on the day's footage and draw the camera's history.",
+    description=(
+        "Spend the nightly reference budget on the day's footage, draw the camera's history, train a challenger "
+        "on the label store and judge it against the champion on the day's footage."
+    ),
 )
 
 DAY_ASSETS = [day_answers, night_labels]

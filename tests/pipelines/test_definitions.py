@@ -29,7 +29,7 @@ def test_asset_graph_has_the_noscope_lineage():
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == ASSETS | {"day_answers", "night_labels"}
+    assert keys == ASSETS | {"day_answers", "night_labels", "night_challenger"}
 
     def parents(name: str) -> set[str]:
         return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
@@ -47,6 +47,7 @@ def test_asset_graph_has_the_noscope_lineage():
     assert parents("query_results") == {"decoded_frames", "reference_labels", "optimized_cascade"}
     assert parents("day_answers") == {"optimized_cascade"}
     assert parents("night_labels") == {"optimized_cascade", "day_answers"}
+    assert parents("night_challenger") == {"optimized_cascade", "decoded_frames", "reference_labels", "night_labels"}
 
 
 def test_every_asset_is_partitioned_by_camera_in_the_noscope_group():
@@ -56,7 +57,7 @@ def test_every_asset_is_partitioned_by_camera_in_the_noscope_group():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if key.to_user_string() in ("day_answers", "night_labels"):  # a camera's footage by the day
+        if key.to_user_string() in ("day_answers", "night_labels", "night_challenger"):  # a camera's footage by the day
             assert (node.partitions_def, node.group_name) == (camera_days_partitions, "noscope_days"), key
             continue
         assert node.partitions_def == cameras_partitions, key

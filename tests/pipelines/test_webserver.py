@@ -64,6 +64,7 @@ def test_webserver_serves_the_asset_graph_over_graphql(tmp_path):
             "query_results",
             "day_answers",  # camera x day (docs/camera_life.md)
             "night_labels",
+            "night_challenger",
         }
     finally:
         try:
