@@ -205,7 +205,7 @@ def test_degenerate_labels_fall_back_to_the_reference_without_failing_the_run(tr
     assert "absent from every frame" in cascade_check.metadata["fallback_reason"].text
     test_check = checks["test_error_within_targets"]  # the exact answer is certified trivially, at 0.95
     assert test_check.passed and test_check.severity == dg.AssetCheckSeverity.ERROR
-    assert test_check.metadata["test_fnr_bound"].value == 0.0 and "exact" in test_check.description
+    assert test_check.metadata["test_fnr_bound_pct"].value == 0.0 and "exact" in test_check.description
     assert result.output_for_node("specialized_models")["skipped"]
     cascade = result.output_for_node("optimized_cascade")
     assert cascade["fell_back"] and "absent from every frame" in cascade["reason"]
