@@ -258,7 +258,7 @@ def train_challenger(
     if not len(y_va) or y_va.all() or not y_va.any():  # one class only: train on everything, no early stopping
         t_va = np.concatenate([first_targets[va], stored.target[val_stored]])
         x_tr, y_tr, t_tr = np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va]), np.concatenate([t_tr, t_va])
-        x_va = y_va = None
+        x_va, y_va = None, None  # type: ignore[assignment]  # train_models reads None as "no validation"
     t0 = time.perf_counter()
     results = train_models(
         model_artifact.model_family(spec.training.models),
@@ -350,8 +350,8 @@ class AnswerCost:
             reference_ms=sum(n * 1000.0 / r.reference_fps for n, r in zip(frames, results, strict=True)) / sum(frames),
             charged_ms_per_frame=1000.0 * total_charged_s / max(sum(frames), 1),
             certified=all(r.certified for r in results),
-            fnr_bound=None if any(b[0] is None for b in bounds) else max(b[0] for b in bounds),
-            fpr_bound=None if any(b[1] is None for b in bounds) else max(b[1] for b in bounds),
+            fnr_bound=_worst([b[0] for b in bounds]),
+            fpr_bound=_worst([b[1] for b in bounds]),
             max_fnr=float(t.max_fnr),
             max_fpr=float(t.max_fpr),
         )
@@ -359,7 +359,7 @@ class AnswerCost:
     def describe(self, reference_ms: float) -> str:
         bounds = (
             "not certified"
-            if self.fnr_bound is None
+            if self.fnr_bound is None or self.fpr_bound is None
             else f"FNR <= {100 * self.fnr_bound:.2f} % / FPR <= {100 * self.fpr_bound:.2f} %"
         )
         return (
@@ -374,6 +374,12 @@ class AnswerCost:
             "reference_frames": self.reference_frames,
             "promise_held": self.promise_held(),
         }
+
+
+def _worst(bounds: Sequence[float | None]) -> float | None:
+    """The largest of the files' certified bounds; None when any answer carries none (not certified)."""
+    known = [b for b in bounds if b is not None]
+    return None if len(known) < len(bounds) else max(known, default=None)
 
 
 @dataclass(frozen=True)
