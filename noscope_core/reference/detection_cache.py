@@ -10,13 +10,53 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from noscope_core.common.atomic import write_json, write_npz
 from noscope_core.reference.detection import Detection
+
+
+@dataclass(frozen=True)
+class DetectionTable:
+    """Per-frame detections flattened into columns, the layout of a cache chunk and of a label pack: detection k
+    belongs to frame ``owner[k]``, has class ``classes[cls[k]]``, ``score[k]`` and ``box[k]`` (x, y, w, h)."""
+
+    owner: np.ndarray  # int64
+    cls: np.ndarray  # int32
+    score: np.ndarray  # float32
+    box: np.ndarray  # float32, (n, 4)
+    classes: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, per_frame: Iterable[tuple[int, Sequence[Detection]]], min_score: float = float("-inf")
+    ) -> DetectionTable:
+        """The table of ``(frame, detections)`` pairs, keeping the detections scoring at least ``min_score``."""
+        classes: list[str] = []
+        index: dict[str, int] = {}
+        owner, klass, score, box = [], [], [], []
+        for f, dets in per_frame:
+            for d in dets:
+                if d.score < min_score:
+                    continue
+                if d.class_name not in index:
+                    index[d.class_name] = len(classes)
+                    classes.append(d.class_name)
+                owner.append(int(f))
+                klass.append(index[d.class_name])
+                score.append(d.score)
+                box.append((d.x, d.y, d.w, d.h))
+        return cls(
+            owner=np.asarray(owner, dtype=np.int64),
+            cls=np.asarray(klass, dtype=np.int32),
+            score=np.asarray(score, dtype=np.float32),
+            box=np.asarray(box, dtype=np.float32).reshape(-1, 4),
+            classes=tuple(classes),
+        )
 
 
 class DetectionCache:
@@ -93,18 +133,7 @@ class DetectionCache:
         if not self._pending:
             return
         frames = np.array(sorted(self._pending), dtype=np.int64)
-        classes: list[str] = []
-        index: dict[str, int] = {}
-        owner, cls, score, box = [], [], [], []
-        for f in frames.tolist():
-            for d in self._pending[f]:
-                if d.class_name not in index:
-                    index[d.class_name] = len(classes)
-                    classes.append(d.class_name)
-                owner.append(f)
-                cls.append(index[d.class_name])
-                score.append(d.score)
-                box.append((d.x, d.y, d.w, d.h))
+        table = DetectionTable.of((f, self._pending[f]) for f in frames.tolist())
         self.root.mkdir(parents=True, exist_ok=True)
         # Atomic like the chunks: concurrent writers of one cache would otherwise interleave this file.
         write_json(self.root / "identity.json", {"video": self.video_fingerprint, "detector": self.detector_identity})
@@ -112,11 +141,11 @@ class DetectionCache:
         write_npz(
             self.root / name,
             frames=frames,
-            owner=np.array(owner, dtype=np.int64),
-            cls=np.array(cls, dtype=np.int32),
-            score=np.array(score, dtype=np.float32),
-            box=np.array(box, dtype=np.float32).reshape(-1, 4),
-            classes=np.array(json.dumps(classes)),
+            owner=table.owner,
+            cls=table.cls,
+            score=table.score,
+            box=table.box,
+            classes=np.array(json.dumps(list(table.classes))),
         )
         self._dets.update(self._pending)
         self._pending = {}

@@ -35,7 +35,7 @@ import numpy as np
 from noscope_core.common.atomic import atomic_path
 from noscope_core.common.errors import ArtifactError
 from noscope_core.reference.detection import Detection
-from noscope_core.reference.detection_cache import DetectionCache
+from noscope_core.reference.detection_cache import DetectionCache, DetectionTable
 from noscope_core.reference.detectors.base import ReferenceDetector
 
 FORMAT = "noscope-label-pack/1"
@@ -121,20 +121,7 @@ def pack_from_cache(
             f"{len(missing)} of the {len(wanted)} frames are not in the detection cache (first: frame {missing[0]})",
             "label them first (e.g. noscope query or the camera's reference_labels), then export",
         )
-    classes: list[str] = []
-    index: dict[str, int] = {}
-    owner, cls, score, box = [], [], [], []
-    for f, dets in zip(wanted.tolist(), cache.get(wanted.tolist()), strict=True):
-        for d in dets:
-            if d.score < min_score:
-                continue
-            if d.class_name not in index:
-                index[d.class_name] = len(classes)
-                classes.append(d.class_name)
-            owner.append(f)
-            cls.append(index[d.class_name])
-            score.append(d.score)
-            box.append((d.x, d.y, d.w, d.h))
+    table = DetectionTable.of(zip(wanted.tolist(), cache.get(wanted.tolist()), strict=True), min_score)
     return LabelPack(
         video_fingerprint=cache.video_fingerprint,
         video_name=video_name,
@@ -144,11 +131,11 @@ def pack_from_cache(
         cost_ms_per_frame=cache.cost_ms(),
         min_score=float(min_score),
         frames=wanted,
-        owner=np.asarray(owner, dtype=np.int64),
-        cls=np.asarray(cls, dtype=np.int32),
-        score=np.asarray(score, dtype=np.float32),
-        box=np.asarray(box, dtype=np.float32).reshape(-1, 4),
-        classes=tuple(classes),
+        owner=table.owner,
+        cls=table.cls,
+        score=table.score,
+        box=table.box,
+        classes=table.classes,
     )
 
 
