@@ -79,7 +79,7 @@ def test_misses_clumped_where_the_cascade_is_surest_stay_within_the_certified_bo
     (computed at 10·δ: 6.5 %, too close to δ to assert here; the enumeration above catches that one exactly)."""
     truth, answer = _adversarial()
     assert error_rates(answer.labels, truth).fnr > 0.05  # the promise the adversary wants certified
-    capped = {"budget_frames": 1500, "max_rounds": 1}  # no last step: only the draws decide
+    capped = {"budget_frames": 1500, "tighten": False, "max_looks": 1}  # only the first look's draws decide
     assert _broken_share(truth, answer, 400, **capped) <= 0.05
 
     exact = certificate.hypergeom_upper

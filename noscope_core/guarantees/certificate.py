@@ -39,13 +39,10 @@ import numpy as np
 from noscope_core.cascade.execute import CascadeRun
 from noscope_core.cascade.routing import CascadeConfig, Route
 from noscope_core.guarantees.bounds import check_confidence
-from noscope_core.guarantees.draws import LOOKS, look_draws, plan_draws
+from noscope_core.guarantees.draws import MAX_LOOKS, Strata, fit_budget, look_delta, look_sizes, plan_draws
 from noscope_core.guarantees.hypergeom import hypergeom_upper
+from noscope_core.guarantees.tighten import Step, StratumView, next_step
 from noscope_core.spec.query import parse_target
-
-#: sampling rounds after which only the last step (a failing stratum labelled in full) is left, whatever
-#: ``max_rounds`` says: the doubling tightening reaches it sooner on any real answer (δ_r is then below 1e-9)
-MAX_SAMPLING_ROUNDS = 30
 
 
 @dataclass(frozen=True)
@@ -160,9 +157,6 @@ class Certificate:
 
 
 Reference = Callable[[np.ndarray], np.ndarray]
-#: tighten(round, decisions, known, known_labels) -> new Decisions (the caller re-ran the affected frames,
-#: paying its own reference calls), or None when it cannot tighten further
-Tighten = Callable[[int, Decisions, np.ndarray, np.ndarray], "Decisions | None"]
 
 
 def fresh_seed() -> int:
@@ -172,14 +166,6 @@ def fresh_seed() -> int:
     return entropy
 
 
-def round_delta(delta: float, r: int, max_rounds: int | None) -> float:
-    """Round r's (1-based) share of δ: δ·2^-r, the last of ``max_rounds`` taking what is left, so the shares sum
-    to at most δ however many rounds run (unbounded: Σ δ·2^-r = δ)."""
-    if max_rounds is not None and r >= max_rounds:
-        return delta * 0.5 ** (max_rounds - 1)
-    return delta * 0.5**r
-
-
 def certify(
     decisions: Decisions,
     reference: Reference,
@@ -187,23 +173,25 @@ def certify(
     max_fpr: float,
     confidence: float = 0.95,
     budget_frames: int | None = None,
-    tighten: Tighten | None = None,
-    max_rounds: int | None = None,
+    tighten: bool = True,
+    max_looks: int | None = None,
     seed: int | None = None,
 ) -> Certificate:
     """Bound the FNR and FPR of ``decisions`` on its own frames, tightening until both targets are certified.
 
-    ``reference(frames)`` returns the reference's labels (bool) of those frame positions. Each round draws
-    uniformly in the undecided strata and bounds them at its share of δ (:func:`round_delta`); while a bound
-    breaks its target, the riskiest undecided frames of the failing stratum go to the reference (twice as many
-    each round; ``tighten`` replaces this with the caller's own, e.g. a wider band) and a fresh round draws
-    again. The last step sends every remaining frame of a failing stratum to the reference: that stratum is
-    then exact (its bound 0, no δ spent), so with the default unbounded budget the answer is always certified.
+    ``reference(frames)`` returns the reference's labels (bool) of those frame positions. Each undecided stratum
+    (U0: said absent, U1: said present) is drawn uniformly in one nested order, at looks of growing size fixed
+    in advance (:func:`~noscope_core.guarantees.draws.look_sizes`), look ℓ bounding the stratum's errors at
+    :func:`look_delta`. The errors an answer may still hold are that bound minus every error the reference has
+    found in the stratum, drawn or chosen. While a target breaks, the failing stratum either draws its next look
+    or sends its riskiest unlabelled frames to the reference, whichever the draws' errors say is cheaper
+    (:mod:`noscope_core.guarantees.tighten`); a stratum labelled in full is known exactly (no δ spent), so with
+    the default unbounded budget the answer is always certified.
 
     ``budget_frames`` caps the reference frames certification may send (draws and tightening); the answer may
-    then end uncertified, and its reason says why. ``max_rounds`` caps the sampling rounds before that last step
-    (None: as many as the doubling tightening takes). ``seed`` fixes the draws (tests); None draws a fresh one
-    from the OS, recorded in the certificate.
+    then end uncertified, and its reason says why. ``tighten=False``: only the looks decide (no frame is chosen).
+    ``max_looks`` caps the looks per stratum. ``seed`` fixes the draws (tests); None draws a fresh one from the
+    OS, recorded in the certificate.
     """
     confidence = check_confidence(confidence)
     max_fnr, max_fpr = parse_target("max_fnr", max_fnr), parse_target("max_fpr", max_fpr)
@@ -211,165 +199,227 @@ def certify(
         isinstance(budget_frames, bool) or int(budget_frames) != budget_frames or budget_frames < 0
     ):
         raise ValueError(f"budget_frames must be a non-negative integer or None, got {budget_frames!r}")
-    if max_rounds is not None and int(max_rounds) < 1:
-        raise ValueError(f"max_rounds must be at least 1 or None, got {max_rounds!r}")
+    if max_looks is not None and int(max_looks) < 1:
+        raise ValueError(f"max_looks must be at least 1 or None, got {max_looks!r}")
     budget = None if budget_frames is None else int(budget_frames)
     seed = fresh_seed() if seed is None else int(seed)
     rng = np.random.default_rng(seed)
-    n = len(decisions.labels)
-    known = np.zeros(n, dtype=bool)  # labelled by certification
-    truth_known = np.zeros(n, dtype=bool)
-    drawn: list[np.ndarray] = []
-    chosen: list[np.ndarray] = []
-    spent = calls = 0
     delta = 1.0 - confidence
-    current = decisions
-    state: _Round | None = None
-    delta_l = delta
-    exhausted: list[str] = []  # strata labelled in full by the last step
+    run = _Run(decisions, reference, rng)
+    # the looks' sizes are fixed before any frame is drawn (from the strata's sizes and the targets alone): a
+    # size chosen from what earlier draws found would void the union bound over looks
+    sizes = look_sizes(run.strata_sizes(), max_fnr, max_fpr, [look_delta(delta, k) for k in range(MAX_LOOKS)])
+    if max_looks is not None:
+        sizes = [sz[: int(max_looks)] for sz in sizes]
+    steps = 0
 
     def left() -> float:
-        return math.inf if budget is None else budget - spent
+        return math.inf if budget is None else budget - run.spent
 
-    def ask(frames: np.ndarray, into: list[np.ndarray]) -> None:
-        nonlocal spent, calls
-        if len(frames) == 0:
-            return
-        got = np.asarray(reference(frames), dtype=bool).reshape(-1)
-        if len(got) != len(frames):
-            raise ValueError(f"the reference returned {len(got)} labels for {len(frames)} frames")
-        known[frames] = True
-        truth_known[frames] = got
-        into.append(np.asarray(frames, dtype=np.int64))
-        spent += len(frames)
-        calls += 1
-
-    def met(s: _Round) -> bool:
-        return s.fnr_bound <= max_fnr and s.fpr_bound <= max_fpr
-
-    r = 0
+    # the first look of each stratum, scaled down to fit a cap (a size fixed before drawing: still valid)
+    first = fit_budget(sizes[0][0] if sizes[0] else 0, sizes[1][0] if sizes[1] else 0, int(min(left(), 2**62)))
+    for side in (0, 1):
+        if sizes[side]:
+            sizes[side] = [first[side]] + [x for x in sizes[side][1:] if x > first[side]]
+            run.draw_to(side, 0, sizes[side][0], look_delta(delta, 0))
+    steps = 1
     while True:
-        r += 1
-        delta_r = round_delta(delta, r, max_rounds)
-        state = _Round.of(current, known, truth_known)
-        # looks at growing sample sizes, each at its share of δ_r: a good answer stops at the first look, a
-        # borderline one buys more draws; the draws are nested, so each look's sample is uniform
-        order0, order1 = rng.permutation(state.u0), rng.permutation(state.u1)
-        n0 = n1 = 0
-        for look in range(LOOKS):
-            delta_l = delta_r * (0.5 ** (look + 1) if look < LOOKS - 1 else 0.5 ** (LOOKS - 1))
-            p0, p1 = look_draws(state, n0, n1, look, max_fnr, max_fpr, delta_l, left() + n0 + n1)
-            ask(np.sort(np.concatenate([order0[n0:p0], order1[n1:p1]])), drawn)
-            n0, n1 = p0, p1
-            fn_hits, fp_hits = int(truth_known[order0[:n0]].sum()), int((~truth_known[order1[:n1]]).sum())
-            state = state.bound(fn_hits, n0, fp_hits, n1, delta_l)
-            if met(state) or left() <= 0 or (n0 == len(state.u0) and n1 == len(state.u1)):
-                break
-        if met(state) or left() <= 0:
+        state = run.bounds(max_fnr, max_fpr)
+        if state.met or left() <= 0:
             break
-        fnr_fails, fpr_fails = state.fnr_bound > max_fnr, state.fpr_bound > max_fpr
-        # the undrawn frames of each failing stratum: undecided, and the cascade's verdict is what may be wrong
-        pool = np.concatenate([order0[n0:] if fnr_fails else order0[:0], order1[n1:] if fpr_fails else order1[:0]])
-        if len(pool) == 0:
-            break
-        last = (max_rounds is not None and r >= max_rounds) or r >= MAX_SAMPLING_ROUNDS
-        if tighten is not None and not last:
-            new = tighten(r, current, known.copy(), truth_known.copy())
-            if new is not None:
-                current = new
+        moved = False
+        for side in (0, 1):
+            if not state.fails[side]:
                 continue
-            last = True  # the caller cannot tighten further: only the last step is left
-        # errors the bound still allows in the failing strata: tighten a multiple of them, doubling each round
-        errors_up = (state.fn_up - state.fn_found if fnr_fails else 0) + (
-            state.fp_up - state.fp_found if fpr_fails else 0
-        )
-        k = max(2 * errors_up, state.draws, 1) * 2 ** (r - 1)
-        if last or current.risk is None or 2 * k >= len(pool):
-            if len(pool) <= left():
-                # the last step: every remaining frame of a failing stratum to the reference. The stratum is then
-                # known exactly (hypergeom_upper of a full draw is the count itself), spending no δ; the other
-                # stratum keeps this round's bound, which only tightens as the exact one's counts become known.
-                ask(np.sort(pool), chosen)
-                if fnr_fails:
-                    n0 = len(state.u0)
-                    exhausted.append("absent")
-                if fpr_fails:
-                    n1 = len(state.u1)
-                    exhausted.append("present")
-                fn_hits, fp_hits = int(truth_known[order0[:n0]].sum()), int((~truth_known[order1[:n1]]).sum())
-                state = state.bound(fn_hits, n0, fp_hits, n1, delta_l)
-                break
-            if last or current.risk is None:
-                break  # the cap forbids the last step
-            k = min(len(pool), int(left()) // 2)  # within the cap: half of what is left, on the riskiest
-        if budget is not None:
-            k = min(k, int(left()) // 2)
-        if k <= 0:
+            # the looks still ahead that the cap can pay for, each with its own δ
+            ahead = [
+                (j, size, look_delta(delta, j))
+                for j, size in enumerate(sizes[side])
+                if j >= run.next_look[side] and size - run.drawn[side] <= left()
+            ]
+            if tighten:
+                step = next_step(run.view(side, state), [(size, d) for _, size, d in ahead])
+            else:
+                step = Step(0, 0, "only the looks decide") if ahead else Step(0, -1, "no look left")
+            if step.tighten > 0:
+                run.tighten(side, int(min(step.tighten, left())))
+            elif step.look >= 0:
+                j, size, d = ahead[step.look]
+                run.draw_to(side, j, size, d)
+            else:
+                continue
+            moved = True
+            break  # re-bound after every step: the other stratum's allowance moves with this one
+        if not moved:
             break
-        riskiest = pool[np.argsort(-current.risk[pool], kind="stable")[:k]]
-        ask(np.sort(riskiest), chosen)
-    assert state is not None
-    labels = np.where(known, truth_known, current.labels)
-    certified = met(state)
-    spent_drawn = int(sum(len(d) for d in drawn))
-    reason = _reason(
-        state, certified, max_fnr, max_fpr, confidence, spent_drawn, spent - spent_drawn, budget, delta_l, exhausted
-    )
-    empty = np.zeros(0, dtype=np.int64)
+        steps += 1
+    state = run.bounds(max_fnr, max_fpr)
+    labels = np.where(run.known, run.truth_known, run.decisions.labels)
+    drawn = run.drawn_frames()
+    tightened = run.chosen_frames()
+    reason = _reason(state, max_fnr, max_fpr, confidence, len(drawn), len(tightened), budget, run)
     return Certificate(
         fnr_bound=state.fnr_bound,
         fpr_bound=state.fpr_bound,
-        certified=certified,
+        certified=state.met,
         confidence=confidence,
         max_fnr=max_fnr,
         max_fpr=max_fpr,
-        reference_calls=calls,
-        rounds=r,
+        reference_calls=run.calls,
+        rounds=steps,
         budget_frames=budget,
         seed=seed,
         reason=reason,
         labels=labels,
-        drawn=np.sort(np.concatenate(drawn)) if drawn else empty,
-        tightened=np.sort(np.concatenate(chosen)) if chosen else empty,
+        drawn=drawn,
+        tightened=tightened,
     )
 
 
 @dataclass(frozen=True)
-class _Round:
-    """The strata of one round and, once drawn, the bounds."""
+class _Bounds:
+    """The answer's bounds now: per stratum, the errors it may still hold, and the rates they make."""
 
-    u0: np.ndarray  # undecided frames the answer calls absent
-    u1: np.ndarray  # ... present
-    pos_known: int  # exact frames that are positive
-    neg_known: int
-    fnr_bound: float = 1.0
-    fpr_bound: float = 1.0
-    fn_found: int = 0
-    fp_found: int = 0
-    draws: int = 0
-    fn_up: int = 0  # upper bound of the errors in each stratum (found ones included)
-    fp_up: int = 0
+    left: tuple[int, int]  # errors not ruled out in U0 (misses) and U1 (false alarms)
+    allowed: tuple[float, float]  # the errors each target allows to be left
+    fnr_bound: float
+    fpr_bound: float
+    found: tuple[int, int]  # errors the reference found in each stratum (drawn or chosen)
+    max_fnr: float
+    max_fpr: float
 
-    @classmethod
-    def of(cls, d: Decisions, known: np.ndarray, truth_known: np.ndarray) -> _Round:
-        labels = np.where(known, truth_known, d.labels)
-        exact = d.exact | known
-        return cls(
-            u0=np.flatnonzero(~exact & ~labels),
-            u1=np.flatnonzero(~exact & labels),
-            pos_known=int(np.count_nonzero(exact & labels)),
-            neg_known=int(np.count_nonzero(exact & ~labels)),
+    @property
+    def fails(self) -> tuple[bool, bool]:
+        return self.fnr_bound > self.max_fnr, self.fpr_bound > self.max_fpr
+
+    @property
+    def met(self) -> bool:
+        return not any(self.fails)
+
+
+class _Run:
+    """One certification's state: the two strata in their draw order, what the reference has labelled, and the
+    best bound of each stratum over the looks drawn so far."""
+
+    def __init__(self, decisions: Decisions, reference: Reference, rng: np.random.Generator) -> None:
+        self.decisions, self.reference = decisions, reference
+        n = len(decisions.labels)
+        self.known = np.zeros(n, dtype=bool)  # labelled by certification
+        self.truth_known = np.zeros(n, dtype=bool)
+        self.chosen = np.zeros(n, dtype=bool)  # labelled because tightening chose them
+        exact, labels = decisions.exact, decisions.labels
+        self.strata = (np.flatnonzero(~exact & ~labels), np.flatnonzero(~exact & labels))
+        self.order = (rng.permutation(self.strata[0]), rng.permutation(self.strata[1]))
+        self.pos_exact, self.neg_exact = int(np.count_nonzero(exact & labels)), int(np.count_nonzero(exact & ~labels))
+        self.drawn = [0, 0]  # each stratum's draws: a prefix of its order
+        self.next_look = [0, 0]  # the first look each stratum has not drawn
+        self.upper = [len(self.strata[0]), len(self.strata[1])]  # the best error bound of each stratum so far
+        self.spent = self.calls = 0
+        risk = decisions.risk
+        self.risk = np.zeros(n) if risk is None else risk
+        self.ranked = risk is not None
+        self.tightened_below = [math.inf, math.inf]
+
+    def strata_sizes(self) -> Strata:
+        return Strata(len(self.strata[0]), len(self.strata[1]), self.pos_exact, self.neg_exact)
+
+    def _ask(self, frames: np.ndarray) -> None:
+        frames = frames[~self.known[frames]]  # a frame already labelled is known: never paid twice
+        if len(frames) == 0:
+            return
+        frames = np.sort(frames)
+        got = np.asarray(self.reference(frames), dtype=bool).reshape(-1)
+        if len(got) != len(frames):
+            raise ValueError(f"the reference returned {len(got)} labels for {len(frames)} frames")
+        self.known[frames] = True
+        self.truth_known[frames] = got
+        self.spent += len(frames)
+        self.calls += 1
+
+    def _errors(self, side: int, frames: np.ndarray) -> np.ndarray:
+        """Which of these labelled frames of the stratum the cascade got wrong."""
+        return self.truth_known[frames] if side == 0 else ~self.truth_known[frames]
+
+    def draw_to(self, side: int, look: int, size: int, delta: float) -> None:
+        """Draw the stratum to look ``look`` (``size`` draws in all) and bound its errors at that look's ``delta``."""
+        order = self.order[side]
+        size = min(int(size), len(order))
+        self._ask(order[self.drawn[side] : size])
+        self.drawn[side] = size
+        self.next_look[side] = look + 1
+        hits = int(np.count_nonzero(self._errors(side, order[:size])))
+        self.upper[side] = min(self.upper[side], hypergeom_upper(hits, len(order), size, delta))
+
+    def tighten(self, side: int, k: int) -> None:
+        """Send the stratum's ``k`` riskiest unlabelled frames to the reference."""
+        pool = self._pool(side)
+        picked = pool[:k]
+        if len(picked):
+            self.chosen[picked[~self.known[picked]]] = True
+            self._ask(picked)
+            self.tightened_below[side] = min(self.tightened_below[side], float(self.risk[picked[-1]]))
+
+    def _pool(self, side: int) -> np.ndarray:
+        """The stratum's unlabelled frames, riskiest first."""
+        stratum = self.strata[side]
+        pool = stratum[~self.known[stratum]]
+        return pool[np.argsort(-self.risk[pool], kind="stable")]
+
+    def bounds(self, max_fnr: float, max_fpr: float) -> _Bounds:
+        found, left = [0, 0], [0, 0]
+        for side in (0, 1):
+            stratum = self.strata[side]
+            labelled = stratum[self.known[stratum]]
+            found[side] = int(np.count_nonzero(self._errors(side, labelled)))
+            # a stratum labelled in full is known exactly; otherwise its bound less what was found and corrected
+            left[side] = 0 if len(labelled) == len(stratum) else max(0, self.upper[side] - found[side])
+        pos_known = self.pos_exact + int(np.count_nonzero(self.known & self.truth_known))
+        neg_known = self.neg_exact + int(np.count_nonzero(self.known & ~self.truth_known))
+        u0_open = len(self.strata[0]) - int(np.count_nonzero(self.known[self.strata[0]]))
+        u1_open = len(self.strata[1]) - int(np.count_nonzero(self.known[self.strata[1]]))
+        # positives = known + TP among the unlabelled of U1 (at least u1_open - left1) + misses left in U0
+        pos_other, neg_other = pos_known + u1_open - left[1], neg_known + u0_open - left[0]
+        fnr = _ratio(left[0], pos_other + left[0])
+        fpr = _ratio(left[1], neg_other + left[1])
+        allowed = (_allowed(max_fnr, pos_other), _allowed(max_fpr, neg_other))
+        return _Bounds((left[0], left[1]), allowed, fnr, fpr, (found[0], found[1]), max_fnr, max_fpr)
+
+    def view(self, side: int, state: _Bounds) -> StratumView:
+        order = self.order[side]
+        sample = order[: self.drawn[side]]
+        errors = sample[self._errors(side, sample)]
+        pool = self._pool(side) if self.ranked else np.zeros(0, dtype=np.int64)
+        return StratumView(
+            size=len(order),
+            drawn=self.drawn[side],
+            found_risk=self.risk[errors] if self.ranked else np.zeros(0),
+            pool_risk=self.risk[pool],
+            tightened_below=self.tightened_below[side],
+            known_errors=state.found[side],
+            upper=self.upper[side],
+            allowed=state.allowed[side],
         )
 
-    def bound(self, fn_hits: int, n0: int, fp_hits: int, n1: int, delta: float) -> _Round:
-        fn_up = hypergeom_upper(fn_hits, len(self.u0), n0, delta / 2) if len(self.u0) else 0
-        fp_up = hypergeom_upper(fp_hits, len(self.u1), n1, delta / 2) if len(self.u1) else 0
-        # after correction: misses left = fn_up - fn_hits; positives = known + TP in U1 (>= |U1| - fp_up) + FN in U0
-        fnr = _ratio(fn_up - fn_hits, self.pos_known + len(self.u1) - fp_up + fn_up)
-        fpr = _ratio(fp_up - fp_hits, self.neg_known + len(self.u0) - fn_up + fp_up)
-        return _Round(
-            self.u0, self.u1, self.pos_known, self.neg_known, fnr, fpr, fn_hits, fp_hits, n0 + n1, fn_up, fp_up
-        )
+    def drawn_frames(self) -> np.ndarray:
+        parts = [self.order[side][: self.drawn[side]] for side in (0, 1)]
+        return np.sort(np.concatenate(parts)).astype(np.int64)
+
+    def chosen_frames(self) -> np.ndarray:
+        """Frames labelled because tightening chose them and no look drew them later (a chosen frame a later
+        look drew belongs to the uniform sample, and counts once, as drawn)."""
+        chosen = self.chosen.copy()
+        chosen[self.drawn_frames()] = False
+        return np.flatnonzero(chosen).astype(np.int64)
+
+    def open_sizes(self) -> tuple[int, int]:
+        return tuple(int(np.count_nonzero(~self.known[s])) for s in self.strata)  # type: ignore[return-value]
+
+
+def _allowed(rate: float, other: int) -> float:
+    """Errors a target rate allows to be left beside ``other`` frames of the class: e / (other + e) <= rate."""
+    if rate >= 1:
+        return math.inf
+    return rate * max(0, other) / (1.0 - rate)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -379,32 +429,33 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _reason(
-    state: _Round,
-    certified: bool,
+    state: _Bounds,
     max_fnr: float,
     max_fpr: float,
     confidence: float,
     drawn: int,
     tightened: int,
     budget: int | None,
-    delta: float,
-    exhausted: list[str],
+    run: _Run,
 ) -> str:
     bounds = f"fnr <= {state.fnr_bound:.3g} and fpr <= {state.fpr_bound:.3g} at {confidence:g} confidence"
+    open_sizes = run.open_sizes()
+    exhausted = [
+        name for side, name in ((0, "absent"), (1, "present")) if len(run.strata[side]) and not open_sizes[side]
+    ]
     spent = f"{drawn + tightened:,} frames checked by the reference ({drawn:,} drawn at random, {tightened:,} chosen"
     spent += " as the riskiest" + (
         f"; every remaining frame the cascade called {' or '.join(exhausted)} was checked)" if exhausted else ")"
     )
-    if certified:
+    if state.met:
         return f"certified on this footage: {bounds}, from {spent}"
-    broken = [f"fnr <= {max_fnr:g}"] if state.fnr_bound > max_fnr else []
-    broken += [f"fpr <= {max_fpr:g}"] if state.fpr_bound > max_fpr else []
-    n0, n1 = plan_draws(state, max_fnr, max_fpr, delta)
-    found = state.fn_found + state.fp_found
-    why = (
-        f"the reference found {state.fn_found:,} missed and {state.fp_found:,} false frames among those drawn"
-        if found
-        else f"proving it would take about {n0 + n1:,} reference frames"
-    )
+    broken = [f"fnr <= {max_fnr:g}"] if state.fails[0] else []
+    broken += [f"fpr <= {max_fpr:g}"] if state.fails[1] else []
+    found = sum(state.found)
+    if found:
+        why = f"the reference found {state.found[0]:,} missed and {state.found[1]:,} false frames among those checked"
+    else:
+        n0, n1 = plan_draws(run.strata_sizes(), max_fnr, max_fpr, look_delta(1.0 - confidence, 0))
+        why = f"proving it would take about {n0 + n1:,} reference frames"
     cap = f"within the cap of {budget:,} reference frames" if budget is not None else "without labelling every frame"
     return f"could not certify {' and '.join(broken)} on this footage {cap} ({spent}; proven: {bounds}): {why}"

@@ -9,9 +9,10 @@ from typing import Protocol
 #: draws beyond the zero-error minimum at each look's δ (later looks grow by LOOK_GROWTH)
 PLAN_SLACK = 1.5
 
-#: looks per round and how the planned draws grow from one look to the next
-LOOKS = 2
+#: how the planned draws grow from one look to the next, and the most looks a stratum is drawn at (the last
+#: ones reach any stratum: 2.5^11 is over 23,000 times the first look)
 LOOK_GROWTH = 2.5
+MAX_LOOKS = 12
 
 
 class StrataSizes(Protocol):
@@ -25,6 +26,15 @@ class StrataSizes(Protocol):
     def pos_known(self) -> int: ...
     @property
     def neg_known(self) -> int: ...
+
+
+class Strata:
+    """A certificate's strata by their sizes alone (what :func:`plan_draws` reads): |U0|, |U1| and the known
+    classes."""
+
+    def __init__(self, u0: int, u1: int, pos_known: int, neg_known: int) -> None:
+        self.u0, self.u1 = range(max(0, u0)), range(max(0, u1))  # only their lengths are read
+        self.pos_known, self.neg_known = pos_known, neg_known
 
 
 def plan_draws(state: StrataSizes, max_fnr: float, max_fpr: float, delta: float) -> tuple[int, int]:
@@ -50,24 +60,31 @@ def plan_draws(state: StrataSizes, max_fnr: float, max_fpr: float, delta: float)
     return n0, n1
 
 
-def look_draws(
-    state: StrataSizes, n0: int, n1: int, look: int, max_fnr: float, max_fpr: float, delta: float, cap: float
-) -> tuple[int, int]:
-    """How many frames of U0 and U1 a look's sample holds (nested: at least the ``n0``, ``n1`` already drawn):
-    the plan at the look's δ, grown by LOOK_GROWTH per look, never past a stratum's size (a second look once
-    planned 4,065 draws from a 2,440-frame stratum, which skewed the split of ``cap``, the frames the round may
-    hold in all, and the recorded counts)."""
-    p0, p1 = plan_draws(state, max_fnr, max_fpr, delta)
-    grow = LOOK_GROWTH**look
-    p0 = min(len(state.u0), max(n0, math.ceil(p0 * grow)))
-    p1 = min(len(state.u1), max(n1, math.ceil(p1 * grow)))
-    if math.isfinite(cap):
-        p0, p1 = _fit(p0, p1, int(cap))
-        p0, p1 = max(p0, n0), max(p1, n1)
-    return p0, p1
+def look_delta(delta: float, look: int) -> float:
+    """Look ``look``'s (0-based) share of one stratum's δ (half the certificate's): δ/2 · 2^-(look+1), so the
+    shares of every look sum to at most δ/2 however many are drawn."""
+    return 0.5 * delta * 0.5 ** (look + 1)
 
 
-def _fit(n0: int, n1: int, left: int) -> tuple[int, int]:
+def look_sizes(state: StrataSizes, max_fnr: float, max_fpr: float, deltas: list[float]) -> list[list[int]]:
+    """Each stratum's draws at each look (U0's list, then U1's), fixed before anything is drawn: the plan at the
+    look's δ (``deltas[look]``), grown by LOOK_GROWTH per look, strictly growing, the last one the whole stratum."""
+    sizes: list[list[int]] = [[], []]
+    for look, delta in enumerate(deltas):
+        p0, p1 = plan_draws(state, max_fnr, max_fpr, delta)
+        grow = LOOK_GROWTH**look
+        for side, (planned, size) in enumerate(((p0, len(state.u0)), (p1, len(state.u1)))):
+            want = min(size, math.ceil(planned * grow))
+            prior = sizes[side]
+            if size and (not prior or (want > prior[-1] and prior[-1] < size)):
+                prior.append(want)
+    for side, size in enumerate((len(state.u0), len(state.u1))):
+        if sizes[side] and sizes[side][-1] < size:
+            sizes[side][-1] = size  # the last look labels the stratum in full: its bound is then exact
+    return sizes
+
+
+def fit_budget(n0: int, n1: int, left: int) -> tuple[int, int]:
     """Scale the plan down to the budget left, keeping its proportions."""
     left = max(0, left)
     if n0 + n1 <= left:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from noscope_core.guarantees.bounds import rate_bound
-from noscope_core.guarantees.draws import LOOK_GROWTH, LOOKS, plan_draws
+from noscope_core.guarantees.draws import MAX_LOOKS, Strata, look_delta, look_sizes
 from noscope_core.guarantees.hypergeom import hypergeom_upper
 
 #: how the planner turns the threshold segment's error totals into the error rates it expects on new footage:
@@ -41,10 +41,6 @@ ESTIMATORS = ("point", "mild")
 #: chosen by simulation (benchmarks/planner_estimators.py, docs/optimizer.md)
 DEFAULT_ESTIMATOR = "mild"
 MILD_CONFIDENCE = 0.75
-#: the certificate's rounds (certify's max_rounds default); round r spends δ/2^r, the last one the rest
-ROUNDS = 3
-#: after tightening, the stratum's remaining error share the planner aims at, as a fraction of the target
-TIGHTEN_AIM = 0.5
 
 
 @dataclass(frozen=True)
@@ -113,14 +109,6 @@ def estimated_errors(
     )
 
 
-class _Strata:
-    """What ``plan_draws`` reads of a certification round: the strata's sizes and the known classes."""
-
-    def __init__(self, u0: int, u1: int, pos_known: int, neg_known: int) -> None:
-        self.u0, self.u1 = range(max(0, u0)), range(max(0, u1))  # only their lengths are read
-        self.pos_known, self.neg_known = pos_known, neg_known
-
-
 def expected_certify_frames(
     shape: AnswerShape, footage_frames: int, max_fnr: float, max_fpr: float, confidence: float
 ) -> float:
@@ -135,59 +123,54 @@ def expected_certify_frames(
     if u0 + u1 == 0:
         return 0.0
     delta = 1.0 - confidence
-    spent = 0.0
-    for r in range(1, ROUNDS + 1):
-        delta_r = delta * (0.5**r if r < ROUNDS else 0.5 ** (ROUNDS - 1))
-        strata = _Strata(u0, u1, pos_known, neg_known)
-        n0 = n1 = 0
-        fnr_ok = fpr_ok = False
-        h0 = h1 = 0
-        for look in range(LOOKS):
-            delta_l = delta_r * (0.5 ** (look + 1) if look < LOOKS - 1 else 0.5 ** (LOOKS - 1))
-            p0, p1 = plan_draws(strata, max_fnr, max_fpr, delta_l)
-            grow = LOOK_GROWTH**look
-            n0, n1 = max(n0, min(u0, math.ceil(p0 * grow))), max(n1, min(u1, math.ceil(p1 * grow)))
-            h0 = math.floor(fn / u0 * n0) if u0 else 0  # the errors a uniform draw is expected to find
-            h1 = math.floor(fp / u1 * n1) if u1 else 0
-            fn_up = hypergeom_upper(h0, u0, n0, delta_l / 2) if u0 else 0
-            fp_up = hypergeom_upper(h1, u1, n1, delta_l / 2) if u1 else 0
-            fnr = _ratio(fn_up - h0, pos_known + u1 - fp_up + fn_up)
-            fpr = _ratio(fp_up - h1, neg_known + u0 - fn_up + fp_up)
-            fnr_ok, fpr_ok = fnr <= max_fnr, fpr <= max_fpr
-            if (fnr_ok and fpr_ok) or (n0 == u0 and n1 == u1):
-                break
-        spent += n0 + n1
-        ok = fnr_ok and fpr_ok
-        if ok or r == ROUNDS:
-            break
-        # the drawn frames are known now: they leave the strata with the errors they found
-        u0, u1, fn, fp = u0 - n0, u1 - n1, fn - h0, fp - h1
-        pos_known, neg_known = pos_known + h0 + (n1 - h1), neg_known + (n0 - h0) + h1
-        # tightening, as if the risk order found errors at the stratum's rate: move frames until the errors left
-        # sit at TIGHTEN_AIM of what the target allows
-        if not fnr_ok and u0 > 0 and fn > 0:
-            k = _tighten(u0, fn, TIGHTEN_AIM * max_fnr * (pos_known + u1))
-            found = round(fn * k / u0)
-            spent, u0, fn = spent + k, u0 - k, max(0.0, fn - found)
-            pos_known, neg_known = pos_known + found, neg_known + k - found
-        if not fpr_ok and u1 > 0 and fp > 0:
-            k = _tighten(u1, fp, TIGHTEN_AIM * max_fpr * (neg_known + u0))
-            found = round(fp * k / u1)
-            spent, u1, fp = spent + k, u1 - k, max(0.0, fp - found)
-            pos_known, neg_known = pos_known + k - found, neg_known + found
-    return float(min(spent, n))
+    deltas = [look_delta(delta, j) for j in range(MAX_LOOKS)]
+    sizes = look_sizes(Strata(u0, u1, pos_known, neg_known), max_fnr, max_fpr, deltas)
+    # each stratum's misses (false alarms) may be left beside the other classes' expected frames
+    allowed0 = _allowed(max_fnr, pos_known + u1 - fp)
+    allowed1 = _allowed(max_fpr, neg_known + u0 - fn)
+    return float(
+        min(
+            n,
+            _stratum_frames(u0, fn, allowed0, sizes[0], deltas) + _stratum_frames(u1, fp, allowed1, sizes[1], deltas),
+        )
+    )
+
+
+def _stratum_frames(size: int, errors: float, allowed: float, looks: list[int], deltas: list[float]) -> float:
+    """The frames one stratum's certificate is expected to spend: its first look, then the cheaper of tightening
+    and a later look, as :func:`noscope_core.guarantees.tighten.next_step` chooses, with the errors where a draw
+    finds them at the stratum's rate and tightening finding them no better than chance (an over-estimate for a
+    good risk order: cascades whose errors sit near the target are charged in full rather than hoped through)."""
+    if size <= 0 or not looks:
+        return 0.0
+    rate = errors / size
+
+    def cost_after(j: int) -> float:
+        """Draws to look j, then the tightening its expected bound still needs."""
+        drawn = looks[j]
+        hits = math.floor(rate * drawn)
+        left = hypergeom_upper(hits, size, drawn, deltas[j]) - hits if drawn < size else 0
+        need = left - allowed
+        if need <= 0:
+            return float(drawn)
+        # frames chosen at random hold errors at the rate of what is left undrawn
+        left_rate = (errors - hits) / max(1, size - drawn)
+        k = need / left_rate if left_rate > 0 else math.inf
+        return float(drawn + min(k, size - drawn))
+
+    return min(cost_after(j) for j in range(len(looks)))
+
+
+def _allowed(rate: float, other: float) -> float:
+    """Errors a target rate allows beside ``other`` frames of the class: e / (other + e) <= rate."""
+    if rate >= 1:
+        return math.inf
+    return rate * max(0.0, other) / (1.0 - rate)
 
 
 def _frames(share: float, n: int) -> int:
     """Frames of an answer of ``n`` a share stands for: rounded up, so any positive share is at least one."""
     return min(n, math.ceil(share * n - 1e-9)) if share > 0 else 0
-
-
-def _tighten(size: int, errors: float, allowed: float) -> int:
-    """Frames to move from a stratum of ``size`` holding ``errors`` (spread uniformly) so ``allowed`` remain."""
-    if errors <= allowed:
-        return 0
-    return min(size, math.ceil(size * (1.0 - allowed / errors)))
 
 
 def certified_estimate(
@@ -205,12 +188,6 @@ def certified_estimate(
     return CertifiedEstimate(
         int(footage_frames), frames, per_frame, reference_ms / per_frame if per_frame > 0 else math.inf
     )
-
-
-def _ratio(num: float, den: float) -> float:
-    if num <= 0:
-        return 0.0
-    return min(1.0, num / den) if den > 0 else 1.0
 
 
 #: the longest answer the planner considers when saying from what length a certified answer would pay

@@ -1,0 +1,115 @@
+"""A failing stratum's next step: draw its next look, or send its riskiest unlabelled frames to the reference.
+
+A certificate bounds the errors of a whole stratum from one uniform sample of it, so the errors it cannot yet rule
+out are that bound minus every error the reference has already found in the stratum, drawn or chosen
+(:mod:`noscope_core.guarantees.certificate`). Two steps shrink them: more draws (the next look: a tighter bound)
+or tightening (the riskiest unlabelled frames to the reference: errors found there are corrected and subtracted).
+Which is cheaper depends on where the errors sit in the cascade's risk order, and the sample says that: each
+error a uniform draw found is a sample of the stratum's errors, at its risk. This module prices both steps from
+those errors and picks the cheaper. It chooses which frames are labelled, never a bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from noscope_core.guarantees.hypergeom import hypergeom_upper
+
+
+@dataclass(frozen=True)
+class Step:
+    """``tighten`` riskiest unlabelled frames to the reference now; or (``tighten`` 0) draw up to the look
+    ``look`` of the remaining ones (an index into the looks offered)."""
+
+    tighten: int
+    look: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class StratumView:
+    """What the plan reads of one failing stratum.
+
+    ``size``: frames in the stratum; ``drawn``: uniform draws so far, which found ``found_risk`` (the risk of each
+    error found among them); ``pool_risk``: the risk of each frame not yet labelled, riskiest first;
+    ``tightened_below``: the lowest risk already tightened (every unlabelled frame is below it; inf: none yet);
+    ``known_errors``: errors the reference has found in the stratum (drawn or chosen); ``upper``: the stratum's
+    error bound now; ``allowed``: the errors the target allows to be left."""
+
+    size: int
+    drawn: int
+    found_risk: np.ndarray
+    pool_risk: np.ndarray
+    tightened_below: float
+    known_errors: int
+    upper: int
+    allowed: float
+
+
+def errors_in_top(view: StratumView, k: np.ndarray) -> np.ndarray:
+    """The errors the ``k`` riskiest unlabelled frames are expected to hold (for each k): the stratum's errors,
+    estimated from the draws, times the share of found errors whose risk falls where those frames' risks do."""
+    found = np.sort(np.asarray(view.found_risk, dtype=np.float64))
+    if len(found) == 0 or view.drawn <= 0:
+        return np.zeros(len(k))
+    total = len(found) * view.size / view.drawn
+    pool = view.pool_risk
+    k = np.clip(np.asarray(k, dtype=np.int64), 0, len(pool))
+    # the k-th riskiest unlabelled frame's risk; k = 0 covers nothing
+    lowest = np.where(k > 0, pool[np.maximum(k - 1, 0)], np.inf)
+    above = len(found) - np.searchsorted(found, lowest, side="left")  # found errors at least this risky
+    tightened = len(found) - np.searchsorted(found, view.tightened_below, side="left")
+    return total * np.maximum(0, above - tightened) / len(found)
+
+
+def frames_to_find(view: StratumView, errors: float) -> int | None:
+    """The fewest riskiest unlabelled frames expected to hold ``errors`` errors; None when all of them are not
+    expected to (only labelling the stratum in full would settle it)."""
+    if errors <= 0:
+        return 0
+    n = len(view.pool_risk)
+    if n == 0:
+        return None
+    ks = np.unique(np.concatenate([np.geomspace(1, n, num=min(n, 256)).round(), [n]]).astype(np.int64))
+    got = errors_in_top(view, ks)
+    enough = np.flatnonzero(got >= errors)
+    return int(ks[enough[0]]) if len(enough) else None
+
+
+def next_step(view: StratumView, looks: list[tuple[int, float]]) -> Step:
+    """Tighten now, or draw on to one of the stratum's remaining ``looks`` (each: its draws and its δ)?
+
+    Tightening now must find ``upper − known − allowed`` more errors. A later look is expected to leave a smaller
+    bound (its hits at the draws' error rate) and so a smaller tightening after it, for the price of its new
+    draws. The cheapest in reference frames wins. A stratum whose draws found no error is not ranked by them, so
+    it draws on (or, with no look left, is labelled in full)."""
+    pool = len(view.pool_risk)
+    found = len(view.found_risk)
+    if found == 0 or view.drawn <= 0:
+        if looks:
+            return Step(0, 0, "no error found yet: more draws")
+        return Step(pool, -1, "no look left: every unlabelled frame to the reference")
+    need_now = view.upper - view.known_errors - view.allowed
+    k_now = frames_to_find(view, need_now)
+    best = Step(
+        pool if k_now is None else max(1, k_now),
+        -1,
+        "the errors left are not expected among fewer frames: every unlabelled frame"
+        if k_now is None
+        else f"about {need_now:,.0f} more errors expected among the {k_now:,} riskiest",
+    )
+    best_cost = float(pool if k_now is None else k_now)
+    rate = found / view.drawn
+    for j, (draws, delta) in enumerate(looks):
+        if draws <= view.drawn:
+            continue
+        upper = hypergeom_upper(math.floor(rate * draws), view.size, draws, delta)
+        new_errors = rate * (draws - view.drawn)  # the errors the new draws find and correct
+        k = frames_to_find(view, upper - view.known_errors - new_errors - view.allowed)
+        cost = (draws - view.drawn) + (pool if k is None else k)
+        if cost < best_cost:
+            best, best_cost = Step(0, j, f"look {j + 1} ahead is expected to cost less than tightening now"), cost
+    return best
