@@ -422,9 +422,27 @@ def summarize(
         "commit": commit,
     }
     run["ratio_to_ceiling"] = run["speedup"] / run["ceiling"] if run["ceiling"] > 0 else None
+    run.update(before_certificate(data, n, positive_share))
     run.update(sampled_error(*answer_truth))
     run.update(judge(run))
     return run
+
+
+def before_certificate(data: dict, n: int, positive_share: float) -> dict:
+    """The cascade's own error rates on these hours before the certificate corrected them, estimated from its
+    uniform draws, beside the rates the planner expected from the threshold segment: how far the threshold
+    segment's estimate travels to new hours."""
+    sample = data.get("certify_sample")
+    shape = (data.get("cascade") or {}).get("answer_shape") if isinstance(data.get("cascade"), dict) else None
+    out: dict = {}
+    positives, negatives = positive_share * n, (1.0 - positive_share) * n
+    if sample:
+        out["cascade_fnr_estimated"] = sample["estimated_missed"] / positives if positives else None
+        out["cascade_fpr_estimated"] = sample["estimated_false"] / negatives if negatives else None
+    if shape:
+        out["planner_fnr"] = shape["missed"] * n / positives if positives else None
+        out["planner_fpr"] = shape["false_present"] * n / negatives if negatives else None
+    return out
 
 
 def _pct(x) -> str:

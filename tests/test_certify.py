@@ -217,6 +217,15 @@ def test_draws_and_tightening_are_kept_apart_and_both_charged():
         3,
     )
     assert d["certify_budget"] is None
+    # what the uniform draws found, per stratum, before correction: an unbiased estimate of the cascade's errors
+    sample = cert.sample
+    assert sample is not None and sample.absent_drawn + sample.present_drawn == cert.frames_drawn
+    absent = ~answer.exact & ~answer.labels
+    assert sample.absent_frames == int(absent.sum())
+    fn, _ = sample.estimated_errors()
+    true_fn = int((truth & absent).sum())
+    assert 0.5 * true_fn < fn < 2.0 * true_fn, (fn, true_fn)
+    assert d["certify_sample"]["estimated_missed"] == fn
 
 
 def test_the_last_step_labels_a_failing_stratum_in_full_when_the_cascade_cannot_rank_its_frames():

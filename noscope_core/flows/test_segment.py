@@ -89,6 +89,8 @@ class QueryResult:
             "certify_seed": cert.seed if cert else None,  # the draws' seed: fresh per answer unless asked for
             "certify_reason": self.certify_reason,
             "certify_seconds": self.certify_seconds,
+            # what the draws found per stratum, before correction: an estimate of the cascade's own error here
+            "certify_sample": cert.sample.to_dict() if cert and cert.sample else None,
         }
 
     @property

@@ -105,6 +105,32 @@ def risk_from_scores(
 
 
 @dataclass(frozen=True)
+class StrataSample:
+    """What the uniform draws found in each undecided stratum, before any correction: ``absent`` / ``present``
+    frames the cascade called so without the reference, how many were drawn, and the misses / false alarms among
+    them. An unbiased estimate of the cascade's own errors on this footage (an estimate, not a bound: the
+    certificate's bounds are the promise), which shows drift before it shows in the speed-up."""
+
+    absent_frames: int
+    absent_drawn: int
+    absent_missed: int
+    present_frames: int
+    present_drawn: int
+    present_false: int
+
+    def estimated_errors(self) -> tuple[float, float]:
+        """(misses, false alarms) the cascade's answer is estimated to have held before certification."""
+        fn = self.absent_missed * self.absent_frames / self.absent_drawn if self.absent_drawn else 0.0
+        fp = self.present_false * self.present_frames / self.present_drawn if self.present_drawn else 0.0
+        return fn, fp
+
+    def to_dict(self) -> dict:
+        fn, fp = self.estimated_errors()
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {**d, "estimated_missed": fn, "estimated_false": fp}
+
+
+@dataclass(frozen=True)
 class Certificate:
     """The answer's error bounds on its own footage, and the corrected answer.
 
@@ -127,6 +153,7 @@ class Certificate:
     labels: np.ndarray  # bool (N,): the answer with every reference label certification obtained
     drawn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # positions drawn at random
     tightened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # positions chosen
+    sample: StrataSample | None = None  # what the uniform draws found in each stratum (None: nothing drawn)
 
     @property
     def frames_drawn(self) -> int:
@@ -153,6 +180,7 @@ class Certificate:
             "certify_budget": self.budget_frames,
             "certify_seed": self.seed,
             "certify_reason": self.reason,
+            "certify_sample": None if self.sample is None else self.sample.to_dict(),
         }
 
 
@@ -273,6 +301,7 @@ def certify(
         labels=labels,
         drawn=drawn,
         tightened=tightened,
+        sample=run.sample(),
     )
 
 
@@ -403,6 +432,13 @@ class _Run:
     def drawn_frames(self) -> np.ndarray:
         parts = [self.order[side][: self.drawn[side]] for side in (0, 1)]
         return np.sort(np.concatenate(parts)).astype(np.int64)
+
+    def sample(self) -> StrataSample:
+        counts = []
+        for side in (0, 1):
+            drawn = self.order[side][: self.drawn[side]]
+            counts += [len(self.order[side]), len(drawn), int(np.count_nonzero(self._errors(side, drawn)))]
+        return StrataSample(*counts)
 
     def chosen_frames(self) -> np.ndarray:
         """Frames labelled because tightening chose them and no look drew them later (a chosen frame a later
