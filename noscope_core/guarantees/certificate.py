@@ -41,7 +41,7 @@ from noscope_core.cascade.routing import CascadeConfig, Route
 from noscope_core.guarantees.bounds import check_confidence
 from noscope_core.guarantees.draws import MAX_LOOKS, Strata, fit_budget, look_delta, look_sizes, plan_draws
 from noscope_core.guarantees.hypergeom import hypergeom_upper
-from noscope_core.guarantees.tighten import Step, StratumView, next_step
+from noscope_core.guarantees.tighten import Step, StratumView, next_step, pool_rates
 from noscope_core.spec.query import parse_target
 
 
@@ -272,7 +272,9 @@ def certify(
             if step.tighten > 0:
                 run.tighten(side, int(min(step.tighten, left())))
             elif step.look >= 0:
-                j, size, d = ahead[step.look]
+                # the next look, even when a later one made drawing worth it: the draws are nested and every look
+                # has its own δ, so passing through the smaller looks costs nothing and may stop sooner
+                j, size, d = ahead[0]
                 run.draw_to(side, j, size, d)
             else:
                 continue
@@ -347,7 +349,6 @@ class _Run:
         risk = decisions.risk
         self.risk = np.zeros(n) if risk is None else risk
         self.ranked = risk is not None
-        self.tightened_below = [math.inf, math.inf]
 
     def strata_sizes(self) -> Strata:
         return Strata(len(self.strata[0]), len(self.strata[1]), self.pos_exact, self.neg_exact)
@@ -386,12 +387,11 @@ class _Run:
         if len(picked):
             self.chosen[picked[~self.known[picked]]] = True
             self._ask(picked)
-            self.tightened_below[side] = min(self.tightened_below[side], float(self.risk[picked[-1]]))
 
     def _pool(self, side: int) -> np.ndarray:
-        """The stratum's unlabelled frames, riskiest first."""
-        stratum = self.strata[side]
-        pool = stratum[~self.known[stratum]]
+        """The stratum's unlabelled frames, riskiest first (ties in the draw order, which is random)."""
+        order = self.order[side]
+        pool = order[~self.known[order]]
         return pool[np.argsort(-self.risk[pool], kind="stable")]
 
     def bounds(self, max_fnr: float, max_fpr: float) -> _Bounds:
@@ -416,14 +416,21 @@ class _Run:
     def view(self, side: int, state: _Bounds) -> StratumView:
         order = self.order[side]
         sample = order[: self.drawn[side]]
-        errors = sample[self._errors(side, sample)]
-        pool = self._pool(side) if self.ranked else np.zeros(0, dtype=np.int64)
+        wrong = self._errors(side, sample)
+        pool = self._pool(side)
+        if self.ranked:
+            # every frame's place in the risk order, riskiest first, ties in the draw order (which is random)
+            by_risk = order[np.argsort(-self.risk[order], kind="stable")]
+            rank = np.empty(len(self.known), dtype=np.int64)
+            rank[by_risk] = np.arange(len(by_risk))
+            rates = pool_rates(rank[sample], wrong, rank[pool])
+        else:
+            rates = np.zeros(len(pool))  # no order: tightening finds errors no better than the draws
         return StratumView(
             size=len(order),
             drawn=self.drawn[side],
-            found_risk=self.risk[errors] if self.ranked else np.zeros(0),
-            pool_risk=self.risk[pool],
-            tightened_below=self.tightened_below[side],
+            found=int(np.count_nonzero(wrong)),
+            pool_rate=rates,
             known_errors=state.found[side],
             upper=self.upper[side],
             allowed=state.allowed[side],

@@ -21,8 +21,9 @@ from noscope_core.guarantees.hypergeom import hypergeom_upper
 
 @dataclass(frozen=True)
 class Step:
-    """``tighten`` riskiest unlabelled frames to the reference now; or (``tighten`` 0) draw up to the look
-    ``look`` of the remaining ones (an index into the looks offered)."""
+    """``tighten`` riskiest unlabelled frames to the reference now; or (``tighten`` 0) draw on, because the look
+    ``look`` of the remaining ones (an index into the looks offered) is expected to cost less (the certificate
+    then draws the next look: nested draws make passing through the smaller ones free); -1: no look."""
 
     tighten: int
     look: int
@@ -33,36 +34,47 @@ class Step:
 class StratumView:
     """What the plan reads of one failing stratum.
 
-    ``size``: frames in the stratum; ``drawn``: uniform draws so far, which found ``found_risk`` (the risk of each
-    error found among them); ``pool_risk``: the risk of each frame not yet labelled, riskiest first;
-    ``tightened_below``: the lowest risk already tightened (every unlabelled frame is below it; inf: none yet);
-    ``known_errors``: errors the reference has found in the stratum (drawn or chosen); ``upper``: the stratum's
-    error bound now; ``allowed``: the errors the target allows to be left."""
+    ``size``: frames in the stratum; ``drawn``: uniform draws so far, which found ``found`` errors;
+    ``pool_rate``: for each frame not yet labelled, riskiest first, the errors it is expected to hold (see
+    :func:`pool_rates`); ``known_errors``: errors the reference has found in the stratum (drawn or chosen);
+    ``upper``: the stratum's error bound now; ``allowed``: the errors the target allows to be left."""
 
     size: int
     drawn: int
-    found_risk: np.ndarray
-    pool_risk: np.ndarray
-    tightened_below: float
+    found: int
+    pool_rate: np.ndarray
     known_errors: int
     upper: int
     allowed: float
 
 
+def pool_rates(drawn: np.ndarray, wrong: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """The errors each unlabelled frame is expected to hold, from the uniform draws near it in the risk order.
+
+    Ranks are places in the stratum's risk order (0 = riskiest; ties broken at random, so a tie shares its errors
+    evenly). ``drawn`` / ``wrong``: the ranks of the drawn frames and whether each was an error; ``pool``: the
+    ranks of the unlabelled frames. The drawn frames, in rank order, are cut into groups of about
+    √(draws) (at least 10); each group's error share holds for the unlabelled frames whose ranks fall in its
+    span. Coarse where the draws are few, finer as they grow."""
+    if len(drawn) == 0:
+        return np.zeros(len(pool))
+    order = np.argsort(drawn, kind="stable")
+    ranks, errors = np.asarray(drawn)[order], np.asarray(wrong, dtype=np.float64)[order]
+    group = max(10, math.isqrt(len(ranks)))
+    starts = np.arange(0, len(ranks), group)
+    if len(starts) > 1 and len(ranks) - starts[-1] < group // 2:
+        starts = starts[:-1]  # a short last group joins the one before
+    shares = np.add.reduceat(errors, starts) / np.diff(np.append(starts, len(ranks)))
+    # a frame belongs to the group whose drawn ranks its rank falls among (before the first: the first group)
+    edges = ranks[starts[1:]]
+    return shares[np.searchsorted(edges, np.asarray(pool), side="right")]
+
+
 def errors_in_top(view: StratumView, k: np.ndarray) -> np.ndarray:
-    """The errors the ``k`` riskiest unlabelled frames are expected to hold (for each k): the stratum's errors,
-    estimated from the draws, times the share of found errors whose risk falls where those frames' risks do."""
-    found = np.sort(np.asarray(view.found_risk, dtype=np.float64))
-    if len(found) == 0 or view.drawn <= 0:
-        return np.zeros(len(k))
-    total = len(found) * view.size / view.drawn
-    pool = view.pool_risk
-    k = np.clip(np.asarray(k, dtype=np.int64), 0, len(pool))
-    # the k-th riskiest unlabelled frame's risk; k = 0 covers nothing
-    lowest = np.where(k > 0, pool[np.maximum(k - 1, 0)], np.inf)
-    above = len(found) - np.searchsorted(found, lowest, side="left")  # found errors at least this risky
-    tightened = len(found) - np.searchsorted(found, view.tightened_below, side="left")
-    return total * np.maximum(0, above - tightened) / len(found)
+    """The errors the ``k`` riskiest unlabelled frames are expected to hold (for each k)."""
+    k = np.clip(np.asarray(k, dtype=np.int64), 0, len(view.pool_rate))
+    total = np.concatenate([[0.0], np.cumsum(view.pool_rate)])
+    return total[k]
 
 
 def frames_to_find(view: StratumView, errors: float) -> int | None:
@@ -70,13 +82,10 @@ def frames_to_find(view: StratumView, errors: float) -> int | None:
     expected to (only labelling the stratum in full would settle it)."""
     if errors <= 0:
         return 0
-    n = len(view.pool_risk)
-    if n == 0:
+    total = np.cumsum(view.pool_rate)
+    if len(total) == 0 or total[-1] < errors:
         return None
-    ks = np.unique(np.concatenate([np.geomspace(1, n, num=min(n, 256)).round(), [n]]).astype(np.int64))
-    got = errors_in_top(view, ks)
-    enough = np.flatnonzero(got >= errors)
-    return int(ks[enough[0]]) if len(enough) else None
+    return int(np.searchsorted(total, errors, side="left")) + 1
 
 
 def next_step(view: StratumView, looks: list[tuple[int, float]]) -> Step:
@@ -86,8 +95,8 @@ def next_step(view: StratumView, looks: list[tuple[int, float]]) -> Step:
     bound (its hits at the draws' error rate) and so a smaller tightening after it, for the price of its new
     draws. The cheapest in reference frames wins. A stratum whose draws found no error is not ranked by them, so
     it draws on (or, with no look left, is labelled in full)."""
-    pool = len(view.pool_risk)
-    found = len(view.found_risk)
+    pool = len(view.pool_rate)
+    found = view.found
     if found == 0 or view.drawn <= 0:
         if looks:
             return Step(0, 0, "no error found yet: more draws")
