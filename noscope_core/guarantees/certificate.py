@@ -5,23 +5,25 @@ after the cascade has run, a small reference budget is spent on frames *we* draw
 the draws are independent by construction, whatever the temporal correlation of the footage, and the bound
 needs no assumption about the video at all.
 
-* Frames the reference already labelled (the cascade's REFERENCE route, or a draw of an earlier round) are
-  known exactly. The rest fall in two strata by the cascade's own verdict: U0 (said absent: only false
+* Frames the reference labelled (the cascade's REFERENCE route) are known exactly. The rest fall in two strata by the cascade's own verdict: U0 (said absent: only false
   negatives hide there) and U1 (said present: only false positives). The verdict is the cascade's strongest
   score, so the strata are its importance weights: each is sampled at the rate its own target needs, which
   for a rare class is hundreds of times higher per frame in U1 than in U0.
-* Inside a stratum frames are drawn uniformly without replacement, and the number of errors in it gets the
-  exact hypergeometric upper bound (its CDF from scipy.special.gammaln; scipy.stats.hypergeom agrees, see tests, but is 70× slower on arrays) at δ/2. Uniform is deliberate: with no error
+* Inside a stratum frames are drawn uniformly without replacement, in one random order whose prefixes are the
+  looks (sizes fixed before anything is drawn), and the number of errors in it gets the exact hypergeometric
+  upper bound at each look's share of δ/2 (its CDF from scipy.special.gammaln; scipy.stats.hypergeom agrees, see
+  tests, but is 70× slower on arrays); the best bound over the looks holds at 1 − δ/2. Uniform is deliberate: with no error
   found, any design's bound is set by its least-sampled frames (an adversary puts the misses there), so
   uniform is minimax; scores are better spent choosing which frames to send to the reference outright
   (tightening) than skewing the draws.
 * The drawn frames' reference labels replace the cascade's in the answer; FNR = FN / (TP + FN) grows with FN
   and falls with TP, so the upper bound of FN in U0 and of FP in U1 (TP in U1 = |U1| − FP) combine
   monotonically into upper bounds of both rates of the corrected answer, simultaneously at 1 − δ.
-* When a bound breaks a target the answer is tightened (by default: the riskiest undecided frames of the
-  failing stratum go to the reference; a caller may instead widen the model's band or lower the DD threshold
-  and re-run), and certified again on *fresh* draws at a smaller δ_r, with Σ δ_r ≤ δ: every round's bound
-  holds at once with probability 1 − δ, so the adaptivity costs validity nothing.
+* When a bound breaks a target, the failing stratum draws its next look or is tightened: its riskiest
+  unlabelled frames go to the reference, and every error found there is corrected in the answer, so the errors
+  it may still hold are its bound minus every error found in it, drawn or chosen. The bound is about the whole
+  stratum, so whatever tightening chose, the subtraction is valid: no fresh draws, no δ spent. Which step is
+  cheaper, the draws say (:mod:`noscope_core.guarantees.tighten`); it steers the labelling, never the bound.
 
 The price is inherent: with no error found, proving FN ≤ t·P among |U0| frames takes about
 |U0|·ln(2/δ)/(t·P) draws, about ln(2/δ)/(t·positive share) — at least some 3,300 frames at 1 %, 0.95 and 10 %
@@ -270,7 +272,10 @@ def certify(
             else:
                 step = Step(0, 0, "only the looks decide") if ahead else Step(0, -1, "no look left")
             if step.tighten > 0:
-                run.tighten(side, int(min(step.tighten, left())))
+                # tightening again right after tightening means the estimate fell short: at least double the last
+                # batch, so a stratum is settled in a few reference calls however wrong the estimate
+                k = max(step.tighten, 2 * run.last_tighten[side])
+                run.tighten(side, int(min(k, left())))
             elif step.look >= 0:
                 # the next look, even when a later one made drawing worth it: the draws are nested and every look
                 # has its own δ, so passing through the smaller looks costs nothing and may stop sooner
@@ -344,6 +349,7 @@ class _Run:
         self.pos_exact, self.neg_exact = int(np.count_nonzero(exact & labels)), int(np.count_nonzero(exact & ~labels))
         self.drawn = [0, 0]  # each stratum's draws: a prefix of its order
         self.next_look = [0, 0]  # the first look each stratum has not drawn
+        self.last_tighten = [0, 0]  # the stratum's last step, when it was a tightening: its frames
         self.upper = [len(self.strata[0]), len(self.strata[1])]  # the best error bound of each stratum so far
         self.spent = self.calls = 0
         risk = decisions.risk
@@ -375,6 +381,7 @@ class _Run:
         order = self.order[side]
         size = min(int(size), len(order))
         self._ask(order[self.drawn[side] : size])
+        self.last_tighten[side] = 0
         self.drawn[side] = size
         self.next_look[side] = look + 1
         hits = int(np.count_nonzero(self._errors(side, order[:size])))
@@ -382,6 +389,7 @@ class _Run:
 
     def tighten(self, side: int, k: int) -> None:
         """Send the stratum's ``k`` riskiest unlabelled frames to the reference."""
+        self.last_tighten[side] = k
         pool = self._pool(side)
         picked = pool[:k]
         if len(picked):

@@ -8,9 +8,11 @@ and a cascade whose errors sit near the target pays tightening on top. This modu
 threshold segment, for the optimizer to choose by; the promise itself is the certificate's, made after the
 cascade is fixed, whatever was chosen here.
 
-The estimate replays the certificate's own planning (:func:`~noscope_core.guarantees.draws.plan_draws`,
-:func:`~noscope_core.guarantees.hypergeom.hypergeom_upper`, the same looks, growth and δ split) on the
-expected strata of an answer of N frames, finding the expected number of errors in each look's draws:
+The estimate replays the certificate's own plan (the same looks, :func:`~noscope_core.guarantees.draws.look_sizes`
+at :func:`~noscope_core.guarantees.draws.look_delta`, and the exact
+:func:`~noscope_core.guarantees.hypergeom.hypergeom_upper`) on the expected strata of an answer of N frames,
+finding the expected number of errors in each look's draws and, per stratum, the cheapest look to stop at plus
+the tightening its bound would still need:
 
 * the answer's shape (:class:`AnswerShape`) is the threshold segment's, scaled to N: the share of frames the
   reference labels (exact), the undecided frames called absent (U0, where every miss hides) and present (U1,
