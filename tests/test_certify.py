@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy.stats import hypergeom
@@ -163,12 +165,23 @@ def test_hypergeometric_upper_bound_is_the_exact_one(population, draws, hits):
     assert k == max(feasible)
 
 
-def test_hypergeometric_cdf_agrees_with_scipy():
-    marked = np.arange(0, 3000, 7)
-    for hits, draws in [(0, 300), (3, 300), (40, 900)]:
-        assert np.allclose(
-            hypergeom_cdf(hits, 3500, marked, draws), hypergeom.cdf(hits, 3500, marked, draws), atol=1e-9
-        )
+def test_hypergeometric_cdf_matches_exact_integer_sums():
+    """The CDF against the definition in exact integers: sum over x <= hits of C(K, x)·C(N−K, d−x) / C(N, d)."""
+    population = 120
+    marked = np.arange(0, population + 1, 3)
+    for hits, draws in [(0, 30), (3, 30), (20, 90), (5, 120)]:
+        exact = [
+            sum(math.comb(int(k), x) * math.comb(population - int(k), draws - x) for x in range(hits + 1))
+            / math.comb(population, draws)
+            for k in marked
+        ]
+        assert np.allclose(hypergeom_cdf(hits, population, marked, draws), exact, rtol=1e-9, atol=1e-12)
+
+
+def test_hypergeometric_bound_stays_small_and_fast_with_a_day_of_errors():
+    """The planner prices answers of days: thousands of expected hits must not build hits × candidates arrays."""
+    k = hypergeom_upper(30_000, 2**34, 600_000, 0.0125)
+    assert 30_000 * 2**34 / 600_000 < k < 2**34
 
 
 def test_decisions_from_an_executor_run_take_exact_frames_and_risk_from_its_model_scores():
