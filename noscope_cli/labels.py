@@ -1,10 +1,11 @@
 """``noscope labels export|import``: a video's reference labels as a small file that can ship with the project.
 
-``export`` writes the detection cache's detections of a video (every frame must be labelled) into a compressed pack
-with the video's fingerprint and the detector's identity. ``import`` checks a pack against the video (fingerprint,
-detector, and the detector run live on a fresh random sample of frames) and adds it to the detection cache; a pack
-that fails the check is ignored with a one-line warning, and the frames are then labelled live when needed
-(``--strict`` makes that an error). The engine is ``noscope_core.reference.label_pack``.
+``export`` writes the detection cache's detections of a video (every frame must be labelled; ``--label`` runs the
+detector on the missing ones first, resumably) into a compressed pack with the video's fingerprint and the
+detector's identity. ``import`` checks a pack against the video (fingerprint, detector, and the detector run live
+on a fresh random sample of frames) and adds it to the detection cache; a pack that fails the check is ignored with
+a one-line warning, and the frames are then labelled live when needed (``--strict`` makes that an error). The
+engine is ``noscope_core.reference.label_pack``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def register(subparsers) -> None:
     e.add_argument("--reference", default="ssd-mobilenet-v3", help="the detector whose detections to export")
     e.add_argument(
         "--min-score", type=float, default=None, help="keep the detections scoring at least this (default 0.5)"
+    )
+    e.add_argument(
+        "--label",
+        action="store_true",
+        help="first run the detector on the frames the cache lacks (resumable: a killed run keeps what it labelled)",
     )
     e.set_defaults(func=run_export)
     i = sub.add_parser("import", help="check a label pack against its video (live sample) and add it to the cache")
@@ -56,6 +62,17 @@ def run_export(args) -> int:
     min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
         raise QueryError(f"--min-score must lie in [0, 1], got {min_score}")
+    missing = cache.missing(range(info.frame_count))
+    if missing and args.label:
+        from noscope_core.reference.detect import run_reference
+
+        print(f"labelling {len(missing):,} of {info.frame_count:,} frames of {video.name} with {detector.name} ...")
+        run_reference(video, detector, missing, cache=cache, progress=True)
+    elif missing:
+        raise QueryError(
+            f"{len(missing):,} of the {info.frame_count:,} frames of {video.name} are not in the detection cache",
+            "add --label to run the detector on them first",
+        )
     pack = pack_from_cache(cache, range(info.frame_count), video.name, info.frame_count, detector.name, min_score)
     out = args.out or PACK_DIR / f"{video.stem}.{detector.name}.npz"
     write_pack(pack, out)

@@ -39,7 +39,8 @@ def test_duplicate_ids_and_missing_fields_are_errors(tmp_path):
 
 def test_repository_registry_has_the_composited_camera_made_by_make_demo(tmp_path, monkeypatch):
     """The second camera loads where its video is not made yet (CI runs make test, not make demo), asks what the
-    default camera asks, and its video is the file the Makefile's demo target makes."""
+    default camera asks (its targets may be looser), its video is the file the Makefile's demo target makes, and the
+    demo's footage lands in its footage_dir with the length it is planned for."""
     import re
     from pathlib import Path
 
@@ -51,12 +52,13 @@ def test_repository_registry_has_the_composited_camera_made_by_make_demo(tmp_pat
     assert list(cams) == ["vtest", "vtest-long"]
     vtest, long = cams["vtest"], cams["vtest-long"]
     assert not long.video.exists()
-    assert (long.query, long.reference, long.targets, long.split) == (
-        vtest.query,
-        vtest.reference,
-        vtest.targets,
-        vtest.split,
-    )
-    made = re.search(r"noscope make-camera (\S+) --seconds (\S+)", (repo / "Makefile").read_text())
+    assert (long.query, long.reference, long.split) == (vtest.query, vtest.reference, vtest.split)
+    assert long.targets.confidence == vtest.targets.confidence == 0.95
+    makefile = (repo / "Makefile").read_text().replace("$(NOSCOPE_HOME)", str(tmp_path))
+    makefile = makefile.replace("$(DEMO_FOOTAGE_DIR)", str(long.footage_dir))
+    made = re.search(r"noscope make-camera (\S+) --seconds (\S+)\n", makefile)
     assert made is not None and output_path(made.group(1)) == long.video
+    footage = re.search(r"noscope make-camera (\S+) --seconds (\S+) --hour (\d+)", makefile)
+    assert footage is not None and output_path(footage.group(1), int(footage.group(3))).parent == long.footage_dir
+    assert long.footage_frames == round(float(footage.group(2)) * 10)  # the composited camera runs at 10 fps
     assert 60 <= float(made.group(2)) <= 600  # the demo's training length (10 minutes at most), not the hour

@@ -210,3 +210,25 @@ def test_pack_is_refused_for_a_query_counting_boxes_below_its_floor(clips, tmp_p
     done = import_verified(path, video, BrightnessDetector(), tmp_path / "cache", query_min_score=0.3)
     assert not done.imported and "from score 0.3" in done.check.reason and done.frames_imported == 0
     assert import_verified(path, video, BrightnessDetector(), tmp_path / "cache", query_min_score=0.5).imported
+
+
+def test_cli_export_labels_the_missing_frames_only_with_label(clips, tmp_path, monkeypatch, capsys):
+    """Without --label an incomplete cache is a one-line error naming the fix; with it the missing frames are
+    labelled (the ones already cached are not run again) and the pack covers every frame."""
+    video, _ = clips
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path / "home"))
+    from noscope_core.common.paths import cache_dir
+    from noscope_core.reference.detectors.factory import make_detector
+
+    detector = make_detector("synthetic", video_path=video)
+    cache = DetectionCache(cache_dir() / "detections", probe_video(video).fingerprint, detector.identity())
+    run_reference(video, detector, range(12), cache)
+    pack = tmp_path / "a.synthetic.npz"
+    assert main(["labels", "export", str(video), "--reference", "synthetic", "-o", str(pack)]) != 0
+    err = capsys.readouterr().err
+    assert "18 of the 30 frames of a.avi are not in the detection cache" in err and "--label" in err
+    assert not pack.exists()
+
+    assert main(["labels", "export", str(video), "--reference", "synthetic", "-o", str(pack), "--label"]) == 0
+    assert "labelling 18 of 30 frames of a.avi" in capsys.readouterr().out
+    assert read_pack(pack).frames.tolist() == list(range(N))
