@@ -158,13 +158,12 @@ def track_misses(dets, width, height, min_len=10) -> dict:
 
 
 def label(video: Path, indices, detector):
-    from noscope_core.common.paths import cache_dir
     from noscope_core.reference.detect import run_reference
-    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.video.probe import probe_video
 
     info = probe_video(video)
-    cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
+    cache = home_detection_cache(info.fingerprint, detector)
     t = time.perf_counter()
     run = run_reference(video, detector, indices, cache)
     return run, time.perf_counter() - t

@@ -49,8 +49,7 @@ def register(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    from noscope_core.common.paths import cache_dir
-    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.detectors.factory import make_detector
     from noscope_core.reference.label_pack import DEFAULT_MIN_SCORE, pack_from_cache, write_pack
     from noscope_core.video.probe import probe_video
@@ -58,7 +57,7 @@ def run_export(args) -> int:
     video = _existing_video(args.video)
     info = probe_video(video)
     detector = make_detector(args.reference, video_path=video)
-    cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
+    cache = home_detection_cache(info.fingerprint, detector)
     min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
     if not 0.0 <= min_score <= 1.0:
         raise QueryError(f"--min-score must lie in [0, 1], got {min_score}")

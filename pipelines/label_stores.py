@@ -68,11 +68,10 @@ def record_segments(artifacts: ArtifactStore, camera_id: str, frame_store, label
     frames new to the store."""
     import numpy as np
 
-    from noscope_core.common.paths import cache_dir
-    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.label_store import from_detection_cache
 
-    cache = DetectionCache(cache_dir() / "detections", frame_store.info.fingerprint, detector.identity())
+    cache = home_detection_cache(frame_store.info.fingerprint, detector)
     frames = labels.labels.frame_index[np.asarray(labels.labelled, dtype=bool)]
     store = open_store(artifacts, camera_id)
     added = store.append(from_detection_cache(cache, frame_store.info.path, frames.tolist(), "segment")).added

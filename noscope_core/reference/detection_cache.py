@@ -13,11 +13,16 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from noscope_core.common.atomic import write_json, write_npz
+from noscope_core.common.paths import cache_dir
 from noscope_core.reference.detection import Detection
+
+if TYPE_CHECKING:
+    from noscope_core.reference.detectors.base import ReferenceDetector
 
 
 @dataclass(frozen=True)
@@ -149,3 +154,9 @@ class DetectionCache:
         )
         self._dets.update(self._pending)
         self._pending = {}
+
+
+def home_detection_cache(video_fingerprint: str, detector: ReferenceDetector) -> DetectionCache:
+    """One video's detections by ``detector`` under ``$NOSCOPE_HOME``: the cache that labelling, label packs,
+    certificates and the pipeline's answers share, so a frame the reference labelled once is read everywhere."""
+    return DetectionCache(cache_dir() / "detections", video_fingerprint, detector.identity())

@@ -105,10 +105,9 @@ def night_challenger(
         return reference.build(cam, video=video, frame_size=(info.width, info.height))
 
     def cache_for(video: Path, detector):
-        from noscope_core.common.paths import cache_dir
-        from noscope_core.reference.detection_cache import DetectionCache
+        from noscope_core.reference.detection_cache import home_detection_cache
 
-        return DetectionCache(cache_dir() / "detections", probe_video(video).fingerprint, detector.identity())
+        return home_detection_cache(probe_video(video).fingerprint, detector)
 
     seed = int(hashlib.sha256(f"{camera_id}|{day}|duel".encode()).hexdigest()[:8], 16)
     result = duel(champ, challenger, videos, detector_for, seed=seed, cache_for=cache_for, min_gain=min_gain())

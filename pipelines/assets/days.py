@@ -48,9 +48,8 @@ def answer_file(trained, cam, f: footage_days.FootageFile, out_dir: Path, refere
     """One file's certified answer, with its status: answered (and what it skipped), or why it was not."""
     from noscope_core.common.atomic import write_json
     from noscope_core.common.errors import NoScopeError
-    from noscope_core.common.paths import cache_dir
     from noscope_core.flows.apply_flow import apply_to_video
-    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.label_store import watch
     from noscope_core.video.probe import probe_video
 
@@ -69,7 +68,7 @@ def answer_file(trained, cam, f: footage_days.FootageFile, out_dir: Path, refere
         detector = reference.build(cam, video=f.path, frame_size=(info.width, info.height))
     except NoScopeError as err:
         return {**base, "status": "failed", "detail": str(err)}
-    cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
+    cache = home_detection_cache(info.fingerprint, detector)
     seen = watch(detector)
     try:
         res = apply_to_video(trained, f.path, detector, cache=cache)
@@ -270,9 +269,8 @@ def night_labels(
     cascade's MLflow run."""
     import numpy as np
 
-    from noscope_core.common.paths import cache_dir
     from noscope_core.reference.detect import run_reference
-    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.label_store import from_detection_cache, uniform_draw
     from noscope_core.video.probe import probe_video
 
@@ -291,7 +289,7 @@ def night_labels(
     for f in answered:
         info = probe_video(f["file"])
         detector = reference.build(cam, video=f["file"], frame_size=(info.width, info.height))
-        cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
+        cache = home_detection_cache(info.fingerprint, detector)
         ident = detector.identity()
         # excluding only frames drawn at random before keeps the union a uniform sample; a frame labelled by
         # choice may be drawn, and its detections are reused (no reference call) while it gains the reason

@@ -43,9 +43,8 @@ def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, referenc
     (the engine's ``apply_to_video``), and keep its positive intervals and its bounds. ``timing``: the run's one
     measurement of the reference (a cached answer keeps the one of the run that answered it)."""
     from noscope_core.common.atomic import write_json
-    from noscope_core.common.paths import cache_dir
     from noscope_core.flows.apply_flow import apply_to_video
-    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.video.probe import probe_video
 
     result_path = out_dir / f"{_file_key(path, trained.cascade_json)}.json"
@@ -55,7 +54,7 @@ def _query_footage(trained, cam: CameraSpec, path: Path, out_dir: Path, referenc
     detector = reference.build(cam, video=path, frame_size=(info.width, info.height))
     # the file's detection cache: labels imported or made earlier are read, not recomputed (each still counts as a
     # reference frame and is charged at the measured rate), and a killed run keeps the frames it labelled
-    cache = DetectionCache(cache_dir() / "detections", info.fingerprint, detector.identity())
+    cache = home_detection_cache(info.fingerprint, detector)
     result = apply_to_video(trained, path, detector, cache=cache, reference_timing=timing).to_dict()
     data = {
         "file": str(path),
