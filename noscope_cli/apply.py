@@ -114,6 +114,7 @@ def _camera_cascade(camera_id: str):
 def run(args) -> int:
     from noscope_core.common.atomic import write_json
     from noscope_core.flows.apply_flow import apply_to_video
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.detectors import make_detector
     from noscope_core.video.probe import probe_video
 
@@ -125,7 +126,10 @@ def run(args) -> int:
         spec = f"synthetic:{video}" if plan.reference_spec == "synthetic" else plan.reference_spec
         detector = make_detector(spec, reference_fps=plan.reference_fps, frame_size=(info.width, info.height))
         log(f"applying {plan.trained.cascade_json} to {video} ...")
-        result = apply_to_video(plan.trained, video, detector, certify=plan.certify)
+        # the certificate's labels land in the file's detection cache: a killed answer keeps them, a re-run reads
+        # them (still charged at the reference's measured cost)
+        cache = home_detection_cache(info.fingerprint, detector)
+        result = apply_to_video(plan.trained, video, detector, certify=plan.certify, cache=cache)
         log(f"      {result.certify_reason}")
         results.append(result)
         print(format_applied(result))

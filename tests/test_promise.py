@@ -163,6 +163,31 @@ def test_noscope_apply_fixes_the_seed_only_when_asked(trained, new_video, tmp_pa
     assert "draws seeded 7" in capsys.readouterr().out
 
 
+def test_noscope_apply_keeps_the_certificates_labels_in_the_files_cache(trained, new_video, tmp_path, monkeypatch):
+    """A killed long answer must not lose what its certificate paid the reference for: every frame it checked is in
+    the file's detection cache under $NOSCOPE_HOME, and a second answer reads them instead of labelling again."""
+    from noscope_cli.main import main
+    from noscope_core.reference.detection_cache import home_detection_cache
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+    from noscope_core.video.probe import probe_video
+
+    monkeypatch.setenv("NOSCOPE_HOME", str(tmp_path / "home"))
+    out = tmp_path / "cached.json"
+    assert main(["apply", str(trained), str(new_video), "--certify-seed", "3", "--json", str(out), "--quiet"]) == 0
+    data = json.loads(out.read_text())
+    checked = data["certify_frames"] + data["tighten_frames"]
+    assert checked > 0
+    info = probe_video(new_video)
+    cache = home_detection_cache(info.fingerprint, SyntheticDetector(new_video, 20.0))
+    labelled = info.frame_count - len(cache.missing(range(info.frame_count)))
+    assert labelled >= checked
+    assert main(["apply", str(trained), str(new_video), "--certify-seed", "3", "--json", str(out), "--quiet"]) == 0
+    again = json.loads(out.read_text())
+    assert (again["fnr_bound"], again["fpr_bound"], again["certify_frames"]) == (
+        data["fnr_bound"], data["fpr_bound"], data["certify_frames"],
+    )  # fmt: skip
+
+
 def test_apply_of_a_reference_only_cascade_is_timed_by_its_own_run(camera, new_video):
     """Found on review: the reference timed on 16 frames after the run printed 1.4x for the reference itself."""
     root, video, store, labels, detector, art = camera
