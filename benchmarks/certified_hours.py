@@ -428,6 +428,19 @@ def summarize(
     return run
 
 
+def kept_runs(path: Path, meta: dict, targets: Sequence[float]) -> list[dict]:
+    """The earlier results' runs of targets this run does not answer, when they answered the same hours (same
+    frames, confidence, truth sample): a long run per target (hours each) adds its row beside the others' (each
+    row names its commit) instead of wiping them."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    same = ("hours", "frames", "confidence", "truth_frames", "sample_seed")
+    if any(old.get("meta", {}).get(k) != meta.get(k) for k in same):
+        return []
+    return [r for r in old.get("runs", []) if not any(math.isclose(r["max_fnr"], t) for t in targets)]
+
+
 def before_certificate(data: dict, n: int, positive_share: float) -> dict:
     """The cascade's own error rates on these hours before the certificate corrected them, estimated from its
     uniform draws, beside the rates the planner expected from the threshold segment: how far the threshold
@@ -459,16 +472,17 @@ def render(result: dict) -> str:
         f"{'/'.join(f'{f:g}' for f in meta.get('train_split', TRAIN_SPLIT))} in time); hours {meta.get('hours')} are answered as one "
         f"{meta.get('frames', 0):,}-frame video by `noscope apply`, certified at {meta.get('confidence')}. True "
         f"error: {meta.get('truth_frames', 0):,} frames drawn uniformly (seed {meta.get('sample_seed')}) and "
-        f"labelled by SSD; reference cost {meta.get('reference_ms', float('nan')):.1f} ms/frame, measured.",
+        f"labelled by SSD; reference cost {meta.get('reference_ms', float('nan')):.1f} ms/frame, measured "
+        "(a row from another commit was charged at its own run's rate: see the JSON).",
         "",
-        "| target | frames | speed-up | end to end | certify + tighten frames | ceiling N·t·p̂/ln(2/δ) | ratio | "
+        "| target | commit | frames | speed-up | end to end | certify + tighten frames | ceiling N·t·p̂/ln(2/δ) | ratio | "
         "certified bounds FNR / FPR | sampled FNR [95 %] | sampled FPR [95 %] | accuracy met | goal met |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for r in result.get("runs", []):
         e2e = f"{r['speedup_e2e']:.1f}x" if r.get("speedup_e2e") else "–"
         lines.append(
-            f"| {r['max_fnr']:.0%}/{r['max_fpr']:.0%} | {r['frames']:,} | {r['speedup']:.1f}x | {e2e} | "
+            f"| {r['max_fnr']:.0%}/{r['max_fpr']:.0%} | {r.get('commit') or '–'} | {r['frames']:,} | {r['speedup']:.1f}x | {e2e} | "
             f"{r['certify_frames']:,} + {r['tighten_frames']:,} | {r['ceiling']:.0f}x | "
             f"{(r['ratio_to_ceiling'] or 0):.0%} | {_pct(r['fnr_bound'])} / {_pct(r['fpr_bound'])} | "
             f"{_pct(r['sample_fnr'])} [{_pct(r['sample_fnr_ci'][0])}, {_pct(r['sample_fnr_ci'][1])}] | "
@@ -557,6 +571,7 @@ def main(argv=None) -> int:
         },
         "runs": [],
     }
+    result["runs"] = kept_runs(args.results_dir / f"{NAME}.json", result["meta"], targets)
     rss_all = None
     for t in targets:
         out_json = answers / f"{joined.stem}-{t:g}-{commit}.json"

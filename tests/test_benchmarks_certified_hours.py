@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -89,7 +90,20 @@ def test_summarize_charges_certification_at_the_measured_reference_cost():
         assert key in run
     for key in ("fpr_bound", "certify_frames", "ceiling", "sample_frames", "sample_fnr", "sample_fpr", "commit"):
         assert key in run
-    assert "| 1%/1% | 10,000 |" in ch.render({"meta": {"reference_ms": 40.0}, "runs": [run]})
+    assert "| 1%/1% | abc | 10,000 |" in ch.render({"meta": {"reference_ms": 40.0}, "runs": [run]})
+
+
+def test_a_run_of_one_target_keeps_the_other_targets_rows(tmp_path):
+    """Each target's answer takes hours: answering 5 % alone must not wipe the 1 % row of an earlier commit, and
+    rows of other hours (another answer) are not kept."""
+    meta = {"hours": "2-7", "frames": 216_000, "confidence": 0.95, "truth_frames": 10_000, "sample_seed": 1}
+    rows = [{"max_fnr": 0.01, "commit": "old1"}, {"max_fnr": 0.05, "commit": "old5"}]
+    path = tmp_path / "certified_hours.json"
+    path.write_text(json.dumps({"meta": meta, "runs": rows}))
+    assert ch.kept_runs(path, meta, [0.05]) == [rows[0]]
+    assert ch.kept_runs(path, meta, [0.01, 0.05]) == []
+    assert ch.kept_runs(path, {**meta, "hours": "2-3"}, [0.05]) == []
+    assert ch.kept_runs(tmp_path / "absent.json", meta, [0.05]) == []
 
 
 def _tiny_video(path, n, seed):
