@@ -55,6 +55,8 @@ CAMERA_FPS = 10.0
 TRAIN_SPLIT = (0.60, 0.39, 0.01)
 #: the truth sample's seed: fixed, recorded, and used by nothing else in the system
 SAMPLE_SEED = 20_211_107
+#: the truth sample's size: a uniform sample of >= 10,000 frames (issue 21)
+DEFAULT_TRUTH_FRAMES = 10_000
 #: frames (spread over the first later hour) on which the reference's per-frame cost is timed
 REFERENCE_TIMING_FRAMES = 64
 
@@ -300,6 +302,18 @@ def camera_spec(video: Path, target: float, confidence: float, split=TRAIN_SPLIT
     )
 
 
+def train_work(home: Path, hours: Hours, spec) -> Path:
+    """Where hour 1's store, models, difference detectors and cascades live: keyed on what decides the models (the
+    video, the split and the family trained: its names and epochs)."""
+    from noscope_core.models import model_artifact
+    from noscope_core.video.probe import probe_video
+
+    split = tuple(spec.split.fractions)
+    family = ",".join(m.name for m in model_artifact.model_family(spec.training.models))
+    key = hashlib.sha256(f"{split}|{family}|{spec.training.max_epochs}".encode()).hexdigest()[:8]
+    return home / "bench" / NAME / f"train-{probe_video(hours.base).fingerprint[:12]}-{key}"
+
+
 def train_once(
     home: Path,
     hours: Hours,
@@ -317,10 +331,7 @@ def train_once(
 
     spec = camera_spec(hours.base, targets[0], confidence, split)
     detector, info = _detector(hours.base)
-    # keyed on what decides the models: the video, the split and the family trained (its names and epochs)
-    family = ",".join(m.name for m in model_artifact.model_family(spec.training.models))
-    key = hashlib.sha256(f"{split}|{family}|{spec.training.max_epochs}".encode()).hexdigest()[:8]
-    work = home / "bench" / NAME / f"train-{info.fingerprint[:12]}-{key}"
+    work = train_work(home, hours, spec)
     log(f"train: decoding hour 1 ({info.frame_count} frames) into {work / 'frames'} ...")
     store = stages.decode(spec, work / "frames", progress=False)
     cache = _cache(home, info.fingerprint, detector)
@@ -508,7 +519,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=3600.0, help="length of each 'hour' (a dry run: e.g. 20)")
     p.add_argument("--targets", default="0.01,0.05", help="FNR = FPR targets, comma-separated")
     p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--truth-frames", type=int, default=10_000)
+    p.add_argument("--truth-frames", type=int, default=DEFAULT_TRUTH_FRAMES)
     p.add_argument("--split", default=",".join(f"{f:g}" for f in TRAIN_SPLIT), help="hour 1's train,threshold,test")
     p.add_argument("--only", choices=("hours", "truth"), help="only render the hours / only label the truth sample")
     p.add_argument("--wait", type=float, default=0.0, help="with --only truth: wait for hours being rendered")
