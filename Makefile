@@ -26,19 +26,19 @@ $(STAMP): pyproject.toml
 fetch: install
 	$(BIN)/noscope fetch
 
-# The registry's second camera (vtest-long) is composited from vtest.avi: 10 minutes to train on, and 10 minutes of
+# The registry's second camera (vtest-long) is composited from vtest.avi: 20 minutes to train on, and 10 minutes of
 # its hour 2 (same scene, new walks) dropped into its footage_dir, which the demo answers certified. Both are
-# deterministic and made once (~25 s each; make-camera leaves a video made with the same options as it is). Their SSD
+# deterministic and made once (~25-50 s each; make-camera leaves a video made with the same options as it is). Their SSD
 # labels ship in data/labels/: each pack is imported only if the video's fingerprint matches and SSD, run live on a
 # fresh random sample of frames, agrees (else a one-line warning and the frames are labelled live). The footage's
 # certificate then finds its frames labelled, but every one is still charged at SSD's measured rate.
 # make test needs none of it.
 DEMO_FOOTAGE_DIR := $(NOSCOPE_HOME)/footage/vtest-long-10min
 demo-cameras: fetch
-	$(BIN)/noscope make-camera vtest-long-10min --seconds 600
+	$(BIN)/noscope make-camera vtest-long-20min --seconds 1200
 	$(BIN)/noscope make-camera $(DEMO_FOOTAGE_DIR)/vtest-long-10min.mp4 --seconds 600 --hour 2
 	$(BIN)/noscope labels import data/labels/vtest.ssd-mobilenet-v3.npz --camera vtest
-	$(BIN)/noscope labels import data/labels/vtest-long-10min.ssd-mobilenet-v3.npz --camera vtest-long
+	$(BIN)/noscope labels import data/labels/vtest-long-20min.ssd-mobilenet-v3.npz --camera vtest-long
 	$(BIN)/noscope labels import data/labels/vtest-long-10min-h2.ssd-mobilenet-v3.npz \
 		--video $(DEMO_FOOTAGE_DIR)/vtest-long-10min-h2.mp4
 
