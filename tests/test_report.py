@@ -137,3 +137,18 @@ def test_the_plot_judges_candidates_by_their_estimates(tmp_path):
     from noscope_core.present.frontier import judged_error, meets_targets
 
     assert judged_error(estimated) == 0.09 and not meets_targets(estimated, 0.05, 0.05)
+
+
+def test_a_frontier_priced_for_certification_plots_threshold_rates_not_the_block_estimates(tmp_path):
+    """Under the certified planner a chosen cascade may carry block-bound estimates of 100 % / 45 % (they gate
+    nothing there): the error axis must show its threshold-segment rates, or every candidate and the star sit off
+    the 10 % axis (what the re-taken UI screenshot showed)."""
+    from noscope_core.present.frontier import judged_error, priced_for_certification, threshold_error
+
+    c = {**cand(0.0048, 0.0101, 7.5), "fnr_bound": 1.0, "fpr_bound": 0.4483, "expected_speedup_certified": 4.7}
+    bound_only = {**cand(0.0048, 0.0101, 7.5), "fnr_bound": 1.0, "fpr_bound": 0.4483}
+    assert priced_for_certification([c]) and priced_for_certification([bound_only], chosen=c)
+    assert not priced_for_certification([bound_only]) and not priced_for_certification(FRONTIER)
+    assert threshold_error(c) == pytest.approx(0.0101) and judged_error(c) == pytest.approx(1.0)
+    out = frontier_plot([c, bound_only], tmp_path / "c.png", 11.8, chosen=c, max_fnr=0.05, max_fpr=0.05)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
