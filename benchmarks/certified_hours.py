@@ -229,18 +229,13 @@ def _detector(video: Path):
     return make_detector(REFERENCE, frame_size=(info.width, info.height)), info
 
 
-def _cache(home: Path, fingerprint: str, detector):
-    from noscope_core.reference.detection_cache import DetectionCache
-
-    return DetectionCache(home / "cache" / "detections", fingerprint, detector.identity())
-
-
 def label_truth(
-    home: Path, hours: Hours, n: int, seed: int, log: Callable[[str], None], wait_s: float = 0.0
+    hours: Hours, n: int, seed: int, log: Callable[[str], None], wait_s: float = 0.0
 ) -> dict[int, np.ndarray]:
     """SSD on the truth sample, hour by hour, into each hour's detection cache (resumable). ``wait_s`` > 0: wait
     for hours still being rendered, polling every ``wait_s`` seconds."""
     from noscope_core.reference.detect import run_reference
+    from noscope_core.reference.detection_cache import home_detection_cache
 
     sample = dict(zip(hours.later, truth_sample([hours.frames] * len(hours.later), n, seed), strict=True))
     for h, idx in sample.items():
@@ -250,7 +245,7 @@ def label_truth(
         detector, info = _detector(video)
         if info.frame_count != hours.frames:
             raise SystemExit(f"{video} holds {info.frame_count} frames, not the hour's {hours.frames}: make it again")
-        cache = _cache(home, info.fingerprint, detector)
+        cache = home_detection_cache(info.fingerprint, detector)
         todo = cache.missing(idx)
         log(f"truth sample, hour {h}: {len(idx)} frames, {len(todo)} to label")
         for a in range(0, len(todo), 200):
@@ -259,14 +254,15 @@ def label_truth(
     return sample
 
 
-def truth_labels(home: Path, hours: Hours, sample: dict[int, np.ndarray], query) -> np.ndarray:
+def truth_labels(hours: Hours, sample: dict[int, np.ndarray], query) -> np.ndarray:
     """The reference's (unsmoothed) labels of the sampled frames, hours in order; every frame must be cached."""
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.labels import frame_label
 
     out = []
     for h, idx in sample.items():
         detector, info = _detector(hours.path(h))
-        cache = _cache(home, info.fingerprint, detector)
+        cache = home_detection_cache(info.fingerprint, detector)
         if missing := cache.missing(idx):
             raise SystemExit(f"hour {h}: {len(missing)} sampled frames lack SSD labels: run --only truth first")
         out.append(np.array([frame_label(d, query) for d in cache.get(idx)], dtype=bool))
@@ -327,6 +323,7 @@ def train_once(
     from noscope_core.common.artifacts import is_complete
     from noscope_core.flows import stages
     from noscope_core.models import difference_artifact, model_artifact
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.label_artifact import FIT_SEGMENTS
 
     spec = camera_spec(hours.base, targets[0], confidence, split)
@@ -334,7 +331,7 @@ def train_once(
     work = train_work(home, hours, spec)
     log(f"train: decoding hour 1 ({info.frame_count} frames) into {work / 'frames'} ...")
     store = stages.decode(spec, work / "frames", progress=False)
-    cache = _cache(home, info.fingerprint, detector)
+    cache = home_detection_cache(info.fingerprint, detector)
     if missing := len(cache.missing(range(info.frame_count))):
         log(f"train: {missing} of hour 1's frames lack SSD labels; labelling them now (cached) ...")
     labels = stages.label(spec, store, detector, FIT_SEGMENTS, cache_root=home / "cache" / "detections")
@@ -543,14 +540,14 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     if args.only == "truth":
-        label_truth(home, hours, args.truth_frames, SAMPLE_SEED, log, wait_s=args.wait)
+        label_truth(hours, args.truth_frames, SAMPLE_SEED, log, wait_s=args.wait)
         return 0
     make_hours(hours, args.seconds, log)
     if args.only == "hours":
         return 0
-    sample = label_truth(home, hours, args.truth_frames, SAMPLE_SEED, log)
+    sample = label_truth(hours, args.truth_frames, SAMPLE_SEED, log)
     query = Query("person", ROI(*ROI_BL))
-    truth = truth_labels(home, hours, sample, query)
+    truth = truth_labels(hours, sample, query)
     from noscope_core.video.probe import probe_video
 
     counts = [probe_video(hours.path(h)).frame_count for h in hours.later]

@@ -147,7 +147,7 @@ class Sample:
 
     def __init__(self, hours, query, views: dict) -> None:
         from benchmarks import certified_hours as ch
-        from noscope_core.common.paths import noscope_home
+        from noscope_core.reference.detection_cache import home_detection_cache
         from noscope_core.reference.labels import frame_label, match_score
         from noscope_core.video.frames import read_frames
         from noscope_core.video.shrink import preprocess
@@ -158,7 +158,7 @@ class Sample:
         for hour, idx in zip(hours.later, per_hour, strict=True):
             path = hours.path(hour)
             detector, info = ch._detector(path)
-            cache = ch._cache(noscope_home(), info.fingerprint, detector)
+            cache = home_detection_cache(info.fingerprint, detector)
             if missing := len(cache.missing(idx)):
                 raise SystemExit(
                     f"hour {hour}: {missing} truth-sample frames lack SSD labels: run "

@@ -116,14 +116,14 @@ def load_labels(video: Path, kind: str, needed: np.ndarray, query) -> tuple[np.n
 
         y = load_truth(truth_path(video)).positive(ROI_BL)
         return y, y.astype(np.float32)
-    from benchmarks.certified_hours import REFERENCE, _cache
-    from noscope_core.common.paths import noscope_home
+    from benchmarks.certified_hours import REFERENCE
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.detectors import make_detector
     from noscope_core.reference.labels import frame_label, match_score
     from noscope_core.video.probe import probe_video
 
     info = probe_video(video)
-    cache = _cache(noscope_home(), info.fingerprint, make_detector(REFERENCE, frame_size=(info.width, info.height)))
+    cache = home_detection_cache(info.fingerprint, make_detector(REFERENCE, frame_size=(info.width, info.height)))
     if missing := cache.missing(needed):
         raise SystemExit(f"{len(missing)} of the {len(needed)} frames lack SSD labels: wait, or use --labels truth")
     y, soft = np.zeros(info.frame_count, dtype=bool), np.zeros(info.frame_count, dtype=np.float32)
@@ -135,7 +135,8 @@ def load_labels(video: Path, kind: str, needed: np.ndarray, query) -> tuple[np.n
 def sample_of_hour(hour: int, query) -> tuple[np.ndarray, np.ndarray] | None:
     """(frame indices, SSD labels) of hour ``hour``'s truth-sample frames that SSD has labelled; None if none."""
     from benchmarks import certified_hours as ch
-    from noscope_core.common.paths import noscope_home, videos_dir
+    from noscope_core.common.paths import videos_dir
+    from noscope_core.reference.detection_cache import home_detection_cache
     from noscope_core.reference.labels import frame_label
 
     hours = ch.Hours(videos_dir() / "vtest-long.mp4", ch.parse_hours("2-7"))
@@ -143,7 +144,7 @@ def sample_of_hour(hour: int, query) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     idx = ch.truth_sample([hours.frames] * len(hours.later), 10_000)[hours.later.index(hour)]
     detector, info = ch._detector(hours.path(hour))
-    cache = ch._cache(noscope_home(), info.fingerprint, detector)
+    cache = home_detection_cache(info.fingerprint, detector)
     done = np.setdiff1d(idx, cache.missing(idx))
     if not len(done):
         return None
