@@ -102,8 +102,7 @@ def frontier_plot(
         return [100 * error(c) for c in cs], [_floor_speedup(c) for c in cs]
 
     def ok(c: dict) -> bool:
-        fnr, fpr = (float(c["fnr"]), float(c["fpr"])) if certified_rule else _judged(c)
-        return (max_fnr is None or fnr <= max_fnr + 1e-12) and (max_fpr is None or fpr <= max_fpr + 1e-12)
+        return _within(_rates(c) if certified_rule else _judged(c), max_fnr, max_fpr)
 
     fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=100, layout="constrained")
     try:
@@ -204,7 +203,7 @@ def priced_for_certification(frontier: Sequence[dict], chosen: dict | None = Non
 
 def threshold_error(c: dict) -> float:
     """The worse of a candidate's threshold-segment rates (what the certified planner prices it from)."""
-    return max(float(c["fnr"]), float(c["fpr"]))
+    return max(_rates(c))
 
 
 def _front(frontier: Sequence[dict], x_max: float, error=judged_error) -> list[dict]:
@@ -354,14 +353,23 @@ def _cell(value: float | None, fmt: str) -> str:
 def meets_targets(c: dict, max_fnr: float | None, max_fpr: float | None) -> bool:
     """Whether the candidate passes the targets the way the optimizer judged it: by its block-bound estimates
     when it carries them (the bound and certified rules), else by its threshold-segment rates (NoScope's rule)."""
-    fnr, fpr = _judged(c)
+    return _within(_judged(c), max_fnr, max_fpr)
+
+
+def _within(rates: tuple[float, float], max_fnr: float | None, max_fpr: float | None) -> bool:
+    fnr, fpr = rates
     return (max_fnr is None or fnr <= max_fnr + 1e-12) and (max_fpr is None or fpr <= max_fpr + 1e-12)
+
+
+def _rates(c: dict) -> tuple[float, float]:
+    """A candidate's threshold-segment FNR and FPR."""
+    return float(c["fnr"]), float(c["fpr"])
 
 
 def _judged(c: dict) -> tuple[float, float]:
     if c.get("fnr_bound") is not None and c.get("fpr_bound") is not None:
         return float(c["fnr_bound"]), float(c["fpr_bound"])
-    return float(c["fnr"]), float(c["fpr"])
+    return _rates(c)
 
 
 def verdict(c: dict, chosen: dict | None, max_fnr: float | None, max_fpr: float | None) -> str:
