@@ -13,7 +13,7 @@ That last pair is what a certificate must bound; "a third of the target" is the 
 Also: inference frames/s (one thread, batch of 2,048) and training seconds. Rows ``pipeline:*`` are the models
 ``certified_hours`` trained (the default family), read from its work folder, and their average (``ensemble``).
 
-Why FPR on the later hours sits above the threshold segment's: the ``--explain`` table splits each variant's false
+Why FPR on the later hours sits above the threshold segment's: the second table splits each variant's false
 positives by the score SSD gave the frame: a false positive where SSD found the person at 0.3-0.5 (below the
 query's 0.5) is the reference's own ambiguity, not a model failure the model can learn away.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import harness
+from benchmarks import harness, specialized_variants
 from benchmarks.specialized_variants import recall_at_fpr
 
 RESULTS_DIR = harness.RESULTS_DIR
@@ -41,38 +41,12 @@ TARGETS = (0.01, 0.05)
 
 
 @dataclass(frozen=True)
-class Variant:
-    """One recipe; ``size``/``margin`` name its view of the query's ROI, the rest its network and training."""
+class Variant(specialized_variants.Variant):
+    """``specialized_variants``' recipe (view of the bottom-left ROI, network, training options), trained here as the
+    pipeline trains: soft targets by default, up to ``epochs`` epochs with early stopping."""
 
-    name: str
-    size: int = 50
-    margin: float = 0.1  # the pipeline's model view: ViewSpec's default
-    blocks: int = 1
-    filters: int = 32
-    dense: int = 32
-    stride: int = 2
-    double_filters: bool = False
     soft: bool = True
-    noise_sigma: float = 0.0
     epochs: int = 10
-    note: str = ""
-
-    def model_spec(self):
-        from noscope_core.models.specialized import ModelSpec
-
-        return ModelSpec(
-            conv_blocks=self.blocks,
-            filters=self.filters,
-            dense=self.dense,
-            input_size=self.size,
-            stem_stride=self.stride,
-            double_filters=self.double_filters,
-        )
-
-    def view(self, query):
-        from noscope_core.video.views import ViewSpec
-
-        return ViewSpec(self.size, roi=query.roi, margin=self.margin)
 
 
 VARIANTS = (
@@ -255,8 +229,8 @@ def main(argv=None) -> int:
     if unknown := [n for n in names if n != "pipeline" and n not in by_name]:
         raise SystemExit(f"unknown variants {unknown}; choose from pipeline, {', '.join(by_name)}")
     wanted = [by_name[n] for n in names if n != "pipeline"]
-    views = {f"{v.size}-{v.margin:g}": v.view(query) for v in wanted}
-    pipeline_view = Variant("pipeline").view(query)
+    views = {f"{v.size}-{v.margin:g}": v.view() for v in wanted}
+    pipeline_view = Variant("pipeline").view()
     views.setdefault("50-0.1", pipeline_view)
 
     detector, info = ch._detector(hours.base)
@@ -337,11 +311,13 @@ def main(argv=None) -> int:
         key = f"{v.size}-{v.margin:g}"
         x = np.asarray(store.frames(views[key])[train_idx])
         targets = soft_targets(train, query.min_score) if v.soft else None
-        print(f"{v.name}: training on {len(fit):,} frames ...", flush=True)
+        own = fit[:: v.train_step or 1]
+        print(f"{v.name}: training on {len(own):,} frames ...", flush=True)
         t0 = time.perf_counter()
         trained = train_models(
-            [v.model_spec()], x[fit], train.label[fit], x[val], train.label[val], max_epochs=v.epochs,
-            noise_sigma=v.noise_sigma, train_targets=targets[fit] if targets is not None else None,
+            [v.model_spec()], x[own], train.label[own], x[val], train.label[val], max_epochs=v.epochs,
+            noise_sigma=v.noise_sigma, balance=v.balance, augment=v.augment,
+            train_targets=targets[own] if targets is not None else None,
         )[0]  # fmt: skip
         seconds = time.perf_counter() - t0
         j = judged(trained.model, key)
@@ -349,6 +325,7 @@ def main(argv=None) -> int:
             **asdict(v),
             **measures(j),
             "model": trained.model.name,
+            "train_frames": int(len(own)),
             "epochs_run": trained.epochs,
             "train_seconds": seconds,
             "fps": measure_fps(trained.model, sample.frames[key][:2048]),

@@ -48,6 +48,7 @@ class Variant:
     blocks: int = 1
     filters: int = 32
     dense: int = 32
+    stride: int = 2  # the stem's stride
     double_filters: bool = False
     train_step: int | None = None  # None: the run's --train-step
     balance: bool = True
@@ -64,7 +65,7 @@ class Variant:
             filters=self.filters,
             dense=self.dense,
             input_size=self.size,
-            stem_stride=2,
+            stem_stride=self.stride,
             double_filters=self.double_filters,
         )
 

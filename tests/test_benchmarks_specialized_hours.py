@@ -57,4 +57,4 @@ def test_the_base_variant_reads_the_pipelines_model_view():
 
     query = Query("person", ROI(0.0, 0.5, 0.5, 1.0))
     base = next(v for v in sh.VARIANTS if v.name == "base")
-    assert base.view(query) == model_view(query) and base.model_spec().name == "c1-f32-d32-s2"
+    assert base.view() == model_view(query) and base.model_spec().name == "c1-f32-d32-s2"
