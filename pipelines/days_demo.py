@@ -7,8 +7,11 @@ at 02:30 the next morning and its requests executed (``night_labels``). Every ru
 instance in ``.noscope/days-demo/dagster_home``, so ``DAGSTER_HOME=.noscope/days-demo/dagster_home noscope ui``
 shows the camera x day partitions afterwards.
 
-The days are short composited videos (``noscope make-camera``, a new seed per day, the day's light drifting on day
-4: ``--drift evening``); the reference is SSD, as for the registry's real cameras.
+The camera is the registry's ``vtest-long`` (the scene composited from vtest.avi, docs/long_camera.md) with its
+settings: it trains on its first 20 minutes, and simulated day K is 10 minutes of its hour K + 1 (``noscope
+make-camera --hour``: the same scene, new walks), the light drifting on day 4 (``--drift evening``). The reference
+is SSD; the label packs shipped in ``data/labels/`` for the same videos (the training footage, hour 2) are imported
+first (checked live, as ``make demo`` does), every other frame is labelled live.
 """
 
 from __future__ import annotations
@@ -34,15 +37,19 @@ COLUMNS = (
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m pipelines.days_demo", description=__doc__.splitlines()[0])
     p.add_argument("--days", type=int, default=5, help="simulated days after the initial footage (default 5)")
-    p.add_argument("--day-seconds", type=float, default=90.0, help="footage per day in seconds at 10 fps")
-    p.add_argument("--train-seconds", type=float, default=180.0, help="the initial footage the camera trains on")
+    p.add_argument("--day-seconds", type=float, default=600.0, help="footage per day in seconds at 10 fps")
+    p.add_argument("--train-seconds", type=float, default=1200.0, help="the initial footage the camera trains on")
     p.add_argument("--drift-day", type=int, default=4, help="the day the light changes (0: none)")
     p.add_argument("--drift", default="evening", help="the drift variant of that day (docs/long_camera.md)")
     p.add_argument("--max-fnr", type=float, default=0.05)
     p.add_argument("--max-fpr", type=float, default=0.05)
-    # the whole view: a few minutes of the composited day have too few people in a corner to train on
-    p.add_argument("--roi", default="0, 0, 1, 1", help="region of interest X0,Y0,X1,Y1 (default: the whole view)")
+    p.add_argument("--roi", default="0, 0.5, 0.5, 1", help="region of interest X0,Y0,X1,Y1 (default: vtest-long's)")
     p.add_argument("--reference", default="ssd-mobilenet-v3", help="the camera's reference detector")
+    p.add_argument(
+        "--models",
+        default="c1-f16-d32-s2,c1-f32-d32-s2",
+        help="the specialized models trained (default: vtest-long's two; empty: the whole family)",
+    )
     p.add_argument("--out", type=Path, default=REPO_ROOT / ".noscope" / "days-demo")
     args = p.parse_args(argv)
     if args.days < 1 or args.day_seconds <= 0 or args.train_seconds <= 0:
@@ -50,23 +57,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def make_video(path: Path, seconds: float, seed: int, drift: str = "") -> Path:
-    """One composited recording through ``noscope make-camera`` (left as it is when made before)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "noscope_cli",
-        "make-camera",
-        str(path),
-        "--seconds",
-        str(seconds),
-        "--seed",
-        str(seed),
-    ]
+def make_video(folder: Path, seconds: float, hour: int = 1, drift: str = "") -> Path:
+    """Hour ``hour`` of the composited camera, ``seconds`` long, through ``noscope make-camera`` (left as it is when
+    made before): ``vtest-long-20min.mp4``, ``vtest-long-10min-h2.mp4``, ``vtest-long-10min-evening-h5.mp4``."""
+    from noscope_core.footage.composite.make import hour_path
+
+    name = f"vtest-long-{seconds / 60:g}min{'-' + drift if drift else ''}.mp4"
+    cmd = [sys.executable, "-m", "noscope_cli", "make-camera", str(folder / name), "--seconds", str(seconds)]
+    cmd += ["--hour", str(hour)]
     if drift:
         cmd += ["--drift", drift, "--drift-start", "0.25"]
     subprocess.run(cmd, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
-    return path
+    return hour_path(folder / name, hour)
+
+
+def import_pack(video: Path, reference: str, log) -> None:
+    """The shipped reference labels of ``video`` (``data/labels/<stem>.<reference>.npz``), imported into the detection
+    cache when there are any: ``noscope labels import`` checks the fingerprint and a live sample first."""
+    pack = REPO_ROOT / "data" / "labels" / f"{video.stem}.{reference}.npz"
+    if pack.exists():
+        log(f"importing {pack.name} for {video.name} (checked live on a random sample)")
+        cmd = [sys.executable, "-m", "noscope_cli", "labels", "import", str(pack), "--video", str(video)]
+        subprocess.run(cmd, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
 
 
 def registry_text(video: Path, footage: Path, args: argparse.Namespace) -> str:
@@ -79,8 +91,11 @@ def registry_text(video: Path, footage: Path, args: argparse.Namespace) -> str:
         f"    reference: {args.reference}\n"
         f"    max_fnr: {args.max_fnr}\n"
         f"    max_fpr: {args.max_fpr}\n"
-        "    split: [0.5, 0.25, 0.25]\n"
-        f"    footage_dir: {footage}\n"
+        "    split: [0.6, 0.3, 0.1]\n"
+        + (f"    models: [{args.models}]\n" if args.models.strip() else "")
+        + f"    footage_dir: {footage}\n"
+        # the cascade is planned for answers of a day's length (a certificate's cost depends on it)
+        f"    footage_frames: {round(args.day_seconds * 10)}\n"
     )
 
 
@@ -133,13 +148,13 @@ def main(argv=None) -> int:
     from pipelines.sensors import footage_days_sensor
 
     log(f"making the initial footage ({args.train_seconds:g} s) and {args.days} days of {args.day_seconds:g} s ...")
-    train_video = make_video(paths["videos"] / "day0.mp4", args.train_seconds, seed=100)
+    train_video = make_video(paths["videos"], args.train_seconds)
+    import_pack(train_video, args.reference, log)
     days = []
     for d in range(1, args.days + 1):
         drift = args.drift if d == args.drift_day else ""
-        video = make_video(
-            paths["videos"] / f"day{d}{'-' + drift if drift else ''}.mp4", args.day_seconds, 100 + d, drift
-        )
+        video = make_video(paths["videos"], args.day_seconds, hour=d + 1, drift=drift)
+        import_pack(video, args.reference, log)
         days.append((FIRST_DAY + timedelta(days=d - 1), video, drift))
     (paths["out"] / "cameras.yaml").write_text(registry_text(train_video, paths["footage"], args))
 
