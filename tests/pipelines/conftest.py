@@ -101,6 +101,24 @@ def make_resources(registry: Path, artifact_root: Path, mlflow_root: Path | None
     }
 
 
+def bind_truth(source: Path, video: Path) -> None:
+    """``source``'s ground truth, bound to ``video`` (a copy or a truncated copy of it): the synthetic reference
+    reads each video's truth beside it, checked against the video's fingerprint."""
+    import numpy as np
+
+    from noscope_core.video.probe import file_fingerprint
+
+    with np.load(f"{source}.truth.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    data["video_fingerprint"] = np.array(file_fingerprint(video))
+    np.savez(f"{video}.truth.npz", **data)
+
+
+@pytest.fixture(name="bind_truth", scope="session")
+def _bind_truth():
+    return bind_truth
+
+
 @pytest.fixture(name="camera_entry", scope="session")
 def _camera_entry():
     return camera_entry

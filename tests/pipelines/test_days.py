@@ -28,7 +28,7 @@ def _age(path, seconds=3600):
 
 
 @pytest.fixture(scope="module")
-def days(tmp_path_factory, synthetic_video, footage_video, camera_entry, write_registry, make_resources):
+def days(tmp_path_factory, synthetic_video, footage_video, camera_entry, write_registry, make_resources, bind_truth):
     """A trained camera whose footage_dir holds: a good day, a truncated file, a file still being written."""
     root = tmp_path_factory.mktemp("days")
     mp = pytest.MonkeyPatch()
@@ -52,24 +52,12 @@ def days(tmp_path_factory, synthetic_video, footage_video, camera_entry, write_r
         bad.write_bytes(data[: len(data) // 2])
         (footage / ".cam_2026-01-03.avi.part").write_bytes(data[:100])
         for p in (good, bad):  # the synthetic reference reads each video's ground truth beside it
-            _truth_for(footage_video, p)
+            bind_truth(footage_video, p)
             _age(p)
         writing = footage / "cam_2026-01-04.avi"
         writing.write_bytes(data[:1000])
         yield {"root": root, "instance": instance, "resources": resources, "footage": footage}
     mp.undo()
-
-
-def _truth_for(source, video):
-    """``source``'s ground truth, bound to ``video`` (a copy or a truncated copy of it)."""
-    import numpy as np
-
-    from noscope_core.video.probe import file_fingerprint
-
-    with np.load(f"{source}.truth.npz", allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
-    data["video_fingerprint"] = np.array(file_fingerprint(video))
-    np.savez(f"{video}.truth.npz", **data)
 
 
 def _tick_sensor(days, cursor=None):
@@ -227,7 +215,7 @@ def _child(days, root, slow):
 
 
 @pytest.mark.slow  # starts a day's answer in a child process, kills it and answers again
-def test_a_day_killed_mid_answer_loses_nothing_answered_or_labelled(days, tmp_path):
+def test_a_day_killed_mid_answer_loses_nothing_answered_or_labelled(days, tmp_path, bind_truth):
     import signal
 
     from noscope_core.reference.label_store import LabelStore
@@ -236,7 +224,7 @@ def test_a_day_killed_mid_answer_loses_nothing_answered_or_labelled(days, tmp_pa
     for name, blob in (("a_2026-01-07.avi", data), ("b_2026-01-07.avi", data[: len(data) * 2 // 3])):
         p = days["footage"] / name
         p.write_bytes(blob)
-        _truth_for(days["footage"] / "cam_2026-01-02.avi", p)
+        bind_truth(days["footage"] / "cam_2026-01-02.avi", p)
         _age(p)
     clean = _child(days, tmp_path / "clean", "0")
     clean.communicate(timeout=300)

@@ -84,15 +84,18 @@ class Dagster:
             "DuplicateDynamicPartitionError",
         ), data
 
-    def launch(self, cam: str) -> str:
-        """What the UI's "Materialize" on the job does: a run of ``train_camera`` for one camera partition."""
+    def launch(self, cam: str, job: str = JOB, dimensions: dict[str, str] | None = None) -> str:
+        """What the UI's "Materialize" on a job does: a run of ``job`` (default ``train_camera``) for one partition:
+        a camera, or with ``dimensions`` a multi-partition key (its string and one tag per dimension, as the UI)."""
+        tags = {"dagster/partition": cam, "noscope/trigger": "ui-check"}
+        if dimensions:
+            tags["dagster/partition"] = "|".join(dimensions[d] for d in sorted(dimensions))
+            tags.update({f"dagster/partition/{d}": v for d, v in dimensions.items()})
         params = {
-            "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB},
+            "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job},
             "mode": "default",
             "runConfigData": {},
-            "executionMetadata": {
-                "tags": [{"key": "dagster/partition", "value": cam}, {"key": "noscope/trigger", "value": "ui-check"}]
-            },
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
         data = self.gql(
             """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
@@ -102,6 +105,43 @@ class Dagster:
         )
         assert data["launchRun"]["__typename"] == "LaunchRunSuccess", data
         return data["launchRun"]["run"]["runId"]
+
+    def sensor_runs(self, job: str, n: int, timeout_s: float = 300) -> list[str]:
+        """The ids of the first ``n`` runs of ``job`` a sensor launched (waits for them to be launched)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.server.alive()
+            data = self.gql(
+                """query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs { results {
+                     runId tags { key value } } } } }""",
+                {"f": {"pipelineName": job}},
+            )
+            runs = [
+                r["runId"]
+                for r in data["runsOrError"]["results"]
+                if any(t["key"] == "dagster/sensor_name" for t in r["tags"])
+            ]
+            if len(runs) >= n:
+                return runs
+            time.sleep(5)
+        pytest.fail(f"no {n} sensor runs of {job} in {timeout_s:.0f} s\n{self.server.tail()}")
+
+    def failures(self, run_id: str) -> list[str]:
+        """The error messages of a run's failed steps (and of the run itself)."""
+        data = self.gql(
+            """query($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(afterCursor: null) { events {
+                 __typename ... on ExecutionStepFailureEvent { stepKey error { message cause { message stack } } }
+                 ... on RunFailureEvent { message } } } } } }""",
+            {"id": run_id},
+        )
+        events = data["runOrError"]["eventConnection"]["events"]
+        return [
+            f"{e.get('stepKey') or 'run'}: {(e.get('error') or {}).get('message') or e.get('message')}"
+            f"{((e.get('error') or {}).get('cause') or {}).get('message') or ''}"
+            f"{''.join(((e.get('error') or {}).get('cause') or {}).get('stack') or [])[-1500:]}"
+            for e in events
+            if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent")
+        ]
 
     def wait_runs(self, run_ids: list[str], timeout_s: float = 1200) -> dict[str, str]:
         deadline, status = time.monotonic() + timeout_s, {}
@@ -586,3 +626,155 @@ def test_8_the_experiment_link_opens_the_runs_table_with_the_headline_columns(st
         close_mlflow_assistant(browser)
         text = browser.text()
         assert "expected_spee" in text and "reference_fps" in text, text[:2000]
+
+
+# ---- issue 22: a camera's days in the UI (the camera x day grid, the history chart) ----
+
+DAYS_CAM, DAYS = "synth-days", ("2026-01-02", "2026-01-03")
+
+
+@pytest.fixture(scope="module")
+def days_stack(tmp_path_factory, synthetic_video, footage_video, camera_entry, write_registry, bind_truth):
+    """``dagster dev`` over a fresh home with one camera whose footage_dir holds two dated files: trained, each
+    day answered (``answer_day``) and the first night run (``nightly_camera``), all launched through GraphQL."""
+    root = tmp_path_factory.mktemp("ui-days").resolve()
+    home, footage = root / "dagster_home", root / "footage"
+    home.mkdir()
+    footage.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    for day in DAYS:
+        video = footage / f"{DAYS_CAM}_{day}.avi"
+        shutil.copy(footage_video, video)
+        bind_truth(footage_video, video)
+        t = time.time() - 3600  # settled long ago
+        os.utime(video, (t, t))
+    registry = write_registry(root / "cameras.yaml", [camera_entry(DAYS_CAM, synthetic_video, footage, confidence=0.9)])
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "NOSCOPE_CAMERAS": str(registry),
+        "NOSCOPE_ARTIFACTS": str(root / "artifacts"),
+        "NOSCOPE_HOME": str(root / "noscope_home"),
+        "NOSCOPE_MLFLOW_ROOT": str(root / "mlflow"),
+        "NOSCOPE_DAYS_START": "2026-01-01",
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    shots = Path(os.environ.get("NOSCOPE_UI_SHOTS") or root / "shots").resolve()
+    shots.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)]
+    dagster = Dagster(Server("dagster-days", [*cmd, "-w", "workspace.yaml"], env, root), f"http://127.0.0.1:{port}")
+    try:
+        dagster.wait_loaded()
+        dagster.add_camera(DAYS_CAM)
+        steps = [
+            lambda: [dagster.launch(DAYS_CAM)],
+            # the daemon's footage_days_sensor (running by default) requests each settled file's day once the
+            # camera has a cascade: nothing is launched by hand for the days
+            lambda: dagster.sensor_runs("answer_day", len(DAYS)),
+            lambda: [dagster.launch(DAYS_CAM, "nightly_camera", {"camera": DAYS_CAM, "day": DAYS[0]})],
+        ]
+        runs = {}
+        for launch in steps:  # each step needs the one before (the cascade, then the day's answer)
+            status = dagster.wait_runs(launch())
+            failed = {r: dagster.failures(r) for r, st in status.items() if st != "SUCCESS"}
+            assert not failed, f"{failed}\n{dagster.server.tail()}"
+            runs.update(status)
+        yield {"dagster": dagster, "root": root, "shots": shots, "mlflow_root": root / "mlflow"}
+    finally:
+        dagster.server.stop()
+
+
+def _day_entries(dagster: Dagster, asset: str, day: str) -> dict[str, dict]:
+    key = f"{DAYS_CAM}|{day}"  # the multi-partition key's string: dimensions by name, camera before day
+    data = dagster.gql(
+        """query($key: AssetKeyInput!, $p: [String!]) { assetOrError(assetKey: $key) { ... on Asset {
+             assetMaterializations(partitions: $p, limit: 1) { partition metadataEntries {
+               __typename label
+               ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue }
+               ... on BoolMetadataEntry { boolValue } ... on TextMetadataEntry { text }
+               ... on MarkdownMetadataEntry { mdStr } ... on PathMetadataEntry { path } } } } } }""",
+        {"key": {"path": [asset]}, "p": [key]},
+    )
+    mats = data["assetOrError"]["assetMaterializations"]
+    assert mats, f"{asset} has no materialization of {key}"
+    return {e["label"]: e for e in mats[0]["metadataEntries"]}
+
+
+def test_22_the_day_grid_holds_each_answered_day_of_the_camera(days_stack):
+    """The asset's partitions view is a camera x day grid: the camera's row has both days materialized."""
+    data = days_stack["dagster"].gql(
+        """{ assetNodeOrError(assetKey: {path: ["day_answers"]}) { ... on AssetNode {
+             partitionKeysByDimension { name partitionKeys }
+             assetPartitionStatuses { __typename ... on MultiPartitionStatuses { primaryDimensionName ranges {
+               primaryDimStartKey primaryDimEndKey secondaryDim { __typename
+                 ... on TimePartitionStatuses { ranges { startKey endKey status } }
+                 ... on DefaultPartitionStatuses { materializedPartitions } } } } } } } }"""
+    )
+    node = data["assetNodeOrError"]
+    dims = {d["name"]: d["partitionKeys"] for d in node["partitionKeysByDimension"]}
+    assert DAYS_CAM in dims["camera"] and set(DAYS) <= set(dims["day"]), dims.keys()
+    statuses = node["assetPartitionStatuses"]
+    assert statuses["__typename"] == "MultiPartitionStatuses", statuses
+    done: set[tuple[str, str]] = set()
+    for rng in statuses["ranges"]:
+        primary = (rng["primaryDimStartKey"], rng["primaryDimEndKey"])
+        second = rng["secondaryDim"]
+        if second["__typename"] == "DefaultPartitionStatuses":
+            done |= {(p, s) for p in primary for s in second["materializedPartitions"]}
+        else:
+            keys = [k for k in dims["day" if statuses["primaryDimensionName"] == "camera" else "camera"]]
+            for r in second["ranges"]:
+                if r["status"] == "MATERIALIZED":
+                    lo, hi = keys.index(r["startKey"]), keys.index(r["endKey"])
+                    done |= {(p, k) for p in primary for k in keys[lo : hi + 1]}
+    pairs = {(a, b) if statuses["primaryDimensionName"] == "camera" else (b, a) for a, b in done}
+    assert {(DAYS_CAM, d) for d in DAYS} <= pairs, sorted(pairs)
+
+
+def test_22_each_day_cell_carries_its_certified_speedup_bounds_and_status(days_stack):
+    for day in DAYS:
+        entries = _day_entries(days_stack["dagster"], "day_answers", day)
+        assert entries["frames"]["intValue"] > 0 and "answered" in entries["status"]["text"], entries.keys()
+        assert "certified" in entries, entries.keys()
+        speed = "certified_speedup" if entries["certified"]["boolValue"] else "speedup_uncertified"
+        assert entries[speed]["floatValue"] > 0, entries.keys()
+        if entries["certified"]["boolValue"]:
+            assert {"fnr_bound_pct", "fpr_bound_pct"} <= entries.keys(), entries.keys()
+        assert entries["labels_in_store"]["intValue"] > 0
+
+
+def test_22_the_night_draws_the_history_chart_in_dagster_and_mlflow(days_stack):
+    from mlflow import MlflowClient
+
+    from pipelines.tracking import MlflowTracker
+
+    entries = _day_entries(days_stack["dagster"], "night_labels", DAYS[0])
+    png = Path(entries["history_png"]["path"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    assert "history" in entries and "data:image/png" in entries["history"]["mdStr"]
+    shutil.copy(png, days_stack["shots"] / "days_history.png")
+    client = MlflowClient(tracking_uri=MlflowTracker(root=str(days_stack["mlflow_root"])).uri())
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    logged = [
+        a.path
+        for r in runs
+        if r.data.tags.get("camera") == DAYS_CAM
+        for a in client.list_artifacts(r.info.run_id, "history")
+    ]
+    assert any(p.endswith(".png") for p in logged), logged
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is absent: apt-get install -y chromium chromium-driver")
+def test_22_the_day_grid_and_a_day_page_screenshots(days_stack):
+    base, shots = days_stack["dagster"].base, days_stack["shots"]
+    days_stack["dagster"].gql("mutation { setNuxSeen }")
+    key = urllib.parse.quote(f"{DAYS_CAM}|{DAYS[0]}")
+    pages = {
+        "days_grid.png": f"{base}/assets/day_answers?view=partitions&partition={key}",
+        "day_answer.png": f"{base}/assets/day_answers?view=events&partition={key}",
+    }
+    for name, url in pages.items():
+        png = _screenshot(url, shots / name, days_stack["root"] / "chromium-profile")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
