@@ -129,6 +129,17 @@ def test_the_table_says_what_decided_and_lists_the_fallback_as_a_row():
     assert rows[1]["certified_speedup"] == 0.8 and rows[1]["certified_cost_ms"] == 60.0
 
 
+def test_under_the_certified_planner_no_estimate_rules_a_candidate_out():
+    """The certified planner chooses by expected certified cost alone (the certificate proves the answer): a
+    candidate whose block-bound estimate is over a target lost on its price, and one left unpriced says so."""
+    over = {**cand(0.02, 0.0, 3.4, "skip 2 → model m"), "fnr_bound": 0.30, "fpr_bound": 0.004}
+    priced_over = {**over, "expected_certified_cost_ms": 60.0, "expected_speedup_certified": 0.8}
+    unpriced = {**cand(0.03, 0.0, 2.0, "model n"), "fnr_bound": 0.40, "fpr_bound": 0.01}
+    chosen = {**priced_over, "config": {"skip": 3, "model_name": "m"}, "expected_certified_cost_ms": 20.0}
+    rows = frontier_table([chosen, priced_over, unpriced], chosen=chosen, max_fnr=0.05, max_fpr=0.05).rows
+    assert [r["verdict"] for r in rows] == ["chosen", "dearer once certified", "not priced for a certificate"]
+
+
 def test_the_plot_judges_candidates_by_their_estimates(tmp_path):
     estimated = {**cand(0.0, 0.0, 3.4), "fnr_bound": 0.09, "fpr_bound": 0.004, "expected_speedup_certified": 0.6}
     fallback = {**cand(0.0, 0.0, 1.0, "reference"), "config": {"skip": 1}}

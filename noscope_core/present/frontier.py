@@ -269,7 +269,11 @@ FRONTIER_COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("rank", "int", "position on the frontier (by increasing cost); 0: the fallback, not on it"),
     TableColumn("chosen", "bool", "the cascade the optimizer chose"),
     TableColumn("cascade", "string", "the cascade's stages, in short (thresholds: the details)"),
-    TableColumn("verdict", "string", "what decided: chosen, an estimate over a target, or dearer than the choice"),
+    TableColumn(
+        "verdict",
+        "string",
+        "what decided: chosen, an estimate over a target, or dearer than the choice (certified: its expected cost)",
+    ),
     TableColumn("fnr_pct", "float", "false-negative rate measured on the threshold segment, %"),
     TableColumn("fpr_pct", "float", "false-positive rate measured on the threshold segment, %"),
     TableColumn(
@@ -316,12 +320,13 @@ def frontier_table(
     n_from_frontier = len(picked)
     if chosen is not None and not any(_identity(c) == key for _, c in picked):
         picked.insert(0, (0, chosen))
+    certified_rule = priced_for_certification(frontier, chosen)
     rows = tuple(
         {
             "rank": i,
             "chosen": key is not None and _identity(c) == key,
             "cascade": short_name(c),
-            "verdict": verdict(c, chosen, max_fnr, max_fpr),
+            "verdict": verdict(c, chosen, max_fnr, max_fpr, certified_rule=certified_rule),
             "fnr_pct": round(100 * float(c["fnr"]), 2),
             "fpr_pct": round(100 * float(c["fpr"]), 2),
             "fnr_estimate_pct": units.pct_value(c.get("fnr_bound")),
@@ -372,11 +377,21 @@ def _judged(c: dict) -> tuple[float, float]:
     return _rates(c)
 
 
-def verdict(c: dict, chosen: dict | None, max_fnr: float | None, max_fpr: float | None) -> str:
+def verdict(
+    c: dict, chosen: dict | None, max_fnr: float | None, max_fpr: float | None, *, certified_rule: bool = False
+) -> str:
     """What decided about one candidate, in a few words: chosen, ruled out by its estimates (or rates), or
-    passed but dearer than the choice (once certified, when the planner priced the certificate)."""
+    passed but dearer than the choice. Under the certified planner (``certified_rule``) no estimate rules a
+    candidate out -- the certificate proves the answer, and the errors only price it -- so a candidate lost on its
+    expected certified cost, or was not priced (only the frontier's cheapest are)."""
     if chosen is not None and _identity(c) == _identity(chosen):
         return "chosen"
+    if certified_rule:
+        if c.get("expected_certified_cost_ms") is None:
+            return "not priced for a certificate"
+        if chosen is not None and chosen.get("expected_certified_cost_ms") is not None:
+            return "dearer once certified"
+        return "certificate dearer than the reference"
     if not meets_targets(c, max_fnr, max_fpr):
         judged = "estimate" if c.get("fnr_bound") is not None else "threshold error"
         return f"{judged} over a target"
