@@ -103,10 +103,12 @@ cluster-gc:
 	$(BIN)/python -m pipelines.cluster gc
 
 # Five simulated days of the composited camera through the Dagster definitions (sensor, daily answers, nightly
-# schedule ticks); the per-day table lands in .noscope/days-demo/days.json (docs/camera_life.md).
+# schedule ticks); the per-day table lands in .noscope/days-demo/days.json (docs/camera_life.md). Then a day of
+# footage faults (a damaged file, a cut file, one still being written, a day without footage) through the CLI.
 .PHONY: days-demo
 days-demo: fetch
 	$(BIN)/python -m pipelines.days_demo
+	$(BIN)/python -m pipelines.days_faults
 
 cluster-down:
 	$(BIN)/python -m pipelines.cluster down
