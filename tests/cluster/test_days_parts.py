@@ -53,3 +53,33 @@ def test_the_cluster_days_are_short_by_default_and_the_days_demos_are_not():
     assert (a.days, a.day_seconds, a.train_seconds, a.out) == (2, 120.0, 1200.0, None)
     d = demo_args([])
     assert (d.days, d.day_seconds, d.train_seconds, d.out.name) == (5, 600.0, 1200.0, "days-demo")
+
+
+def test_a_day_record_the_runner_cannot_read_comes_from_its_materializations_metadata(tmp_path):
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from pipelines.cluster.days import day_record
+
+    meta = {
+        "status": dg.MetadataValue.text("1 answered"),
+        "frames": dg.MetadataValue.int(120),
+        "certified": dg.MetadataValue.bool(True),
+        "certified_speedup": dg.MetadataValue.float(2.5),
+        "fnr_bound_pct": dg.MetadataValue.float(1.5),
+        "fpr_bound_pct": dg.MetadataValue.null(),
+        "champion_version": dg.MetadataValue.int(1),
+        "day_json": dg.MetadataValue.path(str(tmp_path / "another-machine" / "day.json")),
+    }
+    record = SimpleNamespace(asset_materialization=SimpleNamespace(metadata=meta))
+    instance = SimpleNamespace(fetch_materializations=lambda _filter, limit: SimpleNamespace(records=[record]))
+    rec, source = day_record(instance, "cam", "2026-01-01")
+    assert source == "instance metadata"
+    assert rec == {
+        "status": "1 answered", "frames": 120, "speedup": 2.5, "certified": True, "fnr_bound": 0.015,
+        "fpr_bound": None, "champion_version": 1,
+    }  # fmt: skip
+    (tmp_path / "another-machine").mkdir()
+    (tmp_path / "another-machine" / "day.json").write_text('{"day": "2026-01-01", "frames": 120}')
+    assert day_record(instance, "cam", "2026-01-01") == ({"day": "2026-01-01", "frames": 120}, meta["day_json"].value)
