@@ -70,6 +70,17 @@ def pool_rates(drawn: np.ndarray, wrong: np.ndarray, pool: np.ndarray) -> np.nda
     return shares[np.searchsorted(edges, np.asarray(pool), side="right")]
 
 
+def tie_means(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``values`` with each run of equal ``keys`` (ties, contiguous: ``keys`` sorted) replaced by its mean."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return values
+    keys = np.asarray(keys)
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    lengths = np.diff(np.append(starts, len(values)))
+    return np.repeat(np.add.reduceat(values, starts) / lengths, lengths)
+
+
 def errors_in_top(view: StratumView, k: np.ndarray) -> np.ndarray:
     """The errors the ``k`` riskiest unlabelled frames are expected to hold (for each k)."""
     k = np.clip(np.asarray(k, dtype=np.int64), 0, len(view.pool_rate))
