@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -335,15 +336,89 @@ def shoot_docs(out_dir: Path, width: int = 1100) -> list[Path]:
     return shots
 
 
+def shoot_days(demo: Path, out_dir: Path, width: int = 1100, day: str | None = None) -> list[Path]:
+    """Serve a ``make days-demo`` folder (its dagster_home, registry, artifacts and MLflow store) and shoot the
+    camera x day grid with ``day`` selected (default: the last answered), the night's champion decision in the
+    MLflow registry, and copy the history chart the night logged to the cascade's MLflow run."""
+    from mlflow import MlflowClient
+
+    from pipelines.days_demo import CAMERA
+    from pipelines.tracking import MlflowTracker
+
+    demo = demo.resolve()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(demo / "dagster_home"),
+        "NOSCOPE_CAMERAS": str(demo / "cameras.yaml"),
+        "NOSCOPE_ARTIFACTS": str(demo / "artifacts"),
+        "NOSCOPE_MLFLOW": str(demo / "mlflow"),
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    days = sorted(p.parent.name for p in (demo / "artifacts" / CAMERA / "days").glob("*/day.json"))
+    if not days:
+        raise SystemExit(f"no answered day in {demo}: run make days-demo first")
+    day = day or days[-1]
+    tracker = MlflowTracker(root=str(demo / "mlflow"))
+    client = MlflowClient(tracking_uri=tracker.uri())
+    shots: list[Path] = []
+    logged = [  # the history chart as the night logged it to the cascade's MLflow run (the newest logging)
+        (r.info.start_time, r.info.run_id, a.path)
+        for e in client.search_experiments()
+        for r in client.search_runs([e.experiment_id])
+        if r.data.tags.get("camera") == CAMERA
+        for a in client.list_artifacts(r.info.run_id, "history")
+        if a.path.endswith(".png")
+    ]
+    if logged:
+        _, run_id, path = max(logged)
+        got = Path(client.download_artifacts(run_id, path, tempfile.mkdtemp(prefix="noscope-history-")))
+        shots.append(Path(shutil.copy(got, out_dir / "days_history.png")))
+    d_port, m_port = free_port(), free_port()
+    logs = Path(tempfile.mkdtemp(prefix="noscope-days-shots-"))
+    bin_dir = Path(sys.executable).parent
+    servers: list[Server] = []
+    try:
+        d_cmd = [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(d_port), "-w", "workspace.yaml"]
+        dagster = Server("dagster", d_cmd, env, logs)
+        servers.append(dagster)
+        mlflow = Server("mlflow", mlflow_server_cmd(m_port, tracker.uri(), tracker.artifact_location()), env, logs)
+        servers.append(mlflow)
+        d_base, m_base = f"http://127.0.0.1:{d_port}", f"http://127.0.0.1:{m_port}"
+        wait_code_location(dagster, d_base)
+        mlflow.wait_http(f"{m_base}/health")
+        key = urllib.parse.quote(f"{CAMERA}|{day}")
+        with Browser(1440, 1250) as b:
+            dagster_gql(d_base, "mutation { setNuxSeen }")
+            b.open(f"{d_base}/assets/day_answers?view=partitions&partition={key}", "certified_speedup")
+            shots.append(b.shot(out_dir / "ui_days_grid.png", width=width))
+        versions = client.search_model_versions(f"name='noscope-cascade-{CAMERA}'")
+        if len(versions) > 1:  # a night's challenger: its description says which cascade won and why
+            newest = max(int(v.version) for v in versions)
+            with Browser(1600, 1400) as b:
+                b.open(f"{m_base}/#/models/noscope-cascade-{CAMERA}/versions/{newest}", f"Version {newest}")
+                close_mlflow_assistant(b)
+                shots.append(b.shot(out_dir / "ui_days_challenger.png", settle_s=4, width=width, above=_exact("Tags")))
+    finally:
+        for s in reversed(servers):
+            s.stop()
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     p.add_argument("--width", type=int, default=1100, help="width of the PNGs written (pixels)")
+    p.add_argument("--days", type=Path, default=None, help="a make days-demo folder: shoot its days instead")
+    p.add_argument("--day", default=None, help="with --days: the day selected in the grid (default: the last)")
     args = p.parse_args(argv)
     if CHROMIUM is None or CHROMEDRIVER is None:
         print("needs Chromium and its driver: apt-get install -y chromium chromium-driver", file=sys.stderr)
         return 2
-    for path in shoot_docs(args.out, args.width):
+    paths = (
+        shoot_docs(args.out, args.width) if args.days is None else shoot_days(args.days, args.out, args.width, args.day)
+    )
+    for path in paths:
         print(path)
     return 0
 
