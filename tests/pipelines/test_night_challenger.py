@@ -121,3 +121,77 @@ def test_a_won_duel_moves_the_alias_and_the_record_and_the_next_day_is_answered_
     assert rec["champion_version"] == int(version.version)
     again = _duel(_run(camera, "2026-01-04", [night_challenger]))  # a re-run reads the judged night
     assert again["challenger_version"] == duel["challenger_version"]
+
+
+_NIGHT = """
+import json, sys, time
+import dagster as dg
+import noscope_core.flows.challenger as engine
+from pipelines.assets import ASSETS
+from pipelines.assets.challenger import CHALLENGER_ASSETS, night_challenger
+from pipelines.assets.days import DAY_ASSETS
+from pipelines.partitions import CAMERAS, camera_day_key
+from tests.pipelines.conftest import make_resources
+
+registry, artifacts, mlflow_root, camera, day, hang = sys.argv[1:7]
+if hang == "1":  # killed once the challenger is trained, before the duel has judged it
+    real = engine.train_challenger
+    def trained_then_hang(*a, **k):
+        out = real(*a, **k)
+        print("TRAINED", flush=True)
+        time.sleep(300)
+        return out
+    engine.train_challenger = trained_then_hang  # the asset imports it when it runs
+with dg.instance_for_test() as instance:
+    instance.add_dynamic_partitions(CAMERAS, [camera])
+    res = dg.materialize([*ASSETS, *DAY_ASSETS, *CHALLENGER_ASSETS], instance=instance,
+                         resources=make_resources(registry, artifacts, mlflow_root),
+                         partition_key=str(camera_day_key(camera, day)), selection=[night_challenger])
+    meta = res.asset_materializations_for_node("night_challenger")[0].metadata
+    print("DONE", meta["duel_json"].path, flush=True)
+"""
+
+
+def test_a_night_killed_mid_training_loses_nothing_and_its_rerun_judges_once(camera):
+    """SIGKILL after the challenger was trained and before the duel judged it, then a re-run: the day's answer and
+    the label store are untouched (every label kept once), the re-run judges the night and records it once, and a
+    third run reads that record instead of training again."""
+    import signal
+    import subprocess
+    import sys
+
+    from noscope_core.reference.label_store import LabelStore
+
+    day = "2026-01-05"
+    _run(camera, day, [day_answers])  # answered already when the won duel's test ran: read back
+    root = camera["root"]
+    day_json = root / "artifacts" / CAM / "days" / day / "day.json"
+    store = root / "artifacts" / CAM / "label_store"
+    before_day, before_store = day_json.read_bytes(), sorted((f.key, f.reason) for f in LabelStore(store).frames())
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    args = [str(root / "cameras.yaml"), str(root / "artifacts"), str(root / "mlflow"), CAM, day]
+
+    def night(hang: str):
+        return subprocess.Popen([sys.executable, "-c", _NIGHT, *args, hang], env=env, cwd=repo,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+
+    killed = night("1")
+    line = killed.stdout.readline()
+    while line and not line.startswith("TRAINED"):
+        line = killed.stdout.readline()
+    assert line.startswith("TRAINED"), "the child never finished training"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    duel_json = root / "artifacts" / CAM / "challengers" / day / "duel.json"
+    assert not duel_json.exists(), "killed before the duel: nothing judged yet"
+    out, _ = night("0").communicate(timeout=600)
+    assert "DONE" in out and duel_json.is_file(), out[-2000:]
+    record = json.loads(duel_json.read_text())
+    assert record["day"] == day and "reason" in record["verdict"]
+    assert day_json.read_bytes() == before_day
+    after = sorted((f.key, f.reason) for f in LabelStore(store).frames())
+    assert after == before_store and len({k for k, _ in after}) == len(after)
+    assert not [p for p in duel_json.parent.rglob("*") if p.name.endswith((".tmp", ".part"))]
+    again, _ = night("0").communicate(timeout=600)  # a judged night is read back, not trained again
+    assert json.loads(duel_json.read_text()) == record, again[-2000:]
