@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,11 +30,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def damaged_copy(src: Path, dst: Path, stretch: int = 400_000, seed: int = 0) -> Path:
-    """``src`` with ``stretch`` bytes in its middle overwritten by noise (a disk or network fault)."""
+    """``src`` with ``stretch`` bytes in its middle overwritten by noise (a disk or network fault), and a few bytes
+    of padding at its end: a file's fingerprint reads its size and its first and last MiB, so a copy damaged only
+    in the middle would share the original's fingerprint, and with it the original's cached reference labels."""
     data = bytearray(src.read_bytes())
     mid = len(data) // 2
     data[mid : mid + stretch] = random.Random(seed).randbytes(min(stretch, len(data) - mid))
-    return _place(dst, bytes(data))
+    return _place(dst, bytes(data) + bytes(4096))
 
 
 def cut_copy(src: Path, dst: Path, share: float = 0.6) -> Path:
@@ -47,6 +50,27 @@ def _place(dst: Path, data: bytes) -> Path:
     tmp.write_bytes(data)
     tmp.replace(dst)
     return dst
+
+
+class Recorder(threading.Thread):
+    """Writes ``src`` into ``dst`` 64 KiB every half second, as a camera's recorder fills the file it is writing."""
+
+    def __init__(self, src: Path, dst: Path) -> None:
+        super().__init__(daemon=True)
+        self.data, self.dst, self.done = src.read_bytes(), dst, threading.Event()
+
+    def run(self) -> None:
+        with open(self.dst, "wb") as fh:
+            for at in range(0, len(self.data), 65536):
+                if self.done.is_set():
+                    return
+                fh.write(self.data[at : at + 65536])
+                fh.flush()
+                self.done.wait(0.5)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=5)
 
 
 def evening(path: Path, day: date) -> None:
@@ -82,7 +106,8 @@ def main(argv=None) -> int:
     for p in made:
         evening(p, fault_day)
     writing = footage / f"{CAMERA}_{fault_day}_writing.mp4"
-    writing.write_bytes(source.read_bytes()[:1_000_000])  # modified now: a recorder still writing it
+    recorder = Recorder(source, writing)  # a recorder still writing it: appends every half second until stopped
+    recorder.start()
     lines = [f"# Footage faults ({fault_day}: three files; {empty_day}: none)", ""]
 
     def cli(*cmd: str) -> None:
@@ -93,7 +118,10 @@ def main(argv=None) -> int:
         print(f"$ noscope {' '.join(cmd)}  ({time.monotonic() - t0:.0f} s, exit {r.returncode})\n{said}", flush=True)
         lines.extend([f"$ noscope {' '.join(cmd)}  (exit {r.returncode})", "", "```", said, "```", ""])
 
-    cli("days", "backfill", CAMERA, fault_day.isoformat(), empty_day.isoformat())
+    try:
+        cli("days", "backfill", CAMERA, fault_day.isoformat(), empty_day.isoformat())
+    finally:
+        recorder.stop()
     writing.unlink()  # the recorder "finishes" elsewhere; the demo leaves no half file behind
     cli("days", "status", CAMERA)
     (out / "faults.md").write_text("\n".join(lines) + "\n")

@@ -1,5 +1,5 @@
-"""The days demo's fault files: a damaged copy keeps its size and changes only its middle stretch; a cut copy is
-the file's head; a demo folder that was never made is a one-line error."""
+"""The days demo's fault files: a damaged copy changes only its middle stretch (and is padded, so its fingerprint
+is its own); a cut copy is the file's head; a demo folder that was never made is a one-line error."""
 
 from pipelines.days_faults import cut_copy, damaged_copy, main
 
@@ -10,7 +10,8 @@ def test_a_damaged_copy_changes_only_its_middle_stretch(tmp_path):
     out = damaged_copy(src, tmp_path / "b.mp4", stretch=1000)
     a, b = src.read_bytes(), out.read_bytes()
     changed = [i for i in range(len(a)) if a[i] != b[i]]
-    assert len(b) == len(a) and changed and len(a) // 2 <= changed[0] and changed[-1] < len(a) // 2 + 1000
+    assert changed and len(a) // 2 <= changed[0] and changed[-1] < len(a) // 2 + 1000
+    assert b[len(a) :] == bytes(len(b) - len(a)) and len(b) > len(a)  # padded: its own fingerprint
     assert not list(tmp_path.glob(".*.part"))  # written atomically
 
 
