@@ -221,7 +221,7 @@ def day_metadata(rec: dict, path: Path, store_url: str | None) -> dict:
         "day_json": dg.MetadataValue.path(str(path)),
     }
     if rec.get("speedup") is not None:
-        meta["certified_speedup" if rec["certified"] else "speedup_uncertified"] = float(rec["speedup"])
+        meta["certified_speedup" if rec["certified"] else "speedup_uncertified"] = metadata.times(rec["speedup"])
     for k in ("fnr_bound", "fpr_bound"):
         if rec.get(k) is not None:
             meta[f"{k}_pct"] = metadata.pct(rec[k])

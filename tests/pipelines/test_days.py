@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from noscope_core.present import units
 from pipelines.assets import ASSETS
 from pipelines.assets.days import DAY_ASSETS, day_answers, night_labels, summarize_day
 from pipelines.definitions import defs
@@ -100,6 +101,8 @@ def test_a_day_is_answered_certified_with_its_labels_kept(days):
     assert rec["frames"] == 120 and rec["frames_skipped"] == 0
     assert rec["fnr_bound"] is not None and rec["speedup"] > 0
     assert meta["labels_in_store"].value > 0 and rec["labels_in_store"] == meta["labels_in_store"].value
+    speed = meta["certified_speedup" if rec["certified"] else "speedup_uncertified"].value
+    assert speed == units.times_value(rec["speedup"])  # rounded as people read it, not 1.78231857454704
     again = _answer(days, "2026-01-02")  # a re-run reuses the finished answer and adds no label twice
     rec2 = json.loads(
         Path(again.asset_materializations_for_node("day_answers")[0].metadata["day_json"].path).read_text()
