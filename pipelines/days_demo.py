@@ -114,21 +114,25 @@ def registry_text(video: Path, footage: Path, args: argparse.Namespace) -> str:
     )
 
 
+def demo_env(out: Path) -> dict[str, str]:
+    """The environment that points the code location at the demo in ``out``: its registry, artifacts, Dagster
+    home, MLflow store and first day (the faults day and the docs' pictures read the same demo)."""
+    return {
+        "DAGSTER_HOME": str(out / "dagster_home"),
+        "NOSCOPE_CAMERAS": str(out / "cameras.yaml"),
+        "NOSCOPE_ARTIFACTS": str(out / "artifacts"),
+        "NOSCOPE_MLFLOW": str(out / "mlflow"),
+        "NOSCOPE_DAYS_START": FIRST_DAY.isoformat(),
+    }
+
+
 def setup(args: argparse.Namespace) -> dict[str, Path]:
     """The demo's folders and environment: its own registry, artifacts, Dagster home and MLflow store."""
     out = args.out.resolve()
     paths = {k: out / k for k in ("videos", "footage", "artifacts", "dagster_home", "mlflow")}
     for p in paths.values():
         p.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "DAGSTER_HOME": str(paths["dagster_home"]),
-            "NOSCOPE_CAMERAS": str(out / "cameras.yaml"),
-            "NOSCOPE_ARTIFACTS": str(paths["artifacts"]),
-            "NOSCOPE_MLFLOW": str(paths["mlflow"]),
-            "NOSCOPE_DAYS_START": FIRST_DAY.isoformat(),
-        }
-    )
+    os.environ.update(demo_env(out))
     return {"out": out, **paths}
 
 

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pipelines.days_demo import CAMERA, FIRST_DAY, REPO_ROOT
+from pipelines.days_demo import CAMERA, REPO_ROOT, demo_env
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,14 +87,7 @@ def main(argv=None) -> int:
             f"days faults: no days demo in {out}: run python -m pipelines.days_demo --out {out} first", file=sys.stderr
         )
         return 2
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(out / "dagster_home"),
-        "NOSCOPE_CAMERAS": str(out / "cameras.yaml"),
-        "NOSCOPE_ARTIFACTS": str(out / "artifacts"),
-        "NOSCOPE_MLFLOW": str(out / "mlflow"),
-        "NOSCOPE_DAYS_START": FIRST_DAY.isoformat(),
-    }
+    env = {**os.environ, **demo_env(out)}
     answered = sorted(footage.glob(f"{CAMERA}_*.mp4"))
     last = max(date.fromisoformat(p.stem.split("_")[1][:10]) for p in answered)
     fault_day, empty_day = last + timedelta(days=1), last + timedelta(days=2)
