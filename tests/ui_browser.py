@@ -10,6 +10,7 @@ its process group.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -272,30 +274,39 @@ def _exact(text: str) -> str:
     return f"(//*[normalize-space(text())={json.dumps(text)}])[1]"
 
 
+@contextlib.contextmanager
+def serve(env: dict[str, str], tracker) -> Iterator[tuple[str, str]]:
+    """Dagster's webserver over ``env``'s instance and code location and an MLflow server over ``tracker``'s store,
+    on free 127.0.0.1 ports: (Dagster's base URL, MLflow's) once both answer; both stopped on leaving."""
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    d_port, m_port = free_port(), free_port()
+    logs = Path(tempfile.mkdtemp(prefix="noscope-ui-shots-"))
+    d_cmd = [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(d_port)]
+    servers: list[Server] = []
+    try:
+        dagster = Server("dagster", [*d_cmd, "-w", "workspace.yaml"], env, logs)
+        servers.append(dagster)
+        mlflow = Server("mlflow", mlflow_server_cmd(m_port, tracker.uri(), tracker.artifact_location()), env, logs)
+        servers.append(mlflow)
+        d_base, m_base = f"http://127.0.0.1:{d_port}", f"http://127.0.0.1:{m_port}"
+        wait_code_location(dagster, d_base)
+        mlflow.wait_http(f"{m_base}/health")
+        yield d_base, m_base
+    finally:
+        for s in reversed(servers):
+            s.stop()
+
+
 def shoot_docs(out_dir: Path, width: int = 1100) -> list[Path]:
     """Serve this checkout's demo state (dagster_home, .noscope/mlflow) and shoot the pages the docs show."""
     from pipelines.mlflow_text import compare_url, experiment_url
     from pipelines.servers import dagster_home
     from pipelines.tracking import MlflowTracker
 
-    home = dagster_home()
     tracker = MlflowTracker()
-    d_port, m_port = free_port(), free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    logs = Path(tempfile.mkdtemp(prefix="noscope-ui-shots-"))
-    bin_dir = Path(sys.executable).parent
-    servers: list[Server] = []
     shots: list[Path] = []
-    try:
-        d_cmd = [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(d_port), "-w", "workspace.yaml"]
-        dagster = Server("dagster", d_cmd, env, logs)
-        servers.append(dagster)
-        m_base, d_base = f"http://127.0.0.1:{m_port}", f"http://127.0.0.1:{d_port}"
-        mlflow = Server("mlflow", mlflow_server_cmd(m_port, tracker.uri(), tracker.artifact_location()), env, logs)
-        servers.append(mlflow)
-        wait_code_location(dagster, d_base)
-        mlflow.wait_http(f"{m_base}/health")
+    with serve({**os.environ, "DAGSTER_HOME": str(dagster_home())}, tracker) as (d_base, m_base):
         exp_id, parents = mlflow_training_runs(m_base)
         cam = "vtest-long"
         with Browser(1440, 1000) as b:
@@ -330,9 +341,6 @@ def shoot_docs(out_dir: Path, width: int = 1100) -> list[Path]:
             close_mlflow_assistant(b)
             # MLflow draws long tag values over the next rows: the page down to the description is what says why
             shots.append(b.shot(out_dir / "ui_mlflow_version.png", settle_s=4, width=width, above=_exact("Tags")))
-    finally:
-        for s in reversed(servers):
-            s.stop()
     return shots
 
 
@@ -342,19 +350,11 @@ def shoot_days(demo: Path, out_dir: Path, width: int = 1100, day: str | None = N
     MLflow registry, and copy the history chart the night logged to the cascade's MLflow run."""
     from mlflow import MlflowClient
 
-    from pipelines.days_demo import CAMERA
+    from pipelines.days_demo import CAMERA, demo_env
     from pipelines.tracking import MlflowTracker
 
     demo = demo.resolve()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(demo / "dagster_home"),
-        "NOSCOPE_CAMERAS": str(demo / "cameras.yaml"),
-        "NOSCOPE_ARTIFACTS": str(demo / "artifacts"),
-        "NOSCOPE_MLFLOW": str(demo / "mlflow"),
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
+    env = {**os.environ, **demo_env(demo)}
     days = sorted(p.parent.name for p in (demo / "artifacts" / CAMERA / "days").glob("*/day.json"))
     if not days:
         raise SystemExit(f"no answered day in {demo}: run make days-demo first")
@@ -374,19 +374,7 @@ def shoot_days(demo: Path, out_dir: Path, width: int = 1100, day: str | None = N
         _, run_id, path = max(logged)
         got = Path(client.download_artifacts(run_id, path, tempfile.mkdtemp(prefix="noscope-history-")))
         shots.append(Path(shutil.copy(got, out_dir / "days_history.png")))
-    d_port, m_port = free_port(), free_port()
-    logs = Path(tempfile.mkdtemp(prefix="noscope-days-shots-"))
-    bin_dir = Path(sys.executable).parent
-    servers: list[Server] = []
-    try:
-        d_cmd = [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(d_port), "-w", "workspace.yaml"]
-        dagster = Server("dagster", d_cmd, env, logs)
-        servers.append(dagster)
-        mlflow = Server("mlflow", mlflow_server_cmd(m_port, tracker.uri(), tracker.artifact_location()), env, logs)
-        servers.append(mlflow)
-        d_base, m_base = f"http://127.0.0.1:{d_port}", f"http://127.0.0.1:{m_port}"
-        wait_code_location(dagster, d_base)
-        mlflow.wait_http(f"{m_base}/health")
+    with serve(env, tracker) as (d_base, m_base):
         key = urllib.parse.quote(f"{CAMERA}|{day}")
         with Browser(1440, 1250) as b:
             dagster_gql(d_base, "mutation { setNuxSeen }")
@@ -399,9 +387,6 @@ def shoot_days(demo: Path, out_dir: Path, width: int = 1100, day: str | None = N
                 b.open(f"{m_base}/#/models/noscope-cascade-{CAMERA}/versions/{newest}", f"Version {newest}")
                 close_mlflow_assistant(b)
                 shots.append(b.shot(out_dir / "ui_days_challenger.png", settle_s=4, width=width, above=_exact("Tags")))
-    finally:
-        for s in reversed(servers):
-            s.stop()
     return shots
 
 
