@@ -156,22 +156,12 @@ class Dagster:
         pytest.fail(f"runs did not finish in {timeout_s:.0f} s: {status}\n{self.server.tail()}")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, synthetic_video, camera_entry, write_registry):
-    """Both servers over fresh homes, with the two cameras trained through the code location."""
-    from pipelines.tracking import MlflowTracker
-
-    root = tmp_path_factory.mktemp("ui-check").resolve()
+def _stack_env(root: Path, registry: Path, **extra: str) -> dict[str, str]:
+    """The environment of servers over fresh homes under ``root`` (a Dagster home with the instance `make demo`
+    uses, artifacts, cache, MLflow store) and ``registry``; ``extra`` variables on top."""
     home = root / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")  # the instance `make demo` uses
-    registry = write_registry(
-        root / "cameras.yaml",
-        [camera_entry(CAMS[0], synthetic_video), camera_entry(CAMS[1], synthetic_video, max_fnr=0.1, max_fpr=0.1)],
-    )
-    shots = Path(os.environ.get("NOSCOPE_UI_SHOTS") or root / "shots").resolve()
-    shots.mkdir(parents=True, exist_ok=True)
-    d_port, m_port = free_port(), free_port()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -179,16 +169,48 @@ def stack(tmp_path_factory, synthetic_video, camera_entry, write_registry):
         "NOSCOPE_ARTIFACTS": str(root / "artifacts"),
         "NOSCOPE_HOME": str(root / "noscope_home"),
         "NOSCOPE_MLFLOW_ROOT": str(root / "mlflow"),
-        "NOSCOPE_MLFLOW_UI": f"http://127.0.0.1:{m_port}",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        **extra,
     }
     env.pop("MLFLOW_TRACKING_URI", None)
-    bin_dir = Path(sys.executable).parent
+    return env
+
+
+def _shots(root: Path) -> Path:
+    """Where screenshots go: $NOSCOPE_UI_SHOTS, else the test's folder."""
+    shots = Path(os.environ.get("NOSCOPE_UI_SHOTS") or root / "shots").resolve()
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def _dagster_dev(name: str, env: dict[str, str], root: Path) -> Dagster:
+    """``dagster dev`` (webserver and daemon) over ``env`` on a free 127.0.0.1 port."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)]
+    return Dagster(Server(name, [*cmd, "-w", "workspace.yaml"], env, root), f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, synthetic_video, camera_entry, write_registry):
+    """Both servers over fresh homes, with the two cameras trained through the code location."""
+    from pipelines.tracking import MlflowTracker
+
+    root = tmp_path_factory.mktemp("ui-check").resolve()
+    registry = write_registry(
+        root / "cameras.yaml",
+        [camera_entry(CAMS[0], synthetic_video), camera_entry(CAMS[1], synthetic_video, max_fnr=0.1, max_fpr=0.1)],
+    )
+    shots = _shots(root)
+    m_port = free_port()
+    env = _stack_env(
+        root,
+        registry,
+        NOSCOPE_MLFLOW_UI=f"http://127.0.0.1:{m_port}",
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+    )
     servers: list[Server] = []
     try:
-        dagster_cmd = [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(d_port), "-w", "workspace.yaml"]
-        dagster = Dagster(Server("dagster", dagster_cmd, env, root), f"http://127.0.0.1:{d_port}")
+        dagster = _dagster_dev("dagster", env, root)
         servers.append(dagster.server)
         dagster.wait_loaded()
         for cam in CAMS:
@@ -638,10 +660,8 @@ def days_stack(tmp_path_factory, synthetic_video, footage_video, camera_entry, w
     """``dagster dev`` over a fresh home with one camera whose footage_dir holds two dated files: trained, each
     day answered (``answer_day``) and the first night run (``nightly_camera``), all launched through GraphQL."""
     root = tmp_path_factory.mktemp("ui-days").resolve()
-    home, footage = root / "dagster_home", root / "footage"
-    home.mkdir()
+    footage = root / "footage"
     footage.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     for day in DAYS:
         video = footage / f"{DAYS_CAM}_{day}.avi"
         shutil.copy(footage_video, video)
@@ -649,22 +669,9 @@ def days_stack(tmp_path_factory, synthetic_video, footage_video, camera_entry, w
         t = time.time() - 3600  # settled long ago
         os.utime(video, (t, t))
     registry = write_registry(root / "cameras.yaml", [camera_entry(DAYS_CAM, synthetic_video, footage, confidence=0.9)])
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "NOSCOPE_CAMERAS": str(registry),
-        "NOSCOPE_ARTIFACTS": str(root / "artifacts"),
-        "NOSCOPE_HOME": str(root / "noscope_home"),
-        "NOSCOPE_MLFLOW_ROOT": str(root / "mlflow"),
-        "NOSCOPE_DAYS_START": "2026-01-01",
-        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    shots = Path(os.environ.get("NOSCOPE_UI_SHOTS") or root / "shots").resolve()
-    shots.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)]
-    dagster = Dagster(Server("dagster-days", [*cmd, "-w", "workspace.yaml"], env, root), f"http://127.0.0.1:{port}")
+    env = _stack_env(root, registry, NOSCOPE_DAYS_START="2026-01-01")
+    shots = _shots(root)
+    dagster = _dagster_dev("dagster-days", env, root)
     try:
         dagster.wait_loaded()
         dagster.add_camera(DAYS_CAM)
