@@ -36,16 +36,24 @@ class RunSpan:
     retry_of: str | None
 
 
-def launch_backfill(webserver_port: int, cameras: list[str]) -> str:
-    body = json.dumps({"query": LAUNCH, "variables": {"names": cameras}}).encode()
+def mutate(webserver_port: int, query: str, variables: dict, field: str, success: str, what: str) -> dict:
+    """Post a GraphQL mutation to the local webserver; its ``field`` result, which must be of type ``success``
+    (else a one-line error naming ``what`` was refused)."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
     req = urllib.request.Request(
         f"http://127.0.0.1:{webserver_port}/graphql", data=body, headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - our own local webserver
         out = json.loads(r.read())
-    res = (out.get("data") or {}).get("launchPartitionBackfill") or {}
-    if res.get("__typename") != "LaunchBackfillSuccess":
-        raise ClusterError(f"the backfill was refused: {res or out.get('errors')}", "see the webserver's log")
+    res = (out.get("data") or {}).get(field) or {}
+    if res.get("__typename") != success:
+        raise ClusterError(f"{what} was refused: {res or out.get('errors')}", "see the webserver's log")
+    return res
+
+
+def launch_backfill(webserver_port: int, cameras: list[str]) -> str:
+    res = mutate(webserver_port, LAUNCH, {"names": cameras}, "launchPartitionBackfill", "LaunchBackfillSuccess",
+                 "the backfill")  # fmt: skip
     return res["backfillId"]
 
 

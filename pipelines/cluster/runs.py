@@ -4,11 +4,10 @@ followed in the PostgreSQL instance to their end (a run retried after a lost wor
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from dataclasses import dataclass
 
+from pipelines.cluster.backfill import mutate
 from pipelines.cluster.processes import ClusterError
 
 LOCATION, REPOSITORY = "noscope", "__repository__"
@@ -55,15 +54,7 @@ def launch_run(webserver_port: int, job: str, tags: dict[str, str]) -> str:
         "runConfigData": {},
         "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
     }
-    body = json.dumps({"query": LAUNCH_RUN, "variables": {"p": params}}).encode()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{webserver_port}/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - our own local webserver
-        out = json.loads(r.read())
-    res = (out.get("data") or {}).get("launchRun") or {}
-    if res.get("__typename") != "LaunchRunSuccess":
-        raise ClusterError(f"the {job} run was refused: {res or out.get('errors')}", "see the webserver's log")
+    res = mutate(webserver_port, LAUNCH_RUN, {"p": params}, "launchRun", "LaunchRunSuccess", f"the {job} run")
     return res["run"]["runId"]
 
 
