@@ -57,7 +57,7 @@ def run(trials: int, footage: tuple[int, ...], targets: tuple[float, ...], thres
                         best = search_cascades(truth, {"m": p}, {}, {}, COSTS, opts).best
                         fresh, q = camera(n_answer, share, event, noise, np.random.default_rng(10_000 + trial))
                         labels, routes = simulate(best.config, fresh, None, q)
-                        risk = risk_from_scores(routes, q, best.config.c_low, best.config.c_high)
+                        risk = risk_from_scores(routes, labels, q, best.config.c_low, best.config.c_high)
                         cert = certify(
                             Decisions.from_routes(labels, routes, risk), lambda f, fresh=fresh: fresh[f], t, t,
                             budget_frames=n_answer, seed=int(rng.integers(2**31)),

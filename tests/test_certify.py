@@ -32,7 +32,7 @@ class Reference:
 def _answer(truth: np.ndarray, score: np.ndarray, c_low: float, band: float = 0.02) -> Decisions:
     config = CascadeConfig(model_name="m", c_low=c_low, c_high=c_low + band)
     labels, routes = simulate(config, truth, None, score)
-    return Decisions.from_routes(labels, routes, risk_from_scores(routes, score, config.c_low, config.c_high))
+    return Decisions.from_routes(labels, routes, risk_from_scores(routes, labels, score, config.c_low, config.c_high))
 
 
 def _coverage(videos: int, confidence: float, seed: int = 0) -> tuple[float, float, float]:
@@ -327,3 +327,34 @@ def test_a_tie_in_the_risk_order_shares_the_errors_the_draws_found_evenly(monkey
     assert first.pool_rate.sum() == pytest.approx(expected, rel=0.5)
     assert first.drawn < 2000  # so the pool's first 2,000 frames (riskiest first) all lie in the tie of 4,000
     assert np.ptp(first.pool_rate[:2000]) == 0.0
+
+
+def test_frames_the_cascade_never_looked_at_are_ranked_by_the_looks_around_them():
+    """Skip 2: the model looks at every other frame and each skipped frame carries the label before it, so its
+    label is wrong exactly where a person arrived or left between two looks. Those frames sit between two looks
+    that disagree; ranked above every model verdict they are what tightening sends first, where one flat rank for
+    every skipped frame (half the video) left tightening no better than chance."""
+    rng = np.random.default_rng(5)
+    n = 40_000
+    truth = np.zeros(n, dtype=bool)
+    for start in rng.choice(n - 100, size=250, replace=False):
+        truth[start : start + rng.integers(20, 80)] = True
+    looked = np.arange(n) % 2 == 0
+    labels = truth.copy()
+    labels[~looked] = truth[np.flatnonzero(~looked) - 1]  # a skipped frame carries the label of the look before
+    routes = np.where(looked, np.where(truth, Route.MODEL_PRESENT, Route.MODEL_ABSENT), Route.SKIPPED)
+    scores = np.where(looked, np.where(truth, rng.uniform(0.8, 1.0, n), rng.uniform(0.0, 0.2, n)), np.nan)
+    risk = risk_from_scores(routes, labels, scores, 0.3, 0.7)
+    wrong = labels != truth
+    assert wrong.sum() > 100  # arrivals and departures between looks (about 2 % of the positives missed)
+    assert risk[wrong].min() > risk[looked].max()  # every wrong frame outranks every model verdict
+    assert risk[wrong].min() >= np.sort(risk[~looked])[-int(wrong.sum()) * 3]  # and nearly every carried frame
+
+    def spend(r: np.ndarray) -> int:
+        cert = certify(Decisions(labels, np.zeros(n, dtype=bool), r), lambda f: truth[f], 0.01, 0.05, seed=1)
+        assert cert.certified
+        return cert.frames_labelled
+
+    flat = risk.copy()
+    flat[~looked] = 2.0  # one rank for every carried frame: the order before
+    assert spend(risk) * 2 < spend(flat)
