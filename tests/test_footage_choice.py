@@ -163,3 +163,23 @@ def test_noscope_apply_prints_the_choice(trained, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "planned for it   the reference on every frame" in printed and "pays from about" in printed
     assert json.loads(out.read_text())["footage_choice"]["chosen"]["config"]["skip"] == 1
+
+
+def test_a_declared_reference_labels_the_route_once_across_answers(trained, tmp_path):
+    """The reference's own route (here: every frame of a short file) lands in the file's detection cache like the
+    certificate's draws, so a killed or repeated answer does not pay the reference for those frames again; read
+    back, each frame is still charged the reference's declared cost."""
+    from noscope_core.reference.detection_cache import DetectionCache
+    from noscope_core.reference.detectors.synthetic import SyntheticDetector
+
+    path, short, _ = trained
+    cascade = TrainedCascade.load(path)
+    answers, calls = [], []
+    for _ in range(2):
+        detector = SyntheticDetector(short, REF_MS)
+        cache = DetectionCache(tmp_path / "detections", "short", detector.identity())
+        answers.append(apply_to_video(cascade, short, detector, cache=cache).to_dict())
+        calls.append(detector._frames_timed)
+    assert answers[0]["cascade"]["config"]["skip"] == 1 and calls == [120, 0]
+    assert answers[1]["intervals"] == answers[0]["intervals"]
+    assert answers[1]["cascade_fps"] == pytest.approx(answers[0]["cascade_fps"], rel=0.05)

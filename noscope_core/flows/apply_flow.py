@@ -22,6 +22,7 @@ from noscope_core.guarantees.certify_answer import CertifyOptions, SegmentRefere
 from noscope_core.optimizer.candidate import Candidate
 from noscope_core.optimizer.cascade_artifact import CascadeArtifact, load_cascade
 from noscope_core.reference.detect import ReferenceTiming
+from noscope_core.reference.detection_cache import CachedDetector
 from noscope_core.spec.camera import Targets
 from noscope_core.spec.split import Segment
 from noscope_core.video.frames import iter_frames
@@ -119,12 +120,16 @@ def apply_to_video(
     Speed: ``cascade_fps`` excludes decode as NoScope measured it; the reference's end-to-end rate adds the
     decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. An answer that was the reference on every
     frame is its own timing (1x by construction). Every frame certification sends to the reference is charged at
-    the reference's rate (decode included for the end-to-end figure). ``reference_timing``: the reference's cost
+    the reference's rate (decode included for the end-to-end figure). ``cache``: the file's detection cache, where
+    the certificate's labels land, and the reference route's too when its cost is declared (a frame read back is
+    charged that cost; :class:`CachedDetector`). ``reference_timing``: the reference's cost
     already measured in this run (a pipeline run's labelling); None: timed once now."""
     certify = CertifyOptions() if certify is None else certify
     info = probe_video(video)
     art = trained.for_footage(info.frame_count, certify)
-    cascade = trained.cascade_for(detector, art)
+    # a declared reference's route frames are read from / added to the file's cache like the certificate's
+    route = CachedDetector(detector, cache) if cache is not None and detector.declared_cost_ms is not None else None
+    cascade = trained.cascade_for(route or detector, art)
     # the keyframe-first plan when the optimizer chose one (dense, saying why, where it cannot run)
     run = run_plan(cascade, art.keyframe_plan, video)
     n = len(run.frame_index)

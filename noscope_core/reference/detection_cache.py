@@ -160,3 +160,43 @@ def home_detection_cache(video_fingerprint: str, detector: ReferenceDetector) ->
     """One video's detections by ``detector`` under ``$NOSCOPE_HOME``: the cache that labelling, label packs,
     certificates and the pipeline's answers share, so a frame the reference labelled once is read everywhere."""
     return DetectionCache(cache_dir() / "detections", video_fingerprint, detector.identity())
+
+
+class CachedDetector:
+    """``detector`` answering from one video's detection cache first: the frames already labelled are read back,
+    the others detected and added (flushed after each call, so a killed run keeps them).
+
+    Only for a detector whose cost is declared (``--reference-fps``, a camera's ``reference_fps``): a frame read
+    back is then charged that cost like a detected one, so a re-run costs what a fresh one would. A measured
+    detector's cost is its wall time, which a cache hit does not have."""
+
+    def __init__(self, detector: ReferenceDetector, cache: DetectionCache) -> None:
+        if detector.declared_cost_ms is None:
+            raise ValueError("CachedDetector needs a detector whose cost is declared (a cache hit has no wall time)")
+        self.detector, self.cache = detector, cache
+        self.name, self.needs_pixels = detector.name, detector.needs_pixels
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.detector.class_names
+
+    @property
+    def declared_cost_ms(self) -> float | None:
+        return self.detector.declared_cost_ms
+
+    @property
+    def cost_ms_per_frame(self) -> float | None:
+        return self.detector.cost_ms_per_frame
+
+    def identity(self) -> str:
+        return self.detector.identity()
+
+    def detect(self, frames: Sequence[np.ndarray], frame_indices: Sequence[int]) -> list[list[Detection]]:
+        indices = [int(i) for i in frame_indices]
+        todo = set(self.cache.missing(indices))
+        if todo:
+            sel = [k for k, i in enumerate(indices) if i in todo]
+            pixels = [frames[k] for k in sel] if self.needs_pixels else []
+            self.cache.add([indices[k] for k in sel], self.detector.detect(pixels, [indices[k] for k in sel]))
+            self.cache.flush()
+        return self.cache.get(indices)
