@@ -126,10 +126,10 @@ def run(args) -> int:
         spec = f"synthetic:{video}" if plan.reference_spec == "synthetic" else plan.reference_spec
         detector = make_detector(spec, reference_fps=plan.reference_fps, frame_size=(info.width, info.height))
         log(f"applying {plan.trained.cascade_json} to {video} ...")
-        # the certificate's labels land in the file's detection cache: a killed answer keeps them, a re-run reads
-        # them (still charged at the reference's measured cost)
+        # the certificate's labels (and a declared reference's route) land in the file's detection cache: a killed
+        # answer keeps them, a re-run reads them (still charged at the reference's measured or declared cost)
         cache = home_detection_cache(info.fingerprint, detector)
-        result = apply_to_video(plan.trained, video, detector, certify=plan.certify, cache=cache)
+        result = apply_to_video(plan.trained, video, detector, certify=plan.certify, cache=cache, route_cache=True)
         log(f"      {result.certify_reason}")
         results.append(result)
         print(format_applied(result))

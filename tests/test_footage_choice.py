@@ -178,7 +178,7 @@ def test_a_declared_reference_labels_the_route_once_across_answers(trained, tmp_
     for _ in range(2):
         detector = SyntheticDetector(short, REF_MS)
         cache = DetectionCache(tmp_path / "detections", "short", detector.identity())
-        answers.append(apply_to_video(cascade, short, detector, cache=cache).to_dict())
+        answers.append(apply_to_video(cascade, short, detector, cache=cache, route_cache=True).to_dict())
         calls.append(detector._frames_timed)
     assert answers[0]["cascade"]["config"]["skip"] == 1 and calls == [120, 0]
     assert answers[1]["intervals"] == answers[0]["intervals"]

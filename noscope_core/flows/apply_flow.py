@@ -110,6 +110,7 @@ def apply_to_video(
     cache=None,
     truth: np.ndarray | None = None,
     reference_timing: ReferenceTiming | None = None,
+    route_cache: bool = False,
 ) -> QueryResult:
     """Stream ``video`` through the cascade (decode included), certify the answer on its own frames at the
     artifact's targets, and report it like ``noscope query`` (its "test segment" is the whole video).
@@ -121,15 +122,16 @@ def apply_to_video(
     decode rate timed on the first ``DECODE_TIMING_FRAMES`` frames. An answer that was the reference on every
     frame is its own timing (1x by construction). Every frame certification sends to the reference is charged at
     the reference's rate (decode included for the end-to-end figure). ``cache``: the file's detection cache, where
-    the certificate's labels land, and the reference route's too when its cost is declared (a frame read back is
-    charged that cost; :class:`CachedDetector`). ``reference_timing``: the reference's cost
+    the certificate's labels land; with ``route_cache`` the reference route's too when its cost is declared (a frame
+    read back is charged that cost; :class:`CachedDetector`; ``noscope apply`` asks for it, a day's answer does
+    not: it keeps the route's labels in its label store, seen as they are detected). ``reference_timing``: the reference's cost
     already measured in this run (a pipeline run's labelling); None: timed once now."""
     certify = CertifyOptions() if certify is None else certify
     info = probe_video(video)
     art = trained.for_footage(info.frame_count, certify)
-    # a declared reference's route frames are read from / added to the file's cache like the certificate's
-    route = CachedDetector(detector, cache) if cache is not None and detector.declared_cost_ms is not None else None
-    cascade = trained.cascade_for(route or detector, art)
+    # asked for, a declared reference's route frames are read from / added to the file's cache like the certificate's
+    cached = route_cache and cache is not None and detector.declared_cost_ms is not None
+    cascade = trained.cascade_for(CachedDetector(detector, cache) if cached else detector, art)
     # the keyframe-first plan when the optimizer chose one (dense, saying why, where it cannot run)
     run = run_plan(cascade, art.keyframe_plan, video)
     n = len(run.frame_index)
