@@ -34,7 +34,9 @@ def test_corrupt_chunk_is_detected_again_not_fatal(tmp_path):
 
 def test_a_read_cache_holds_columns_and_makes_detections_only_when_asked(tmp_path):
     """A six-hour video's cache (152,105 frames, 3.9 million boxes) held as Detection objects took 940 MB in the
-    process that answered it; held as columns, a frame's detections are made when asked for, the same as written."""
+    process that answered it; held as columns, a frame's detections are made when asked for, the same as written.
+    What this process detected itself comes back unrounded: the composited camera's people boxes are computed from
+    fresh detections, and rounding them changed the video (its shipped SSD pack was then refused)."""
     import gc
 
     writer = DetectionCache(tmp_path, "vid", "det")
@@ -43,6 +45,10 @@ def test_a_read_cache_holds_columns_and_makes_detections_only_when_asked(tmp_pat
     writer.flush()
     writer.add([1, 2], [[Detection("car", 0.75, 0.0, 0.0, 1.0, 1.0)], []])  # frame 2 again, later: the later wins
     writer.flush()
+    fresh = Detection("person", 0.7, 0.1, 0.2, 0.3, 0.4)  # not a float32: a chunk keeps it rounded
+    writer.add([4001], [[fresh]])
+    writer.flush()
+    assert writer.get([4001]) == [[fresh]]  # this process's own detections come back as the detector gave them
     del writer
     gc.collect()
 

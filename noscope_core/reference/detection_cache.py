@@ -83,7 +83,8 @@ class _Chunk:
 class DetectionCache:
     """Held in memory as each chunk's columns plus which chunk holds each frame: the six-hour video's cache
     (152,105 labelled frames, 3.9 million boxes) took 940 MB and 23 s to read as Python Detection objects, 126 MB
-    and 4 s as columns; a frame's Detection objects are made when it is asked for."""
+    and 4 s as columns; a frame's Detection objects are made when it is asked for. Frames detected by this process
+    are kept as they were detected (unrounded) until it ends."""
 
     def __init__(self, root: str | os.PathLike[str], video_fingerprint: str, detector_identity: str) -> None:
         import hashlib
@@ -95,6 +96,10 @@ class DetectionCache:
         self._chunks: list[_Chunk] = []
         self._where: dict[int, int] = {}  # frame -> the chunk holding it (the last chunk read or written wins)
         self._pending: dict[int, list[Detection]] = {}
+        #: detected by this process: returned as the detector gave them (a chunk keeps float32 scores and boxes, so
+        #: reading one back rounds them; what a process computes from fresh detections, e.g. the composited
+        #: camera's people boxes, must not change when they are written)
+        self._fresh: dict[int, list[Detection]] = {}
         self._loaded = False
 
     def _keep(self, frames: np.ndarray, table: DetectionTable) -> None:
@@ -156,6 +161,8 @@ class DetectionCache:
             i = int(i)
             if i in self._pending:
                 out.append(self._pending[i])
+            elif i in self._fresh:
+                out.append(self._fresh[i])
             elif i in self._where:
                 out.append(self._chunks[self._where[i]].detections(i))
             else:
@@ -187,6 +194,7 @@ class DetectionCache:
             classes=np.array(json.dumps(list(table.classes))),
         )
         self._keep(frames, table)
+        self._fresh.update(self._pending)
         self._pending = {}
 
 
