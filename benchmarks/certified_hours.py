@@ -527,7 +527,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     from benchmarks.run import _git_commit
-    from noscope_core.common.atomic import write_json, write_text
+    from noscope_core.common.atomic import write_json
     from noscope_core.common.paths import noscope_home, videos_dir
     from noscope_core.spec.query import ROI, Query
 
@@ -606,9 +606,7 @@ def main(argv=None) -> int:
             "ratio": rss_all / rss_one,
             "met": abs(rss_all / rss_one - 1) <= 0.10,
         }
-    write_json(args.results_dir / f"{NAME}.json", result)
-    write_text(args.results_dir / f"{NAME}.md", render(result))
-    print(render(result))
+    harness.publish(args.results_dir, NAME, result, render(result))
     return 0
 
 

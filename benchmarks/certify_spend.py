@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import harness
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 NAME = "certify_spend"
 FRAMES = 216_000
@@ -180,8 +182,6 @@ def render(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from noscope_core.common.atomic import write_json, write_text
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=6)
     p.add_argument("--tree", type=Path, action="append", default=[], help="another checkout to compare with")
@@ -195,9 +195,7 @@ def main(argv=None) -> int:
         "meta": {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "seeds": args.seeds, "frames": FRAMES},
         "trees": trees,
     }
-    write_json(args.results_dir / f"{NAME}.json", result)
-    write_text(args.results_dir / f"{NAME}.md", render(result))
-    print(render(result))
+    harness.publish(args.results_dir, NAME, result, render(result))
     return 0
 
 

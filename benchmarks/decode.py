@@ -285,7 +285,6 @@ def save_results(
     res: dict[str, Any], videos: dict[str, Path], repeats: int, results_dir: Path, name: str, render_fn
 ) -> None:
     """Stamp ``res`` with when, where and on what it ran; write its JSON and markdown atomically; print the tables."""
-    from noscope_core.common.atomic import write_json, write_text
 
     res.update(
         created_utc=harness.now_utc(),
@@ -296,9 +295,7 @@ def save_results(
         gop_s=GOP_S,
     )
     results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(results_dir / f"{name}.json", res)
-    write_text(results_dir / f"{name}.md", render_fn(res))
-    print(render_fn(res))
+    harness.publish(results_dir, name, res, render_fn(res))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,3 +44,13 @@ def machine() -> str:
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
     )
+
+
+def publish(results_dir: Path, name: str, data: object, text: str) -> None:
+    """A benchmark's results: ``name.json`` (what it measured) and ``name.md`` (its tables) written atomically into
+    ``results_dir``, and the tables printed as the file holds them."""
+    from noscope_core.common.atomic import write_json, write_text
+
+    write_json(results_dir / f"{name}.json", data)
+    write_text(results_dir / f"{name}.md", text)
+    print(text, end="")

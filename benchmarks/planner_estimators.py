@@ -17,7 +17,6 @@ import numpy as np
 from benchmarks import harness
 from noscope_core.cascade.costs import StageCosts
 from noscope_core.cascade.routing import simulate
-from noscope_core.common.atomic import write_json, write_text
 from noscope_core.guarantees.certificate import Decisions, certify, risk_from_scores
 from noscope_core.optimizer.certified_cost import ESTIMATORS
 from noscope_core.optimizer.options import SearchOptions
@@ -99,9 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = run(args.trials, (36_000, 216_000), (0.01, 0.05), args.threshold_frames)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "planner_estimators.json", rows)
-    write_text(args.out / "planner_estimators.md", table(rows) + "\n")
-    print(table(rows))
+    harness.publish(args.out, "planner_estimators", rows, table(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,6 @@ def render(result: dict) -> str:
 
 def main(argv=None) -> int:
     from benchmarks.run import _git_commit
-    from noscope_core.common.atomic import write_json, write_text
     from noscope_core.common.paths import noscope_home, videos_dir
     from noscope_core.spec.query import ROI, Query
     from noscope_core.video.probe import probe_video
@@ -180,9 +179,7 @@ def main(argv=None) -> int:
         },
         "runs": runs,
     }
-    write_json(args.results_dir / f"{NAME}.json", result)
-    write_text(args.results_dir / f"{NAME}.md", render(result))
-    print(render(result))
+    harness.publish(args.results_dir, NAME, result, render(result))
     return 0
 
 

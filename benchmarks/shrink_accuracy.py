@@ -60,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
     from benchmarks.cameras import synthetic_camera
-    from noscope_core.common.atomic import write_json, write_text
     from noscope_core.common.paths import noscope_home
     from noscope_core.models.specialized import ModelSpec
     from noscope_core.models.training import train_models
@@ -123,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     args.results_dir.mkdir(parents=True, exist_ok=True)
     name = "shrink_accuracy_h264" if args.h264 else "shrink_accuracy"
-    write_json(args.results_dir / f"{name}.json", res)
-    write_text(args.results_dir / f"{name}.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    harness.publish(args.results_dir, name, res, "\n".join(lines) + "\n")
     return 0
 
 
