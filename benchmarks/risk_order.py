@@ -38,10 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def flat_rank(risk: np.ndarray, routes: np.ndarray) -> np.ndarray:
     """The order before: every frame the cascade never looked at at one rank, above every model verdict."""
-    from noscope_core.cascade.routing import Route
+    from noscope_core.guarantees.certificate import looked_at
 
     out = risk.copy()
-    out[(routes == Route.SKIPPED) | (routes == Route.DD_ABSENT) | (routes == Route.DD_CARRY)] = 2.0
+    out[~looked_at(routes)] = 2.0
     return out
 
 

@@ -84,6 +84,13 @@ class Decisions:
         return cls(run.labels, run.routes == Route.REFERENCE, risk)
 
 
+def looked_at(routes: np.ndarray) -> np.ndarray:
+    """The frames the cascade looked at itself (its model or the reference decided them); every other frame carries
+    a label from those around it (skipped, settled by the difference detector or by a keyframe plan)."""
+    routes = np.asarray(routes)
+    return (routes == Route.MODEL_ABSENT) | (routes == Route.MODEL_PRESENT) | (routes == Route.REFERENCE)
+
+
 def risk_from_scores(
     routes: np.ndarray,
     labels: np.ndarray,
@@ -111,7 +118,7 @@ def risk_from_scores(
         absent, present = routes == Route.MODEL_ABSENT, routes == Route.MODEL_PRESENT
         risk[absent] = 1.0 - (c_low - p[absent])  # near c_low: risky
         risk[present] = 1.0 - (p[present] - c_high)
-    looked = (routes == Route.MODEL_ABSENT) | (routes == Route.MODEL_PRESENT) | (routes == Route.REFERENCE)
+    looked = looked_at(routes)
     carried = ~looked
     if carried.any():
         idx = np.arange(n)
