@@ -105,10 +105,11 @@ class DetectionCache:
     def _keep(self, frames: np.ndarray, table: DetectionTable) -> None:
         """Hold one chunk: per chunk, then merged, so two processes that labelled the same frames (two chunks
         holding them) give each frame the detections of one chunk, never both appended."""
-        order = np.argsort(table.owner, kind="stable")
-        table = DetectionTable(
-            table.owner[order], table.cls[order], table.score[order], table.box[order], table.classes
-        )
+        if np.any(np.diff(table.owner) < 0):  # flush writes frames in order; any other writer's chunk is sorted here
+            order = np.argsort(table.owner, kind="stable")
+            table = DetectionTable(
+                table.owner[order], table.cls[order], table.score[order], table.box[order], table.classes
+            )
         self._chunks.append(_Chunk(table))
         k = len(self._chunks) - 1
         self._where.update(dict.fromkeys(frames.tolist(), k))
