@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from noscope_core.cascade.routing import CascadeConfig
@@ -134,3 +135,22 @@ def test_a_small_undecided_share_of_a_short_answer_is_charged_not_rounded_away()
     # with 0 % targets no cascade that leaves a frame to its models is cheaper than the reference on every frame
     est = certified_estimate(shape, 19.9, 20.0, 60, 0.0, 0.0, 0.999)
     assert est.cost_ms > 20.0 and est.speedup < 1.0
+
+
+def test_the_margin_estimate_prices_new_footage_with_more_errors_than_the_segment_showed():
+    from noscope_core.optimizer.certified_cost import DRIFT_MARGIN, estimated_errors
+
+    fn, fp = np.array([0, 10, 400]), np.array([5, 0, 900])
+    mild = estimated_errors(fn, fp, positives=1_000, n=10_000, estimator="mild")
+    margin = estimated_errors(fn, fp, positives=1_000, n=10_000, estimator="margin")
+    point = estimated_errors(fn, fp, positives=1_000, n=10_000, estimator="point")
+    assert np.all(mild[0] >= point[0]) and np.all(mild[1] >= point[1])
+    # twice the mild estimate, never more than the whole class: 400 misses of 1,000 positives cannot become 1,000+
+    assert np.allclose(margin[0][:2], DRIFT_MARGIN * mild[0][:2]) and margin[0][2] <= 1_000
+    assert np.allclose(margin[1], DRIFT_MARGIN * mild[1]) and np.all(margin[1] <= 9_000)
+    # a cascade priced with more errors costs the certificate more frames
+    shape = AnswerShape.of_counts(10_000, 1_000, float(mild[0][1]), float(mild[1][1]), 0, 0)
+    wider = AnswerShape.of_counts(10_000, 1_000, float(margin[0][1]), float(margin[1][1]), 0, 0)
+    assert expected_certify_frames(wider, 200_000, 0.05, 0.05, 0.95) > expected_certify_frames(
+        shape, 200_000, 0.05, 0.05, 0.95
+    )
