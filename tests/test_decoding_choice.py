@@ -229,3 +229,19 @@ def test_views_compete_by_expected_certified_cost_when_the_answers_are_certified
     assert "(certified at 0.95)" in decide_decoding({"full50": option}, "full50", {"full50": ""}).describe(
         Targets(0.01, 0.01, 0.95)
     )
+
+
+def test_the_camera_s_planner_estimate_is_what_the_certified_planner_prices_with(camera):
+    spec, store, labels, detector, prepared, root = camera
+    certified = dataclasses.replace(spec, targets=Targets(0.1, 0.1, 0.95))
+    default = stages.optimize(certified, store, labels, prepared.models, prepared.dds, keyframe_first=False)
+    mild = stages.optimize(
+        dataclasses.replace(certified, planner_estimate="mild"), store, labels, prepared.models, prepared.dds,
+        keyframe_first=False, stage_costs=default.costs,
+    )  # fmt: skip
+    assert default.estimator == "margin" and mild.estimator == "mild"
+    # the same cascades, priced with twice the errors (or more certificate frames) by default
+    by_config = {c.config: c for c in mild.frontier}
+    pairs = [(c, by_config[c.config]) for c in default.frontier if c.config in by_config and c.answer_shape]
+    assert pairs and all(d.answer_shape.missed >= m.answer_shape.missed for d, m in pairs)
+    assert any(d.answer_shape.missed > m.answer_shape.missed for d, m in pairs)

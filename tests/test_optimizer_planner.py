@@ -154,3 +154,16 @@ def test_the_margin_estimate_prices_new_footage_with_more_errors_than_the_segmen
     assert expected_certify_frames(wider, 200_000, 0.05, 0.05, 0.95) > expected_certify_frames(
         shape, 200_000, 0.05, 0.05, 0.95
     )
+
+
+def test_a_camera_names_how_its_planner_estimates_errors_and_a_bad_name_is_refused():
+    from noscope_core.common.errors import QueryError
+    from noscope_core.spec.registry import camera_from_dict
+
+    base = {"id": "cam", "video": "v.mp4", "object": "person"}
+    assert camera_from_dict(base).planner_estimate is None  # the planner's default
+    spec = camera_from_dict({**base, "planner_estimate": "mild"})
+    assert spec.planner_estimate == "mild" and spec.to_dict()["planner_estimate"] == "mild"
+    assert "planner_estimate" not in camera_from_dict(base).to_dict()  # undeclared: specs keyed as before
+    with pytest.raises(QueryError, match="planner_estimate 'guess'.*choose one of point, mild, margin"):
+        camera_from_dict({**base, "planner_estimate": "guess"})

@@ -167,6 +167,7 @@ def optimize(
         stage_costs=stage_costs,
         certify=certify,
         footage_frames=footage_frames,
+        estimator=spec.planner_estimate,
     )
 
 

@@ -20,6 +20,7 @@ from noscope_core.common.errors import ArtifactError
 from noscope_core.models.difference import DifferenceDetector
 from noscope_core.models.specialized import SpecializedModel
 from noscope_core.optimizer.candidate import Candidate, OptimizationResult
+from noscope_core.optimizer.certified_cost import DEFAULT_ESTIMATOR
 from noscope_core.optimizer.decoding_choice import DecodingChoice
 from noscope_core.optimizer.footage_choice import FootageChoice, choose_for_footage
 from noscope_core.optimizer.options import SearchOptions
@@ -276,6 +277,7 @@ def choose_cascade(
     stage_costs: StageCosts | None = None,
     certify: bool = True,
     footage_frames: int | None = None,
+    estimator: str | None = None,
 ) -> CascadeArtifact:
     """Score every cheap stage once on the threshold segment, measure stage costs, search the cascade space.
 
@@ -288,7 +290,7 @@ def choose_cascade(
     the stages with this table instead of timing them again (views whose models share architectures and frame
     sizes then differ only in how their cascades route frames, not in timing noise). ``certify`` and
     ``footage_frames``: the answers will be certified, so plan for the lowest expected certified cost of an answer
-    of that many frames (``SearchOptions``)."""
+    of that many frames (``SearchOptions``), its errors estimated by ``estimator`` (None: the planner's default)."""
     start = time.perf_counter()
     view = view or model_view(labels.query)
     frames = np.asarray(store.frames(view)[labels.segments.threshold.indices()])
@@ -324,6 +326,7 @@ def choose_cascade(
         decode_costs=decode_costs,
         keyframes=kf_pos,
         breaks=breaks,
+        estimator=DEFAULT_ESTIMATOR if estimator is None else estimator,
     )
     kinds = {dd.spec.name: dd.spec.reference for dd in dds}
     result = search_cascades(truth, model_scores, dd_scores, kinds, costs, options)

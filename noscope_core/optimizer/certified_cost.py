@@ -35,14 +35,14 @@ import numpy as np
 from noscope_core.guarantees.bounds import rate_bound
 from noscope_core.guarantees.draws import MAX_LOOKS, Strata, look_delta, look_sizes
 from noscope_core.guarantees.hypergeom import hypergeom_upper
+from noscope_core.spec.camera import ESTIMATORS  # the names a camera may choose (spec sits below the optimizer)
 
 #: how the planner turns the threshold segment's error totals into the error rates it expects on new footage:
 #: "point" the measured rates; "mild" their upper bound at MILD_CONFIDENCE counting frames, not blocks (the block
 #: bound at 0.95 is the optimizer's old acceptance rule: it charges a cascade with no error on a short segment as if
-#: it missed a few percent, which is what made every real query fall back)
-#: "margin" the mild bound times DRIFT_MARGIN: new footage priced as if it held that many times the segment's errors
-ESTIMATORS = ("point", "mild", "margin")
-#: chosen by simulation (benchmarks/planner_estimators.py, docs/optimizer.md)
+#: it missed a few percent, which is what made every real query fall back); "margin" the mild bound times
+#: DRIFT_MARGIN: new footage priced as if it held that many times the segment's errors. The default was chosen on the
+#: six-hour camera and a drifting simulated one (benchmarks/planner_estimators.py, docs/optimizer.md)
 DEFAULT_ESTIMATOR = "margin"
 MILD_CONFIDENCE = 0.75
 #: the "margin" estimator's factor. The footage a cascade answers is not the segment that chose its thresholds:

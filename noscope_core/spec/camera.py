@@ -14,6 +14,10 @@ from noscope_core.common.paths import safe_name
 from noscope_core.spec.decodings import parse_decodings
 from noscope_core.spec.query import Query, parse_split, parse_target
 
+#: how the certified planner may estimate a cascade's errors on new footage (noscope_core.optimizer.certified_cost
+#: says what each does): the segment's "point" rates, a "mild" upper bound of them, or that bound with a "margin"
+ESTIMATORS = ("point", "mild", "margin")
+
 #: the reference detector that labels frames unless told otherwise
 DEFAULT_REFERENCE = "ssd-mobilenet-v3"  # the reference a camera uses unless it names one
 #: NoScope's error budget: at most 1% false negatives and 1% false positives against the reference
@@ -157,6 +161,9 @@ class CameraSpec:
     #: how long the footage the camera answers is, declared in frames or hours (at most one; see answer_frames)
     footage_frames: int | None = None
     footage_hours: float | None = None
+    #: how the certified planner estimates a cascade's errors on new footage (certified_cost.ESTIMATORS); None: its
+    #: default (a margin over the segment's errors); "mild" for a camera whose footage is as steady as its segment
+    planner_estimate: str | None = None
     extra: dict = field(default_factory=dict, compare=False)  # registry keys this spec does not know
 
     def __post_init__(self) -> None:
@@ -181,6 +188,12 @@ class CameraSpec:
             raise QueryError(
                 f"camera {self.camera_id}: footage_hours must be a positive number of hours, got {self.footage_hours!r}",
                 "e.g. footage_hours: 6",
+            )
+
+        if self.planner_estimate is not None and self.planner_estimate not in ESTIMATORS:
+            raise QueryError(
+                f"camera {self.camera_id}: unknown planner_estimate {self.planner_estimate!r}",
+                f"choose one of {', '.join(ESTIMATORS)}",
             )
 
     def answer_frames(self, fps: float, test_frames: int | None = None) -> int:
@@ -214,6 +227,7 @@ class CameraSpec:
             # only when declared: specs (and the figures keyed on them) without a footage length stay as they were
             **({"footage_frames": self.footage_frames} if self.footage_frames is not None else {}),
             **({"footage_hours": self.footage_hours} if self.footage_hours is not None else {}),
+            **({"planner_estimate": self.planner_estimate} if self.planner_estimate is not None else {}),
             # only when set: specs (and the figures keyed on them) without decodings stay as they were
             **({"decodings": list(self.training.decodings)} if self.training.decodings else {}),
         }

@@ -92,6 +92,7 @@ def camera_from_dict(d: dict, base: Path = Path(".")) -> CameraSpec:
         max_frames=int(d["max_frames"]) if d.get("max_frames") else None,
         footage_frames=_number(d, "footage_frames", cam_id),
         footage_hours=_number(d, "footage_hours", cam_id),
+        planner_estimate=str(d["planner_estimate"]) if d.get("planner_estimate") is not None else None,
         extra={k: v for k, v in d.items() if k not in _KNOWN},
     )
 
@@ -100,6 +101,7 @@ _KNOWN = {
     "id", "video", "object", "roi", "min_score", "smooth_frames", "reference", "reference_fps",
     "max_fnr", "max_fpr", "split", "split_blocks", "confidence", "footage_dir", "max_frames",
     "max_epochs", "seed", "models", "decodings", "training", "footage_frames", "footage_hours",
+    "planner_estimate",
 }  # fmt: skip
 
 
