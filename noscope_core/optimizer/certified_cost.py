@@ -19,7 +19,7 @@ the tightening its bound would still need:
   where every false alarm hides), and the misses and false alarms in them;
 * which error rates: the threshold segment's point rates, a mild upper bound of them, or that bound with a margin
   for new footage (:data:`ESTIMATORS`);
-  docs/optimizer.md shows the simulation that chose the default;
+  docs/optimizer.md shows the six-hour runs and the simulation that weighed the default;
 * tightening is priced as if the cascade's risk order found its errors no better than chance (the frames
   moved to the reference hold errors at the stratum's rate): an over-estimate for a good risk order, so
   cascades whose errors sit near the target are charged in full rather than hoped through.

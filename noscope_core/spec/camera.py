@@ -161,7 +161,7 @@ class CameraSpec:
     #: how long the footage the camera answers is, declared in frames or hours (at most one; see answer_frames)
     footage_frames: int | None = None
     footage_hours: float | None = None
-    #: how the certified planner estimates a cascade's errors on new footage (certified_cost.ESTIMATORS); None: its
+    #: how the certified planner estimates a cascade's errors on new footage (one of ESTIMATORS); None: its
     #: default (a margin over the segment's errors); "mild" for a camera whose footage is as steady as its segment
     planner_estimate: str | None = None
     extra: dict = field(default_factory=dict, compare=False)  # registry keys this spec does not know
