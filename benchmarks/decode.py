@@ -285,7 +285,6 @@ def save_results(
     res: dict[str, Any], videos: dict[str, Path], repeats: int, results_dir: Path, name: str, render_fn
 ) -> None:
     """Stamp ``res`` with when, where and on what it ran; write its JSON and markdown atomically; print the tables."""
-
     res.update(
         created_utc=harness.now_utc(),
         machine=harness.machine(),

@@ -84,11 +84,14 @@ class Decisions:
         return cls(run.labels, run.routes == Route.REFERENCE, risk)
 
 
+#: the routes of the frames a cascade looked at itself (its model or the reference decided them); every other frame
+#: carries a label from those around it (skipped, settled by the difference detector or by a keyframe plan)
+LOOKED_ROUTES = (Route.MODEL_ABSENT, Route.MODEL_PRESENT, Route.REFERENCE)
+
+
 def looked_at(routes: np.ndarray) -> np.ndarray:
-    """The frames the cascade looked at itself (its model or the reference decided them); every other frame carries
-    a label from those around it (skipped, settled by the difference detector or by a keyframe plan)."""
-    routes = np.asarray(routes)
-    return (routes == Route.MODEL_ABSENT) | (routes == Route.MODEL_PRESENT) | (routes == Route.REFERENCE)
+    """Which of ``routes`` the cascade looked at itself (:data:`LOOKED_ROUTES`)."""
+    return np.isin(np.asarray(routes), [int(r) for r in LOOKED_ROUTES])
 
 
 def risk_from_scores(
