@@ -30,6 +30,7 @@ from noscope_core.cascade.routing import (
     model_routes,
 )
 from noscope_core.common.errors import ArtifactError, VideoError
+from noscope_core.common.memory import release_free_memory, streaming_allocator
 from noscope_core.reference.labels import frame_label
 from noscope_core.spec.query import Query
 
@@ -161,6 +162,7 @@ class Cascade:
         if len(small_frames) != len(frame_indices):
             raise ValueError(f"{len(small_frames)} small frames but {len(frame_indices)} frame indices")
         _check_batch_size(batch_size)
+        streaming_allocator()  # memory flat in the footage's length (noscope_core.common.memory)
         t_start = time.perf_counter()
         timer, carry, skip = StageTimer(), Carry(), self.config.skip
         n = len(frame_indices)
@@ -217,6 +219,7 @@ class Cascade:
         from noscope_core.video.readers import choose_reader, iter_views
 
         _check_batch_size(batch_size)
+        streaming_allocator()  # memory flat in the footage's length (noscope_core.common.memory)
         t_start = time.perf_counter()
         timer, carry, skip = StageTimer(), Carry(), self.config.skip
         info = probe_video(video_path)
@@ -257,6 +260,7 @@ class Cascade:
                 p_parts.append(p)
         finally:
             batches.close()
+            release_free_memory()  # the reader's buffers, before the certificate decodes its own
         # shrinking ran in the reader's thread; it is still a cascade stage, as when it ran here
         timer.seconds["preprocess"] += stats.shrink_seconds
         name = chosen.choice.name

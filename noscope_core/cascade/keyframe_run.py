@@ -29,6 +29,7 @@ from noscope_core.cascade.execute import Carry, Cascade, CascadeRun, StageTimer
 from noscope_core.cascade.keyframe_plan import KeyframePlan, gop_decisions, opened_ranges
 from noscope_core.cascade.routing import Route
 from noscope_core.common.errors import VideoError
+from noscope_core.common.memory import release_free_memory, streaming_allocator
 
 #: frames per range chunk handed to the cascade (bounds the full-resolution frames held for the reference)
 CHUNK = 256
@@ -46,6 +47,7 @@ def run_plan(
     """Run ``cascade`` over ``video`` (decode included) with ``plan``; None runs it densely (``run_video``)."""
     if plan is None:
         return cascade.run_video(video, start=start, stop=stop, batch_size=batch_size, reader=reader)
+    streaming_allocator()  # memory flat in the footage's length (noscope_core.common.memory)
     from noscope_core.video.probe import probe_video
     from noscope_core.video.readers import choose_reader
 
@@ -394,6 +396,7 @@ def _run_on_video(
         container.close()
         if fetcher is not None:
             fetcher.close()
+        release_free_memory()  # the decoders' buffers, before the certificate decodes its own
     counts = _counts(kp, opened, chunks)
     frame_index = np.arange(start, end, dtype=np.int64)
     total = time.perf_counter() - t_start
