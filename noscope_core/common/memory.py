@@ -4,9 +4,9 @@ A streaming answer decodes full-resolution frames (about 1.3 MB each at 768x576)
 meanwhile keeps small things for good (each reference call's detections, its cache chunk). glibc serves the large
 buffers from its heap once its adaptive mmap threshold has risen past their size; a small block kept between them
 then pins freed frame memory in place, so the heap only grows. Measured on the composited camera (a keyframe-first
-cascade sending 30,019 of 216,000 frames to a reference whose detections are cached; docs/long_camera.md): peak
-RSS 1,580 MB over six hours against 884 MB over one (5,722 such frames). With the threshold pinned at 1 MiB:
-791 MB and 755 MB. The price is a fresh mapping for each frame-sized buffer: about 1 ms per frame sent to the
+cascade sending 30,019 of 216,000 frames to a reference whose detections are cached;
+``benchmarks.stream_memory``): peak RSS 1,496 MiB over six hours against 898 MiB over one (5,722 such frames).
+With the threshold pinned at 1 MiB: 791 MiB and 755 MiB. The price is a fresh mapping for each frame-sized buffer: about 1 ms per frame sent to the
 reference here (SSD itself takes 70 ms), nothing on the frames the cascade decides alone. Returning free pages
 after every chunk (``malloc_trim``) held the six hours near 700 MB too, but cost more (a heap walk per chunk), so
 it runs once, when a run's decoding ends.
